@@ -1,0 +1,34 @@
+"""neural-ode-bench: wall time, NFE and memory of Neural ODE gradient methods, measured.
+
+The public API, for notebooks and scripts::
+
+    from neural_ode import CellConfig, measure_cell, records_to_frame
+    record = measure_cell(CellConfig(workload="mlp", method="adjoint", solver="rk4", steps=40))
+    frame = records_to_frame([record])
+
+Registries (the extension points): ``WORKLOADS``, ``METHODS``, ``SOLVERS``, ``METRICS``.
+"""
+
+from neural_ode.config import CellConfig, ConfigError
+from neural_ode.measure import measure_cell, measure_many
+from neural_ode.methods import METHODS, GradientMethod
+from neural_ode.record import METRICS, CellRecord, records_to_frame
+from neural_ode.solvers import SOLVERS
+from neural_ode.workloads import WORKLOADS, Workload
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CellConfig",
+    "CellRecord",
+    "ConfigError",
+    "GradientMethod",
+    "METHODS",
+    "METRICS",
+    "SOLVERS",
+    "WORKLOADS",
+    "Workload",
+    "measure_cell",
+    "measure_many",
+    "records_to_frame",
+]

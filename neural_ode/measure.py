@@ -1,0 +1,252 @@
+"""Measuring one cell: the single core every front end (sweep, ASV, pytest-benchmark) calls.
+
+The flow of :func:`measure_cell`, each step its own run so that no instrument bends another's
+figure:
+
+1. RSS peak of forward+backward, on the first run of a fresh process (see ``rss``);
+2. a counted run: NFE of the forward and of the backward pass, bytes saved for backward,
+   finiteness of state, loss and gradient, and the errors against the float64 reference;
+3. a profiled run: peak CPU tensor bytes (CPU cells), or a run between CUDA memory statistics
+   (CUDA cells);
+4. timed runs, with the bare vector field (no counter, no hooks): warm-up, then repeats;
+5. the time of one bare vector-field evaluation, for the solver-overhead ratio.
+
+Anything raised is turned into the record's ``status`` and ``error``; figures measured before
+the failure are kept.
+"""
+
+from __future__ import annotations
+
+import datetime
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from neural_ode.config import CellConfig
+from neural_ode.counting import CountingField, Deadline
+from neural_ode.failures import NonFiniteError, classify
+from neural_ode.memory import cpu_peak_bytes, cuda_peak_bytes, rss_peak_bytes, saved_bytes
+from neural_ode.methods import METHODS
+from neural_ode.provenance import provenance
+from neural_ode.record import CellRecord
+from neural_ode.reference import flat_gradient, reference_for, relative_error
+from neural_ode.solvers import SOLVERS
+from neural_ode.timing import time_call, time_forward_backward
+from neural_ode.workloads import WORKLOADS, Problem
+
+RssMode = Literal["fresh", "here", "skip"]
+
+
+@dataclass
+class Step:
+    """One forward+backward of a cell's problem through its gradient method."""
+
+    config: CellConfig
+    problem: Problem
+
+    def __post_init__(self) -> None:
+        self.method = METHODS[self.config.method]
+        dtype = getattr(torch, self.config.dtype)
+        self.t = torch.tensor([0.0, self.config.horizon], dtype=dtype, device=self.config.device)
+        self.options = solver_options(self.config)
+
+    def forward(self, field: torch.nn.Module | None = None) -> torch.Tensor:
+        """The loss after solving with ``field`` (default: the problem's bare field)."""
+        field = self.problem.field if field is None else field
+        solution = self.method.solve(
+            field,
+            self.problem.y0,
+            self.t,
+            solver=self.config.solver,
+            rtol=self.config.rtol,
+            atol=self.config.atol,
+            options=dict(self.options),
+        )
+        self.final_state = solution[-1]
+        return self.problem.loss(self.final_state)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Back-propagate ``loss`` into the parameters' ``.grad``."""
+        loss.backward()
+
+    def zero_grad(self) -> None:
+        """Forget the gradients of the previous run."""
+        for parameter in self.problem.field.parameters():
+            parameter.grad = None
+
+    def run(self) -> None:
+        """One whole step, forward and backward, gradients reset first."""
+        self.zero_grad()
+        self.backward(self.forward())
+
+
+def solver_options(config: CellConfig) -> dict:
+    """torchdiffeq options of the cell: an exact N-step grid, or the adaptive step cap."""
+    if SOLVERS[config.solver].adaptive:
+        return {"max_num_steps": config.max_num_steps}
+    steps = config.steps
+
+    def grid(func, y0, t):
+        # linspace rather than step_size: t1/N rounded can give N+1 steps
+        return torch.linspace(float(t[0]), float(t[-1]), steps + 1, dtype=t.dtype, device=t.device)
+
+    return {"grid_constructor": grid}
+
+
+def build_step(config: CellConfig) -> Step:
+    """The problem of ``config`` (seeded) wired to its gradient method and solver."""
+    problem = WORKLOADS[config.workload].build(config)
+    return Step(config, problem)
+
+
+def _check_finite(what: str, tensor: torch.Tensor) -> None:
+    if not torch.isfinite(tensor).all():
+        raise NonFiniteError(f"non-finite values in the {what}")
+
+
+def measure_cell(
+    config: CellConfig,
+    *,
+    rss: RssMode = "fresh",
+    reference: bool = True,
+    timing: bool = True,
+) -> CellRecord:
+    """Measure ``config`` and return its record; never raises for a failing cell.
+
+    Args:
+        config: the cell.
+        rss: ``"fresh"`` measures the RSS peak in a new spawned process (about 2 s of start-up);
+            ``"here"`` measures it in this process, first, which is right only when this process
+            has run nothing yet (the sweep's per-cell worker); ``"skip"`` leaves it None.
+        reference: compute ``grad_rel_error``/``sol_rel_error`` against the float64 reference.
+        timing: run the timed repeats (off for the exact figures alone).
+
+    Returns:
+        a :class:`CellRecord` with status ``ok``, or the failure's status and message and every
+        figure measured before it.
+    """
+    started = time.perf_counter()
+    fields: dict = {"measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    deadline = Deadline(config.timeout_s)
+    try:
+        fields.update(provenance(config.device))
+        if rss == "fresh":
+            fields["rss_peak_bytes"] = rss_peak_in_fresh_process(config)
+        step = build_step(config)
+        fields["params"] = sum(p.numel() for p in step.problem.parameters())
+        if rss == "here":
+            fields["rss_peak_bytes"] = rss_peak_bytes(step.run)
+        _measure_exact(step, deadline, fields, reference)
+        _measure_peak(step, deadline, fields)
+        if timing:
+            _measure_time(step, deadline, fields)
+    except Exception as exc:  # a failed cell is a result
+        fields["status"], fields["error"] = classify(exc)
+    fields["cell_wall_s"] = time.perf_counter() - started
+    return CellRecord(config=config, **fields)
+
+
+def _measure_exact(step: Step, deadline: Deadline, fields: dict, reference: bool) -> None:
+    """NFE forward/backward, saved bytes, finiteness and accuracy, from one counted run."""
+    counter = CountingField(step.problem.field, deadline)
+    step.zero_grad()
+    fields["saved_bytes"], loss = saved_bytes(lambda: step.forward(counter))
+    fields["nfe_forward"] = counter.nfe
+    _check_finite("final state", step.final_state)
+    _check_finite("loss", loss)
+    step.backward(loss)
+    fields["nfe_backward"] = counter.nfe - fields["nfe_forward"]
+    gradient = flat_gradient(step.problem.parameters())
+    _check_finite("parameter gradient", gradient)
+    if reference:
+        ref = reference_for(step.config)
+        fields["sol_rel_error"] = relative_error(step.final_state, ref.solution)
+        fields["grad_rel_error"] = relative_error(gradient, ref.gradient)
+
+
+def _measure_peak(step: Step, deadline: Deadline, fields: dict) -> None:
+    """Peak tensor bytes of one forward+backward on the cell's device."""
+    deadline.check()
+    if torch.device(step.config.device).type == "cuda":
+        fields["cuda_peak_bytes"] = cuda_peak_bytes(step.run, step.config.device)
+    else:
+        fields["cpu_peak_bytes"] = cpu_peak_bytes(step.run)
+
+
+def _measure_time(step: Step, deadline: Deadline, fields: dict) -> None:
+    """Median forward and backward times over repeats, and one bare evaluation's time."""
+    config = step.config
+
+    def between() -> None:
+        step.zero_grad()
+        deadline.check()
+
+    forward, backward = time_forward_backward(
+        step.forward, step.backward, repeats=config.repeats, warmup=config.warmup, device=config.device, between=between
+    )
+    fields.update(
+        time_forward_s=forward.median_s,
+        time_forward_iqr_s=forward.iqr_s,
+        time_forward_min_s=forward.min_s,
+        time_forward_max_s=forward.max_s,
+        time_backward_s=backward.median_s,
+        time_backward_iqr_s=backward.iqr_s,
+        time_backward_min_s=backward.min_s,
+        time_backward_max_s=backward.max_s,
+        time_repeats=forward.repeats,
+    )
+    deadline.check()
+    field, y0, t0 = step.problem.field, step.problem.y0, step.t[0]
+
+    def evaluate() -> None:
+        with torch.no_grad():
+            field(t0, y0)
+
+    fields["time_eval_s"] = time_call(evaluate, repeats=max(20, config.repeats), device=config.device).median_s
+    if fields.get("nfe_forward"):
+        fields["solver_overhead"] = forward.median_s / (fields["nfe_forward"] * fields["time_eval_s"])
+
+
+def _rss_worker(config: CellConfig, queue) -> None:
+    try:
+        step = build_step(config)
+        queue.put(("ok", rss_peak_bytes(step.run)))
+    except Exception as exc:
+        queue.put(("error", exc))
+
+
+def rss_peak_in_fresh_process(config: CellConfig) -> int:
+    """RSS peak of one forward+backward of ``config`` in a newly spawned process, in bytes.
+
+    A fresh process because the allocator keeps freed memory: only a process's first run
+    shows its true high-water mark. A failure in the child is re-raised here.
+    """
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_rss_worker, args=(config, queue))
+    process.start()
+    try:
+        kind, value = queue.get(timeout=config.timeout_s)
+    except Exception as exc:
+        process.kill()
+        raise RuntimeError(f"the RSS measurement process gave no result ({type(exc).__name__})") from exc
+    finally:
+        process.join(timeout=10)
+    if kind == "error":
+        raise value
+    return value
+
+
+def measure_many(configs, *, progress: Callable[[CellRecord], None] | None = None, **kwargs) -> list[CellRecord]:
+    """Measure several cells in this process, one after another (``kwargs`` as :func:`measure_cell`)."""
+    records = []
+    for config in configs:
+        record = measure_cell(config, **kwargs)
+        records.append(record)
+        if progress is not None:
+            progress(record)
+    return records

@@ -1,0 +1,115 @@
+"""Where memory is measured: saved-for-backward bytes, CPU/CUDA peak tensor bytes, RSS peak.
+
+Each function runs a callable once and returns a figure in bytes. They are separate runs from
+the timed ones because every instrument here slows what it watches.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import torch
+
+
+def saved_bytes(forward: Callable[[], object]) -> tuple[int, object]:
+    """Bytes that autograd holds for the backward pass after ``forward()``; and its result.
+
+    Every tensor saved for backward (by built-in ops and by custom ``autograd.Function``s such
+    as ``odeint_adjoint``'s) passes the pack hook; tensors sharing a storage are counted once,
+    so views and parameters saved by many ops are not double counted. Exact and deterministic.
+    """
+    storages: dict[tuple, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        try:
+            storage = tensor.untyped_storage()
+            storages[(str(storage.device), storage.data_ptr())] = storage.nbytes()
+        except (RuntimeError, NotImplementedError):  # tensors without a plain storage
+            storages[("tensor", id(tensor))] = tensor.element_size() * tensor.nelement()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        result = forward()
+    return sum(storages.values()), result
+
+
+def cpu_peak_bytes(run: Callable[[], object]) -> int:
+    """Peak live CPU tensor bytes allocated during ``run()``, over what was live before it.
+
+    The torch profiler records every allocation and free of the CPU allocator with a timestamp
+    (``profile_memory=True``); a running sum of those events in time order, taken at each
+    event rather than per operator, gives the exact high-water mark, temporaries inside an
+    operator included.
+    """
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    events = [
+        event
+        for event in prof.profiler.kineto_results.events()
+        if event.name() == "[memory]" and event.device_type() == DeviceType.CPU
+    ]
+    live = peak = 0
+    for event in sorted(events, key=lambda event: event.start_ns()):
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
+def cuda_peak_bytes(run: Callable[[], object], device: torch.device | str = "cuda") -> int:
+    """Peak CUDA bytes allocated during ``run()`` over those allocated before it.
+
+    Uses torch.cuda's allocator statistics, reset right before the run and read right after a
+    synchronisation, so nothing from earlier steps leaks into the figure.
+    """
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    baseline = torch.cuda.memory_allocated(device)
+    run()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - baseline
+
+
+def _rss_high_water_bytes() -> int | None:
+    """The kernel's RSS high-water mark of this process (VmHWM), None where unavailable."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _reset_rss_high_water() -> bool:
+    """Reset VmHWM to the current RSS (Linux: write 5 to clear_refs); False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_peak_bytes(run: Callable[[], object]) -> int:
+    """Process RSS high-water during ``run()`` over the RSS just before it, in bytes.
+
+    memory-profiler samples the RSS while ``run`` executes; on Linux the kernel's own
+    high-water mark (VmHWM, reset just before) catches peaks between samples too, and the
+    larger of the two is taken. Only meaningful on the first run in a fresh process: the
+    allocator keeps freed memory, so a second run's peak over its start says nothing.
+    """
+    import psutil
+    from memory_profiler import memory_usage
+
+    baseline = psutil.Process(os.getpid()).memory_info().rss
+    hwm_reset = _reset_rss_high_water()
+    sampled_mib = memory_usage((run, (), {}), interval=0.005, max_usage=True, include_children=False)
+    peak = int(sampled_mib * 2**20)
+    if hwm_reset:
+        peak = max(peak, _rss_high_water_bytes() or 0)
+    return max(peak - baseline, 0)

@@ -1,0 +1,47 @@
+"""torchdiffeq's two gradient routes: ``odeint`` (direct) and ``odeint_adjoint`` (adjoint)."""
+
+from __future__ import annotations
+
+import torchdiffeq
+
+from neural_ode.methods import GradientMethod
+
+
+def _tolerances(rtol, atol) -> dict:
+    return {} if rtol is None else {"rtol": rtol, "atol": atol}
+
+
+class DirectMethod(GradientMethod):
+    name = "direct"
+    description = "backpropagation through the solver's operations (torchdiffeq odeint); memory O(NFE)"
+
+    def solve(self, field, y0, t, *, solver, rtol, atol, options):
+        return torchdiffeq.odeint(field, y0, t, method=solver, options=options, **_tolerances(rtol, atol))
+
+
+class AdjointMethod(GradientMethod):
+    name = "adjoint"
+    description = "adjoint sensitivity method, backward solve of the augmented ODE (odeint_adjoint); memory O(1)"
+    adjoint_options: dict | None = None
+
+    def solve(self, field, y0, t, *, solver, rtol, atol, options):
+        extra = {}
+        if self.adjoint_options is not None:
+            # torchdiffeq copies `options` into the backward solve unless adjoint_options is given
+            extra["adjoint_options"] = {**options, **self.adjoint_options}
+        return torchdiffeq.odeint_adjoint(
+            field,
+            y0,
+            t,
+            method=solver,
+            options=options,
+            adjoint_params=tuple(field.parameters()),
+            **_tolerances(rtol, atol),
+            **extra,
+        )
+
+
+class SeminormAdjointMethod(AdjointMethod):
+    name = "adjoint-seminorm"
+    description = "adjoint with the seminorm on the backward solve's error control (Kidger et al. 2021)"
+    adjoint_options = {"norm": "seminorm"}

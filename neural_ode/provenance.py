@@ -1,0 +1,61 @@
+"""Where a measurement came from: versions, machine, threads, commit."""
+
+from __future__ import annotations
+
+import functools
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of the checkout this package runs from, None outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+@functools.cache
+def cpu_name() -> str:
+    """The CPU model name (from /proc/cpuinfo where there is one)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: str) -> str:
+    """A readable name of the device a cell ran on."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_name()
+
+
+def provenance(device: str) -> dict:
+    """Versions, device name, thread count, host and commit, as record fields."""
+    import torchdiffeq
+
+    return {
+        "torch_version": torch.__version__,
+        "torchdiffeq_version": torchdiffeq.__version__,
+        "python_version": platform.python_version(),
+        "device_name": device_name(device),
+        "threads": torch.get_num_threads(),
+        "hostname": platform.node(),
+        "git_commit": git_commit(),
+    }

@@ -1,0 +1,45 @@
+"""Readers of result files into one table, for the report.
+
+Each module here defines ``NAME``, ``can_read(path) -> bool`` and ``read(path) ->
+pandas.DataFrame`` whose rows have the columns of ``results.csv`` (see
+:meth:`neural_ode.record.CellRecord.to_dict`), plus a ``source`` column naming the file.
+:func:`read_results` picks the first reader that accepts each path, so supporting a new
+format is one new module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+
+class UnreadableResults(ValueError):
+    """A path no reader accepts, or a file a reader cannot parse."""
+
+
+def reader_modules() -> list:
+    """The reader modules, in name order."""
+    names = sorted(info.name for info in pkgutil.iter_modules(__path__))
+    return [importlib.import_module(f"{__name__}.{name}") for name in names]
+
+
+def read_results(paths):
+    """One DataFrame of every row in ``paths`` (any mix of supported formats)."""
+    import pandas as pd
+
+    frames = []
+    modules = reader_modules()
+    for path in map(Path, paths):
+        if not path.exists():
+            raise UnreadableResults(f"{path}: no such file or directory")
+        for module in modules:
+            if module.can_read(path):
+                frame = module.read(path)
+                frame["source"] = str(path)
+                frames.append(frame)
+                break
+        else:
+            names = ", ".join(module.NAME for module in modules)
+            raise UnreadableResults(f"{path}: not a results file of any known format ({names})")
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

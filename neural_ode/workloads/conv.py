@@ -1,0 +1,64 @@
+"""``conv``: the paper's ODE-Net block on MNIST-shaped feature maps.
+
+The block of the Neural ODE paper's MNIST model (and of torchdiffeq's ``odenet_mnist``):
+group norm -> ReLU -> 3x3 conv with the time as an extra input channel -> group norm -> ReLU ->
+3x3 conv with time -> group norm, on the 6x6 feature maps that the downsampling stem makes of
+a 28x28 image. The state is synthetic (standard normal): measuring cost needs no data.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from neural_ode.workloads import Workload
+
+#: side of the feature maps after the paper's stem (28 -> 26 -> 13 -> 6)
+FEATURE_SIDE = 6
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """The paper's normalisation: min(32, channels) groups."""
+    return nn.GroupNorm(min(32, channels), channels)
+
+
+class ConcatConv2d(nn.Module):
+    """A 3x3 convolution that sees the time t as one more constant input channel."""
+
+    def __init__(self, channels_in: int, channels_out: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels_in + 1, channels_out, kernel_size=3, padding=1)
+
+    def forward(self, t, x):
+        tt = torch.ones_like(x[:, :1]) * t
+        return self.conv(torch.cat([tt, x], dim=1))
+
+
+class ODEBlockField(nn.Module):
+    """The ODE-Net vector field f(t, h) of the paper's MNIST model."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm1 = group_norm(channels)
+        self.conv1 = ConcatConv2d(channels, channels)
+        self.norm2 = group_norm(channels)
+        self.conv2 = ConcatConv2d(channels, channels)
+        self.norm3 = group_norm(channels)
+        self.relu = nn.ReLU()
+
+    def forward(self, t, x):
+        out = self.conv1(t, self.relu(self.norm1(x)))
+        out = self.conv2(t, self.relu(self.norm2(out)))
+        return self.norm3(out)
+
+
+class ConvWorkload(Workload):
+    name = "conv"
+    description = "the paper's ODE-Net block (64-channel concat-time convs, group norm) on 6x6 maps; batch 32"
+    defaults = {"batch": 32, "width": 64, "dim": FEATURE_SIDE}
+
+    def make_field(self, width: int, dim: int) -> nn.Module:
+        return ODEBlockField(width)
+
+    def state_shape(self, batch: int, width: int, dim: int) -> tuple[int, ...]:
+        return (batch, width, dim, dim)
