@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import torch
 from torch import nn
 
 
@@ -24,22 +25,48 @@ class Deadline:
             raise CellTimeout(f"cell exceeded its timeout of {self.timeout_s:g} s")
 
 
+def _check_time_resolvable(t, dtype: torch.dtype) -> None:
+    """Fail fast when an adaptive solver's step has shrunk into denormal numbers.
+
+    torchdiffeq detects a step-size underflow as ``t0 + dt == t0``, which never happens at
+    t0 = 0: there the step shrinks through the denormal range, where CPU arithmetic is ~100x
+    slower, and the solve grinds for minutes. An evaluation time that is a nonzero denormal
+    means the step size is below the dtype's smallest normal number: report the underflow.
+    """
+    time = float(t.detach()) if isinstance(t, torch.Tensor) else float(t)
+    tiny = torch.finfo(dtype).tiny
+    if time != 0.0 and abs(time) < tiny:
+        raise AssertionError(
+            f"underflow in dt: the solver evaluated at t={time:.3g}, below the smallest normal {dtype} ({tiny:.3g})"
+        )
+
+
 class CountingField(nn.Module):
     """Wraps a vector field and counts its evaluations in ``nfe``.
 
     The wrapped field's parameters are this module's parameters, so ``odeint_adjoint`` sees the
     same ``adjoint_params``. Each call also checks the deadline, so a runaway adaptive solve
-    stops at the cell's timeout instead of hanging.
+    stops at the cell's timeout instead of hanging. With ``watch_finite`` it notes the first
+    evaluation that returned NaN or infinity (``first_non_finite``), so that a solver failure
+    it causes (a step size shrinking to nothing) can be blamed on its real cause, and stops a
+    step size that has underflowed into denormal numbers.
     """
 
-    def __init__(self, field: nn.Module, deadline: Deadline | None = None):
+    def __init__(self, field: nn.Module, deadline: Deadline | None = None, watch_finite: bool = False):
         super().__init__()
         self.field = field
         self.nfe = 0
         self.deadline = deadline
+        self.watch_finite = watch_finite
+        self.first_non_finite: str | None = None
 
     def forward(self, t, y):
         self.nfe += 1
         if self.deadline is not None:
             self.deadline.check()
-        return self.field(t, y)
+        if self.watch_finite:
+            _check_time_resolvable(t, y.dtype)
+        out = self.field(t, y)
+        if self.watch_finite and self.first_non_finite is None and not torch.isfinite(out).all():
+            self.first_non_finite = f"evaluation {self.nfe} (t={float(t):.6g})"
+        return out

@@ -29,7 +29,7 @@ def classify(exc: BaseException) -> tuple[str, str]:
     text = str(exc)
     if isinstance(exc, CellTimeout):
         return "timeout", message
-    if isinstance(exc, torch.OutOfMemoryError | MemoryError) or "out of memory" in text.lower():
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError) or _is_oom_message(text):
         return "out_of_memory", message
     if isinstance(exc, NonFiniteError) or "non-finite" in text or "underflow in dt nan" in text:
         return "non_finite", message
@@ -38,3 +38,9 @@ def classify(exc: BaseException) -> tuple[str, str]:
     if "max_num_steps exceeded" in text:
         return "too_many_steps", message
     return "error", message
+
+
+def _is_oom_message(text: str) -> bool:
+    """CUDA says "out of memory"; the CPU allocator says "can't allocate memory"."""
+    text = text.lower()
+    return "out of memory" in text or "can't allocate memory" in text

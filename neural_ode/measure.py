@@ -113,6 +113,7 @@ def measure_cell(
     *,
     rss: RssMode = "fresh",
     reference: bool = True,
+    peak: bool = True,
     timing: bool = True,
 ) -> CellRecord:
     """Measure ``config`` and return its record; never raises for a failing cell.
@@ -123,6 +124,7 @@ def measure_cell(
             ``"here"`` measures it in this process, first, which is right only when this process
             has run nothing yet (the sweep's per-cell worker); ``"skip"`` leaves it None.
         reference: compute ``grad_rel_error``/``sol_rel_error`` against the float64 reference.
+        peak: run the profiled (CPU) or CUDA-statistics run for the peak tensor bytes.
         timing: run the timed repeats (off for the exact figures alone).
 
     Returns:
@@ -141,7 +143,8 @@ def measure_cell(
         if rss == "here":
             fields["rss_peak_bytes"] = rss_peak_bytes(step.run)
         _measure_exact(step, deadline, fields, reference)
-        _measure_peak(step, deadline, fields)
+        if peak:
+            _measure_peak(step, deadline, fields)
         if timing:
             _measure_time(step, deadline, fields)
     except Exception as exc:  # a failed cell is a result
@@ -152,13 +155,20 @@ def measure_cell(
 
 def _measure_exact(step: Step, deadline: Deadline, fields: dict, reference: bool) -> None:
     """NFE forward/backward, saved bytes, finiteness and accuracy, from one counted run."""
-    counter = CountingField(step.problem.field, deadline)
+    counter = CountingField(step.problem.field, deadline, watch_finite=True)
     step.zero_grad()
-    fields["saved_bytes"], loss = saved_bytes(lambda: step.forward(counter))
-    fields["nfe_forward"] = counter.nfe
-    _check_finite("final state", step.final_state)
-    _check_finite("loss", loss)
-    step.backward(loss)
+    try:
+        fields["saved_bytes"], loss = saved_bytes(lambda: step.forward(counter))
+        fields["nfe_forward"] = counter.nfe
+        _check_finite("final state", step.final_state)
+        _check_finite("loss", loss)
+        step.backward(loss)
+    except Exception as exc:
+        if counter.first_non_finite is not None:
+            raise NonFiniteError(
+                f"the vector field returned non-finite values at {counter.first_non_finite}; then {exc}"
+            ) from exc
+        raise
     fields["nfe_backward"] = counter.nfe - fields["nfe_forward"]
     gradient = flat_gradient(step.problem.parameters())
     _check_finite("parameter gradient", gradient)
