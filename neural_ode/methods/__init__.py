@@ -70,3 +70,5 @@ METHODS: dict[str, GradientMethod] = {
         ACAMethod(),
     )
 }
+"""torchdiffeq's routes (``direct``: odeint, ``adjoint``/``adjoint-seminorm``: odeint_adjoint) and the
+project's own on its lean core (``own-adjoint``, ``checkpoint``, ``aca``; ``neural_ode.integrators``)."""

@@ -90,7 +90,7 @@ def adjoint_step(field, stepper: Stepper, times, y, a, g: list[torch.Tensor], h:
     t_{n+1} - c_i h with::
 
         Y_i = y - h * sum_j a_ij F_j          F_i = f(t_i, Y_i)
-        A_i = a + h * sum_j a_ij V_i          V_i, W_i = A_i^T df/dy, A_i^T df/dtheta at (t_i, Y_i)
+        A_i = a + h * sum_j a_ij V_j          V_i, W_i = A_i^T df/dy, A_i^T df/dtheta at (t_i, Y_i)
 
     and the step ends with y - h sum b_i F_i, a + h sum b_i V_i; g += h sum b_i W_i (in place).
     """
