@@ -68,6 +68,11 @@ class CellConfig:
         _check_choice("solver", self.solver, SOLVERS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("dtype", self.dtype, DTYPES)
+        method = METHODS[self.method]
+        if not method.supports(self.solver):
+            raise ConfigError(
+                f"method {self.method!r} supports solvers {', '.join(method.supported_solvers)}; got {self.solver!r}"
+            )
         spec = SOLVERS[self.solver]
         if spec.adaptive:
             if self.steps is not None:

@@ -9,7 +9,8 @@ figure:
 3. a profiled run: peak CPU tensor bytes (CPU cells), or a run between CUDA memory statistics
    (CUDA cells);
 4. timed runs, with the bare vector field (no counter, no hooks): warm-up, then repeats;
-5. the time of one bare vector-field evaluation, for the solver-overhead ratio.
+5. the time of one bare vector-field evaluation (timed in runs of NFE calls), for the solver-overhead
+   ratio.
 
 Anything raised is turned into the record's ``status`` and ``error``; figures measured before
 the failure are kept.
@@ -212,11 +213,17 @@ def _measure_time(step: Step, deadline: Deadline, fields: dict) -> None:
     deadline.check()
     field, y0, t0 = step.problem.field, step.problem.y0, step.t[0]
 
+    # One sample = as many evaluations as the forward pass made, so that the floor and the forward
+    # time are taken over the same span: on a shared CPU a single ~40 us call escapes the
+    # preemption that a run of hundreds suffers, which biased the ratio up 2-3x under load.
+    calls = fields.get("nfe_forward") or 1
+
     def evaluate() -> None:
         with torch.no_grad():
-            field(t0, y0)
+            for _ in range(calls):
+                field(t0, y0)
 
-    fields["time_eval_s"] = time_call(evaluate, repeats=max(20, config.repeats), device=config.device).median_s
+    fields["time_eval_s"] = time_call(evaluate, repeats=config.repeats, device=config.device).median_s / calls
     if fields.get("nfe_forward"):
         fields["solver_overhead"] = forward.median_s / (fields["nfe_forward"] * fields["time_eval_s"])
 

@@ -17,11 +17,23 @@ from torch import nn
 class GradientMethod:
     """Solve dy/dt = field(t, y) from y0 over the times ``t``, differentiably.
 
-    Subclasses set ``name`` and ``description`` and implement :meth:`solve`.
+    Subclasses set ``name`` and ``description`` and implement :meth:`solve`; a method that
+    works with some solvers only lists them in ``supported_solvers`` (None: every solver), and
+    ``CellConfig`` then refuses the other combinations before anything runs.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
+    supported_solvers: ClassVar[tuple[str, ...] | None] = None
+
+    def supports(self, solver: str) -> bool:
+        """True when this method can solve with ``solver``."""
+        return self.supported_solvers is None or solver in self.supported_solvers
+
+    def check_solver(self, solver: str) -> None:
+        """Raise ``ValueError`` naming the supported solvers when ``solver`` is not one of them."""
+        if not self.supports(solver):
+            raise ValueError(f"{self.name} supports {', '.join(self.supported_solvers)}; got {solver}")
 
     def solve(
         self,
@@ -42,8 +54,21 @@ class GradientMethod:
         raise NotImplementedError
 
 
+from neural_ode.methods.aca import ACAMethod  # noqa: E402
+from neural_ode.methods.checkpoint import CheckpointMethod  # noqa: E402
+from neural_ode.methods.own_adjoint import OwnAdjointMethod  # noqa: E402
 from neural_ode.methods.torchdiffeq_methods import AdjointMethod, DirectMethod, SeminormAdjointMethod  # noqa: E402
 
 METHODS: dict[str, GradientMethod] = {
-    m.name: m for m in (DirectMethod(), AdjointMethod(), SeminormAdjointMethod())
+    m.name: m
+    for m in (
+        DirectMethod(),
+        AdjointMethod(),
+        SeminormAdjointMethod(),
+        OwnAdjointMethod(),
+        CheckpointMethod(),
+        ACAMethod(),
+    )
 }
+"""torchdiffeq's routes (``direct``: odeint, ``adjoint``/``adjoint-seminorm``: odeint_adjoint) and the
+project's own on its lean core (``own-adjoint``, ``checkpoint``, ``aca``; ``neural_ode.integrators``)."""

@@ -1,0 +1,236 @@
+"""The lean core's adaptive solver: an embedded Runge-Kutta pair with its own step-size control.
+
+It integrates a *tuple* of tensors, so the same code solves the plain ODE (a 1-tuple) and the
+adjoint's augmented system. Components split in two kinds:
+
+- dynamic components (the first ``dynamic`` ones) feed the vector field, so each stage needs
+  their stage values;
+- quadrature components (the rest) only accumulate what the vector field returns (the
+  adjoint's dL/dtheta): no stage values are formed for them, only the final weighted sum.
+
+Step-size control follows Hairer, Norsett & Wanner (Solving ODEs I, II.4), as torchdiffeq does:
+
+- error ratio r = max over components of RMS(err / (atol + rtol * max(|y|, |y_new|)));
+  a step is accepted when r <= 1;
+- next step: dt * min(ifactor, max(safety * r^(-1/order), dfactor)), never shrinking after an
+  accepted step;
+- first step from the two-evaluation estimate of Hairer et al.;
+- each interval ends exactly on its end time (the last step is shortened; no interpolation);
+- failures raise what ``neural_ode.failures.classify`` recognises: ``underflow in dt``,
+  ``max_num_steps exceeded``, and :class:`~neural_ode.failures.NonFiniteError`.
+
+Times and step sizes are Python floats (float64); the vector field receives 0-dim tensors of
+the state's dtype, as with torchdiffeq.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from neural_ode.failures import NonFiniteError
+from neural_ode.integrators.tableaux import ButcherTableau
+
+State = tuple[torch.Tensor, ...]
+VectorField = Callable[[torch.Tensor, State], State]
+
+#: torchdiffeq options an adaptive solve understands
+ADAPTIVE_OPTIONS = ("max_num_steps", "first_step", "safety", "ifactor", "dfactor")
+
+
+def rms(tensor: torch.Tensor) -> float:
+    """Root mean square of a tensor, as a Python float."""
+    return float(tensor.pow(2).mean().sqrt()) if tensor.numel() else 0.0
+
+
+@dataclass
+class AcceptedStep:
+    """One accepted step: from ``t`` to ``t_next`` (``dt`` signed), starting at ``state``."""
+
+    t: float
+    t_next: float
+    dt: float
+    state: State
+
+
+@dataclass
+class AdaptiveStats:
+    """What a solve did: accepted and rejected steps, and the accepted steps themselves if kept."""
+
+    accepted: int = 0
+    rejected: int = 0
+    steps: list[AcceptedStep] = field(default_factory=list)
+
+
+class AdaptiveSolver:
+    """Integrate ``d(state)/dt = vf(t, state)`` with an embedded pair (``tableau.e`` not None).
+
+    Args:
+        vf: the vector field on tuples, ``vf(t_tensor, state) -> derivatives``.
+        tableau: an embedded, first-same-as-last tableau (one more stage than ``b``, whose
+            ``a`` row equals ``b``), e.g. ``DOPRI5``.
+        rtol, atol: tolerances of the error control.
+        dynamic: how many leading components feed ``vf`` (the rest are quadratures).
+        norm_components: which components the error control looks at (default: all).
+        max_num_steps: cap on accepted + rejected steps over the whole solve.
+        record: keep every accepted step (start time, step, start state) in ``stats.steps``.
+    """
+
+    def __init__(
+        self,
+        vf: VectorField,
+        tableau: ButcherTableau,
+        *,
+        rtol: float,
+        atol: float,
+        dynamic: int = 1,
+        norm_components: Sequence[int] | None = None,
+        max_num_steps: int = 2**31 - 1,
+        first_step: float | None = None,
+        safety: float = 0.9,
+        ifactor: float = 10.0,
+        dfactor: float = 0.2,
+        record: bool = False,
+    ):
+        if tableau.e is None or len(tableau.c) != len(tableau.b) + 1 or tuple(tableau.a[-1]) != tuple(tableau.b):
+            raise ValueError(f"tableau {tableau.name} is not an embedded first-same-as-last pair")
+        self.vf, self.tableau = vf, tableau
+        self.rtol, self.atol = float(rtol), float(atol)
+        self.dynamic = dynamic
+        self.norm_components = norm_components
+        self.max_num_steps = int(max_num_steps)
+        self.first_step = first_step
+        self.safety, self.ifactor, self.dfactor = safety, ifactor, dfactor
+        self.record = record
+        self.stats = AdaptiveStats()
+        self.rows = [tuple((j, a) for j, a in enumerate(row) if a != 0.0) for row in tableau.a]
+        self.errors = tuple((j, e) for j, e in enumerate(tableau.e) if e != 0.0)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _time(self, t: float, like: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(t, dtype=like.dtype, device=like.device)
+
+    def _norm(self, tensors: Sequence[torch.Tensor]) -> float:
+        indices = range(len(tensors)) if self.norm_components is None else self.norm_components
+        return max((rms(tensors[i]) for i in indices), default=0.0)
+
+    @staticmethod
+    def _combine(y: torch.Tensor | None, ks: Sequence[State], m: int, terms, dt: float) -> torch.Tensor:
+        """``y + dt * sum(coef * ks[j][m])`` over ``terms``; without ``y``, the sum alone."""
+        if not terms:
+            return y if y is not None else torch.zeros_like(ks[0][m])
+        j, coef = terms[0]
+        result = torch.add(y, ks[j][m], alpha=coef * dt) if y is not None else ks[j][m] * (coef * dt)
+        for j, coef in terms[1:]:
+            result.add_(ks[j][m], alpha=coef * dt)  # in place on a fresh tensor: autograd-safe
+        return result
+
+    def _stage_time(self, i: int, t: float, t_next: float, step: float, like: torch.Tensor) -> torch.Tensor:
+        c = self.tableau.c[i]
+        return self._time(t_next if c == 1.0 else t + c * step, like)
+
+    def stages(self, t: float, t_next: float, step: float, y: State, f0: State, *, error: bool = True):
+        """One step's stages from ``(t, y)`` with ``f0 = vf(t, y)``: the new state, and with
+        ``error`` also f at the new state (first same as last) and the error estimate.
+
+        The solution needs ``len(b) - 1`` evaluations beyond ``f0``; the error one more.
+        """
+        rows, dyn, last = self.rows, self.dynamic, len(self.tableau.c) - 1
+        ks = [f0]
+        for i in range(1, last):
+            stage = tuple(self._combine(y[m], ks, m, rows[i], step) for m in range(dyn)) + tuple(y[dyn:])
+            ks.append(self.vf(self._stage_time(i, t, t_next, step, y[0]), stage))
+        y_new = tuple(self._combine(y[m], ks, m, rows[last], step) for m in range(len(y)))
+        if not error:
+            return y_new, None, None
+        ks.append(self.vf(self._stage_time(last, t, t_next, step, y[0]), y_new))
+        with torch.no_grad():
+            estimate = [self._combine(None, ks, m, self.errors, step) for m in range(len(y))]
+        return y_new, ks[-1], estimate
+
+    def step_solution(self, t: float, t_next: float, step: float, y: State) -> State:
+        """Re-run an accepted step's solution from ``y`` (``f0`` evaluated here, not reused):
+        ``len(b)`` evaluations, the same arithmetic as the solve. What the adaptive checkpoint
+        adjoint backpropagates through."""
+        f0 = self.vf(self._time(t, y[0]), y)
+        return self.stages(t, t_next, step, y, f0, error=False)[0]
+
+    def initial_step(self, t0: float, y0: State, f0: State, direction: float) -> float:
+        """Hairer, Norsett & Wanner's starting step (one extra evaluation of ``vf``)."""
+        with torch.no_grad():
+            scale = [self.atol + y.abs() * self.rtol for y in y0]
+            d0 = self._norm([y / s for y, s in zip(y0, scale)])
+            d1 = self._norm([f / s for f, s in zip(f0, scale)])
+            h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+        y1 = tuple(y + (direction * h0) * f for y, f in zip(y0[: self.dynamic], f0))
+        f1 = self.vf(self._time(t0 + direction * h0, y0[0]), y1 + tuple(y0[self.dynamic :]))
+        with torch.no_grad():
+            d2 = self._norm([(b - a) / s for a, b, s in zip(f0, f1, scale)]) / h0
+        if d1 <= 1e-15 and d2 <= 1e-15:
+            h1 = max(1e-6, h0 * 1e-3)
+        else:
+            h1 = (0.01 / max(d1, d2)) ** (1.0 / self.tableau.order)
+        return min(100 * h0, h1)
+
+    # -- solving ---------------------------------------------------------------------------
+    def solve(self, y0: State, times: Sequence[float]) -> list[State]:
+        """The states at ``times`` (monotonic; ``times[0]`` is where ``y0`` holds)."""
+        states = [tuple(y0)]
+        f0 = dt = None
+        for t_start, t_end in itertools.pairwise(times):
+            y, f0, dt = self.solve_interval(states[-1], t_start, t_end, f0=f0, dt=dt)
+            states.append(y)
+        return states
+
+    def solve_interval(
+        self, y0: State, t0: float, t1: float, *, f0: State | None = None, dt: float | None = None
+    ) -> tuple[State, State, float | None]:
+        """Integrate from ``t0`` to ``t1`` (either direction); the end state, f there, next step."""
+        if t1 == t0:
+            return tuple(y0), f0 if f0 is not None else self.vf(self._time(t0, y0[0]), tuple(y0)), dt
+        direction = 1.0 if t1 > t0 else -1.0
+        y = tuple(y0)
+        if f0 is None:
+            f0 = self.vf(self._time(t0, y[0]), y)
+        if dt is None:
+            dt = self.first_step if self.first_step is not None else self.initial_step(t0, y, f0, direction)
+        t = t0
+        while direction * (t1 - t) > 0:
+            if self.stats.accepted + self.stats.rejected >= self.max_num_steps:
+                raise RuntimeError(
+                    f"max_num_steps exceeded ({self.stats.accepted + self.stats.rejected}>={self.max_num_steps})"
+                )
+            if not math.isfinite(dt):
+                raise NonFiniteError(f"non-finite step size {dt} at t={t}")
+            remaining = abs(t1 - t)
+            h = remaining if dt >= remaining * (1 - 1e-12) else dt  # land exactly on t1
+            t_next = t1 if h == remaining else t + direction * h
+            if t_next == t or h <= 0:
+                raise RuntimeError(f"underflow in dt {h}")
+            step = direction * h
+            y_new, f_new, error = self.stages(t, t_next, step, y, f0)
+            with torch.no_grad():
+                ratio = self._norm(
+                    [e / (self.atol + self.rtol * torch.maximum(a.abs(), b.abs())) for e, a, b in zip(error, y, y_new)]
+                )
+            if not math.isfinite(ratio):
+                raise NonFiniteError(f"non-finite values in the state or its error estimate at t={t}")
+            if ratio <= 1.0:
+                if self.record:
+                    self.stats.steps.append(AcceptedStep(t, t_next, step, y))
+                self.stats.accepted += 1
+                t, y, f0 = t_next, y_new, f_new
+                shrink = 1.0
+            else:
+                self.stats.rejected += 1
+                shrink = self.dfactor
+            if ratio == 0.0:
+                factor = self.ifactor
+            else:
+                factor = min(self.ifactor, max(self.safety * ratio ** (-1.0 / self.tableau.order), shrink))
+            dt = h * factor
+        return y, f0, dt
