@@ -19,14 +19,14 @@ from neural_ode.workloads import WORKLOADS, Workload
 __version__ = "0.1.0"
 
 __all__ = [
-    "CellConfig",
-    "CellRecord",
-    "ConfigError",
-    "GradientMethod",
     "METHODS",
     "METRICS",
     "SOLVERS",
     "WORKLOADS",
+    "CellConfig",
+    "CellRecord",
+    "ConfigError",
+    "GradientMethod",
     "Workload",
     "measure_cell",
     "measure_many",

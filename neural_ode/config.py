@@ -131,9 +131,7 @@ class CellConfig:
     def key(self) -> tuple:
         """The identity of a cell in a sweep: every field that changes what is measured."""
         return tuple(
-            getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name not in ("repeats", "warmup", "timeout_s")
+            getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("repeats", "warmup", "timeout_s")
         )
 
 
@@ -144,6 +142,8 @@ def _check_choice(name: str, value, allowed) -> None:
 
 def _check_positive(name: str, value, integer: bool = False) -> None:
     kind = "integer" if integer else "number"
-    bad_type = (not isinstance(value, int) or isinstance(value, bool)) if integer else not isinstance(value, int | float)
+    bad_type = (
+        (not isinstance(value, int) or isinstance(value, bool)) if integer else not isinstance(value, int | float)
+    )
     if bad_type or not value > 0:
         raise ConfigError(f"{name} must be a positive {kind}, got {value!r}")

@@ -54,10 +54,10 @@ class GradientMethod:
         raise NotImplementedError
 
 
-from neural_ode.methods.aca import ACAMethod  # noqa: E402
-from neural_ode.methods.checkpoint import CheckpointMethod  # noqa: E402
-from neural_ode.methods.own_adjoint import OwnAdjointMethod  # noqa: E402
-from neural_ode.methods.torchdiffeq_methods import AdjointMethod, DirectMethod, SeminormAdjointMethod  # noqa: E402
+from neural_ode.methods.aca import ACAMethod
+from neural_ode.methods.checkpoint import CheckpointMethod
+from neural_ode.methods.own_adjoint import OwnAdjointMethod
+from neural_ode.methods.torchdiffeq_methods import AdjointMethod, DirectMethod, SeminormAdjointMethod
 
 METHODS: dict[str, GradientMethod] = {
     m.name: m

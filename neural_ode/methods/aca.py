@@ -124,7 +124,10 @@ class ACAFunction(torch.autograd.Function):
 
 class ACAMethod(GradientMethod):
     name = "aca"
-    description = "adaptive checkpoint adjoint (Zhuang et al. 2020): stored accepted states, each step re-run and backpropagated; memory O(steps x state)"
+    description = (
+        "adaptive checkpoint adjoint (Zhuang et al. 2020): stored accepted states, "
+        "each step re-run and backpropagated; memory O(steps x state)"
+    )
     supported_solvers = (*FIXED_TABLEAUX, *ADAPTIVE_TABLEAUX)
 
     def solve(self, field, y0, t, *, solver, rtol, atol, options):

@@ -66,7 +66,7 @@ class Workload:
         return Problem(field=field, y0=y0, target=target)
 
 
-from neural_ode.workloads.conv import ConvWorkload  # noqa: E402
-from neural_ode.workloads.mlp import MLPWorkload  # noqa: E402
+from neural_ode.workloads.conv import ConvWorkload
+from neural_ode.workloads.mlp import MLPWorkload
 
 WORKLOADS: dict[str, Workload] = {w.name: w for w in (MLPWorkload(), ConvWorkload())}
