@@ -13,6 +13,7 @@ Depth L̃ is steps for fixed-grid solvers and forward NFE for adaptive ones
 ``adjoint`` and as direct backpropagation when it is ``direct``; other methods are not judged.
 Verdicts: ``holds`` (every line agrees), ``mixed`` (some do), ``does not hold`` (none does),
 ``not measured`` (the run lacks the cells: no line with two depths, or no adaptive adjoint cell).
+Lines whose fit has R² below :data:`NOISY_R2` are named as noisy (timings on a busy machine).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from neural_ode.report.growth import FLAT_EXPONENT, growth_table
 LINEAR_BAND = (0.8, 1.2)
 #: backward/forward NFE ratios counted as "about half"
 HALF_BAND = (0.35, 0.65)
+#: a log-log fit with R² below this is flagged as noisy beside its exponent
+NOISY_R2 = 0.9
 
 HOLDS, MIXED, FAILS, NOT_MEASURED = "holds", "mixed", "does not hold", "not measured"
 
@@ -76,7 +79,11 @@ def _exponent_text(lines: pd.DataFrame, frame: pd.DataFrame) -> str:
     parts = [f"{line_label(row, keys)}: {row['exponent']:.2f}" for row in lines.to_dict("records")]
     low, high = lines["exponent"].min(), lines["exponent"].max()
     span = f"{low:.2f}" if np.isclose(low, high, atol=0.005) else f"{low:.2f} to {high:.2f}"
-    return f"exponent {span} over {len(lines)} line(s) ({'; '.join(parts)})"
+    text = f"exponent {span} over {len(lines)} line(s) ({'; '.join(parts)})"
+    noisy = [line_label(row, keys) for row in lines.to_dict("records") if row["r2"] < NOISY_R2]
+    if noisy:
+        text += f"; noisy fit (R² < {NOISY_R2}): {', '.join(noisy)}"
+    return text
 
 
 def _growth_row(frame, claim, family, metric, expected, test) -> dict:

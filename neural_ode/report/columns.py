@@ -108,6 +108,8 @@ def line_label(values: dict, keys) -> str:
         value = values.get(key)
         if key in ("batch", "width", "dim") and value is not None and np.isfinite(value):
             parts.append(f"{key}={int(value)}")
+        elif key == "horizon" and value is not None and np.isfinite(value):
+            parts.append(f"t1={value:g}")
         else:
             parts.append(str(value))
     return " · ".join(parts)

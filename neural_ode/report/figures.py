@@ -36,6 +36,8 @@ from neural_ode.report.columns import (
 from neural_ode.report.growth import fit_growth
 
 DPI = 110
+#: legends with more entries than this go outside the axes, to the right
+OUTSIDE_LEGEND = 6
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 LINESTYLES = ("-", "--", "-.", ":")
 KIND_AXIS = {False: "depth L̃: fixed-grid steps", True: "depth L̃: forward NFE (adaptive solver)"}
@@ -62,21 +64,32 @@ class FigureResult:
 
 
 class Style:
-    """Colours by method and markers/line styles by everything else, the same in every figure."""
+    """Colour and line style by method (direct solid), marker by solver and other keys; same in every figure."""
 
     def __init__(self, frame: pd.DataFrame):
-        methods = sorted(m for m in frame["method"].dropna().unique())
+        methods = sorted(frame["method"].dropna().unique(), key=lambda m: (m != "direct", str(m)))
         self.colors = dict(zip(methods, sns.color_palette("colorblind", max(len(methods), 1)), strict=False))
+        self.linestyles = {m: LINESTYLES[i % len(LINESTYLES)] for i, m in enumerate(methods)}
+        # markers shrink with the method's rank, so coinciding points of two methods show as rings
+        self.sizes = {m: max(8.0 - 1.8 * i, 3.5) for i, m in enumerate(methods)}
         self.variants: dict[str, int] = {}
 
     def color(self, method):
         """The colour of ``method``."""
         return self.colors.get(method, "0.4")
 
-    def variant(self, key: str) -> dict:
-        """Marker and line style of a variant (solver and other keys), stable within a report."""
-        index = self.variants.setdefault(key, len(self.variants))
-        return {"marker": MARKERS[index % len(MARKERS)], "linestyle": LINESTYLES[(index // 2) % len(LINESTYLES)]}
+    def linestyle(self, method) -> str:
+        """The line style of ``method`` (so that lines of two methods that coincide both show)."""
+        return self.linestyles.get(method, "-")
+
+    def size(self, method) -> float:
+        """The marker size of ``method`` (points)."""
+        return self.sizes.get(method, 5.0)
+
+    def marker(self, variant: str) -> str:
+        """The marker of a variant (solver and other varying keys), stable within a report."""
+        index = self.variants.setdefault(variant, len(self.variants))
+        return MARKERS[index % len(MARKERS)]
 
 
 def _theme():
@@ -85,27 +98,45 @@ def _theme():
     return mpl.rc_context(style)
 
 
-def _number(value: float, _pos=None) -> str:
+def _plain(value: float, _pos=None) -> str:
+    return f"{value:g}" if value > 0 and math.isfinite(value) else ""
+
+
+def _power(value: float, _pos=None) -> str:
     if value <= 0 or not math.isfinite(value):
         return ""
-    if 1e-3 <= value < 1e5:
-        return f"{value:g}"
-    exponent = math.floor(math.log10(value))
+    exponent = math.floor(math.log10(value) + 1e-9)
     mantissa = value / 10**exponent
     return f"$10^{{{exponent}}}$" if math.isclose(mantissa, 1) else f"${mantissa:g}\\times10^{{{exponent}}}$"
 
 
 def log_axes(ax, x: bool = True, y: bool = True) -> None:
-    """Log scale with readable ticks (1, 2, 5 per decade, plain numbers where short)."""
-    for on, axis, set_scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
+    """Log scale with readable ticks: denser within a decade, powers of ten only over many decades.
+
+    Numbers between 0.01 and 10**5 are printed plainly, anything else as powers of ten, never
+    mixed on one axis.
+    """
+    bounds = ax.dataLim
+    for on, axis, set_scale, (lo, hi) in (
+        (x, ax.xaxis, ax.set_xscale, (bounds.x0, bounds.x1)),
+        (y, ax.yaxis, ax.set_yscale, (bounds.y0, bounds.y1)),
+    ):
         if not on:
             continue
         set_scale("log")
-        lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim()) if ax.has_data() else (1, 10)
-        decades = math.log10(hi / lo) if lo > 0 and hi > 0 else 10
-        subs = (1.0,) if decades > 4 else (1.0, 2.0, 5.0)
+        finite = lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)
+        decades = math.log10(hi / lo) if finite else 10.0
+        if decades > 3.0:
+            subs = (1.0,)
+        elif decades > 1.0:
+            subs = (1.0, 2.0, 5.0)
+        elif decades > 0.5:
+            subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+        else:
+            subs = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
         axis.set_major_locator(LogLocator(base=10, subs=subs))
-        axis.set_major_formatter(FuncFormatter(_number))
+        plain = finite and lo >= 0.01 and hi < 1e5
+        axis.set_major_formatter(FuncFormatter(_plain if plain else _power))
         axis.set_minor_formatter(NullFormatter())
 
 
@@ -131,22 +162,26 @@ def _line_groups(rows: pd.DataFrame, frame: pd.DataFrame, extra=()):
 
 
 def _draw_line(ax, style: Style, method, variant, label, x, y, connect: bool = True) -> None:
-    look = style.variant(variant)
     ax.plot(
         x,
         y,
         color=style.color(method),
-        marker=look["marker"],
-        linestyle=look["linestyle"] if connect else "none",
-        markersize=5,
+        marker=style.marker(variant),
+        linestyle=style.linestyle(method) if connect else "none",
+        markersize=style.size(method),
         linewidth=1.4,
         label=label,
     )
 
 
 def _legend(ax, **kwargs) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="x-small", framealpha=0.85, **kwargs)
+    """A legend inside the axes, or outside to the right when it has many entries."""
+    handles = ax.get_legend_handles_labels()[0]
+    if not handles:
+        return
+    if len(handles) > OUTSIDE_LEGEND:
+        kwargs = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
+    ax.legend(fontsize="x-small", framealpha=0.85, **kwargs)
 
 
 def _kinds(rows: pd.DataFrame) -> list[bool]:
@@ -358,7 +393,7 @@ def work_precision_figure(frame: pd.DataFrame, directory: Path, style: Style) ->
     if rows.empty:
         return _skip(name, title, caption, "no cell with both a gradient error and a time measured")
     with _theme():
-        fig = Figure(figsize=(7.6, 5.4), layout="constrained")
+        fig = Figure(figsize=(9.8, 5.4), layout="constrained")
         ax = fig.subplots()
         for label, method, variant, cells in _line_groups(rows, frame, extra=("horizon",)):
             knob = np.where(cells["adaptive"], -np.log10(cells["rtol"].astype(float)), cells["steps"].astype(float))

@@ -36,9 +36,9 @@ def advice_metric(frame: pd.DataFrame) -> str | None:
 def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
     """Adjoint methods against direct on identical cells, at the deepest depth per solver.
 
-    Columns: solver, steps/horizon/rtol of the cell, depth, direct and adjoint memory (MB, the
-    :func:`advice_metric`), their ratio, direct and adjoint total time (ms), their ratio, and the
-    gradient errors of both.
+    Columns: the adjoint method, solver, the cell (steps, or horizon and rtol), depth, direct and
+    adjoint memory (MB, the :func:`advice_metric`), their ratio, direct and adjoint total time
+    (ms), their ratio, and the gradient errors of both.
     """
     metric = advice_metric(frame)
     rows = measured(frame)
@@ -63,14 +63,14 @@ def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
             if metric:
                 mem_d, mem_a = cell[f"{metric}_direct"], cell[f"{metric}_adjoint"]
                 row["direct memory (MB)"] = mem_d / MB
-                row[f"{method} memory (MB)"] = mem_a / MB
+                row["adjoint memory (MB)"] = mem_a / MB
                 row["memory ratio adjoint/direct"] = mem_a / mem_d if mem_d > 0 else np.nan
             t_d, t_a = cell["time_total_s_direct"], cell["time_total_s_adjoint"]
             row["direct time (ms)"] = t_d * 1e3
-            row[f"{method} time (ms)"] = t_a * 1e3
+            row["adjoint time (ms)"] = t_a * 1e3
             row["time ratio adjoint/direct"] = t_a / t_d if t_d > 0 else np.nan
             row["direct grad error"] = cell["grad_rel_error_direct"]
-            row[f"{method} grad error"] = cell["grad_rel_error_adjoint"]
+            row["adjoint grad error"] = cell["grad_rel_error_adjoint"]
             out.append(row)
     table = pd.DataFrame(out)
     return table.loc[:, table.notna().any(axis=0)] if len(table) else table
@@ -94,7 +94,7 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
             "solver": line["solver"],
             "depth axis": "forward NFE" if line["adaptive"] else "steps",
             "measured depths": f"{fit.depth_min:g}–{fit.depth_max:g}",
-            "exponent k": fit.exponent,
+            "exponent k": round(fit.exponent, 2),
             f"MB at deepest ({metric})": line["value_at_max"] / MB,
         }
         for name, budget in BUDGETS.items():
@@ -156,9 +156,14 @@ def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
                 ),
             )
         )
-    errors = [c for c in pairs if c.endswith("grad error")]
-    medians = {c.removesuffix(" grad error"): pairs[c].median() for c in errors}
+    medians = {}
+    if "direct grad error" in pairs:
+        medians["direct"] = pairs["direct grad error"].median()
+    if "adjoint grad error" in pairs:
+        medians.update(pairs.groupby("adjoint method")["adjoint grad error"].median().to_dict())
     text = ", ".join(f"{m} {v:.2g}" for m, v in medians.items() if np.isfinite(v))
+    if text:
+        text += " (at the deepest depth per solver, above)"
     if text:
         sentences.append(("Gradient accuracy", f"median relative error against the float64 reference: {text}."))
     seminorm = seminorm_saving(frame)

@@ -32,12 +32,14 @@ def _cell(value) -> str:
             return "∞" if value > 0 else "-∞"
         if value == int(value) and abs(value) < 1e15:
             return f"{int(value)}"
+        if 1000 <= abs(value) < 1e9:
+            return f"{value:,.0f}"
         return f"{value:.3g}"
     return str(value)
 
 
 def format_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with every value as display text (numbers to 3 significant digits, NaN as —)."""
+    """``table`` with every value as display text (3 significant digits, thousands whole, NaN as —)."""
     if table is None or table.empty:
         return pd.DataFrame()
     table = table.drop(columns=[c for c in ("fit",) if c in table])

@@ -104,8 +104,8 @@ def growth_summary(frame: pd.DataFrame) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=columns)
     table = pd.concat(parts, ignore_index=True)
-    table = table[[c for c in columns if c in table]]
-    return table.astype({"depths": int}).reset_index(drop=True)
+    table = table[[c for c in columns if c in table]].astype({"depths": int})
+    return table.round({"exponent": 2, "r2": 3}).reset_index(drop=True)
 
 
 __all__ = [
