@@ -18,7 +18,7 @@ from neural_ode.report import render_report
 from neural_ode.report.claims import FAILS, HOLDS, NOT_MEASURED, claims_table
 from neural_ode.report.columns import prepare
 from neural_ode.report.growth import fit_growth, growth_table
-from neural_ode.report.recommend import budget_table, head_to_head
+from neural_ode.report.recommend import budget_table, head_to_head, timing_noise
 
 PROVENANCE = {
     "torch_version": "2.13.0",
@@ -51,6 +51,8 @@ def _row(method, solver, *, steps=None, rtol=None, nfe, **figures) -> dict:
     base["cpu_peak_bytes"] = 700_000 if adjoint else 2 * 300_000 * nfe
     base["time_forward_s"] = 1e-3 * nfe
     base["time_backward_s"] = (3.5e-3 if adjoint else 2e-3) * nfe  # total time ratio adjoint/direct 1.5
+    base["time_forward_iqr_s"] = 0.01 * base["time_forward_s"]
+    base["time_backward_iqr_s"] = 0.01 * base["time_backward_s"]
     base["time_forward_min_s"] = 0.9e-3 * nfe
     base["time_backward_min_s"] = (3.2e-3 if adjoint else 1.8e-3) * nfe
     base["grad_rel_error"] = (2.0 if adjoint else 1.0) / nfe**2
@@ -69,6 +71,8 @@ def synthetic_frame() -> pd.DataFrame:
     for name in ("nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "grad_rel_error"):
         failed[name] = None
     for name in ("time_forward_s", "time_backward_s", "time_forward_min_s", "time_backward_min_s"):
+        failed[name] = None
+    for name in ("time_forward_iqr_s", "time_backward_iqr_s"):
         failed[name] = None
     rows.append(failed)
     return pd.DataFrame(rows)
@@ -196,6 +200,14 @@ def test_budget_table_extrapolates_the_fitted_growth():
     assert table.loc[("adjoint", "rk4"), "max depth in 80 GB"] == "unbounded"
 
 
+def test_timing_noise_counts_cells_with_a_wide_iqr():
+    frame = synthetic_frame()
+    assert timing_noise(prepare(frame)) == (0, 24)
+    frame.loc[3, "time_backward_iqr_s"] = 0.5 * frame.loc[3, "time_backward_s"]
+    assert timing_noise(prepare(frame)) == (1, 24)
+    assert timing_noise(prepare(frame.drop(columns=["time_forward_iqr_s"]))) is None
+
+
 # --- rendered files ---------------------------------------------------------------------------
 
 
@@ -240,6 +252,7 @@ def test_report_states_provenance_claims_and_advice(report):
     assert "median 1.50×: the adjoint is slower here" in md
     assert "**Pick**: use direct backpropagation whenever its memory" in md
     assert "adjoint-seminorm took a median 0.80× the backward NFE of the plain adjoint" in md
+    assert "**Timing noise**: 0 of 24 timed cells" in md
     assert md.count("**holds**") == 8
     html = (report / "report.html").read_text()
     assert html.count('class="verdict holds"') == 8

@@ -36,8 +36,6 @@ from neural_ode.report.columns import (
 from neural_ode.report.growth import fit_growth
 
 DPI = 110
-#: legends with more entries than this go outside the axes, to the right
-OUTSIDE_LEGEND = 6
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 LINESTYLES = ("-", "--", "-.", ":")
 KIND_AXIS = {False: "depth L̃: fixed-grid steps", True: "depth L̃: forward NFE (adaptive solver)"}
@@ -174,14 +172,20 @@ def _draw_line(ax, style: Style, method, variant, label, x, y, connect: bool = T
     )
 
 
-def _legend(ax, **kwargs) -> None:
-    """A legend inside the axes, or outside to the right when it has many entries."""
+def _legend(ax) -> None:
+    """The legend below the axes (never over the data), in columns when it is long."""
     handles = ax.get_legend_handles_labels()[0]
     if not handles:
         return
-    if len(handles) > OUTSIDE_LEGEND:
-        kwargs = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
-    ax.legend(fontsize="x-small", framealpha=0.85, **kwargs)
+    columns = 1 if len(handles) <= 3 else (2 if len(handles) <= 10 else 3)
+    ax.legend(
+        fontsize="x-small",
+        framealpha=0.85,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=columns,
+        borderaxespad=0.0,
+    )
 
 
 def _kinds(rows: pd.DataFrame) -> list[bool]:
@@ -204,20 +208,20 @@ def memory_figure(frame: pd.DataFrame, directory: Path, metric: str, style: Styl
         return _skip(name, title, caption, f"no cell with both a depth and {metric} measured")
     kinds = _kinds(rows)
     with _theme():
-        fig = Figure(figsize=(6.2 * len(kinds), 4.6), layout="constrained")
+        fig = Figure(figsize=(6.2 * len(kinds), 5.8), layout="constrained")
         axes = fig.subplots(1, len(kinds), squeeze=False)[0]
         for ax, kind in zip(axes, kinds, strict=True):
             part = rows[rows["adaptive"] == kind]
             for label, method, variant, cells in _line_groups(part, frame):
+                fit = fit_growth(cells["depth"], cells[metric])  # on every cell, as the claims table fits
                 cells = cells.groupby("depth", as_index=False)[metric].mean()
-                fit = fit_growth(cells["depth"], cells[metric])
                 slope = f"k = {fit.exponent:.2f}" if fit else "k: one depth only"
                 _draw_line(ax, style, method, variant, f"{label} ({slope})", cells["depth"], cells[metric] / MB)
             log_axes(ax)
             ax.set_xlabel(KIND_AXIS[kind])
             ax.set_ylabel(metric_label(metric))
             ax.set_title(KIND_TITLE[kind])
-            _legend(ax, loc="best")
+            _legend(ax)
         fig.suptitle(f"{metric_label(metric)} against depth (log-log)")
         return FigureResult(name, title, caption, _save(fig, directory, name))
 
@@ -247,7 +251,7 @@ def time_figure(frame: pd.DataFrame, directory: Path, style: Style) -> FigureRes
         return _skip(name, title, caption, "no cell with both a depth and a measured time")
     kinds = _kinds(rows)
     with _theme():
-        fig = Figure(figsize=(5.0 * len(metrics), 4.3 * len(kinds)), layout="constrained")
+        fig = Figure(figsize=(5.2 * len(metrics), 5.4 * len(kinds)), layout="constrained")
         axes = fig.subplots(len(kinds), len(metrics), squeeze=False)
         for r, kind in enumerate(kinds):
             part = rows[rows["adaptive"] == kind]
@@ -257,15 +261,15 @@ def time_figure(frame: pd.DataFrame, directory: Path, style: Style) -> FigureRes
                     cells = cells[np.isfinite(cells[metric]) & (cells[metric] > 0)]
                     if cells.empty:
                         continue
+                    fit = fit_growth(cells["depth"], cells[metric])  # on every cell, as the claims table fits
                     cells = cells.groupby("depth", as_index=False)[metric].median()
-                    fit = fit_growth(cells["depth"], cells[metric])
                     slope = f"k = {fit.exponent:.2f}" if fit else "one depth"
                     _draw_line(ax, style, method, variant, f"{label} ({slope})", cells["depth"], cells[metric])
                 log_axes(ax)
                 ax.set_xlabel(KIND_AXIS[kind])
                 ax.set_ylabel(f"{TIME_METRICS[metric]} time (s)")
                 ax.set_title(f"{TIME_METRICS[metric]} — {KIND_TITLE[kind]}")
-                _legend(ax, loc="best")
+                _legend(ax)
         fig.suptitle("Median wall time against depth (log-log)")
         return FigureResult(name, title, caption, _save(fig, directory, name))
 
@@ -285,7 +289,7 @@ def nfe_figure(frame: pd.DataFrame, directory: Path, style: Style) -> FigureResu
     if rows.empty:
         return _skip(name, title, caption, "no cell with a positive forward and backward NFE (only direct cells?)")
     with _theme():
-        fig = Figure(figsize=(6.8, 5.2), layout="constrained")
+        fig = Figure(figsize=(6.8, 6.4), layout="constrained")
         ax = fig.subplots()
         for label, method, variant, cells in _line_groups(rows, frame):
             kind = "adaptive" if cells["adaptive"].iloc[0] else "fixed grid"
@@ -302,7 +306,7 @@ def nfe_figure(frame: pd.DataFrame, directory: Path, style: Style) -> FigureResu
         ax.set_xlabel("forward NFE (evaluations)")
         ax.set_ylabel("backward NFE (evaluations)")
         ax.set_title("Backward against forward NFE (log-log)")
-        _legend(ax, loc="upper left")
+        _legend(ax)
         return FigureResult(name, title, caption, _save(fig, directory, name))
 
 
@@ -325,7 +329,7 @@ def tolerance_figure(frame: pd.DataFrame, directory: Path, style: Style) -> Figu
     if not horizons:
         return _skip(name, title, caption, "no adaptive solver measured at two or more tolerances")
     with _theme():
-        fig = Figure(figsize=(6.2 * len(horizons), 4.6), layout="constrained")
+        fig = Figure(figsize=(6.2 * len(horizons), 5.6), layout="constrained")
         axes = fig.subplots(1, len(horizons), squeeze=False)[0]
         for ax, horizon in zip(axes, horizons, strict=True):
             part = rows[rows["horizon"] == horizon]
@@ -337,7 +341,7 @@ def tolerance_figure(frame: pd.DataFrame, directory: Path, style: Style) -> Figu
             ax.set_xlabel("relative tolerance rtol (loose → tight)")
             ax.set_ylabel("forward NFE (evaluations)")
             ax.set_title(f"horizon t1 = {horizon:g}")
-            _legend(ax, loc="upper left")
+            _legend(ax)
         fig.suptitle("Forward NFE against tolerance, adaptive solvers")
         return FigureResult(name, title, caption, _save(fig, directory, name))
 
@@ -360,7 +364,7 @@ def nfe_time_figure(frame: pd.DataFrame, directory: Path, style: Style) -> Figur
     if not panels:
         return _skip(name, title, caption, "no adaptive cell with both NFE and time measured")
     with _theme():
-        fig = Figure(figsize=(6.0 * len(panels), 4.6), layout="constrained")
+        fig = Figure(figsize=(6.0 * len(panels), 5.6), layout="constrained")
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         for ax, (x, y, xlabel, ylabel, what) in zip(axes, panels, strict=True):
             part = measured(rows, x, y)
@@ -372,7 +376,7 @@ def nfe_time_figure(frame: pd.DataFrame, directory: Path, style: Style) -> Figur
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.set_title(f"{what}: time against NFE")
-            _legend(ax, loc="upper left")
+            _legend(ax)
         fig.suptitle("Wall time against NFE, adaptive solvers (log-log)")
         return FigureResult(name, title, caption, _save(fig, directory, name))
 
@@ -393,7 +397,7 @@ def work_precision_figure(frame: pd.DataFrame, directory: Path, style: Style) ->
     if rows.empty:
         return _skip(name, title, caption, "no cell with both a gradient error and a time measured")
     with _theme():
-        fig = Figure(figsize=(9.8, 5.4), layout="constrained")
+        fig = Figure(figsize=(9.0, 6.6), layout="constrained")
         ax = fig.subplots()
         for label, method, variant, cells in _line_groups(rows, frame, extra=("horizon",)):
             knob = np.where(cells["adaptive"], -np.log10(cells["rtol"].astype(float)), cells["steps"].astype(float))
@@ -403,7 +407,7 @@ def work_precision_figure(frame: pd.DataFrame, directory: Path, style: Style) ->
         ax.set_xlabel("relative error of the gradient dL/dθ (vs float64 reference)")
         ax.set_ylabel(f"forward + backward time, {which} (s)")
         ax.set_title("Work-precision diagram (log-log)")
-        _legend(ax, loc="best")
+        _legend(ax)
         return FigureResult(name, title, caption, _save(fig, directory, name))
 
 

@@ -26,6 +26,8 @@ from neural_ode.report.growth import FLAT_EXPONENT, growth_table
 PEAK_PREFERENCE = ("cuda_peak_bytes", "cpu_peak_bytes", "saved_bytes", "rss_peak_bytes")
 #: memory budgets for the budget table, in bytes
 BUDGETS = {"1 GB": 1e9, "16 GB": 16e9, "80 GB": 80e9}
+#: a timing whose interquartile range exceeds this fraction of its median counts as noisy
+NOISY_IQR = 0.10
 
 
 def advice_metric(frame: pd.DataFrame) -> str | None:
@@ -156,6 +158,16 @@ def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
                 ),
             )
         )
+    noise = timing_noise(frame)
+    if noise is not None:
+        noisy, timed = noise
+        sentences.append(
+            (
+                "Timing noise",
+                f"{noisy} of {timed} timed cells have a forward or backward IQR above {NOISY_IQR:.0%} of the median "
+                "(pyperf's warning threshold)" + ("; read time ratios and time exponents as rough." if noisy else "."),
+            )
+        )
     medians = {}
     if "direct grad error" in pairs:
         medians["direct"] = pairs["direct grad error"].median()
@@ -194,6 +206,16 @@ def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
     return sentences
 
 
+def timing_noise(frame: pd.DataFrame) -> tuple[int, int] | None:
+    """(cells whose forward or backward IQR exceeds :data:`NOISY_IQR` of the median, timed cells)."""
+    rows = measured(frame, "time_forward_s", "time_forward_iqr_s", "time_backward_s", "time_backward_iqr_s")
+    if rows.empty:
+        return None
+    forward = rows["time_forward_iqr_s"] > NOISY_IQR * rows["time_forward_s"]
+    backward = rows["time_backward_iqr_s"] > NOISY_IQR * rows["time_backward_s"]
+    return int((forward | backward).sum()), len(rows)
+
+
 def seminorm_saving(frame: pd.DataFrame) -> float | None:
     """Median backward NFE of ``adjoint-seminorm`` over ``adjoint`` on identical adaptive cells."""
     rows = measured(frame, "nfe_backward")
@@ -208,7 +230,7 @@ def seminorm_saving(frame: pd.DataFrame) -> float | None:
 
 def _span(values: pd.Series) -> str:
     low, high = values.min(), values.max()
-    return f"{low:.2f}" if math.isclose(low, high, abs_tol=0.005) else f"{low:.2f}–{high:.2f}"
+    return f"{low:.2f}" if math.isclose(low, high, abs_tol=0.005) else f"{low:.2f} to {high:.2f}"
 
 
 __all__ = ["BUDGETS", "MEMORY_METRICS", "advice", "advice_metric", "budget_table", "head_to_head"]

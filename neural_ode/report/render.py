@@ -53,7 +53,7 @@ def markdown_table(table: pd.DataFrame) -> str:
         return "_(none)_"
     text = text.map(lambda v: v.replace("|", "\\|").replace("\n", " "))
     text.columns = [str(c).replace("|", "\\|") for c in text.columns]
-    return text.to_markdown(index=False)
+    return text.to_markdown(index=False, disable_numparse=True)  # keep our formatting as it is
 
 
 def html_table(table: pd.DataFrame) -> str:
