@@ -70,6 +70,7 @@ class Style:
         self.linestyles = {m: LINESTYLES[i % len(LINESTYLES)] for i, m in enumerate(methods)}
         # markers shrink with the method's rank, so coinciding points of two methods show as rings
         self.sizes = {m: max(8.0 - 1.8 * i, 3.5) for i, m in enumerate(methods)}
+        self.ranks = {m: i for i, m in enumerate(methods)}
         self.variants: dict[str, int] = {}
 
     def color(self, method):
@@ -83,6 +84,10 @@ class Style:
     def size(self, method) -> float:
         """The marker size of ``method`` (points)."""
         return self.sizes.get(method, 5.0)
+
+    def zorder(self, method) -> float:
+        """Drawing order: smaller markers above larger ones."""
+        return 2.0 + 0.1 * self.ranks.get(method, len(self.ranks))
 
     def marker(self, variant: str) -> str:
         """The marker of a variant (solver and other varying keys), stable within a report."""
@@ -167,6 +172,7 @@ def _draw_line(ax, style: Style, method, variant, label, x, y, connect: bool = T
         marker=style.marker(variant),
         linestyle=style.linestyle(method) if connect else "none",
         markersize=style.size(method),
+        zorder=style.zorder(method),
         linewidth=1.4,
         label=label,
     )
