@@ -1,20 +1,70 @@
-"""Rendering a report from a results table (placeholder until the report lands).
+"""Rendering a report from a results table: frame -> tables -> figures -> report.md + report.html.
 
 The contract: :func:`render_report` takes the results table (one row per cell, the columns of
-``results.csv``) and an output directory, writes ``report.html``, ``report.md`` and
-``figures/*.png`` there, and returns the path of ``report.html``. It never measures anything.
+``results.csv``; rows from other readers may fill only some columns, NaN where nothing was
+measured) and an output directory, writes ``report.html`` (self-contained: figures embedded as
+base64 PNG), ``report.md`` (figures linked under ``figures/``) and ``figures/*.png`` there, and
+returns the path of ``report.html``. It never measures anything.
+
+Modules: :mod:`~neural_ode.report.columns` (what is read and derived), :mod:`~.growth`
+(power-law fits in depth), :mod:`~.claims` (the paper's claims with verdicts),
+:mod:`~.recommend` (which method to pick), :mod:`~.tables` (pandas summaries),
+:mod:`~.figures` (one function per figure), :mod:`~.render` (tables to text, templates).
 """
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
+
+from neural_ode.report.claims import claims_table
+from neural_ode.report.columns import prepare
+from neural_ode.report.figures import draw_all
+from neural_ode.report.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
+from neural_ode.report.render import write_report
+from neural_ode.report.tables import (
+    cells_table,
+    failed_table,
+    growth_summary,
+    provenance_table,
+    sources_table,
+    status_table,
+)
 
 
 def render_report(frame, out_dir: Path) -> Path:
-    """Write the report of ``frame`` into ``out_dir``; returns the path of report.html."""
+    """Write the report of ``frame`` into ``out_dir``; returns the path of report.html.
+
+    ``figures/*.png`` left in ``out_dir`` by an earlier report are removed first, so the
+    directory holds exactly this report's figures.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.md").write_text("# neural-ode-bench report\n\n" + frame.to_markdown(index=False) + "\n")
-    html = out_dir / "report.html"
-    html.write_text("<html><body><h1>neural-ode-bench report</h1>" + frame.to_html(index=False) + "</body></html>")
-    return html
+    figures_dir = out_dir / "figures"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    for stale in figures_dir.glob("*.png"):
+        stale.unlink()
+    data = prepare(frame)
+    pairs = head_to_head(data)
+    context = {
+        "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cells": len(data),
+        "ok": int(data["ok"].sum()),
+        "failed": int((~data["ok"]).sum()),
+        "advice": advice(data, pairs),
+        "advice_metric": advice_metric(data),
+        "budgets": list(BUDGETS),
+        "head_to_head": pairs,
+        "budget_table": budget_table(data),
+        "claims": claims_table(data),
+        "growth": growth_summary(data),
+        "figures": draw_all(data, figures_dir),
+        "failed_cells": failed_table(data),
+        "statuses": status_table(data),
+        "provenance": provenance_table(data),
+        "sources": sources_table(data),
+        "all_cells": cells_table(data),
+    }
+    return write_report(context, out_dir)
+
+
+__all__ = ["render_report"]

@@ -1,0 +1,61 @@
+"""``neural-ode-bench report INPUT... --out DIR``: render a report from result files.
+
+Inputs may be any mix of formats the readers in :mod:`neural_ode.readers` know (this tool's
+``results.jsonl`` or a sweep directory holding one, pytest-benchmark JSON, ...). Writes
+``report.html``, ``report.md`` and ``figures/*.png`` into DIR; measures nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from neural_ode.cli import UsageError
+
+NAME = "report"
+HELP = "render report.html, report.md and figures/*.png from result files (results.jsonl, pytest-benchmark JSON)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """INPUT... (files or sweep directories) and --out DIR."""
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="result files or directories: results.jsonl, a sweep directory, pytest-benchmark JSON",
+    )
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory to write the report into")
+
+
+def read_inputs(paths: list[Path]):
+    """One DataFrame of every input; an unreadable input is a :class:`UsageError` naming it."""
+    import pandas as pd
+
+    from neural_ode.readers import UnreadableResults, read_results
+
+    frames = []
+    for path in paths:
+        try:
+            frame = read_results([path])
+        except UnreadableResults as exc:
+            raise UsageError(str(exc)) from exc
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{path}: cannot be read as results ({type(exc).__name__}: {exc})") from exc
+        if frame.empty:
+            raise UsageError(f"{path}: holds no results")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Read the inputs, render the report, print where it is."""
+    from neural_ode.report import render_report
+
+    frame = read_inputs(args.inputs)
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a directory")
+    html = render_report(frame, args.out)
+    print(f"report: {html} ({len(frame)} cells; also {html.with_name('report.md')} and {html.parent / 'figures'}/)")
+    return 0

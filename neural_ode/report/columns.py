@@ -1,0 +1,133 @@
+"""The columns the report reads, and the ones it derives from them.
+
+Rows come from this tool's ``results.jsonl`` (every column of
+:meth:`neural_ode.record.CellRecord.to_dict`) or from other readers (pytest-benchmark, ASV) that
+fill only some columns. :func:`prepare` gives every frame the same shape: missing columns are
+added as NaN, numbers are made numeric, and the derived columns below are added.
+
+Derived columns:
+    ``adaptive``: the solver adapts its step size (from :data:`neural_ode.solvers.SOLVERS`).
+    ``depth``: the depth L̃ of a cell. For fixed-grid solvers the number of steps; for adaptive
+        solvers the number of forward vector-field evaluations (NFE forward), because their
+        depth is chosen by the solver and the paper's O(L̃) is counted in evaluations.
+    ``time_total_s``: forward + backward median wall time, in seconds.
+    ``time_total_min_s``: forward + backward minimum wall time, in seconds.
+    ``ok``: the cell was measured without failure (rows without a status count as measured).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from neural_ode.record import METRICS
+from neural_ode.solvers import SOLVERS
+
+#: memory metrics, in the order the report shows them (each is plotted when it has data)
+MEMORY_METRICS = ("saved_bytes", "cpu_peak_bytes", "cuda_peak_bytes", "rss_peak_bytes")
+
+#: time metrics against depth: column -> label
+TIME_METRICS = {
+    "time_forward_s": "forward",
+    "time_backward_s": "backward",
+    "time_total_s": "total (forward + backward)",
+}
+
+#: what makes a line of cells that differ only in depth
+LINE_KEYS = ("workload", "method", "solver", "device", "dtype", "batch", "width", "dim")
+
+CONFIG_COLUMNS = (
+    "workload", "method", "solver", "steps", "horizon", "rtol", "atol", "batch", "width", "dim",
+    "device", "dtype", "seed",
+)  # fmt: skip
+
+TEXT_COLUMNS = (
+    "workload", "method", "solver", "device", "dtype", "status", "error", "measured_at", "torch_version",
+    "torchdiffeq_version", "python_version", "device_name", "hostname", "git_commit", "source",
+)  # fmt: skip
+
+NUMERIC_COLUMNS = (
+    "steps", "horizon", "rtol", "atol", "batch", "width", "dim", "seed", "repeats", "threads",
+    "time_forward_iqr_s", "time_forward_min_s", "time_forward_max_s", "time_backward_iqr_s",
+    "time_backward_min_s", "time_backward_max_s", "time_repeats", "cell_wall_s",
+    *METRICS,
+)  # fmt: skip
+
+#: bytes per megabyte, as the report prints memory (10**6 bytes)
+MB = 1e6
+
+
+def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """A copy of ``frame`` with every column the report reads, typed, plus the derived columns."""
+    frame = pd.DataFrame() if frame is None else frame.copy()
+    frame = frame.reset_index(drop=True)
+    for name in TEXT_COLUMNS:
+        if name not in frame:
+            frame[name] = None
+        frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    for name in NUMERIC_COLUMNS:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce") if name in frame else np.nan
+        frame[name] = frame[name].astype(float)
+    frame["status"] = frame["status"].fillna("ok")
+    frame["ok"] = frame["status"] == "ok"
+    frame["adaptive"] = frame["solver"].map(lambda s: bool(SOLVERS[s].adaptive) if s in SOLVERS else False)
+    frame["adaptive"] = frame["adaptive"].astype(bool)
+    frame["depth"] = np.where(frame["adaptive"], frame["nfe_forward"], frame["steps"]).astype(float)
+    if "time_total_s" in frame:
+        given = pd.to_numeric(frame["time_total_s"], errors="coerce").astype(float)
+        frame["time_total_s"] = given.fillna(frame["time_forward_s"] + frame["time_backward_s"])
+    else:
+        frame["time_total_s"] = frame["time_forward_s"] + frame["time_backward_s"]
+    frame["time_total_min_s"] = frame["time_forward_min_s"] + frame["time_backward_min_s"]
+    return frame
+
+
+def measured(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """The measured (``ok``) rows where every one of ``columns`` is a finite number."""
+    rows = frame[frame["ok"]]
+    for name in columns:
+        values = pd.to_numeric(rows[name], errors="coerce")
+        rows = rows[np.isfinite(values.astype(float))]
+    return rows
+
+
+def has_data(frame: pd.DataFrame, column: str) -> bool:
+    """True when some measured row has a finite value in ``column``."""
+    return column in frame and len(measured(frame, column)) > 0
+
+
+def varying(frame: pd.DataFrame, keys=LINE_KEYS, exclude=()) -> list[str]:
+    """The keys among ``keys`` that take more than one value in ``frame`` (for labels)."""
+    return [k for k in keys if k not in exclude and k in frame and frame[k].dropna().nunique() > 1]
+
+
+def line_label(values: dict, keys) -> str:
+    """A short label of a line: its values of ``keys`` joined by a middle dot."""
+    parts = []
+    for key in keys:
+        value = values.get(key)
+        if key in ("batch", "width", "dim") and value is not None and np.isfinite(value):
+            parts.append(f"{key}={int(value)}")
+        elif key == "horizon" and value is not None and np.isfinite(value):
+            parts.append(f"t1={value:g}")
+        else:
+            parts.append(str(value))
+    return " · ".join(parts)
+
+
+def metric_label(name: str) -> str:
+    """An axis label of a metric with its unit (bytes shown as MB)."""
+    metric = METRICS.get(name)
+    if name in MEMORY_METRICS:
+        return {
+            "saved_bytes": "saved for backward (MB)",
+            "cpu_peak_bytes": "peak CPU tensor memory (MB)",
+            "cuda_peak_bytes": "peak CUDA memory (MB)",
+            "rss_peak_bytes": "peak RSS over baseline (MB)",
+        }[name]
+    if name == "time_total_s":
+        return "time forward + backward (s)"
+    if metric is None:
+        return name
+    unit = {"s": "s", "ratio": "", "evaluations": "evaluations", "count": ""}.get(metric.unit, metric.unit)
+    return f"{metric.description} ({unit})" if unit else metric.description

@@ -1,0 +1,236 @@
+"""Which gradient method to pick: advice derived from the measured numbers.
+
+Three pieces, all computed from the run (nothing is assumed):
+
+* :func:`head_to_head`: each adjoint method against direct backpropagation on the same cell
+  (everything equal but the method), at the deepest depth measured for each solver: memory,
+  time and gradient error side by side, with the ratios adjoint / direct.
+* :func:`budget_table`: from each line's fitted memory growth (value ≈ c · L̃^k), the deepest
+  depth that stays within a few memory budgets; an extrapolation for the measured workload and
+  sizes only.
+* :func:`advice`: plain sentences built from the two tables.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from neural_ode.report.claims import method_family
+from neural_ode.report.columns import CONFIG_COLUMNS, MB, MEMORY_METRICS, has_data, measured
+from neural_ode.report.growth import FLAT_EXPONENT, growth_table
+
+#: memory metrics in order of preference for advice: the peak that limits a run first
+PEAK_PREFERENCE = ("cuda_peak_bytes", "cpu_peak_bytes", "saved_bytes", "rss_peak_bytes")
+#: memory budgets for the budget table, in bytes
+BUDGETS = {"1 GB": 1e9, "16 GB": 16e9, "80 GB": 80e9}
+#: a timing whose interquartile range exceeds this fraction of its median counts as noisy
+NOISY_IQR = 0.10
+
+
+def advice_metric(frame: pd.DataFrame) -> str | None:
+    """The memory metric the advice uses: the first of :data:`PEAK_PREFERENCE` with data."""
+    return next((m for m in PEAK_PREFERENCE if has_data(frame, m)), None)
+
+
+def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
+    """Adjoint methods against direct on identical cells, at the deepest depth per solver.
+
+    Columns: the adjoint method, solver, the cell (steps, or horizon and rtol), depth, direct and
+    adjoint memory (MB, the :func:`advice_metric`), their ratio, direct and adjoint total time
+    (ms), their ratio, and the gradient errors of both.
+    """
+    metric = advice_metric(frame)
+    rows = measured(frame)
+    keys = [c for c in CONFIG_COLUMNS if c != "method"]
+    direct = rows[rows["method"] == "direct"]
+    out = []
+    for method in sorted(m for m in rows["method"].dropna().unique() if method_family(m) == "adjoint"):
+        other = rows[rows["method"] == method]
+        pairs = direct.merge(other, on=keys, suffixes=("_direct", "_adjoint"))
+        if pairs.empty:
+            continue
+        pairs["depth"] = pairs["depth_direct"].fillna(pairs["depth_adjoint"])
+        for _solver, cells in pairs.groupby("solver", sort=True):
+            cell = cells.sort_values(["depth", "horizon"]).iloc[-1]
+            row = {"adjoint method": method, "solver": cell["solver"]}
+            row["cell"] = (
+                f"horizon {cell['horizon']:g}, rtol {cell['rtol']:g}"
+                if cell["adaptive_direct"]
+                else f"{int(cell['steps'])} steps"
+            )
+            row["depth L̃"] = cell["depth"]
+            if metric:
+                mem_d, mem_a = cell[f"{metric}_direct"], cell[f"{metric}_adjoint"]
+                row["direct memory (MB)"] = mem_d / MB
+                row["adjoint memory (MB)"] = mem_a / MB
+                row["memory ratio adjoint/direct"] = mem_a / mem_d if mem_d > 0 else np.nan
+            t_d, t_a = cell["time_total_s_direct"], cell["time_total_s_adjoint"]
+            row["direct time (ms)"] = t_d * 1e3
+            row["adjoint time (ms)"] = t_a * 1e3
+            row["time ratio adjoint/direct"] = t_a / t_d if t_d > 0 else np.nan
+            row["direct grad error"] = cell["grad_rel_error_direct"]
+            row["adjoint grad error"] = cell["grad_rel_error_adjoint"]
+            out.append(row)
+    table = pd.DataFrame(out)
+    return table.loc[:, table.notna().any(axis=0)] if len(table) else table
+
+
+def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The deepest depth each line fits within each of :data:`BUDGETS`, from its fitted growth.
+
+    Depths are steps for fixed-grid solvers and forward NFE for adaptive ones; ``unbounded``
+    marks a line whose memory does not grow with depth (exponent below the flat threshold).
+    """
+    metric = advice_metric(frame)
+    if metric is None:
+        return pd.DataFrame()
+    table = growth_table(frame, metric)
+    out = []
+    for line in table.to_dict("records"):
+        fit = line["fit"]
+        row = {
+            "method": line["method"],
+            "solver": line["solver"],
+            "depth axis": "forward NFE" if line["adaptive"] else "steps",
+            "measured depths": f"{fit.depth_min:g}–{fit.depth_max:g}",
+            "exponent k": round(fit.exponent, 2),
+            f"MB at deepest ({metric})": line["value_at_max"] / MB,
+        }
+        for name, budget in BUDGETS.items():
+            depth = fit.depth_within(budget)
+            row[f"max depth in {name}"] = (
+                "unbounded" if math.isinf(depth) else ("none" if depth < 1 else f"{depth:,.0f}")
+            )
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _ratio_text(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "not measured"
+    low, high = values.min(), values.max()
+    return f"{low:.2g}×" if math.isclose(low, high, rel_tol=0.05) else f"{low:.2g}× to {high:.2g}×"
+
+
+def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
+    """Plain sentences for a newcomer, as (topic, sentence): memory, time, accuracy, the pick."""
+    if pairs.empty:
+        return [
+            (
+                "Not comparable",
+                (
+                    "this run has no cell measured with both direct backpropagation and an adjoint method on the "
+                    "same configuration, so it cannot compare them; run a sweep with both methods."
+                ),
+            )
+        ]
+    sentences = []
+    metric = advice_metric(frame)
+    if metric and "memory ratio adjoint/direct" in pairs:
+        text = (
+            f"at the deepest depth measured, the adjoint methods used "
+            f"{_ratio_text(pairs['memory ratio adjoint/direct'])} the {metric} of direct backpropagation."
+        )
+        table = growth_table(frame, metric)
+        direct_k = table[table["method"] == "direct"]["exponent"]
+        adjoint_k = table[table["method"].map(method_family) == "adjoint"]["exponent"]
+        if len(direct_k) and len(adjoint_k):
+            shape = "flat" if adjoint_k.max() < FLAT_EXPONENT else "not flat"
+            text += (
+                f" Direct memory grows with depth as L̃^k with k = {_span(direct_k)}; adjoint memory with "
+                f"k = {_span(adjoint_k)} ({shape}). The budget table extrapolates how deep each method can go "
+                "within a memory budget."
+            )
+        sentences.append(("Memory", text))
+    time_ratio = pairs["time ratio adjoint/direct"].dropna() if "time ratio adjoint/direct" in pairs else pd.Series()
+    if len(time_ratio):
+        faster = "slower" if time_ratio.median() > 1 else "no slower"
+        sentences.append(
+            (
+                "Time",
+                (
+                    f"the adjoint methods took {_ratio_text(time_ratio)} the forward + backward time of direct "
+                    f"backpropagation (median {time_ratio.median():.2f}×: the adjoint is {faster} here)."
+                ),
+            )
+        )
+    noise = timing_noise(frame)
+    if noise is not None:
+        noisy, timed = noise
+        sentences.append(
+            (
+                "Timing noise",
+                f"{noisy} of {timed} timed cells have a forward or backward IQR above {NOISY_IQR:.0%} of the median "
+                "(pyperf's warning threshold)" + ("; read time ratios and time exponents as rough." if noisy else "."),
+            )
+        )
+    medians = {}
+    if "direct grad error" in pairs:
+        medians["direct"] = pairs["direct grad error"].median()
+    if "adjoint grad error" in pairs:
+        medians.update(pairs.groupby("adjoint method")["adjoint grad error"].median().to_dict())
+    text = ", ".join(f"{m} {v:.2g}" for m, v in medians.items() if np.isfinite(v))
+    if text:
+        text += " (at the deepest depth per solver, above)"
+    if text:
+        sentences.append(("Gradient accuracy", f"median relative error against the float64 reference: {text}."))
+    seminorm = seminorm_saving(frame)
+    if seminorm is not None:
+        sentences.append(
+            (
+                "Seminorm adjoint",
+                (
+                    f"on adaptive cells, adjoint-seminorm took a median {seminorm:.2f}× the backward NFE of the "
+                    "plain adjoint (Kidger et al. 2021 report about 0.6×)."
+                ),
+            )
+        )
+    if len(time_ratio) and time_ratio.median() > 1:
+        pick = (
+            "use direct backpropagation whenever its memory at your depth fits your budget (budget table): it "
+            "was faster here and gives the exact gradient of the discretised solve. Switch to an adjoint method "
+            "when it does not fit: its memory stays flat in depth, at the cost of the extra time above."
+        )
+    elif len(time_ratio):
+        pick = (
+            "the adjoint was no slower than direct backpropagation here and uses less memory at depth, so prefer "
+            "it unless you need the exact gradient of the discretised solve."
+        )
+    else:
+        pick = "no time was measured for both methods on the same cell; choose by memory (budget table)."
+    sentences.append(("Pick", pick))
+    return sentences
+
+
+def timing_noise(frame: pd.DataFrame) -> tuple[int, int] | None:
+    """(cells whose forward or backward IQR exceeds :data:`NOISY_IQR` of the median, timed cells)."""
+    rows = measured(frame, "time_forward_s", "time_forward_iqr_s", "time_backward_s", "time_backward_iqr_s")
+    if rows.empty:
+        return None
+    forward = rows["time_forward_iqr_s"] > NOISY_IQR * rows["time_forward_s"]
+    backward = rows["time_backward_iqr_s"] > NOISY_IQR * rows["time_backward_s"]
+    return int((forward | backward).sum()), len(rows)
+
+
+def seminorm_saving(frame: pd.DataFrame) -> float | None:
+    """Median backward NFE of ``adjoint-seminorm`` over ``adjoint`` on identical adaptive cells."""
+    rows = measured(frame, "nfe_backward")
+    rows = rows[rows["adaptive"]]
+    keys = [c for c in CONFIG_COLUMNS if c != "method"]
+    pairs = rows[rows["method"] == "adjoint"].merge(rows[rows["method"] == "adjoint-seminorm"], on=keys)
+    pairs = pairs[pairs["nfe_backward_x"] > 0]
+    if pairs.empty:
+        return None
+    return float((pairs["nfe_backward_y"] / pairs["nfe_backward_x"]).median())
+
+
+def _span(values: pd.Series) -> str:
+    low, high = values.min(), values.max()
+    return f"{low:.2f}" if math.isclose(low, high, abs_tol=0.005) else f"{low:.2f} to {high:.2f}"
+
+
+__all__ = ["BUDGETS", "MEMORY_METRICS", "advice", "advice_metric", "budget_table", "head_to_head"]
