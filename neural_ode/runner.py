@@ -79,6 +79,7 @@ def run_cell(
     try:
         done = subprocess.run(
             command,
+            check=False,
             input=json.dumps(config.to_dict()),
             capture_output=True,
             text=True,
@@ -136,7 +137,7 @@ def _failed(config: CellConfig, status: str, error: str, started: float, measure
 
     try:
         origin = provenance(config.device)
-    except Exception:  # provenance is a nicety; the failure is the result
+    except (OSError, RuntimeError):  # provenance is a nicety; the failure is the result
         origin = {}
     return CellRecord(
         config=config,
@@ -171,7 +172,7 @@ class ResultsLog:
         for number, row in enumerate(self.rows(), 1):
             try:
                 keys.add(CellRecord.from_dict(row).config.key)
-            except Exception as exc:
+            except (TypeError, ValueError) as exc:
                 warnings.warn(f"{self.path}: record {number} is not a cell record ({exc}); ignored", stacklevel=2)
         return keys
 

@@ -59,7 +59,12 @@ def test_fixed_grid_cells_take_steps_times_horizon_adaptive_take_horizon_times_t
     fixed = [(c.steps, c.horizon, c.rtol) for c in cells if c.solver == "rk4"]
     adaptive = [(c.steps, c.horizon, c.rtol, c.atol) for c in cells if c.solver == "dopri5"]
     assert fixed == [(4, 1.0, None), (8, 1.0, None), (4, 2.0, None), (8, 2.0, None)]
-    assert adaptive == [(None, 1.0, 1e-3, 1e-3), (None, 1.0, 1e-5, 1e-5), (None, 2.0, 1e-3, 1e-3), (None, 2.0, 1e-5, 1e-5)]
+    assert adaptive == [
+        (None, 1.0, 1e-3, 1e-3),
+        (None, 1.0, 1e-5, 1e-5),
+        (None, 2.0, 1e-3, 1e-3),
+        (None, 2.0, 1e-5, 1e-5),
+    ]
     assert {(c.seed, c.repeats, c.warmup, c.timeout_s) for c in cells} == {(3, 2, 0, 9.0)}
 
 
