@@ -2,11 +2,15 @@
 
 Why a fresh process per cell: the allocator keeps freed memory, so only a process's first run
 shows its true RSS peak; and a crash (a segfault, the kernel's out-of-memory killer) or a hang
-then takes down one cell, not the sweep. The worker is ``python -m neural_ode.worker``
-(:mod:`neural_ode.worker`); it stops itself at the cell's ``timeout_s`` (status ``timeout``,
-figures measured so far kept), and a worker still running :data:`KILL_GRACE_S` seconds later
-(start-up included) is killed here and recorded as ``timeout``. A worker that dies is recorded
-as ``crashed`` with its exit code or signal and the tail of its stderr.
+then takes down one cell, not the sweep. Cell processes are forked from a multiprocessing
+forkserver that has imported torch and the measuring core once and run nothing else (see
+:mod:`neural_ode.worker`): importing torch, torchdiffeq and what the profiler needs costs seconds
+per process, which a sweep of many small cells would otherwise spend mostly on imports.
+
+A cell stops itself at its ``timeout_s`` (status ``timeout``, figures measured so far kept); a
+cell process still running :data:`KILL_GRACE_S` seconds later is killed here and recorded as
+``timeout``. A cell process that dies is recorded as ``crashed`` with its exit code or signal and
+the tail of its output.
 
 ``results.jsonl`` holds one record per line, appended, flushed and fsynced as each cell finishes,
 so a killed sweep loses at most the cell in flight; :class:`ResultsLog` reads it back for
@@ -14,7 +18,7 @@ so a killed sweep loses at most the cell in flight; :class:`ResultsLog` reads it
 last whole line before appending.
 
 The float64 reference a cell's errors are measured against is computed by the first cell of
-each problem, in its worker, and cached on disk for the others (see :mod:`neural_ode.reference`):
+each problem, in its process, and cached on disk for the others (see :mod:`neural_ode.reference`):
 a reference that cannot be computed then fails its cell, not the sweep.
 """
 
@@ -22,109 +26,128 @@ from __future__ import annotations
 
 import datetime
 import json
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from neural_ode.config import CellConfig
 from neural_ode.record import CellRecord
 from neural_ode.sweep import cell_label
+from neural_ode.worker import PRELOAD, measure_into, run_child
 
-#: seconds a worker may run past its cell's ``timeout_s`` (process start-up, a step that never returns)
-KILL_GRACE_S = 15.0
-#: characters of a dead worker's stderr kept in the record's ``error``
-STDERR_TAIL_CHARS = 400
-
-
-def worker_command() -> list[str]:
-    """The command that measures one cell in a new process."""
-    return [sys.executable, "-m", "neural_ode.worker"]
+#: seconds a cell process may run past its cell's ``timeout_s`` (a phase that overruns, a hang)
+KILL_GRACE_S = 10.0
+#: characters of a dead cell process's output kept in the record's ``error``
+LOG_TAIL_CHARS = 400
 
 
-def worker_environment() -> dict[str, str]:
-    """This process's environment, with this very ``neural_ode`` first on the worker's path.
+def worker_context():
+    """The multiprocessing context that starts cell processes.
 
-    So that the worker measures with the code that planned the sweep, installed or not.
+    ``forkserver`` with :data:`neural_ode.worker.PRELOAD` imported in the server, where the
+    platform has it; ``spawn`` (a new interpreter per cell, slower to start) elsewhere.
     """
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    return env
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(PRELOAD))
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+_server_started = False
+
+
+def start_worker_server() -> None:
+    """Start the forkserver and wait until its imports are done, once per process, so that no
+    cell's time budget pays for them."""
+    global _server_started
+    if not _server_started:
+        process = worker_context().Process(target=os.getpid, name="neural-ode-bench warm-up")
+        process.start()
+        process.join()
+        _server_started = True
 
 
 def run_cell(
-    config: CellConfig, *, kill_after_s: float | None = None, command: Sequence[str] | None = None
+    config: CellConfig,
+    *,
+    kill_after_s: float | None = None,
+    target: Callable[[dict, str], None] = measure_into,
 ) -> CellRecord:
-    """Measure ``config`` in a fresh worker process; never raises for a failing cell.
+    """Measure ``config`` in a fresh process; never raises for a failing cell.
 
     Args:
-        config: the cell (sent to the worker as JSON on stdin).
-        kill_after_s: wall-clock seconds after which the worker is killed (status ``timeout``);
+        config: the cell.
+        kill_after_s: wall-clock seconds after which the process is killed (status ``timeout``);
             default ``config.timeout_s + KILL_GRACE_S``.
-        command: the worker command (default :func:`worker_command`).
+        target: what the process runs, ``target(config_dict, record_path)``, its output going
+            to a log whose tail a failure's ``error`` quotes; default
+            :func:`neural_ode.worker.measure_into`. It sees this process's environment variables.
 
     Returns:
-        the worker's record, or a record with status ``timeout`` or ``crashed`` and no figures.
+        the process's record, or a record with status ``timeout`` or ``crashed`` and no figures.
     """
-    command = list(command or worker_command())
     kill_after_s = config.timeout_s + KILL_GRACE_S if kill_after_s is None else kill_after_s
+    start_worker_server()
     measured_at = _now()
-    started = time.perf_counter()
-    try:
-        done = subprocess.run(
-            command,
-            check=False,
-            input=json.dumps(config.to_dict()),
-            capture_output=True,
-            text=True,
-            timeout=kill_after_s,
-            env=worker_environment(),
+    with tempfile.TemporaryDirectory(prefix="neural-ode-cell-") as tmp:
+        record_path, log_path = os.path.join(tmp, "record.json"), os.path.join(tmp, "output.txt")
+        process = worker_context().Process(
+            target=run_child,
+            args=(target, dict(os.environ), config.to_dict(), record_path, log_path),
+            name=f"neural-ode-bench cell: {cell_label(config)}",
         )
-    except subprocess.TimeoutExpired as exc:  # subprocess.run has killed the worker
+        started = time.perf_counter()
+        process.start()
+        try:
+            process.join(kill_after_s)
+            timed_out = process.is_alive()
+        finally:
+            if process.is_alive():
+                process.kill()
+                process.join()
+        output = Path(log_path).read_text(errors="replace") if os.path.exists(log_path) else ""
+        record = _read_record(record_path)
+    if timed_out:
         message = f"killed after {kill_after_s:g} s (the cell's timeout is {config.timeout_s:g} s)"
-        return _failed(config, "timeout", _with_tail(message, exc.stderr), started, measured_at)
-    record = _parse_record(done.stdout)
-    if done.returncode == 0 and record is not None:
+        return _failed(config, "timeout", _with_tail(message, output), started, measured_at)
+    if process.exitcode == 0 and record is not None:
         return record
-    if done.returncode == 0:
-        return _failed(config, "crashed", _with_tail("the worker wrote no record", done.stderr), started, measured_at)
-    return _failed(config, "crashed", _with_tail(describe_exit(done.returncode), done.stderr), started, measured_at)
+    reason = describe_exit(process.exitcode) if process.exitcode != 0 else "the cell process wrote no record"
+    return _failed(config, "crashed", _with_tail(reason, output), started, measured_at)
 
 
 def describe_exit(returncode: int) -> str:
     """``exit status 3`` or ``killed by SIGKILL`` (a negative return code is a signal)."""
     if returncode >= 0:
-        return f"the worker exited with status {returncode}"
+        return f"the cell process exited with status {returncode}"
     try:
         name = signal.Signals(-returncode).name
     except ValueError:
         name = f"signal {-returncode}"
     hint = " (sent by the kernel's out-of-memory killer, among others)" if name == "SIGKILL" else ""
-    return f"the worker was killed by {name}{hint}"
+    return f"the cell process was killed by {name}{hint}"
 
 
-def _with_tail(message: str, stderr: str | bytes | None) -> str:
-    if isinstance(stderr, bytes):
-        stderr = stderr.decode("utf-8", "replace")
-    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
-    tail = " | ".join(lines[-3:])[-STDERR_TAIL_CHARS:]
-    return f"{message}; stderr: {tail}" if tail else message
+def _with_tail(message: str, output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    tail = " | ".join(lines[-3:])[-LOG_TAIL_CHARS:]
+    return f"{message}; output: {tail}" if tail else message
 
 
-def _parse_record(stdout: str) -> CellRecord | None:
-    for line in reversed(stdout.splitlines()):
-        if line.strip():
-            try:
-                return CellRecord.from_dict(json.loads(line))
-            except (ValueError, TypeError):
-                return None
-    return None
+def _read_record(path: str) -> CellRecord | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return CellRecord.from_dict(json.load(handle))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _now() -> str:
@@ -132,7 +155,7 @@ def _now() -> str:
 
 
 def _failed(config: CellConfig, status: str, error: str, started: float, measured_at: str) -> CellRecord:
-    """The record of a cell whose worker gave none: status, error and provenance, no figures."""
+    """The record of a cell whose process gave none: status, error and provenance, no figures."""
     from neural_ode.provenance import provenance
 
     try:
@@ -215,9 +238,8 @@ def run_sweep(
     *,
     resume: bool = False,
     progress: bool = True,
-    command: Sequence[str] | None = None,
 ) -> SweepOutcome:
-    """Measure ``cells``, one fresh worker each, appending each record to ``out_dir/results.jsonl``.
+    """Measure ``cells``, one fresh process each, appending each record to ``out_dir/results.jsonl``.
 
     With ``resume``, cells already recorded there (any status) are skipped. A progress bar on
     stderr names the cell in hand and estimates the time left.
@@ -231,7 +253,7 @@ def run_sweep(
     with tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar:
         for cell in todo:
             bar.set_description(cell_label(cell))
-            record = run_cell(cell, command=command)
+            record = run_cell(cell)
             log.append(record)
             records.append(record)
             bar.set_postfix_str(record.status, refresh=False)

@@ -244,32 +244,52 @@ def test_list_names_every_registry_entry_on_its_own_line(capsys):
     assert "unknown section 'bogus'; allowed: workloads" in capsys.readouterr().err
 
 
-# --- the runner's handling of workers that die, hang or say nothing (no torch work: fast) ---
+# --- cells whose process dies, hangs or says nothing (targets run in a real cell process; fast) ---
 
 CELL = CellConfig(workload="mlp", method="direct", solver="euler", steps=2, batch=4, width=8, timeout_s=0.5)
 
 
-def test_a_worker_killed_by_a_signal_is_recorded_as_crashed():
-    record = run_cell(CELL, command=[sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+def die_by_sigkill(config, record_path):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def exit_with_status_3(config, record_path):
+    print("partial output", flush=True)
+    sys.stderr.write("boom: segfault in kernel\n")
+    sys.stderr.flush()
+    os._exit(3)
+
+
+def hang(config, record_path):
+    time.sleep(60)
+
+
+def write_no_record(config, record_path):
+    pass
+
+
+def test_a_cell_process_killed_by_a_signal_is_recorded_as_crashed():
+    record = run_cell(CELL, target=die_by_sigkill)
     assert record.status == "crashed"
     assert "killed by SIGKILL" in record.error
     assert record.config == CELL and record.nfe_forward is None and record.torch_version == torch.__version__
 
 
-def test_a_worker_that_exits_badly_is_recorded_with_its_status_and_stderr_tail():
-    script = "import sys; print('partial', flush=True); sys.stderr.write('boom: segfault in kernel\\n'); sys.exit(3)"
-    record = run_cell(CELL, command=[sys.executable, "-c", script])
+def test_a_cell_process_that_exits_badly_is_recorded_with_its_status_and_output_tail():
+    record = run_cell(CELL, target=exit_with_status_3)
     assert record.status == "crashed"
-    assert "exited with status 3" in record.error and "boom: segfault in kernel" in record.error
+    assert "exited with status 3" in record.error
+    assert "partial output | boom: segfault in kernel" in record.error
     assert "\n" not in record.error
+    assert run_cell(CELL, target=write_no_record).error == "the cell process wrote no record"
 
 
-def test_a_hanging_worker_is_killed_and_recorded_as_timeout():
+def test_a_hanging_cell_process_is_killed_and_recorded_as_timeout():
     started = time.monotonic()
-    record = run_cell(CELL, kill_after_s=0.5, command=[sys.executable, "-c", "import time; time.sleep(60)"])
+    record = run_cell(CELL, kill_after_s=0.5, target=hang)
     assert time.monotonic() - started < 30
     assert record.status == "timeout"
-    assert "killed after 0.5 s" in record.error
+    assert "killed after 0.5 s (the cell's timeout is 0.5 s)" in record.error
 
 
 def test_results_log_cuts_a_truncated_tail_and_ends_a_whole_last_line(tmp_path):
