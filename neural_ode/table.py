@@ -96,6 +96,11 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """
     if frame.empty:
         return pd.DataFrame()
+    # rows in a reading order: solvers as they first appear, then depth and tolerance ascending
+    solver_rank = {solver: rank for rank, solver in enumerate(frame["solver"].unique())}
+    frame = frame.assign(_solver_rank=frame["solver"].map(solver_rank)).sort_values(
+        ["workload", "_solver_rank", "steps", "horizon", "rtol", "atol"], kind="stable", na_position="first"
+    )
     table = frame.assign(
         depth=frame.apply(_depth, axis=1),
         tol=frame["rtol"].map(lambda tol: "-" if pd.isna(tol) else f"{tol:g}"),
