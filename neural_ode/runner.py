@@ -93,6 +93,9 @@ def run_cell(
 
     Returns:
         the process's record, or a record with status ``timeout`` or ``crashed`` and no figures.
+
+    As with any multiprocessing code, a script that calls this must guard its top level with
+    ``if __name__ == "__main__":`` (the cell process imports the main module).
     """
     kill_after_s = config.timeout_s + KILL_GRACE_S if kill_after_s is None else kill_after_s
     start_worker_server()

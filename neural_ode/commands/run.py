@@ -36,6 +36,7 @@ from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
 from neural_ode.methods import METHODS
 from neural_ode.presets import DEFAULT_PRESET, PRESETS
+from neural_ode.runner import KILL_GRACE_S, ResultsLog, run_sweep
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
 from neural_ode.sweep import AXES, RunSettings, plan, positive_float, positive_int
 from neural_ode.workloads import WORKLOADS
@@ -74,7 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", help="timed repeats per cell (default: the preset's)")
     parser.add_argument("--warmup", help="untimed warm-up rounds per cell (default: the preset's)")
     parser.add_argument("--seed", help="seed of parameters, initial state and target (default 0)")
-    parser.add_argument("--timeout", metavar="SECONDS", help="time budget of one cell (default: the preset's)")
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        help="time budget of one cell: it stops itself there (status timeout), and its process is killed "
+        f"{KILL_GRACE_S:g} s later if still running (default: the preset's)",
+    )
     parser.add_argument("--out", metavar="DIR", help="output directory (default reports/<timestamp>/)")
     parser.add_argument(
         "--resume",
@@ -164,8 +170,6 @@ def main(args: argparse.Namespace) -> int:
     out = output_dir(settings)
 
     # everything is checked: from here on, files are written
-    from neural_ode.runner import ResultsLog, run_sweep
-
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = _show_warning
