@@ -20,6 +20,7 @@ import torch
 
 from neural_ode.cli import main
 from neural_ode.config import CellConfig
+from neural_ode.failures import classify
 from neural_ode.methods import METHODS
 from neural_ode.presets import PRESETS
 from neural_ode.record import METRICS
@@ -290,6 +291,16 @@ def test_a_hanging_cell_process_is_killed_and_recorded_as_timeout():
     assert time.monotonic() - started < 30
     assert record.status == "timeout"
     assert "killed after 0.5 s (the cell's timeout is 0.5 s)" in record.error
+
+
+def test_an_allocation_beyond_any_memory_is_a_recorded_failure_not_a_crash():
+    # 2**50 x 64 float32 states: 256 PiB, more than any address space, so the allocator refuses at once
+    huge = CellConfig(workload="mlp", method="direct", solver="euler", steps=1, batch=2**50, width=8, timeout_s=60)
+    record = run_cell(huge)
+    assert "can't allocate memory" in record.error
+    # out_of_memory where the core knows the CPU allocator's message (what classify makes of it)
+    assert record.status == classify(RuntimeError("DefaultCPUAllocator: can't allocate memory"))[0]
+    assert record.status != "crashed"
 
 
 def test_results_log_cuts_a_truncated_tail_and_ends_a_whole_last_line(tmp_path):
