@@ -1,0 +1,141 @@
+"""Presets: named sweeps, each the union of a few grids over the sweep axes.
+
+A preset has ``base`` axes (every axis, each a tuple of values) and ``grids``, each a few axes
+that replace the base ones; a grid's cells are the product of its axes (see
+:mod:`neural_ode.sweep` for how fixed-grid and adaptive solvers take the depth and tolerance
+axes). A sweep with axes given on the command line is one grid: the base with those axes
+replaced. Adding a preset is one entry in ``PRESETS``.
+
+Sizes: ``batch``/``width`` None take the workload's defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from neural_ode.methods import METHODS
+from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
+from neural_ode.workloads import WORKLOADS
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named sweep.
+
+    Attributes:
+        name: what ``--preset`` takes.
+        description: one line for ``neural-ode-bench list``.
+        base: a value tuple for every axis of :data:`neural_ode.sweep.AXES` except rtol/atol.
+        grids: the preset's grids, each mapping some axes to the values that replace the base's.
+        repeats, warmup: timed repeats and untimed warm-up rounds per cell.
+        timeout_s: the time budget of one cell, in seconds.
+    """
+
+    name: str
+    description: str
+    base: Mapping[str, tuple]
+    grids: tuple[Mapping[str, tuple], ...]
+    repeats: int = 5
+    warmup: int = 1
+    timeout_s: float = 300.0
+
+    def grid_axes(self) -> list[dict[str, tuple]]:
+        """The axes of every grid: the base with the grid's axes replaced."""
+        return [{**self.base, **grid} for grid in self.grids]
+
+
+ALL_METHODS = tuple(METHODS)
+
+#: small MLP problems: the whole quick run (report included) fits in minutes on two cores
+_QUICK_BASE = {
+    "workload": ("mlp",),
+    "method": ALL_METHODS,
+    "solver": ("rk4", "dopri5"),
+    "steps": (10,),
+    "horizon": (1.0,),
+    "tol": (1e-5,),
+    "batch": (64,),
+    "width": (128,),
+    "device": ("cpu",),
+    "dtype": ("float32",),
+}
+
+QUICK = Preset(
+    name="quick",
+    description=(
+        "small MLP, every method; rk4 over 4..32 steps, dopri5 over horizons 1..4, "
+        "dopri5+bosh3 over tolerances 1e-3..1e-7 (every figure, a few minutes on 2 cores)"
+    ),
+    base=_QUICK_BASE,
+    grids=(
+        {"solver": ("rk4",), "steps": (4, 8, 16, 32)},  # memory and time vs depth, fixed grid
+        {"solver": ("dopri5",), "horizon": (1.0, 2.0, 4.0)},  # vs depth, adaptive
+        {"solver": ("dopri5", "bosh3"), "tol": (1e-3, 1e-5, 1e-7)},  # NFE, error vs tolerance
+    ),
+    repeats=3,
+    warmup=1,
+    timeout_s=120.0,
+)
+
+PAPER = Preset(
+    name="paper",
+    description=(
+        "the paper's Table 1 memory/time columns and Figure 3: the ODE-Net conv block and the MLP, "
+        "direct (RK-Net) vs adjoint (ODE-Net) over depth, dopri5 over tolerances 1e-1..1e-6"
+    ),
+    base={
+        "workload": ("conv",),
+        "method": ALL_METHODS,
+        "solver": ("dopri5",),
+        "steps": (10,),
+        "horizon": (1.0,),
+        "tol": (1e-3,),
+        "batch": (None,),
+        "width": (None,),
+        "device": ("cpu",),
+        "dtype": ("float32",),
+    },
+    grids=(
+        # Table 1: memory O(L~) for direct, O(1) for adjoint; time O(L~) for both
+        {"workload": ("conv", "mlp"), "solver": ("rk4",), "steps": (2, 4, 8, 16, 32)},
+        {"workload": ("conv", "mlp"), "horizon": (0.5, 1.0, 2.0, 4.0)},
+        # Figure 3 (a)-(c): NFE vs tolerance, time vs NFE, backward vs forward NFE
+        {"workload": ("conv",), "tol": (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)},
+    ),
+    repeats=5,
+    warmup=1,
+    timeout_s=600.0,
+)
+
+FULL = Preset(
+    name="full",
+    description=(
+        "every workload, method and solver: fixed grids over 4..128 steps, adaptive solvers over "
+        "horizons 0.5..8 and tolerances 1e-3..1e-8, float32 and float64 (hours)"
+    ),
+    base={
+        "workload": tuple(WORKLOADS),
+        "method": ALL_METHODS,
+        "solver": tuple(FIXED_SOLVERS) + tuple(ADAPTIVE_SOLVERS),
+        "steps": (10,),
+        "horizon": (1.0,),
+        "tol": (1e-6,),
+        "batch": (None,),
+        "width": (None,),
+        "device": ("cpu",),
+        "dtype": ("float32", "float64"),
+    },
+    grids=(
+        {"solver": tuple(FIXED_SOLVERS), "steps": (4, 8, 16, 32, 64, 128)},
+        {"solver": tuple(ADAPTIVE_SOLVERS), "horizon": (0.5, 1.0, 2.0, 4.0, 8.0)},
+        {"solver": tuple(ADAPTIVE_SOLVERS), "tol": (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)},
+    ),
+    repeats=7,
+    warmup=2,
+    timeout_s=900.0,
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (QUICK, PAPER, FULL)}
+
+DEFAULT_PRESET = "quick"

@@ -1,0 +1,264 @@
+"""Running a sweep: every cell in its own fresh process, every record on disk as soon as it lands.
+
+Why a fresh process per cell: the allocator keeps freed memory, so only a process's first run
+shows its true RSS peak; and a crash (a segfault, the kernel's out-of-memory killer) or a hang
+then takes down one cell, not the sweep. Cell processes are forked from a multiprocessing
+forkserver that has imported torch and the measuring core once and run nothing else (see
+:mod:`neural_ode.worker`): importing torch, torchdiffeq and what the profiler needs costs seconds
+per process, which a sweep of many small cells would otherwise spend mostly on imports.
+
+A cell stops itself at its ``timeout_s`` (status ``timeout``, figures measured so far kept); a
+cell process still running :data:`KILL_GRACE_S` seconds later is killed here and recorded as
+``timeout``. A cell process that dies is recorded as ``crashed`` with its exit code or signal and
+the tail of its output.
+
+``results.jsonl`` holds one record per line, appended, flushed and fsynced as each cell finishes,
+so a killed sweep loses at most the cell in flight; :class:`ResultsLog` reads it back for
+``--resume``, dropping a truncated last line (with a warning) and cutting the file back to its
+last whole line before appending.
+
+The float64 reference a cell's errors are measured against is computed by the first cell of
+each problem, in its process, and cached on disk for the others (see :mod:`neural_ode.reference`):
+a reference that cannot be computed then fails its cell, not the sweep.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from neural_ode.config import CellConfig
+from neural_ode.record import CellRecord
+from neural_ode.sweep import cell_label
+from neural_ode.worker import PRELOAD, measure_into, run_child
+
+#: seconds a cell process may run past its cell's ``timeout_s`` (a phase that overruns, a hang)
+KILL_GRACE_S = 10.0
+#: characters of a dead cell process's output kept in the record's ``error``
+LOG_TAIL_CHARS = 400
+
+
+def worker_context():
+    """The multiprocessing context that starts cell processes.
+
+    ``forkserver`` with :data:`neural_ode.worker.PRELOAD` imported in the server, where the
+    platform has it; ``spawn`` (a new interpreter per cell, slower to start) elsewhere.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(PRELOAD))
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+_server_started = False
+
+
+def start_worker_server() -> None:
+    """Start the forkserver and wait until its imports are done, once per process, so that no
+    cell's time budget pays for them."""
+    global _server_started
+    if not _server_started:
+        process = worker_context().Process(target=os.getpid, name="neural-ode-bench warm-up")
+        process.start()
+        process.join()
+        _server_started = True
+
+
+def run_cell(
+    config: CellConfig,
+    *,
+    kill_after_s: float | None = None,
+    target: Callable[[dict, str], None] = measure_into,
+) -> CellRecord:
+    """Measure ``config`` in a fresh process; never raises for a failing cell.
+
+    Args:
+        config: the cell.
+        kill_after_s: wall-clock seconds after which the process is killed (status ``timeout``);
+            default ``config.timeout_s + KILL_GRACE_S``.
+        target: what the process runs, ``target(config_dict, record_path)``, its output going
+            to a log whose tail a failure's ``error`` quotes; default
+            :func:`neural_ode.worker.measure_into`. It sees this process's environment variables.
+
+    Returns:
+        the process's record, or a record with status ``timeout`` or ``crashed`` and no figures.
+
+    As with any multiprocessing code, a script that calls this must guard its top level with
+    ``if __name__ == "__main__":`` (the cell process imports the main module).
+    """
+    kill_after_s = config.timeout_s + KILL_GRACE_S if kill_after_s is None else kill_after_s
+    start_worker_server()
+    measured_at = _now()
+    with tempfile.TemporaryDirectory(prefix="neural-ode-cell-") as tmp:
+        record_path, log_path = os.path.join(tmp, "record.json"), os.path.join(tmp, "output.txt")
+        process = worker_context().Process(
+            target=run_child,
+            args=(target, dict(os.environ), config.to_dict(), record_path, log_path),
+            name=f"neural-ode-bench cell: {cell_label(config)}",
+        )
+        started = time.perf_counter()
+        process.start()
+        try:
+            process.join(kill_after_s)
+            timed_out = process.is_alive()
+        finally:
+            if process.is_alive():
+                process.kill()
+                process.join()
+        output = Path(log_path).read_text(errors="replace") if os.path.exists(log_path) else ""
+        record = _read_record(record_path)
+    if timed_out:
+        message = f"killed after {kill_after_s:g} s (the cell's timeout is {config.timeout_s:g} s)"
+        return _failed(config, "timeout", _with_tail(message, output), started, measured_at)
+    if process.exitcode == 0 and record is not None:
+        return record
+    reason = describe_exit(process.exitcode) if process.exitcode != 0 else "the cell process wrote no record"
+    return _failed(config, "crashed", _with_tail(reason, output), started, measured_at)
+
+
+def describe_exit(returncode: int) -> str:
+    """``exit status 3`` or ``killed by SIGKILL`` (a negative return code is a signal)."""
+    if returncode >= 0:
+        return f"the cell process exited with status {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    hint = " (sent by the kernel's out-of-memory killer, among others)" if name == "SIGKILL" else ""
+    return f"the cell process was killed by {name}{hint}"
+
+
+def _with_tail(message: str, output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    tail = " | ".join(lines[-3:])[-LOG_TAIL_CHARS:]
+    return f"{message}; output: {tail}" if tail else message
+
+
+def _read_record(path: str) -> CellRecord | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return CellRecord.from_dict(json.load(handle))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _failed(config: CellConfig, status: str, error: str, started: float, measured_at: str) -> CellRecord:
+    """The record of a cell whose process gave none: status, error and provenance, no figures."""
+    from neural_ode.provenance import provenance
+
+    try:
+        origin = provenance(config.device)
+    except (OSError, RuntimeError):  # provenance is a nicety; the failure is the result
+        origin = {}
+    return CellRecord(
+        config=config,
+        status=status,
+        error=error,
+        cell_wall_s=time.perf_counter() - started,
+        measured_at=measured_at,
+        **origin,
+    )
+
+
+class ResultsLog:
+    """``results.jsonl``: one record per line, each appended and fsynced as its cell finishes."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def rows(self) -> list[dict]:
+        """The records on disk; a truncated or corrupt line is dropped with a warning, and a
+        truncated last line (a killed run) is cut off the file so that appending continues cleanly."""
+        from neural_ode.readers.jsonl import load_rows
+
+        if not self.path.exists():
+            return []
+        rows = load_rows(self.path)
+        self._repair_tail()
+        return rows
+
+    def done_keys(self) -> set[tuple]:
+        """The :attr:`CellConfig.key` of every cell already recorded (any status)."""
+        keys = set()
+        for number, row in enumerate(self.rows(), 1):
+            try:
+                keys.add(CellRecord.from_dict(row).config.key)
+            except (TypeError, ValueError) as exc:
+                warnings.warn(f"{self.path}: record {number} is not a cell record ({exc}); ignored", stacklevel=2)
+        return keys
+
+    def append(self, record: CellRecord) -> None:
+        """Add ``record`` as one line, on disk before this returns (flush + fsync)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record.to_dict()) + "\n"
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _repair_tail(self) -> None:
+        """Cut an unfinished last line; end a whole last line that lacks its newline."""
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        try:
+            json.loads(data[cut:])
+        except ValueError:
+            with open(self.path, "r+b") as handle:
+                handle.truncate(cut)
+            return
+        with open(self.path, "ab") as handle:
+            handle.write(b"\n")
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a sweep did: the records it measured now, and how many cells were already done."""
+
+    records: list[CellRecord]
+    skipped: int
+
+
+def run_sweep(
+    cells: Sequence[CellConfig],
+    out_dir: Path | str,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> SweepOutcome:
+    """Measure ``cells``, one fresh process each, appending each record to ``out_dir/results.jsonl``.
+
+    With ``resume``, cells already recorded there (any status) are skipped. A progress bar on
+    stderr names the cell in hand and estimates the time left.
+    """
+    from tqdm import tqdm
+
+    log = ResultsLog(Path(out_dir) / "results.jsonl")
+    done = log.done_keys() if resume else set()
+    todo = [cell for cell in cells if cell.key not in done]
+    records = []
+    with tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar:
+        for cell in todo:
+            bar.set_description(cell_label(cell))
+            record = run_cell(cell)
+            log.append(record)
+            records.append(record)
+            bar.set_postfix_str(record.status, refresh=False)
+            bar.update(1)
+    return SweepOutcome(records=records, skipped=len(cells) - len(todo))

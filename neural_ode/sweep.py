@@ -1,0 +1,205 @@
+"""Planning a sweep: axes -> the list of cells to measure, all validated before anything runs.
+
+Each axis is a tuple of values and the cells are their product, with one rule for depth and
+tolerance, because a solver takes one or the other:
+
+- a fixed-grid solver takes ``steps`` x ``horizon`` (the tolerance axes do not apply to it);
+- an adaptive solver takes ``horizon`` x tolerance (``steps`` does not apply to it).
+
+Tolerances: rtol = atol = each value of ``tol``, unless ``rtol`` or ``atol`` is given; then the
+cells take ``rtol`` x ``atol``, the side not given taken from ``tol``. A cell that comes out of
+two grids twice (same :attr:`CellConfig.key`) is measured once.
+
+Bad input raises :class:`neural_ode.config.ConfigError` with a message naming the bad value and
+what is allowed; the command line turns it into a one-line error and exit status 2.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from neural_ode.config import DEVICES, DTYPES, CellConfig, ConfigError
+from neural_ode.methods import METHODS
+from neural_ode.presets import Preset
+from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS, SOLVERS
+from neural_ode.workloads import WORKLOADS
+
+#: the axes of a sweep, in the order cells are enumerated
+AXES = ("workload", "method", "solver", "steps", "horizon", "tol", "rtol", "atol", "batch", "width", "device", "dtype")
+TOLERANCE_AXES = ("tol", "rtol", "atol")
+
+_CHOICES = {
+    "workload": WORKLOADS,
+    "method": METHODS,
+    "solver": SOLVERS,
+    "device": DEVICES,
+    "dtype": DTYPES,
+}
+_POSITIVE_INTS = ("steps", "batch", "width")
+_POSITIVE_FLOATS = ("horizon", "tol", "rtol", "atol")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every cell of a sweep shares: seed, timed ``repeats`` after ``warmup`` rounds, budget in s."""
+
+    seed: int = 0
+    repeats: int = 5
+    warmup: int = 1
+    timeout_s: float = 300.0
+
+
+def split_values(value) -> list:
+    """A comma list (``"8,16"``), a TOML list or a single value, as a list of values."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def parse_axis(name: str, value) -> tuple:
+    """The values of axis ``name`` from a comma list, a list or one value, checked and deduplicated.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the allowed ones), a non-positive or
+            non-numeric size, depth or tolerance, or an empty list.
+    """
+    if name not in AXES:
+        raise ConfigError(f"unknown axis {name!r}; allowed: {', '.join(AXES)}")
+    values = split_values(value)
+    if not values:
+        raise ConfigError(f"--{name} needs at least one value")
+    parsed = []
+    for item in values:
+        if name in _CHOICES:
+            if item not in _CHOICES[name]:
+                raise ConfigError(f"unknown {name} {item!r}; allowed: {', '.join(_CHOICES[name])}")
+            parsed.append(item)
+        elif name in _POSITIVE_INTS:
+            parsed.append(positive_int(name, item))
+        else:
+            parsed.append(positive_float(name, item))
+    return tuple(dict.fromkeys(parsed))
+
+
+def positive_int(name: str, value) -> int:
+    """``value`` as an integer > 0, or a ConfigError naming ``name``."""
+    try:
+        number = int(value) if not isinstance(value, bool | float) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number <= 0:
+        raise ConfigError(f"--{name} takes positive integers, got {value!r}")
+    return number
+
+
+def positive_float(name: str, value) -> float:
+    """``value`` as a finite number > 0, or a ConfigError naming ``name``."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise ConfigError(f"--{name} takes positive numbers, got {value!r}")
+    return number
+
+
+def check_axes(axes: Mapping[str, Sequence], given: Iterable[str]) -> None:
+    """Checks across axes: a depth or tolerance axis given where no solver takes it; CUDA absent.
+
+    ``given`` names the axes the user set (a preset's own axes are never an error).
+    """
+    given = set(given)
+    solvers = axes["solver"]
+    given_tolerances = [name for name in TOLERANCE_AXES if name in given]
+    if given_tolerances and not any(SOLVERS[s].adaptive for s in solvers):
+        raise ConfigError(
+            f"--{given_tolerances[0]} was given but every solver walks a fixed grid ({', '.join(solvers)}); "
+            f"tolerances apply to adaptive solvers only: {', '.join(ADAPTIVE_SOLVERS)}"
+        )
+    if "steps" in given and all(SOLVERS[s].adaptive for s in solvers):
+        raise ConfigError(
+            f"--steps was given but every solver is adaptive ({', '.join(solvers)}); "
+            f"steps apply to fixed-grid solvers only: {', '.join(FIXED_SOLVERS)}"
+        )
+    if "cuda" in axes["device"]:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"--device cuda: no CUDA device is available here (torch {torch.__version__}); allowed: cpu"
+            )
+
+
+def tolerance_pairs(axes: Mapping[str, Sequence]) -> list[tuple[float, float]]:
+    """The (rtol, atol) pairs of adaptive cells (see the module's rule)."""
+    rtols, atols = axes.get("rtol"), axes.get("atol")
+    if not rtols and not atols:
+        return [(tol, tol) for tol in axes["tol"]]
+    return list(itertools.product(rtols or axes["tol"], atols or axes["tol"]))
+
+
+def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConfig]:
+    """The cells of one grid (every axis of :data:`AXES` but rtol/atol must be present)."""
+    common = {"seed": settings.seed, "repeats": settings.repeats, "warmup": settings.warmup}
+    cells = []
+    for workload, method, solver, horizon, batch, width, device, dtype in itertools.product(
+        axes["workload"],
+        axes["method"],
+        axes["solver"],
+        axes["horizon"],
+        axes["batch"],
+        axes["width"],
+        axes["device"],
+        axes["dtype"],
+    ):
+        base = dict(
+            workload=workload,
+            method=method,
+            solver=solver,
+            horizon=float(horizon),
+            batch=batch,
+            width=width,
+            device=device,
+            dtype=dtype,
+            timeout_s=settings.timeout_s,
+            **common,
+        )
+        if SOLVERS[solver].adaptive:
+            cells += [CellConfig(**base, rtol=rtol, atol=atol) for rtol, atol in tolerance_pairs(axes)]
+        else:
+            cells += [CellConfig(**base, steps=steps) for steps in axes["steps"]]
+    return cells
+
+
+def plan(preset: Preset, given: Mapping[str, Sequence], settings: RunSettings) -> list[CellConfig]:
+    """The cells of a sweep: ``preset``'s grids, or, when axes are ``given``, the one grid they make.
+
+    ``given`` maps axis names to raw values (comma lists, lists or single values), as parsed by
+    :func:`parse_axis`. Raises :class:`ConfigError` for any bad input, before anything runs.
+    """
+    parsed = {name: parse_axis(name, value) for name, value in given.items()}
+    grids = [{**preset.base, **parsed}] if parsed else preset.grid_axes()
+    cells: dict[tuple, CellConfig] = {}
+    for axes in grids:
+        check_axes(axes, parsed)
+        for cell in expand(axes, settings):
+            cells.setdefault(cell.key, cell)
+    return list(cells.values())
+
+
+def cell_label(config: CellConfig) -> str:
+    """A short name of a cell, for the progress bar: ``mlp adjoint dopri5 h=1 tol=1e-05 b64 w128``."""
+    depth = f"h={config.horizon:g}"
+    if config.adaptive:
+        tol = f"tol={config.rtol:g}" if config.rtol == config.atol else f"rtol={config.rtol:g} atol={config.atol:g}"
+        depth += f" {tol}"
+    else:
+        depth = f"steps={config.steps} {depth}"
+    extra = f" {config.device}" if config.device != "cpu" else ""
+    extra += f" {config.dtype}" if config.dtype != "float32" else ""
+    return f"{config.workload} {config.method} {config.solver} {depth} b{config.batch} w{config.width}{extra}"

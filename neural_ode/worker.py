@@ -1,0 +1,73 @@
+"""The worker: measures one cell in a process of its own.
+
+The sweep (:mod:`neural_ode.runner`) runs :func:`measure_into` in a new process per cell, forked
+from a server process that has only imported :data:`PRELOAD` and run nothing; each cell's
+process is thus fresh (its allocator has served no tensor, so its RSS peak is its own, and a
+crash ends only that process), without paying the seconds of importing torch again per cell.
+
+``python -m neural_ode.worker`` does the same by hand: it reads one cell config as a JSON
+object on stdin and writes its record as one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+#: what the server process imports once before forking cell processes. torch.profiler imports
+#: torch._dynamo (and sympy, some 800 modules, about 3 s) the first time it profiles.
+PRELOAD = ("neural_ode.measure", "neural_ode.record", "torch._dynamo")
+
+
+def run_child(target, environ: dict, config: dict, record_path: str, log_path: str) -> None:
+    """In a new cell process: send all output to ``log_path``, take the sweep's environment
+    variables, then run ``target(config, record_path)``.
+
+    The forkserver's environment is the one it started with; the variables read at run time
+    (``NEURAL_ODE_BENCH_CACHE``) must be the sweep's now.
+    """
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.environ.clear()
+    os.environ.update(environ)
+    target(config, record_path)
+
+
+def measure_into(config: dict, record_path: str) -> None:
+    """Measure the cell ``config`` (a CellConfig's fields) and write its record to ``record_path``.
+
+    The record is one JSON object, written to a temporary name and renamed, so a reader sees
+    all of it or nothing.
+    """
+    from neural_ode.config import CellConfig
+    from neural_ode.measure import measure_cell
+
+    record = measure_cell(CellConfig(**config), rss="here")
+    partial = f"{record_path}.partial"
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(record.to_dict(), handle)
+    os.replace(partial, record_path)
+
+
+def main() -> int:
+    """``python -m neural_ode.worker``: the cell read from stdin, its record written to stdout."""
+    record_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # library output must not mix with the record
+
+    from neural_ode.config import CellConfig
+    from neural_ode.measure import measure_cell
+
+    record = measure_cell(CellConfig(**json.loads(sys.stdin.read())), rss="here")
+    record_out.write(json.dumps(record.to_dict()) + "\n")
+    record_out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

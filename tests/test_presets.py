@@ -1,0 +1,72 @@
+"""Presets: each plans to valid cells, and quick/paper hold the cells every figure and claim needs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from neural_ode.methods import METHODS
+from neural_ode.presets import DEFAULT_PRESET, PRESETS
+from neural_ode.solvers import SOLVERS
+from neural_ode.sweep import RunSettings, plan
+from neural_ode.workloads import WORKLOADS
+
+
+def cells_of(name):
+    preset = PRESETS[name]
+    return plan(preset, {}, RunSettings(repeats=preset.repeats, warmup=preset.warmup, timeout_s=preset.timeout_s))
+
+
+def test_the_default_preset_is_quick_and_every_preset_has_a_description():
+    assert DEFAULT_PRESET == "quick"
+    assert set(PRESETS) >= {"quick", "paper", "full"}
+    assert all(preset.description and "\n" not in preset.description for preset in PRESETS.values())
+
+
+def test_every_preset_measures_every_method():
+    for name in PRESETS:
+        assert {cell.method for cell in cells_of(name)} == set(METHODS), name
+
+
+def test_quick_covers_memory_vs_depth_for_a_fixed_grid_and_an_adaptive_solver():
+    cells = cells_of("quick")
+    steps = defaultdict(set)
+    horizons = defaultdict(set)
+    for cell in cells:
+        if cell.solver == "rk4":
+            steps[cell.method].add(cell.steps)
+        if cell.solver == "dopri5" and cell.rtol == 1e-5:
+            horizons[cell.method].add(cell.horizon)
+    assert all(len(steps[method]) >= 4 for method in METHODS)
+    assert all(len(horizons[method]) >= 3 for method in METHODS)
+
+
+def test_quick_covers_a_tolerance_sweep_of_two_adaptive_solvers_with_every_method():
+    tolerances = defaultdict(set)
+    for cell in cells_of("quick"):
+        if SOLVERS[cell.solver].adaptive and cell.horizon == 1.0:
+            tolerances[(cell.solver, cell.method)].add(cell.rtol)
+    solvers = {solver for solver, _ in tolerances}
+    assert len(solvers) >= 2 and "dopri5" in solvers
+    assert all(len(tolerances[(solver, method)]) >= 3 for solver in solvers for method in METHODS)
+
+
+def test_quick_stays_small():
+    cells = cells_of("quick")
+    assert len(cells) <= 40
+    assert {cell.workload for cell in cells} == {"mlp"}
+    assert max(cell.batch * cell.width for cell in cells) <= 64 * 128
+
+
+def test_paper_has_the_conv_block_over_depth_and_a_dopri5_tolerance_sweep():
+    cells = cells_of("paper")
+    conv = [cell for cell in cells if cell.workload == "conv"]
+    assert {cell.steps for cell in conv if cell.solver == "rk4"} >= {2, 4, 8, 16, 32}
+    assert len({cell.rtol for cell in conv if cell.solver == "dopri5" and cell.horizon == 1.0}) >= 6
+    assert {"direct", "adjoint"} <= {cell.method for cell in conv}
+
+
+def test_full_covers_every_workload_and_solver_and_both_dtypes():
+    cells = cells_of("full")
+    assert {cell.workload for cell in cells} == set(WORKLOADS)
+    assert {cell.solver for cell in cells} == set(SOLVERS)
+    assert {cell.dtype for cell in cells} == {"float32", "float64"}
