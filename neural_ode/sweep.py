@@ -157,6 +157,8 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
         axes["device"],
         axes["dtype"],
     ):
+        if not METHODS[method].supports(solver):
+            continue  # e.g. checkpoint on an adaptive solver: not a cell of this product
         base = dict(
             workload=workload,
             method=method,
@@ -189,6 +191,13 @@ def plan(preset: Preset, given: Mapping[str, Sequence], settings: RunSettings) -
         check_axes(axes, parsed)
         for cell in expand(axes, settings):
             cells.setdefault(cell.key, cell)
+    if not cells:
+        pairs = "; ".join(
+            f"{name} supports {', '.join(METHODS[name].supported_solvers)}"
+            for name in dict.fromkeys(m for axes in grids for m in axes["method"])
+            if METHODS[name].supported_solvers is not None
+        )
+        raise ConfigError(f"no cell to run: no method given supports any solver given ({pairs})")
     return list(cells.values())
 
 

@@ -36,8 +36,8 @@ def test_quick_covers_memory_vs_depth_for_a_fixed_grid_and_an_adaptive_solver():
             steps[cell.method].add(cell.steps)
         if cell.solver == "dopri5" and cell.rtol == 1e-5:
             horizons[cell.method].add(cell.horizon)
-    assert all(len(steps[method]) >= 4 for method in METHODS)
-    assert all(len(horizons[method]) >= 3 for method in METHODS)
+    assert all(len(steps[name]) >= 4 for name, method in METHODS.items() if method.supports("rk4"))
+    assert all(len(horizons[name]) >= 3 for name, method in METHODS.items() if method.supports("dopri5"))
 
 
 def test_quick_covers_a_tolerance_sweep_of_two_adaptive_solvers_with_every_method():
@@ -47,12 +47,13 @@ def test_quick_covers_a_tolerance_sweep_of_two_adaptive_solvers_with_every_metho
             tolerances[(cell.solver, cell.method)].add(cell.rtol)
     solvers = {solver for solver, _ in tolerances}
     assert len(solvers) >= 2 and "dopri5" in solvers
-    assert all(len(tolerances[(solver, method)]) >= 3 for solver in solvers for method in METHODS)
+    supported = [(solver, name) for solver in solvers for name, method in METHODS.items() if method.supports(solver)]
+    assert all(len(tolerances[pair]) >= 3 for pair in supported)
 
 
 def test_quick_stays_small():
     cells = cells_of("quick")
-    assert len(cells) <= 40
+    assert len(cells) <= 60
     assert {cell.workload for cell in cells} == {"mlp"}
     assert max(cell.batch * cell.width for cell in cells) <= 64 * 128
 

@@ -91,7 +91,7 @@ def test_cells_shared_by_two_grids_are_measured_once():
     assert len(keys) == len(set(keys))
     # dopri5 at horizon 1 and tol 1e-5 is in both the horizon grid and the tolerance grid
     shared = [c for c in cells if c.solver == "dopri5" and c.horizon == 1.0 and c.rtol == 1e-5]
-    assert len(shared) == len(METHODS)
+    assert len(shared) == sum(method.supports("dopri5") for method in METHODS.values())
 
 
 def test_a_tolerance_for_fixed_grid_solvers_only_is_refused():
@@ -133,3 +133,14 @@ def test_cell_label_names_depth_and_tolerance():
     fixed, adaptive = plan(QUICK, {"method": "direct", "solver": "rk4,dopri5", "steps": "8", "tol": "1e-4"}, SETTINGS)
     assert cell_label(fixed) == "mlp direct rk4 steps=8 h=1 b64 w128"
     assert cell_label(adaptive) == "mlp direct dopri5 h=1 tol=0.0001 b64 w128"
+
+
+def test_unsupported_method_solver_pairs_are_left_out_of_the_product():
+    cells = plan(QUICK, {"method": "direct,checkpoint", "solver": "rk4,dopri5"}, SETTINGS)
+    pairs = {(cell.method, cell.solver) for cell in cells}
+    assert pairs == {("direct", "rk4"), ("direct", "dopri5"), ("checkpoint", "rk4")}
+
+
+def test_a_product_with_no_supported_pair_is_refused():
+    with pytest.raises(ConfigError, match="no cell to run: .*checkpoint supports euler, midpoint"):
+        plan(QUICK, {"method": "checkpoint", "solver": "dopri5"}, SETTINGS)
