@@ -159,4 +159,3 @@ class FixedGridFigures(_FixedGridCells, _Figures):
 
 class AdaptiveFigures(_AdaptiveCells, _Figures):
     """Exact NFE, memory and error figures of adaptive solvers."""
-

@@ -142,6 +142,8 @@ def rows_of(results, benchmarks: dict) -> list[dict]:
             if row is None:
                 row = cells[cell_key] = _cell_fields(param_names, tuple(ast.literal_eval(v) for v in combo))
                 row.update(provenance)
+                if row.get("device") == "cpu":
+                    row["device_name"] = results.params.get("cpu")
             if value is None:  # failed
                 failed.setdefault(cell_key, []).append(method)
                 continue
