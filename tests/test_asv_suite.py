@@ -72,6 +72,7 @@ def _env(tmp: Path) -> dict:
     return env
 
 
+@pytest.mark.slow
 def test_asv_check_passes(tmp_path):
     done = _asv(
         ["check", "--python=same", "--config", str(_config(tmp_path, ROOT / "benchmarks"))], ROOT, _env(tmp_path)
@@ -80,6 +81,7 @@ def test_asv_check_passes(tmp_path):
     assert "No problems found" in done.stdout
 
 
+@pytest.mark.slow
 def test_asv_check_fails_on_a_broken_suite(tmp_path):
     """The check above would catch a benchmark that cannot be imported or parametrized."""
     broken = tmp_path / "broken_benchmarks"
@@ -125,6 +127,7 @@ def asv_results(tmp_path_factory) -> tuple[Path, str]:
     return tmp / "results", commit
 
 
+@pytest.mark.slow
 def test_discovery_lists_every_benchmark_with_its_parameters(asv_results):
     results, _ = asv_results
     benchmarks = json.loads((results / "benchmarks.json").read_text())
@@ -144,6 +147,7 @@ def test_discovery_lists_every_benchmark_with_its_parameters(asv_results):
     assert benchmarks[f"{SUITE}.FixedGridFigures.track_saved_bytes"]["unit"] == "bytes"
 
 
+@pytest.mark.slow
 def test_reader_maps_asv_results_back_to_cells(asv_results):
     results, commit = asv_results
     assert reader.can_read(results)

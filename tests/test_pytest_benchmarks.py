@@ -18,13 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITE = "benchmarks/test_bench_gradients.py"
 STEPS = 10
 #: the cheapest cells of the grid: Euler, 10 steps, direct and adjoint, on the CPU
-NODES = [f"{SUITE}::test_{phase}[mlp-euler-steps{STEPS}-{method}-cpu]" for phase in ("step", "forward") for method in ("direct", "adjoint")]  # fmt: skip
+NODES = [
+    f"{SUITE}::test_{phase}[mlp-euler-steps{STEPS}-{method}-cpu]"
+    for phase in ("step", "forward")
+    for method in ("direct", "adjoint")
+]
 
 
 def _env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.setdefault("NEURAL_ODE_BENCH_PROFILE", "quick")
+    env["NEURAL_ODE_BENCH_PROFILE"] = "smoke"
     return env
 
 
@@ -43,6 +47,7 @@ def benchmark_json(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_extra_info_holds_the_exact_figures(benchmark_json):
     data = json.loads(benchmark_json.read_text())
     benches = {b["name"]: b for b in data["benchmarks"]}
@@ -69,6 +74,7 @@ def test_extra_info_holds_the_exact_figures(benchmark_json):
     assert direct["grad_rel_error"] != adjoint["grad_rel_error"]
 
 
+@pytest.mark.slow
 def test_groups_put_direct_and_adjoint_side_by_side(benchmark_json):
     data = json.loads(benchmark_json.read_text())
     groups = {}
@@ -80,6 +86,7 @@ def test_groups_put_direct_and_adjoint_side_by_side(benchmark_json):
     }
 
 
+@pytest.mark.slow
 def test_reader_turns_the_json_into_one_row_per_cell(benchmark_json):
     assert reader.can_read(benchmark_json)
     frame = read_results([benchmark_json])
@@ -119,3 +126,12 @@ def test_every_method_is_benchmarked():
     for name in common.PROFILES:
         methods = {config.method for _, _, config in common.grid(common.PROFILES[name])}
         assert methods == set(METHODS), name
+
+
+@pytest.mark.slow
+def test_plain_pytest_skips_the_benchmarks():
+    """The project's plain test command does not run the benchmarks (--benchmark-skip in its options)."""
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", NODES[0]]
+    done = subprocess.run(command, check=False, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "1 skipped" in done.stdout and "--benchmark-skip" in done.stdout
