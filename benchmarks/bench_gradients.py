@@ -1,0 +1,161 @@
+"""ASV benchmarks: adjoint vs direct backpropagation across solvers, depths and tolerances.
+
+Four classes over the grid of :mod:`benchmarks.common` (sized by ``NEURAL_ODE_BENCH_PROFILE``):
+
+* ``FixedGrid`` / ``Adaptive``: wall time of a whole step (``time_step``: forward + backward)
+  and of the forward pass alone (``time_forward``), and the process's peak RSS over a step
+  (``peakmem_step``). ``setup`` builds the cell's problem and runs one warm-up step; the timed
+  methods only call into the library.
+* ``FixedGridFigures`` / ``AdaptiveFigures``: the exact figures (``track_*``, each with its
+  unit): NFE of the forward and of the backward pass, bytes saved for backward, peak CPU
+  tensor bytes, peak CUDA bytes (skipped without a GPU) and the gradient's relative error
+  against the float64 reference. They come from ``neural_ode.measure_cell`` run once per cell
+  in ``setup_cache`` (shared by both classes), so a commit's run measures each cell once.
+
+Parameters are named after :class:`neural_ode.CellConfig` fields (``tol`` = rtol = atol); the
+report's ASV reader maps them back to cells. CUDA cells are skipped (``NotImplementedError`` in
+``setup``) where torch sees no GPU.
+"""
+
+from __future__ import annotations
+
+from asv_runner.benchmarks.mark import SkipNotImplemented
+
+from neural_ode.measure import build_step
+from neural_ode.record import METRICS
+from neural_ode.timing import synchronizer
+
+from . import common
+
+
+class _Timed:
+    """Shared body of the timing classes; subclasses set params, param_names and ``cell``."""
+
+    # one call per sample (a step is milliseconds or more); 2 to 10 samples within 5 s per round
+    number = 1
+    repeat = (2, 10, 5.0)
+    warmup_time = 0.0  # setup runs a warm-up step (the first adjoint backward pays one-off costs)
+    timeout = 600
+
+    def setup(self, *params):
+        config = self.cell(*params)
+        if not common.available(config):
+            raise NotImplementedError(f"{config.device} is not available on this machine")
+        self.step = build_step(config)
+        self.sync = synchronizer(config.device)
+        self.step.run()
+        self.sync()
+
+    def time_step(self, *params):
+        """Forward + backward (gradients reset first), as one training step."""
+        self.step.run()
+        self.sync()
+
+    def time_forward(self, *params):
+        """The forward pass under the gradient method (graph or adjoint state recorded), loss included."""
+        self.step.forward()
+        self.sync()
+
+    def peakmem_step(self, *params):
+        """Peak RSS of the process (imports and set-up included) over a whole step."""
+        self.step.run()
+
+
+class _Figures:
+    """Shared body of the exact-figure classes; subclasses set params, param_names, ``kind``, ``cell``."""
+
+    timeout = 600
+
+    def setup_cache(self):
+        """Every available cell of both grids measured once: ``{(kind, params): record row}``."""
+        figures = {}
+        for kind, params, config in common.grid():
+            if common.available(config):
+                figures[(kind, params)] = common.exact_figures(config)
+        return figures
+
+    setup_cache.timeout = 1800
+
+    def setup(self, figures, *params):
+        config = self.cell(*params)
+        if not common.available(config):
+            raise NotImplementedError(f"{config.device} is not available on this machine")
+        self.row = figures[(self.kind, tuple(params))]
+        if self.row["status"] != "ok":
+            raise RuntimeError(f"cell {common.cell_id(config)} failed: {self.row['status']}: {self.row['error']}")
+
+    def _figure(self, name: str):
+        value = self.row[name]
+        if value is None:
+            raise RuntimeError(f"{name} was not measured for this cell")
+        return value
+
+    def track_nfe_forward(self, figures, *params):
+        return self._figure("nfe_forward")
+
+    track_nfe_forward.unit = METRICS["nfe_forward"].unit
+
+    def track_nfe_backward(self, figures, *params):
+        return self._figure("nfe_backward")
+
+    track_nfe_backward.unit = METRICS["nfe_backward"].unit
+
+    def track_saved_bytes(self, figures, *params):
+        return self._figure("saved_bytes")
+
+    track_saved_bytes.unit = METRICS["saved_bytes"].unit
+
+    def track_cpu_peak_bytes(self, figures, *params):
+        if self.row["device"] != "cpu":
+            raise SkipNotImplemented("CPU peak tensor bytes are measured on CPU cells")
+        return self._figure("cpu_peak_bytes")
+
+    track_cpu_peak_bytes.unit = METRICS["cpu_peak_bytes"].unit
+
+    def track_cuda_peak_bytes(self, figures, *params):
+        if self.row["device"] != "cuda":
+            raise SkipNotImplemented("CUDA peak bytes are measured on CUDA cells")
+        return self._figure("cuda_peak_bytes")
+
+    track_cuda_peak_bytes.unit = METRICS["cuda_peak_bytes"].unit
+
+    def track_grad_rel_error(self, figures, *params):
+        return self._figure("grad_rel_error")
+
+    track_grad_rel_error.unit = "relative error"
+
+
+class _FixedGridCells:
+    kind = "fixed"
+    params = common.fixed_params()
+    param_names = common.FIXED_PARAM_NAMES
+
+    @staticmethod
+    def cell(*params):
+        return common.fixed_cell(*params)
+
+
+class _AdaptiveCells:
+    kind = "adaptive"
+    params = common.adaptive_params()
+    param_names = common.ADAPTIVE_PARAM_NAMES
+
+    @staticmethod
+    def cell(*params):
+        return common.adaptive_cell(*params)
+
+
+class FixedGrid(_FixedGridCells, _Timed):
+    """Time and peak RSS of fixed-grid solvers: method x solver x steps (x device)."""
+
+
+class Adaptive(_AdaptiveCells, _Timed):
+    """Time and peak RSS of adaptive solvers: method x solver x horizon x tolerance (x device)."""
+
+
+class FixedGridFigures(_FixedGridCells, _Figures):
+    """Exact NFE, memory and error figures of fixed-grid solvers."""
+
+
+class AdaptiveFigures(_AdaptiveCells, _Figures):
+    """Exact NFE, memory and error figures of adaptive solvers."""

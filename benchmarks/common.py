@@ -1,0 +1,161 @@
+"""The grid both benchmark suites measure, sized by ``NEURAL_ODE_BENCH_PROFILE``.
+
+``smoke`` is one cell per solver kind and method, for the tests that check the suites run.
+``quick`` (the default) is a development subset: every gradient method, Euler and RK4 at 10 and
+40 steps, dopri5 at two tolerances. ``full`` widens each axis (more solvers, deeper grids,
+tighter tolerances); on two CPU cores one commit's ASV run of it takes minutes. Every profile
+covers every registered gradient method: the axes come from the registries, so a new method is
+benchmarked without editing this file.
+
+A cell of the grid is a :class:`neural_ode.CellConfig`; its parameters are named after the
+config's fields (``tol`` sets both ``rtol`` and ``atol``), so results map back to cells.
+This module uses only the core API (``CellConfig``, the registries, ``measure_cell``) so that
+ASV can run the suite against older commits of the package.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+
+import torch
+
+from neural_ode import METHODS, SOLVERS, CellConfig, measure_cell
+
+PROFILE_VARIABLE = "NEURAL_ODE_BENCH_PROFILE"
+DEFAULT_PROFILE = "quick"
+#: devices of the grid; CUDA cells are skipped where torch sees no GPU
+DEVICES = ("cpu", "cuda")
+
+FIXED_PARAM_NAMES = ["workload", "method", "solver", "steps", "device"]
+ADAPTIVE_PARAM_NAMES = ["workload", "method", "solver", "horizon", "tol", "device"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The axes of a benchmark grid (sizes are each workload's defaults).
+
+    Attributes:
+        workloads: keys of ``WORKLOADS``.
+        fixed_solvers, steps: fixed-grid solvers and their numbers of steps (over [0, 1]).
+        adaptive_solvers, horizons, tols: adaptive solvers, integration horizons and
+            tolerances (rtol = atol).
+    """
+
+    workloads: tuple[str, ...]
+    fixed_solvers: tuple[str, ...]
+    steps: tuple[int, ...]
+    adaptive_solvers: tuple[str, ...]
+    horizons: tuple[float, ...]
+    tols: tuple[float, ...]
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        workloads=("mlp",),
+        fixed_solvers=("euler",),
+        steps=(10,),
+        adaptive_solvers=("dopri5",),
+        horizons=(1.0,),
+        tols=(1e-3,),
+    ),
+    "quick": Profile(
+        workloads=("mlp",),
+        fixed_solvers=("euler", "rk4"),
+        steps=(10, 40),
+        adaptive_solvers=("dopri5",),
+        horizons=(1.0,),
+        tols=(1e-3, 1e-6),
+    ),
+    "full": Profile(
+        workloads=("mlp",),
+        fixed_solvers=("euler", "midpoint", "rk4"),
+        steps=(10, 40, 160),
+        adaptive_solvers=("dopri5", "bosh3"),
+        horizons=(1.0, 4.0),
+        tols=(1e-3, 1e-6),
+    ),
+}
+
+
+def profile_name() -> str:
+    """The profile chosen by ``$NEURAL_ODE_BENCH_PROFILE`` (default ``quick``)."""
+    name = os.environ.get(PROFILE_VARIABLE, DEFAULT_PROFILE)
+    if name not in PROFILES:
+        raise ValueError(f"{PROFILE_VARIABLE}={name!r} is not a profile; allowed: {', '.join(PROFILES)}")
+    return name
+
+
+def profile() -> Profile:
+    """The axes of the chosen profile."""
+    return PROFILES[profile_name()]
+
+
+def methods() -> list[str]:
+    """Every registered gradient method (the method axis is never trimmed)."""
+    return list(METHODS)
+
+
+def fixed_params(prof: Profile | None = None) -> list[list]:
+    """ASV ``params`` of the fixed-grid benchmarks, in the order of ``FIXED_PARAM_NAMES``."""
+    prof = prof or profile()
+    solvers = [name for name in prof.fixed_solvers if not SOLVERS[name].adaptive]
+    return [list(prof.workloads), methods(), solvers, list(prof.steps), list(DEVICES)]
+
+
+def adaptive_params(prof: Profile | None = None) -> list[list]:
+    """ASV ``params`` of the adaptive-solver benchmarks, in the order of ``ADAPTIVE_PARAM_NAMES``."""
+    prof = prof or profile()
+    solvers = [name for name in prof.adaptive_solvers if SOLVERS[name].adaptive]
+    return [list(prof.workloads), methods(), solvers, list(prof.horizons), list(prof.tols), list(DEVICES)]
+
+
+def fixed_cell(workload: str, method: str, solver: str, steps: int, device: str) -> CellConfig:
+    """The cell of one fixed-grid parameter tuple (sizes: the workload's defaults)."""
+    return CellConfig(workload=workload, method=method, solver=solver, steps=steps, device=device)
+
+
+def adaptive_cell(workload: str, method: str, solver: str, horizon: float, tol: float, device: str) -> CellConfig:
+    """The cell of one adaptive parameter tuple; ``tol`` is both rtol and atol."""
+    return CellConfig(
+        workload=workload, method=method, solver=solver, horizon=horizon, rtol=tol, atol=tol, device=device
+    )
+
+
+def cuda_available() -> bool:
+    """True when torch sees a CUDA GPU."""
+    return torch.cuda.is_available()
+
+
+def available(config: CellConfig) -> bool:
+    """Whether this machine can measure ``config`` (CUDA cells need a GPU)."""
+    return config.device != "cuda" or cuda_available()
+
+
+def grid(prof: Profile | None = None) -> list[tuple[str, tuple, CellConfig]]:
+    """Every cell of the profile: ``(kind, params, config)`` with kind ``fixed`` or ``adaptive``."""
+    cells = [("fixed", params, fixed_cell(*params)) for params in itertools.product(*fixed_params(prof))]
+    cells += [("adaptive", params, adaptive_cell(*params)) for params in itertools.product(*adaptive_params(prof))]
+    return cells
+
+
+def exact_figures(config: CellConfig) -> dict:
+    """The exact figures of ``config`` from the core (NFE, bytes, errors), as a record row.
+
+    ``measure_cell`` without the timed repeats and without the RSS run: one counted run, one
+    profiled (CPU) or CUDA-statistics run, and the float64 reference.
+    """
+    return measure_cell(config, timing=False, rss="skip").to_dict()
+
+
+def cell_id(config: CellConfig) -> str:
+    """A short readable id: ``mlp-rk4-steps10-adjoint-cpu`` or ``mlp-dopri5-h1-tol1e-06-direct-cpu``."""
+    depth = f"h{config.horizon:g}-tol{config.rtol:g}" if config.adaptive else f"steps{config.steps}"
+    return f"{config.workload}-{config.solver}-{depth}-{config.method}-{config.device}"
+
+
+def group_name(config: CellConfig) -> str:
+    """The configuration without the method: cells sharing it are compared side by side."""
+    depth = f"h={config.horizon:g} tol={config.rtol:g}" if config.adaptive else f"steps={config.steps}"
+    return f"{config.workload} {config.solver} {depth} {config.device}"

@@ -1,0 +1,191 @@
+"""ASV results (``asv run``) of this project's suite: a results directory, or one result file.
+
+An ASV results directory (``.asv/results``) holds ``benchmarks.json`` (every benchmark's
+parameter names, unit and version) and, per machine, one file per commit and environment
+(``<machine>/<commit>-<env>.json``). Files are loaded with ASV's own ``asv.results`` module;
+results of a benchmark whose code has changed since (another version) are left out, as
+``asv publish`` does.
+
+Parameters named after cell fields (``workload``, ``method``, ``solver``, ``steps``,
+``horizon``, ``tol`` = rtol = atol, ``device``) map back to the cell; sizes are the workload's
+defaults, as in the suite. One row per commit, environment and cell:
+
+* ``time_step`` -> ``time_total_s`` (median of whole steps, with ``_iqr_s`` from ASV's
+  quartiles, ``_min_s``/``_max_s`` when samples were recorded); ``time_forward`` ->
+  ``time_forward_s`` (same statistics); ``time_repeats``: samples of ``time_step``;
+* ``track_<metric>`` -> ``<metric>`` (NFE, bytes, errors, as the record names them);
+* ``peakmem_step`` -> ``peakmem_step_bytes``: the benchmark process's peak RSS, imports and
+  set-up included (not the record's ``rss_peak_bytes``, which is over a post-setup baseline);
+* ``git_commit``: the commit ASV built; ``measured_at``: the run's date; ``asv_env``: its
+  environment. A cell whose benchmarks failed gets status ``error``; skipped ones (CUDA
+  without a GPU) are no row at all.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import itertools
+import json
+import math
+import warnings
+from pathlib import Path
+
+NAME = "ASV results directory"
+
+#: timed benchmark method -> column prefix
+TIME_COLUMNS = {"time_step": "time_total", "time_forward": "time_forward"}
+#: other non-track benchmark methods -> column
+OTHER_COLUMNS = {"peakmem_step": "peakmem_step_bytes"}
+#: ASV parameter names that are not CellConfig fields, and the fields they set
+PARAM_ALIASES = {"tol": ("rtol", "atol")}
+
+
+def _is_result_file(path: Path) -> bool:
+    if path.suffix != ".json" or path.name in ("benchmarks.json", "machine.json") or not path.is_file():
+        return False
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and {"commit_hash", "env_name", "results"} <= set(data)
+
+
+def _results_dir(path: Path) -> Path | None:
+    """The results directory of ``path`` (itself, or two levels up from a result file)."""
+    if path.is_dir():
+        return path if (path / "benchmarks.json").is_file() else None
+    if _is_result_file(path) and (path.parent.parent / "benchmarks.json").is_file():
+        return path.parent.parent
+    return None
+
+
+def can_read(path: Path) -> bool:
+    """A directory holding ASV's ``benchmarks.json``, or one result file inside such a directory."""
+    return _results_dir(Path(path)) is not None
+
+
+def _cell_fields(param_names: list[str], values: tuple) -> dict:
+    from neural_ode.config import CellConfig, ConfigError
+
+    fields: dict = {}
+    for name, value in zip(param_names, values):
+        for field in PARAM_ALIASES.get(name, (name,)):
+            fields[field] = value
+    known = {f for f in CellConfig.__dataclass_fields__}
+    config_fields = {k: v for k, v in fields.items() if k in known}
+    try:
+        row = CellConfig(**config_fields).to_dict()
+    except (ConfigError, TypeError):  # a cell the current registries no longer accept: keep it as given
+        row = dict(config_fields)
+    row.update({k: v for k, v in fields.items() if k not in known})
+    return row
+
+
+def _column(method: str) -> tuple[str, str] | None:
+    """(kind, column) of a benchmark method, None for methods this reader does not know."""
+    from neural_ode.record import METRICS
+
+    if method in TIME_COLUMNS:
+        return "time", TIME_COLUMNS[method]
+    if method in OTHER_COLUMNS:
+        return "value", OTHER_COLUMNS[method]
+    if method.startswith("track_") and method[len("track_") :] in METRICS:
+        return "value", method[len("track_") :]
+    return None
+
+
+def _provenance(results) -> dict:
+    params = results.params
+    date = results.date
+    measured_at = (
+        datetime.datetime.fromtimestamp(date / 1000, datetime.UTC).isoformat(timespec="seconds") if date else None
+    )
+    torch_req = params.get("torch") or params.get("req-torch")
+    return {
+        "git_commit": results.commit_hash,
+        "measured_at": measured_at,
+        "hostname": params.get("machine"),
+        "python_version": params.get("python"),
+        "torch_version": torch_req.lstrip("=") if isinstance(torch_req, str) and torch_req.startswith("==") else None,
+        "asv_env": results.env_name,
+    }
+
+
+def _is_missing(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def rows_of(results, benchmarks: dict) -> list[dict]:
+    """One row per cell of one loaded :class:`asv.results.Results`."""
+    cells: dict[tuple, dict] = {}
+    failed: dict[tuple, list[str]] = {}
+    provenance = _provenance(results)
+    for key in sorted(results.get_result_keys(benchmarks)):
+        method = key.rsplit(".", 1)[-1]
+        column = _column(method)
+        param_names = benchmarks[key].get("param_names") or []
+        params = results.get_result_params(key)
+        if column is None or not {"method", "solver"} <= set(param_names) or len(params) != len(param_names):
+            continue
+        kind, name = column
+        combos = list(itertools.product(*params))
+        values = results.get_result_value(key, params)
+        stats = results.get_result_stats(key, params) or [None] * len(combos)
+        samples = results.get_result_samples(key, params) or [None] * len(combos)
+        for combo, value, stat, sample in zip(combos, values, stats, samples):
+            if _is_missing(value):  # skipped (NotImplementedError in setup)
+                continue
+            cell_key = tuple(combo)
+            row = cells.get(cell_key)
+            if row is None:
+                row = cells[cell_key] = _cell_fields(param_names, tuple(ast.literal_eval(v) for v in combo))
+                row.update(provenance)
+                if row.get("device") == "cpu":
+                    row["device_name"] = results.params.get("cpu")
+            if value is None:  # failed
+                failed.setdefault(cell_key, []).append(method)
+                continue
+            if kind == "time":
+                row[f"{name}_s"] = value
+                if stat and "q_25" in stat and "q_75" in stat:
+                    row[f"{name}_iqr_s"] = stat["q_75"] - stat["q_25"]
+                if sample:
+                    row[f"{name}_min_s"], row[f"{name}_max_s"] = min(sample), max(sample)
+                if method == "time_step" and stat and stat.get("repeat") is not None:
+                    row["time_repeats"] = stat["repeat"]
+            else:
+                row[name] = value
+    for cell_key, row in cells.items():
+        if cell_key in failed:
+            row["status"] = "error"
+            row["error"] = "ASV benchmark(s) failed: " + ", ".join(sorted(failed[cell_key]))
+        else:
+            row["status"] = "ok"
+    return list(cells.values())
+
+
+def read(path: Path):
+    """The cells of every result file in the ASV results directory of ``path``, as a DataFrame."""
+    import pandas as pd
+    from asv.results import Results, iter_results
+
+    from neural_ode.readers.pytest_benchmark import record_columns
+
+    path = Path(path)
+    directory = _results_dir(path)
+    if directory is None:
+        raise ValueError(f"{path}: not an ASV results directory (no benchmarks.json)")
+    with open(directory / "benchmarks.json", encoding="utf-8") as handle:
+        benchmarks = {k: v for k, v in json.load(handle).items() if k != "version"}
+    loaded = [Results.load(str(path))] if path.is_file() else list(iter_results(str(directory)))
+    table = pd.DataFrame([row for results in loaded for row in rows_of(results, benchmarks)])
+    if table.empty:
+        warnings.warn(f"{path}: no results of this project's ASV suite", stacklevel=2)
+    columns = record_columns()
+    for name in columns:
+        if name not in table:
+            table[name] = None
+    extra = [name for name in table.columns if name not in columns]
+    return table[columns + extra]

@@ -1,0 +1,121 @@
+"""pytest-benchmark JSON (``--benchmark-json``, ``--benchmark-autosave``) of this project's suite.
+
+Each benchmark of ``benchmarks/test_bench_gradients.py`` carries its cell's config and exact
+figures in ``extra_info``; its timing statistics are per call, in seconds. The two benchmarks
+of a cell (``phase`` ``step``: forward + backward; ``forward``: the forward pass) become one row:
+
+* ``time_forward_s`` (+ ``_iqr_s``, ``_min_s``, ``_max_s``) from the forward benchmark;
+* ``time_total_s`` (+ ``_iqr_s``, ``_min_s``, ``_max_s``) from the step benchmark, the median of
+  whole steps; ``time_backward_s`` stays empty, as the backward pass is not timed on its own;
+* ``time_repeats``: rounds of the step benchmark (of the forward one when there is no step).
+
+Benchmarks without a cell config in ``extra_info`` (other suites' entries) are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+NAME = "pytest-benchmark JSON"
+
+#: extra_info keys copied as they are (the record's figure and provenance columns)
+FIGURE_KEYS = (
+    "status",
+    "error",
+    "nfe_forward",
+    "nfe_backward",
+    "saved_bytes",
+    "cpu_peak_bytes",
+    "cuda_peak_bytes",
+    "rss_peak_bytes",
+    "grad_rel_error",
+    "sol_rel_error",
+    "params",
+    "torch_version",
+    "torchdiffeq_version",
+    "device_name",
+    "threads",
+    "git_commit",
+)
+#: phase -> column prefix of its time statistics
+PHASE_COLUMNS = {"forward": "time_forward", "step": "time_total"}
+
+
+def record_columns() -> list[str]:
+    """The columns of ``results.csv``, in order (a record's flat row)."""
+    from neural_ode.config import CellConfig
+    from neural_ode.record import CellRecord
+
+    return list(CellRecord(config=CellConfig()).to_dict())
+
+
+def _load(path: Path) -> dict | None:
+    if not path.is_file() or path.suffix != ".json":
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def can_read(path: Path) -> bool:
+    """A JSON file with pytest-benchmark's top-level ``benchmarks`` and ``machine_info`` keys."""
+    data = _load(Path(path))
+    return data is not None and isinstance(data.get("benchmarks"), list) and "machine_info" in data
+
+
+def rows(data: dict) -> list[dict]:
+    """One row per cell of a pytest-benchmark JSON document (already parsed)."""
+    machine = data.get("machine_info") or {}
+    commit = (data.get("commit_info") or {}).get("id")
+    cells: dict[tuple, dict] = {}
+    skipped = 0
+    for bench in data["benchmarks"]:
+        extra = bench.get("extra_info") or {}
+        config = extra.get("config")
+        if not isinstance(config, dict):
+            skipped += 1
+            continue
+        key = tuple(sorted((name, repr(value)) for name, value in config.items()))
+        row = cells.setdefault(key, dict(config))
+        row.update({name: extra[name] for name in FIGURE_KEYS if name in extra})
+        phase = extra.get("phase", "step")
+        prefix = PHASE_COLUMNS.get(phase)
+        if prefix is None:
+            continue
+        stats = bench.get("stats") or {}
+        row[f"{prefix}_s"] = stats.get("median")
+        row[f"{prefix}_iqr_s"] = stats.get("iqr")
+        row[f"{prefix}_min_s"] = stats.get("min")
+        row[f"{prefix}_max_s"] = stats.get("max")
+        if phase == "step" or "time_repeats" not in row:
+            row["time_repeats"] = stats.get("rounds")
+        row.setdefault("measured_at", data.get("datetime"))
+        row.setdefault("hostname", machine.get("node"))
+        row.setdefault("python_version", machine.get("python_version"))
+    if skipped:
+        warnings.warn(f"{skipped} benchmark(s) without a cell config in extra_info were left out", stacklevel=3)
+    for row in cells.values():
+        if row.get("git_commit") is None:
+            row["git_commit"] = commit
+    return list(cells.values())
+
+
+def read(path: Path):
+    """The cells of a pytest-benchmark JSON file as a DataFrame with the ``results.csv`` columns."""
+    import pandas as pd
+
+    data = _load(Path(path))
+    if data is None:
+        raise ValueError(f"{path}: not a pytest-benchmark JSON file")
+    table = pd.DataFrame(rows(data))
+    columns = record_columns()
+    for name in columns:
+        if name not in table:
+            table[name] = None
+    extra = [name for name in table.columns if name not in columns]
+    return table[columns + extra]
