@@ -55,8 +55,8 @@ _QUICK_BASE = {
     "steps": (10,),
     "horizon": (1.0,),
     "tol": (1e-5,),
-    "batch": (64,),
-    "width": (128,),
+    "batch": (128,),
+    "width": (256,),
     "device": ("cpu",),
     "dtype": ("float32",),
 }
@@ -64,16 +64,16 @@ _QUICK_BASE = {
 QUICK = Preset(
     name="quick",
     description=(
-        "small MLP, every method; rk4 over 4..32 steps, dopri5 over horizons 1..4, "
+        "MLP 64-256-64 batch 128, every method; rk4 over 8..64 steps, dopri5 over horizons 1..16, "
         "dopri5+bosh3 over tolerances 1e-3..1e-7 (every figure, a few minutes on 2 cores)"
     ),
     base=_QUICK_BASE,
     grids=(
-        {"solver": ("rk4",), "steps": (4, 8, 16, 32)},  # memory and time vs depth, fixed grid
-        {"solver": ("dopri5",), "horizon": (1.0, 2.0, 4.0)},  # vs depth, adaptive
+        {"solver": ("rk4",), "steps": (8, 16, 32, 64)},  # memory and time vs depth, fixed grid
+        {"solver": ("dopri5",), "horizon": (1.0, 4.0, 16.0)},  # vs depth, adaptive
         {"solver": ("dopri5", "bosh3"), "tol": (1e-3, 1e-5, 1e-7)},  # NFE, error vs tolerance
     ),
-    repeats=3,
+    repeats=5,
     warmup=1,
     timeout_s=120.0,
 )
