@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import signal
 import sys
 import tomllib
 import warnings
@@ -155,6 +156,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"neural-ode-bench run: warning: {message}", file=sys.stderr)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args: argparse.Namespace) -> int:
     """Plan and check the sweep, measure it, write the tables and the report; print the report's path."""
     settings = gather(args)
@@ -176,12 +181,16 @@ def main(args: argparse.Namespace) -> int:
         sweep = f"the axes given ({len(cells)} cells)" if given else f"preset {preset.name} ({len(cells)} cells)"
         print(f"neural-ode-bench run: {sweep} -> {out}", file=sys.stderr)
         out.mkdir(parents=True, exist_ok=True)
+        # a SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the cell process in flight is killed too
+        previous_handler = signal.signal(signal.SIGTERM, _interrupt)
         try:
             outcome = run_sweep(cells, out, resume=bool(settings.get("resume")))
         except KeyboardInterrupt:
             print(f"\ninterrupted; the cells measured so far are in {out / 'results.jsonl'}", file=sys.stderr)
             print(f"continue with: neural-ode-bench run --resume --out {out} (and the same axes)", file=sys.stderr)
             return 130
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
         if outcome.skipped:
             print(f"resumed: {outcome.skipped} cells were already recorded and were skipped", file=sys.stderr)
         rows = ResultsLog(out / "results.jsonl").rows()
