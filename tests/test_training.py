@@ -18,6 +18,7 @@ from neural_ode.training.config import TrainConfig
 from neural_ode.training.data import Dataset, load_digits
 from neural_ode.training.idx import write_idx
 from neural_ode.training.models import MODELS, build_model, count_parameters, feature_side
+from neural_ode.training.report import VERDICTS, binomial_se, difference_se
 from neural_ode.training.results import load_results
 from neural_ode.training.runner import run_all
 from neural_ode.training.table1 import PAPER_TABLE1, table1_configs
@@ -167,12 +168,18 @@ def test_config_validation():
     config = TrainConfig(model="odenet", solver="implicit_adams", steps=8)
     assert (config.method, config.rtol, config.name) == ("adjoint", 1e-3, "odenet-implicit_adams")
     assert TrainConfig(model="rknet").name == "rknet-rk4"
+    sgd = TrainConfig(model="odenet", solver="implicit_adams", optimizer="sgd")
+    assert (sgd.name, sgd.label) == ("odenet-implicit_adams-sgd", "ODE-Net (implicit_adams, SGD)")
+    assert TrainConfig(model="mlp", optimizer="sgd").label == "1-layer MLP (SGD)"
+    with pytest.raises(ConfigError, match="unknown optimizer 'rmsprop'; allowed: adam, sgd"):
+        TrainConfig(optimizer="rmsprop")
     assert [c.name for c in table1_configs()] == [
         "resnet6",
         "resnet1",
         "rknet-rk4",
         "odenet-dopri5",
         "odenet-implicit_adams",
+        "odenet-implicit_adams-sgd",
         "mlp",
     ]
 
@@ -182,7 +189,7 @@ def test_preset_renders_table_claims_and_figures(tmp_path, digits):
     configs[3] = configs[3].replace(max_num_steps=1, name="odenet-capped")  # this one fails, the preset goes on
     configs.append(configs[3].replace(max_num_steps=1000))
     results = run_all(configs, tmp_path, data=digits, show_progress=False)
-    assert [r.status for r in results] == ["ok", "ok", "ok", "too_many_steps", "ok", "ok", "ok"]
+    assert [r.status for r in results] == ["ok", "ok", "ok", "too_many_steps", "ok", "ok", "ok", "ok"]
     for name in ("runs.csv", "epochs.csv", "iterations.csv", "tolerance.csv", "table1.csv", "claims.csv"):
         assert (tmp_path / name).is_file(), name
     for name in ("loss_curves.png", "figure3.png"):
@@ -196,7 +203,7 @@ def test_preset_renders_table_claims_and_figures(tmp_path, digits):
         assert label in markdown
     assert "0.42%" in markdown and "O(1)" in markdown and "O(L̃)" in markdown
     claims = pd.read_csv(tmp_path / "claims.csv")
-    assert set(claims["verdict"]) <= {"holds", "does not hold", "not measured"}
+    assert set(claims["verdict"]) <= set(VERDICTS)
     assert claims["claim"].str.contains("Backward NFE is about half").any()
     tolerance = load_results(tmp_path).tolerance
     assert set(tolerance["run"]) == {"odenet-dopri5"}  # the capped run failed, implicit_adams is fixed-grid
@@ -204,6 +211,12 @@ def test_preset_renders_table_claims_and_figures(tmp_path, digits):
     assert html.count("data:image/png;base64,") == 2 and "too_many_steps" in html
     report = (tmp_path / "report.md").read_text()
     assert "![Figure 3](figure3.png)" in report and "## The claims, checked" in report
+
+
+def test_standard_errors():
+    assert binomial_se(0.1, 100) == pytest.approx(0.03)
+    # pooled two-proportion test: 3/360 vs 8/360 wrong
+    assert difference_se(3 / 360, 360, 8 / 360, 360) == pytest.approx((11 / 720 * (1 - 11 / 720) * 2 / 360) ** 0.5)
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=_positive_int, help=f"batch size (default {TABLE1_DEFAULTS['batch']})")
     parser.add_argument("--width", type=_positive_int, help=f"channels (default {TABLE1_DEFAULTS['width']})")
     parser.add_argument("--lr", type=float, help=f"Adam's initial learning rate (default {TABLE1_DEFAULTS['lr']:g})")
+    parser.add_argument(
+        "--optimizer", default="adam", help="adam (default) or sgd (momentum 0.9, the paper's); cosine-annealed lr"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, batches and digits split")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--train-limit", type=_positive_int, help="train on the first N training images only")
@@ -80,6 +83,7 @@ def _configs(args) -> list[TrainConfig]:
         "memory_every": args.memory_every,
         "memory_probe": not args.no_memory,
         "timeout_s": args.timeout,
+        "optimizer": args.optimizer,
     }
     for name in ("epochs", "batch", "width", "lr"):
         value = getattr(args, name)

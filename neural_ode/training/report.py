@@ -26,12 +26,24 @@ from neural_ode.training.results import TABLES, TrainingResults, load_results
 from neural_ode.training.table1 import PAPER_TABLE1
 
 MIB = 2**20
-#: test-error differences up to this many percentage points count as "matching"
-ERROR_MATCH_POINTS = 0.5
+#: test errors "match" when they differ by at most this many standard errors of the difference
+MATCH_STANDARD_ERRORS = 2.0
 #: backward/forward NFE ratios up to this count as "about half" (the paper's Figure 3c)
 HALF_RATIO_MAX = 0.6
 
-HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured"
+HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED = "holds", "does not hold", "inconclusive", "not measured"
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED)
+
+
+def binomial_se(error: float, images: int) -> float:
+    """Standard error of a test error (fraction) measured on ``images`` images: sqrt(p(1-p)/n)."""
+    return math.sqrt(error * (1 - error) / images) if images else float("nan")
+
+
+def difference_se(error_a: float, images_a: int, error_b: float, images_b: int) -> float:
+    """Standard error of the difference of two test errors (fractions), pooled (two-proportion test)."""
+    pooled = (error_a * images_a + error_b * images_b) / (images_a + images_b)
+    return math.sqrt(pooled * (1 - pooled) * (1 / images_a + 1 / images_b))
 
 
 def _last(frame: pd.DataFrame, column: str):
@@ -49,6 +61,7 @@ def table1_frame(results: TrainingResults) -> pd.DataFrame:
         peak = _last(epochs, "cpu_peak_bytes") if peak is None else peak
         saved = _last(epochs, "saved_bytes")
         error = _last(epochs, "test_error")
+        images = _last(epochs, "test_images")
         ode = pd.notna(run.config_method)
         rows.append(
             {
@@ -57,6 +70,8 @@ def table1_frame(results: TrainingResults) -> pd.DataFrame:
                 "status": run.status,
                 "epochs": len(epochs),
                 "test_error_pct": None if error is None else 100 * error,
+                "test_error_se_pct": None if error is None or not images else 100 * binomial_se(error, int(images)),
+                "test_images": images,
                 "params": run.params,
                 "peak_memory_mib": None if peak is None else peak / MIB,
                 "saved_for_backward_mib": None if saved is None else saved / MIB,
@@ -84,7 +99,10 @@ def table1_display(table: pd.DataFrame) -> pd.DataFrame:
         {
             "Model": table["model"],
             "Status": table["status"],
-            "Test error": [_fmt(v, "{:.2f}%") for v in table["test_error_pct"]],
+            "Test error (± s.e.)": [
+                "—" if _fmt(e, "") == "—" else f"{e:.2f}%" + _fmt(se, " ± {:.2f}", "")
+                for e, se in zip(table["test_error_pct"], table["test_error_se_pct"], strict=True)
+            ],
             "Params": [_fmt(v, "{:,.0f}") for v in table["params"]],
             "Peak memory (MiB)": [_fmt(v, "{:.1f}") for v in table["peak_memory_mib"]],
             "Saved for backward (MiB)": [_fmt(v, "{:.1f}") for v in table["saved_for_backward_mib"]],
@@ -101,9 +119,17 @@ def table1_display(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _find_run(runs: pd.DataFrame, model: str, solver: str | None = None, method_prefix: str | None = None):
-    """The run of ``model`` (and solver, method) that claims are checked on, None if there is none."""
+def _find_run(
+    runs: pd.DataFrame,
+    model: str,
+    solver: str | None = None,
+    method_prefix: str | None = None,
+    optimizer: str = "adam",
+):
+    """The run of ``model`` (and solver, method, optimizer) that claims are checked on, None if there is none."""
     rows = runs[runs["config_model"] == model]
+    if "config_optimizer" in rows:
+        rows = rows[rows["config_optimizer"] == optimizer]
     if solver is not None:
         rows = rows[rows["config_solver"] == solver]
     if method_prefix is not None:
@@ -133,32 +159,46 @@ def claims_frame(results: TrainingResults) -> pd.DataFrame:
         v = table.loc[run, column]
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
-    def compare_errors(claim, paper, a, b):
+    def error_difference(a, b):
+        """(difference in points, its standard error in points, text), or None when not measured."""
         ea, eb = value(a, "test_error_pct"), value(b, "test_error_pct")
-        if ea is None or eb is None:
-            return add(claim, paper, "a run is missing or has no finished epoch", NOT_MEASURED)
-        measured = f"{table.loc[a, 'model']} {ea:.2f}% vs {table.loc[b, 'model']} {eb:.2f}% ({ea - eb:+.2f} points)"
-        add(claim, paper, measured, HOLDS if abs(ea - eb) <= ERROR_MATCH_POINTS else FAILS)
+        na, nb = value(a, "test_images"), value(b, "test_images")
+        if None in (ea, eb, na, nb):
+            return None
+        se = 100 * difference_se(ea / 100, int(na), eb / 100, int(nb))
+        text = (
+            f"{table.loc[a, 'model']} {ea:.2f}% vs {table.loc[b, 'model']} {eb:.2f}%: "
+            f"{ea - eb:+.2f} ± {se:.2f} points ({int(na)} and {int(nb)} test images)"
+        )
+        return ea - eb, se, text
 
-    criterion = f"(within {ERROR_MATCH_POINTS} points)"
+    def compare_errors(claim, paper, a, b):
+        found = error_difference(a, b)
+        if found is None:
+            return add(claim, paper, "a run is missing or has no finished epoch", NOT_MEASURED)
+        difference, se, text = found
+        add(claim, paper, text, HOLDS if abs(difference) <= MATCH_STANDARD_ERRORS * se else FAILS)
+
+    def worse(claim, paper, a, b):
+        found = error_difference(a, b)
+        if found is None:
+            return add(claim, paper, "a run is missing or has no finished epoch", NOT_MEASURED)
+        difference, se, text = found
+        bound = MATCH_STANDARD_ERRORS * se
+        add(claim, paper, text, HOLDS if difference > bound else FAILS if difference < -bound else INCONCLUSIVE)
+
+    criterion = f"(within {MATCH_STANDARD_ERRORS:g} standard errors)"
     compare_errors(f"ODE-Net matches ResNet's test error {criterion}", "0.42% vs 0.41%", odenet, resnet6)
     compare_errors(f"RK-Net matches ODE-Net's test error {criterion}", "0.47% vs 0.42%", rknet, odenet)
     compare_errors(
-        f"ResNet with 1 block matches ODE-Net (reproduction; within {ERROR_MATCH_POINTS} points)",
-        "similar (reproduction)",
-        resnet1,
-        odenet,
+        f"ResNet with 1 block matches ODE-Net (reproduction) {criterion}", "similar (reproduction)", resnet1, odenet
     )
-    e_mlp, e_res = value(mlp, "test_error_pct"), value(resnet6, "test_error_pct")
-    if e_mlp is None or e_res is None:
-        add("The 1-layer MLP errs more than ResNet", "1.60% vs 0.41%", "a run is missing", NOT_MEASURED)
-    else:
-        add(
-            "The 1-layer MLP errs more than ResNet",
-            "1.60% vs 0.41%",
-            f"{e_mlp:.2f}% vs {e_res:.2f}%",
-            HOLDS if e_mlp > e_res else FAILS,
-        )
+    worse(
+        f"The 1-layer MLP errs more than ResNet (by over {MATCH_STANDARD_ERRORS:g} standard errors)",
+        "1.60% vs 0.41%",
+        mlp,
+        resnet6,
+    )
     p_ode, p_res = value(odenet, "params"), value(resnet6, "params")
     if p_ode and p_res:
         ratio = p_ode / p_res
@@ -170,25 +210,21 @@ def claims_frame(results: TrainingResults) -> pd.DataFrame:
         )
     _memory_claims(add, value, table, odenet, rknet, resnet6, resnet1)
     _nfe_claims(add, results, odenet, table)
-    if adams is None:
-        add("implicit_adams training is unstable (reproduction)", "unstable until Adam", "no run", NOT_MEASURED)
+    claim = f"With Adam, implicit_adams trains as well as dopri5 (reproduction) {criterion}"
+    paper = "unstable with the first optimiser; stable with Adam + adaptive lr"
+    status = runs.set_index("run")["status"].get(adams) if adams is not None else None
+    if status is not None and status != "ok":
+        add(claim, paper, f"diverged: {status}", FAILS)
     else:
-        status = runs.set_index("run").loc[adams, "status"]
-        e_adams, e_ode = value(adams, "test_error_pct"), value(odenet, "test_error_pct")
+        compare_errors(claim, paper, adams, odenet)
+    sgd = _find_run(runs, "odenet", "implicit_adams", optimizer="sgd")
+    if sgd is not None:
+        claim = f"With SGD, implicit_adams trains worse than with Adam, or diverges (reproduction) {criterion}"
+        status = runs.set_index("run")["status"].get(sgd)
         if status != "ok":
-            measured, verdict = f"diverged: {status}", HOLDS
-        elif e_adams is not None and e_ode is not None:
-            unstable = e_adams - e_ode > ERROR_MATCH_POINTS
-            measured = f"trained with Adam: {e_adams:.2f}% vs dopri5 {e_ode:.2f}%"
-            verdict = HOLDS if unstable else FAILS
+            add(claim, paper, f"{table.loc[sgd, 'model']} diverged: {status}", HOLDS)
         else:
-            measured, verdict = "no finished epoch", NOT_MEASURED
-        add(
-            "implicit_adams training is unstable (reproduction)",
-            "unstable, fixed by Adam + adaptive lr",
-            measured,
-            verdict,
-        )
+            worse(claim, paper, sgd, adams)
     return pd.DataFrame(claims, columns=["claim", "paper", "measured", "verdict"])
 
 
@@ -206,12 +242,17 @@ def _memory_claims(add, value, table, odenet, rknet, resnet6, resnet1) -> None:
         )
     m_ode, m_rk = value(odenet, "peak_memory_mib"), value(rknet, "peak_memory_mib")
     if m_ode is not None and m_rk is not None:
-        add(
-            "ODE-Net's peak memory is below RK-Net's",
-            "O(1) vs O(L̃)",
-            f"{m_ode:.1f} MiB vs {m_rk:.1f} MiB",
-            HOLDS if m_ode < m_rk else FAILS,
-        )
+        measured = f"{m_ode:.1f} MiB vs {m_rk:.1f} MiB"
+        nfe_rk = value(rknet, "nfe_forward")
+        if s_ode is not None and s_rk is not None and nfe_rk and s_rk > s_ode:
+            # RK-Net stores each evaluation: the peak grows by about this much per evaluation
+            per_eval = (s_rk - s_ode) / nfe_rk
+            break_even = nfe_rk + (m_ode - m_rk) / per_eval
+            measured += (
+                f"; RK-Net stores {per_eval:.2f} MiB per evaluation, so direct backpropagation would reach "
+                f"ODE-Net's peak at about {break_even:.0f} evaluations"
+            )
+        add("ODE-Net's peak memory is below RK-Net's", "O(1) vs O(L̃)", measured, HOLDS if m_ode < m_rk else FAILS)
     s6, s1 = value(resnet6, "saved_for_backward_mib"), value(resnet1, "saved_for_backward_mib")
     if s6 is not None and s1 is not None:
         per_block = (s6 - s1) / 5
@@ -269,10 +310,12 @@ def _nfe_claims(add, results: TrainingResults, odenet, table) -> None:
     epochs = results.epochs[results.epochs["run"] == odenet]
     if len(epochs) >= 2:
         first, last = epochs["nfe_forward"].iloc[0], epochs["nfe_forward"].iloc[-1]
+        back_first, back_last = epochs["nfe_backward"].iloc[0], epochs["nfe_backward"].iloc[-1]
         add(
             "Forward NFE grows during training (Fig. 3d)",
             "grows",
-            f"epoch 1: {first:.1f}, epoch {len(epochs)}: {last:.1f} per iteration",
+            f"forward {first:.1f} in epoch 1, {last:.1f} in epoch {len(epochs)} per iteration "
+            f"(backward {back_first:.1f} -> {back_last:.1f})",
             HOLDS if last > first else FAILS,
         )
 
@@ -303,7 +346,7 @@ img { max-width: 100%; } code { background: #f4f4f4; padding: 0 3px; }
 <td class="{{ 'holds' if c.verdict == 'holds' else 'fails' }}">{{ c.verdict }}</td></tr>
 {% endfor %}</table>
 <h2>Loss curves</h2><img alt="loss curves" src="{{ loss_png }}">
-<h2>Figure 3</h2><img alt="Figure 3" src="{{ figure3_png }}">
+<h2>Figure 3</h2><p>{{ figure3_caption }}</p><img alt="Figure 3" src="{{ figure3_png }}">
 <h2>Runs</h2>
 {{ runs_html }}
 </body></html>
@@ -416,6 +459,7 @@ def render_training_report(out_dir: str | Path, title: str = "Section 3 reproduc
         claims=claims.to_dict("records"),
         loss_png=_image_data_uri(loss_png),
         figure3_png=_image_data_uri(figure3_png),
+        figure3_caption=FIGURE3_CAPTION,
         runs_html=runs_view.to_html(index=False, border=0, na_rep="—"),
     )
     path = out_dir / "report.html"
