@@ -57,6 +57,11 @@ def write_mnist(folder, train=20, test=10):
         write_idx(folder / f"{stem}-labels-idx1-ubyte", rng.integers(0, 10, count, dtype=np.uint8))
 
 
+def test_train_limit_leaves_the_test_set_whole(digits):
+    result = train(TrainConfig(model="mlp", epochs=1, batch=32, train_limit=64, memory_probe=False), digits)
+    assert len(result.iterations) == 2 and result.epochs[0].test_images == 360
+
+
 def test_digits_split_is_fixed_and_stratified(digits):
     again = load_digits()
     assert torch.equal(digits.train_labels, again.train_labels)

@@ -61,9 +61,8 @@ class Dataset:
         """Height (= width) of an image in pixels."""
         return int(self.train_images.shape[-1])
 
-    def subset(self, train: int | None, test: int | None = None) -> Dataset:
-        """The first ``train`` training and ``test`` test images (None: all; test defaults to train)."""
-        test = train if test is None else test
+    def subset(self, train: int | None, test: int | None) -> Dataset:
+        """The first ``train`` training and the first ``test`` test images (None: all of them)."""
         return Dataset(
             name=self.name,
             train_images=self.train_images[:train],

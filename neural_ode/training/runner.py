@@ -65,8 +65,7 @@ def run_all(
             )
         results.append(result)
         if sweep:
-            subset = dataset.subset(config.train_limit, config.test_limit) if config.test_limit else dataset
-            sweeps.extend(tolerance_sweep(result, subset))
+            sweeps.extend(tolerance_sweep(result, dataset.subset(config.train_limit, config.test_limit)))
         save_results(results, out_dir, sweeps)
     if report:
         render_training_report(out_dir)

@@ -50,8 +50,9 @@ EVAL_BATCH = 500
 SWEEP_TOLERANCES = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
 #: tolerance of the float64 dopri5 solve the sweep's numerical error is measured against
 REFERENCE_TOLERANCE = 1e-7
-#: test images the sweep uses (the float64 reference solve is the expensive part)
-SWEEP_LIMIT = 200
+#: test images the sweep uses at most (the float64 reference solve is the expensive part): one
+#: evaluation batch, the whole digits test set
+SWEEP_LIMIT = EVAL_BATCH
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ def train(
     unreadable data raise before training starts.
     """
     data = load_data(config.data, config.seed) if data is None else data
-    data = data.subset(config.train_limit, config.test_limit) if (config.train_limit or config.test_limit) else data
+    data = data.subset(config.train_limit, config.test_limit)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(
