@@ -216,6 +216,9 @@ def test_preset_renders_table_claims_and_figures(tmp_path, digits):
     assert html.count("data:image/png;base64,") == 2 and "too_many_steps" in html
     report = (tmp_path / "report.md").read_text()
     assert "![Figure 3](figure3.png)" in report and "## The claims, checked" in report
+    (tmp_path / "report.html").unlink()
+    assert cli_main(["train", "--render", str(tmp_path)]) == 0  # re-rendered from the tables alone
+    assert (tmp_path / "report.html").read_text() == html
 
 
 def test_standard_errors():

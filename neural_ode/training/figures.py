@@ -241,5 +241,5 @@ def _panel_d(ax, iterations: pd.DataFrame, order: list[str], palette: dict) -> N
     )
     ax.set_xlabel("epoch")
     ax.set_ylabel("NFE per iteration")
-    ax.set_ylim(0, float(long["NFE"].max()) * 1.6)  # room for the legend above the lines
+    ax.set_ylim(-1, float(long["NFE"].max()) * 1.6)  # room for the legend above the lines
     ax.legend(fontsize=8, loc="upper center", ncol=3)
