@@ -111,13 +111,26 @@ def adaptive_params(prof: Profile | None = None) -> list[list]:
     return [list(prof.workloads), methods(), solvers, list(prof.horizons), list(prof.tols), list(DEVICES)]
 
 
+def supported(method: str, solver: str) -> bool:
+    """Whether ``method`` works with ``solver`` (e.g. checkpoint is for fixed grids only)."""
+    return METHODS[method].supports(solver)
+
+
+def _require_supported(method: str, solver: str) -> None:
+    # NotImplementedError is how ASV skips one combination of a parameter product
+    if not supported(method, solver):
+        raise NotImplementedError(f"method {method!r} does not support solver {solver!r}")
+
+
 def fixed_cell(workload: str, method: str, solver: str, steps: int, device: str) -> CellConfig:
     """The cell of one fixed-grid parameter tuple (sizes: the workload's defaults)."""
+    _require_supported(method, solver)
     return CellConfig(workload=workload, method=method, solver=solver, steps=steps, device=device)
 
 
 def adaptive_cell(workload: str, method: str, solver: str, horizon: float, tol: float, device: str) -> CellConfig:
     """The cell of one adaptive parameter tuple; ``tol`` is both rtol and atol."""
+    _require_supported(method, solver)
     return CellConfig(
         workload=workload, method=method, solver=solver, horizon=horizon, rtol=tol, atol=tol, device=device
     )
@@ -135,9 +148,9 @@ def available(config: CellConfig) -> bool:
 
 def grid(prof: Profile | None = None) -> list[tuple[str, tuple, CellConfig]]:
     """Every cell of the profile: ``(kind, params, config)`` with kind ``fixed`` or ``adaptive``."""
-    cells = [("fixed", params, fixed_cell(*params)) for params in itertools.product(*fixed_params(prof))]
-    cells += [("adaptive", params, adaptive_cell(*params)) for params in itertools.product(*adaptive_params(prof))]
-    return cells
+    fixed = [p for p in itertools.product(*fixed_params(prof)) if supported(p[1], p[2])]
+    adaptive = [p for p in itertools.product(*adaptive_params(prof)) if supported(p[1], p[2])]
+    return [("fixed", p, fixed_cell(*p)) for p in fixed] + [("adaptive", p, adaptive_cell(*p)) for p in adaptive]
 
 
 def exact_figures(config: CellConfig) -> dict:

@@ -104,7 +104,7 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool = False) ->
     """
     path = Path(path)
     array = np.asarray(array)
-    for code, dtype in IDX_DTYPES.items():
+    for code, dtype in IDX_DTYPES.items():  # noqa: B007 (code is used after the loop)
         if array.dtype.kind == dtype.kind and array.dtype.itemsize == dtype.itemsize:
             break
     else:

@@ -384,7 +384,8 @@ def _setup_lines(results: TrainingResults) -> list[str]:
     machine = (
         f"Device {first['config_device']} ({first.get('device_name', '?')}), {first.get('threads', '?')} torch "
         f"thread(s); torch {first.get('torch_version', '?')}, torchdiffeq {first.get('torchdiffeq_version', '?')}, "
-        f"commit {str(first.get('git_commit', '?'))[:10]}; total training wall time {runs['wall_s'].sum() / 60:.1f} min."
+        f"commit {str(first.get('git_commit', '?'))[:10]}; "
+        f"total training wall time {runs['wall_s'].sum() / 60:.1f} min."
     )
     return [data, solvers, machine]
 
@@ -392,7 +393,8 @@ def _setup_lines(results: TrainingResults) -> list[str]:
 TABLE_NOTES = [
     (
         "Test error: after the last finished epoch. Peak memory: peak live tensor bytes of one forward+backward on a "
-        "training batch, measured in a separate run after the last probed epoch (CPU: torch profiler allocation events; "
+        "training batch, measured in a separate run after the last probed epoch "
+        "(CPU: torch profiler allocation events; "
         "CUDA: allocator statistics). Saved for backward: bytes autograd holds after the forward pass (saved-tensor "
         "hooks). Time / epoch: median wall time of an epoch's training iterations. NFE: mean ODE-block evaluations per "
         "training iteration in the last epoch."
