@@ -16,28 +16,13 @@ import functools
 import pytest
 
 from neural_ode.measure import build_step
+from neural_ode.readers.pytest_benchmark import FIGURE_KEYS
 from neural_ode.timing import synchronizer
 
 from . import common
 
-#: record fields copied into ``extra_info`` next to the config
-FIGURES = (
-    "status",
-    "error",
-    "nfe_forward",
-    "nfe_backward",
-    "saved_bytes",
-    "cpu_peak_bytes",
-    "cuda_peak_bytes",
-    "grad_rel_error",
-    "sol_rel_error",
-    "params",
-    "torch_version",
-    "torchdiffeq_version",
-    "device_name",
-    "threads",
-    "git_commit",
-)
+#: record fields copied into ``extra_info`` next to the config: what the report's reader reads back
+FIGURES = FIGURE_KEYS
 
 ARGNAMES = ("workload", "method", "solver", "steps", "horizon", "tol", "device")
 
