@@ -22,16 +22,6 @@ from neural_ode.integrators import (
 from neural_ode.workloads.mlp import MLPField
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these tests assert exact facts, and on a loaded 2-core machine
-    OpenMP's spinning threads slow small ops a hundredfold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def small_problem(dtype=torch.float64):
     torch.manual_seed(0)
     field = MLPField(3, 16).to(dtype)

@@ -21,16 +21,6 @@ OWN = ("own-adjoint", "checkpoint", "aca")
 SMALL = {"batch": 8, "width": 16, "dim": 3}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these tests assert exact facts, and on a loaded 2-core machine
-    OpenMP's spinning threads slow small ops a hundredfold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def gradient(method, solver="rk4", steps=None, dtype="float64", **sizes):
     """Flat dL/dtheta and final state of the seeded mlp problem through ``method``."""
     config = CellConfig(method=method, solver=solver, steps=steps, dtype=dtype, **{**SMALL, **sizes})

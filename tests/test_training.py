@@ -28,14 +28,6 @@ from neural_ode.training.train import EpochRecord, IterationRecord, tolerance_sw
 TINY = {"epochs": 1, "batch": 32, "width": 8, "train_limit": 64, "test_limit": 32}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def digits() -> Dataset:
     return load_digits()
