@@ -182,6 +182,10 @@ def _measure_exact(step: Step, deadline: Deadline, fields: dict, reference: bool
 def _measure_peak(step: Step, deadline: Deadline, fields: dict) -> None:
     """Peak tensor bytes of one forward+backward on the cell's device."""
     deadline.check()
+    # free what the previous run left (gradients, final state) before the baseline is taken:
+    # freed inside the measured run, they would lower the peak by however much happened to be left
+    step.zero_grad()
+    step.final_state = None
     if torch.device(step.config.device).type == "cuda":
         fields["cuda_peak_bytes"] = cuda_peak_bytes(step.run, step.config.device)
     else:
