@@ -63,16 +63,12 @@ class CellConfig:
         from neural_ode.methods import METHODS
         from neural_ode.workloads import WORKLOADS
 
-        _check_choice("workload", self.workload, WORKLOADS)
-        _check_choice("method", self.method, METHODS)
-        _check_choice("solver", self.solver, SOLVERS)
-        _check_choice("device", self.device, DEVICES)
-        _check_choice("dtype", self.dtype, DTYPES)
-        method = METHODS[self.method]
-        if not method.supports(self.solver):
-            raise ConfigError(
-                f"method {self.method!r} supports solvers {', '.join(method.supported_solvers)}; got {self.solver!r}"
-            )
+        check_choice("workload", self.workload, WORKLOADS)
+        check_choice("method", self.method, METHODS)
+        check_choice("solver", self.solver, SOLVERS)
+        check_choice("device", self.device, DEVICES)
+        check_choice("dtype", self.dtype, DTYPES)
+        check_method_solver(self.method, self.solver)
         spec = SOLVERS[self.solver]
         if spec.adaptive:
             if self.steps is not None:
@@ -82,8 +78,8 @@ class CellConfig:
                 )
             self._set("rtol", DEFAULT_TOL if self.rtol is None else self.rtol)
             self._set("atol", DEFAULT_TOL if self.atol is None else self.atol)
-            _check_positive("rtol", self.rtol)
-            _check_positive("atol", self.atol)
+            check_positive("rtol", self.rtol)
+            check_positive("atol", self.atol)
         else:
             if self.rtol is not None or self.atol is not None:
                 raise ConfigError(
@@ -93,18 +89,18 @@ class CellConfig:
                 )
             if self.steps is None:
                 self._set("steps", 10)
-            _check_positive("steps", self.steps, integer=True)
-        _check_positive("horizon", self.horizon)
+            check_positive("steps", self.steps, integer=True)
+        check_positive("horizon", self.horizon)
         defaults = WORKLOADS[self.workload].defaults
         for name in ("batch", "width", "dim"):
             if getattr(self, name) is None:
                 self._set(name, defaults[name])
-            _check_positive(name, getattr(self, name), integer=True)
-        _check_positive("repeats", self.repeats, integer=True)
+            check_positive(name, getattr(self, name), integer=True)
+        check_positive("repeats", self.repeats, integer=True)
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise ConfigError(f"warmup must be a non-negative integer, got {self.warmup!r}")
-        _check_positive("timeout_s", self.timeout_s)
-        _check_positive("max_num_steps", self.max_num_steps, integer=True)
+        check_positive("timeout_s", self.timeout_s)
+        check_positive("max_num_steps", self.max_num_steps, integer=True)
 
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)
@@ -135,12 +131,23 @@ class CellConfig:
         )
 
 
-def _check_choice(name: str, value, allowed) -> None:
+def check_method_solver(method: str, solver: str) -> None:
+    """Raise :class:`ConfigError` when gradient method ``method`` does not support ``solver``."""
+    from neural_ode.methods import METHODS
+
+    if not METHODS[method].supports(solver):
+        supported = ", ".join(METHODS[method].supported_solvers)
+        raise ConfigError(f"method {method!r} supports solvers {supported}; got {solver!r}")
+
+
+def check_choice(name: str, value, allowed) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is one of ``allowed`` (the message lists them)."""
     if value not in allowed:
         raise ConfigError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
 
 
-def _check_positive(name: str, value, integer: bool = False) -> None:
+def check_positive(name: str, value, integer: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a number (an integer if asked) above zero."""
     kind = "integer" if integer else "number"
     bad_type = (
         (not isinstance(value, int) or isinstance(value, bool)) if integer else not isinstance(value, int | float)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from neural_ode.config import ConfigError
+from neural_ode.config import ConfigError, check_choice, check_method_solver, check_positive
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
 from neural_ode.training.data import DataError, check_data_spec
@@ -72,8 +72,7 @@ class TrainConfig:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ConfigError(f"unknown model {self.model!r}; allowed: {', '.join(MODELS)}")
+        check_choice("model", self.model, MODELS)
         try:
             check_data_spec(self.data)
         except DataError as exc:
@@ -87,45 +86,37 @@ class TrainConfig:
         else:
             self._set("method", self.method or spec.method)
             self._set("solver", self.solver or spec.solver)
-            if self.method not in METHODS:
-                raise ConfigError(f"unknown method {self.method!r}; allowed: {', '.join(METHODS)}")
-            if self.solver not in SOLVERS:
-                raise ConfigError(f"unknown solver {self.solver!r}; allowed: {', '.join(SOLVERS)}")
-            supported = getattr(METHODS[self.method], "supported_solvers", None)
-            if supported is not None and self.solver not in supported:
-                raise ConfigError(
-                    f"method {self.method!r} supports solvers {', '.join(supported)}; got {self.solver!r}"
-                )
+            check_choice("method", self.method, METHODS)
+            check_choice("solver", self.solver, SOLVERS)
+            check_method_solver(self.method, self.solver)
             if SOLVERS[self.solver].adaptive:
                 if self.steps is not None:
                     raise ConfigError(f"solver {self.solver!r} is adaptive and takes no --steps (it takes --tol)")
             else:
                 self._set("steps", self.steps or spec.steps)
-                _check_positive("steps", self.steps, integer=True)
+                check_positive("steps", self.steps, integer=True)
             if self.solver in TOLERANCE_SOLVERS:
                 self._set("rtol", DEFAULT_TRAIN_TOL if self.rtol is None else self.rtol)
                 self._set("atol", DEFAULT_TRAIN_TOL if self.atol is None else self.atol)
-                _check_positive("rtol", self.rtol)
-                _check_positive("atol", self.atol)
+                check_positive("rtol", self.rtol)
+                check_positive("atol", self.atol)
             elif self.rtol is not None or self.atol is not None:
                 raise ConfigError(
                     f"solver {self.solver!r} walks a fixed grid and takes no tolerance; "
                     f"tolerances apply to: {', '.join(TOLERANCE_SOLVERS)}"
                 )
-        if self.device not in DEVICES:
-            raise ConfigError(f"unknown device {self.device!r}; allowed: {', '.join(DEVICES)}")
+        check_choice("device", self.device, DEVICES)
         for name in ("epochs", "batch", "width", "max_num_steps"):
-            _check_positive(name, getattr(self, name), integer=True)
-        _check_positive("lr", self.lr)
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+            check_positive(name, getattr(self, name), integer=True)
+        check_positive("lr", self.lr)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
         for name in ("train_limit", "test_limit"):
             if getattr(self, name) is not None:
-                _check_positive(name, getattr(self, name), integer=True)
+                check_positive(name, getattr(self, name), integer=True)
         if not isinstance(self.memory_every, int) or self.memory_every < 0:
             raise ConfigError(f"memory_every must be a non-negative integer, got {self.memory_every!r}")
         if self.timeout_s is not None:
-            _check_positive("timeout_s", self.timeout_s)
+            check_positive("timeout_s", self.timeout_s)
         if self.name is None:
             self._set("name", self.default_name())
 
@@ -162,12 +153,3 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """The fields as a plain dict (JSON-ready)."""
         return dataclasses.asdict(self)
-
-
-def _check_positive(name: str, value, integer: bool = False) -> None:
-    kind = "integer" if integer else "number"
-    bad_type = (
-        (not isinstance(value, int) or isinstance(value, bool)) if integer else not isinstance(value, int | float)
-    )
-    if bad_type or not value > 0:
-        raise ConfigError(f"{name} must be a positive {kind}, got {value!r}")
