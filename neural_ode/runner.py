@@ -56,7 +56,9 @@ def worker_context():
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(PRELOAD))
+        # '__main__' too: the server then runs the main script once, and no cell process
+        # re-runs it (with its imports, a second or more) before it starts measuring
+        context.set_forkserver_preload(["__main__", *PRELOAD])
         return context
     return multiprocessing.get_context("spawn")
 

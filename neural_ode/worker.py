@@ -12,6 +12,7 @@ object on stdin and writes its record as one JSON line on stdout.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
 
@@ -35,6 +36,10 @@ def run_child(target, environ: dict, config: dict, record_path: str, log_path: s
     os.close(log)
     os.environ.clear()
     os.environ.update(environ)
+    if "fork" in multiprocessing.get_all_start_methods():
+        # this process inherited the forkserver start method: memory-profiler's sampling process
+        # would then start a new server that re-imports the main script and torch (~1.5 s a cell)
+        multiprocessing.set_start_method("fork", force=True)
     target(config, record_path)
 
 
