@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from asv_runner.benchmarks.mark import SkipNotImplemented
 
-from neural_ode.measure import build_step
-from neural_ode.record import METRICS
-from neural_ode.timing import synchronizer
+from neural_ode.measuring.cell import build_pass
+from neural_ode.measuring.timing import synchronizer
+from neural_ode.results.record import METRICS
 
 from . import common
 
@@ -41,7 +41,7 @@ class _Timed:
         config = self.cell(*params)
         if not common.available(config):
             raise NotImplementedError(f"{config.device} is not available on this machine")
-        self.step = build_step(config)
+        self.step = build_pass(config)
         self.sync = synchronizer(config.device)
         self.step.run()
         self.sync()

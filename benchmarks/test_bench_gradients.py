@@ -15,9 +15,9 @@ import functools
 
 import pytest
 
-from neural_ode.measure import build_step
-from neural_ode.readers.pytest_benchmark import FIGURE_KEYS
-from neural_ode.timing import synchronizer
+from neural_ode.measuring.cell import build_pass
+from neural_ode.measuring.timing import synchronizer
+from neural_ode.results.readers.pytest_benchmark import FIGURE_KEYS
 
 from . import common
 
@@ -65,7 +65,7 @@ def _prepare(benchmark, config, phase: str):
     benchmark.extra_info.update({name: row[name] for name in FIGURES})
     if row["status"] != "ok":
         pytest.fail(f"cell {common.cell_id(config)} failed: {row['status']}: {row['error']}")
-    step = build_step(config)
+    step = build_pass(config)
     sync = synchronizer(config.device)
     step.run()  # warm-up: the first adjoint backward in a process pays one-off costs
     sync()

@@ -10,9 +10,9 @@ Registries (the extension points): ``WORKLOADS``, ``METHODS``, ``SOLVERS``, ``ME
 """
 
 from neural_ode.config import CellConfig, ConfigError
-from neural_ode.measure import measure_cell, measure_many
+from neural_ode.measuring.cell import measure_cell
 from neural_ode.methods import METHODS, GradientMethod
-from neural_ode.record import METRICS, CellRecord, records_to_frame
+from neural_ode.results.record import METRICS, CellRecord, records_to_frame
 from neural_ode.solvers import SOLVERS
 from neural_ode.workloads import WORKLOADS, Workload
 
@@ -29,6 +29,5 @@ __all__ = [
     "GradientMethod",
     "Workload",
     "measure_cell",
-    "measure_many",
     "records_to_frame",
 ]

@@ -9,7 +9,7 @@ and prints medians with their interquartile ranges and the ratios the issue asks
    ``lean`` = the lean fixed-grid core's RK4 over N steps under no_grad (grid built per call);
 2. forward+backward of every gradient method in ``METHODS`` with RK4 and equal steps, on the
    small MLP and on the default one (state 64, hidden 256, batch 256), through the measuring
-   core's :class:`~neural_ode.measure.Step` (the same code every front end runs).
+   core's :class:`~neural_ode.measuring.cell.GradientPass` (the same code every front end runs).
 
 Usage::
 
@@ -28,7 +28,7 @@ import torchdiffeq
 
 from neural_ode import METHODS, CellConfig
 from neural_ode.integrators import FIXED_TABLEAUX, Stepper, fixed_grid, integrate
-from neural_ode.measure import build_step, solver_options
+from neural_ode.measuring.cell import build_pass, solver_options
 
 SMALL = {"batch": 16, "width": 50, "dim": 2}
 LARGE = {"batch": 256, "width": 256, "dim": 64}
@@ -59,7 +59,7 @@ def summary(samples: list[float]) -> tuple[float, float]:
 def solver_cost(steps: int, repeats: int) -> None:
     """Part 1: bare evaluations vs torchdiffeq's and the lean core's RK4, no grad."""
     config = CellConfig(method="direct", solver="rk4", steps=steps, **SMALL)
-    step = build_step(config)
+    step = build_pass(config)
     field, y0, t = step.problem.field, step.problem.y0, step.t
     options = solver_options(config)
     stepper = Stepper(FIXED_TABLEAUX["rk4"])
@@ -94,7 +94,7 @@ def gradient_methods(label: str, sizes: dict, steps: int, repeats: int) -> None:
     steps_by_method = {}
     for name in METHODS:
         config = CellConfig(method=name, solver="rk4", steps=steps, **sizes)
-        steps_by_method[name] = build_step(config)
+        steps_by_method[name] = build_pass(config)
 
     def round_trip(step):
         def run():

@@ -2,7 +2,8 @@
 
 For each configuration, alternates (so both see the same machine load) a bare
 ``odeint``/``odeint_adjoint`` forward+backward timed with ``perf_counter``, and the core's own
-timed path (``neural_ode.timing.time_forward_backward`` over ``Step.forward``/``Step.backward``,
+timed path (``neural_ode.measuring.timing.time_forward_backward`` over
+``GradientPass.forward``/``GradientPass.backward``,
 exactly what ``measure_cell`` times), and prints the medians and their ratio.
 
     python scripts/instrumentation_overhead.py [--rounds 30] [--threads 1]
@@ -18,8 +19,8 @@ import torch
 import torchdiffeq
 
 from neural_ode import CellConfig
-from neural_ode.measure import build_step
-from neural_ode.timing import time_forward_backward
+from neural_ode.measuring.cell import build_pass
+from neural_ode.measuring.timing import time_forward_backward
 
 CASES = [
     dict(method="direct", solver="rk4", steps=40),
@@ -31,7 +32,7 @@ CASES = [
 
 def bare_round(config: CellConfig) -> float:
     """One forward+backward through torchdiffeq directly; seconds."""
-    step = build_step(config)  # same seeded problem; the build is outside the timing
+    step = build_pass(config)  # same seeded problem; the build is outside the timing
     field, y0, target = step.problem.field, step.problem.y0, step.problem.target
     t = torch.tensor([0.0, config.horizon])
     kwargs = {"method": config.solver}
@@ -48,7 +49,7 @@ def bare_round(config: CellConfig) -> float:
 
 def core_round(config: CellConfig) -> float:
     """One forward+backward through the core's timed path; seconds."""
-    step = build_step(config)
+    step = build_pass(config)
     forward, backward = time_forward_backward(step.forward, step.backward, repeats=1, warmup=0, device="cpu")
     return forward.median_s + backward.median_s
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from neural_ode import METHODS
-from neural_ode.readers import asv as reader
-from neural_ode.readers import read_results
+from neural_ode.results.readers import asv as reader
+from neural_ode.results.readers import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "bench_gradients"

@@ -20,13 +20,13 @@ import torch
 
 from neural_ode.cli import main
 from neural_ode.config import CellConfig
-from neural_ode.failures import classify
+from neural_ode.measuring.failures import classify
 from neural_ode.methods import METHODS
-from neural_ode.presets import PRESETS
-from neural_ode.record import METRICS
-from neural_ode.runner import ResultsLog, run_cell
+from neural_ode.results.frame import CONTRACT_COLUMNS
+from neural_ode.results.record import METRICS
 from neural_ode.solvers import SOLVERS
-from neural_ode.table import CONTRACT_COLUMNS
+from neural_ode.sweeping.presets import PRESETS
+from neural_ode.sweeping.runner import ResultsLog, run_cell
 from neural_ode.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from conftest import SMALL
 from torch import nn
 
 from neural_ode import CellConfig, measure_cell
-from neural_ode.failures import STATUSES, classify
+from neural_ode.measuring.failures import STATUSES, classify
 from neural_ode.workloads import WORKLOADS, Workload
 
 

@@ -5,12 +5,12 @@ import torch
 from conftest import SMALL
 
 from neural_ode import CellConfig, measure_cell
-from neural_ode.measure import build_step
-from neural_ode.reference import flat_gradient, reference_for, relative_error
+from neural_ode.measuring.cell import build_pass
+from neural_ode.measuring.reference import flat_gradient, reference_for, relative_error
 
 
 def gradient(method, **fields):
-    step = build_step(CellConfig(**SMALL, method=method, **fields))
+    step = build_pass(CellConfig(**SMALL, method=method, **fields))
     step.run()
     return flat_gradient(step.problem.parameters())
 

@@ -7,8 +7,6 @@ import torch
 import torchdiffeq
 from torch import nn
 
-from neural_ode.counting import CountingField
-from neural_ode.failures import classify
 from neural_ode.integrators import (
     ADAPTIVE_TABLEAUX,
     FIXED_TABLEAUX,
@@ -19,6 +17,8 @@ from neural_ode.integrators import (
     integrate,
     make_grid,
 )
+from neural_ode.measuring.counting import CountingField
+from neural_ode.measuring.failures import classify
 from neural_ode.workloads.mlp import MLPField
 
 

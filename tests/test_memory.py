@@ -4,7 +4,7 @@ import pytest
 from conftest import SMALL
 
 from neural_ode import CellConfig, measure_cell
-from neural_ode.memory import cpu_peak_bytes, saved_bytes
+from neural_ode.measuring.memory import cpu_peak_bytes, saved_bytes
 
 MEMORY = ("saved_bytes", "cpu_peak_bytes")
 

@@ -12,10 +12,10 @@ from torch import nn
 
 from neural_ode import CellConfig, ConfigError, measure_cell
 from neural_ode.integrators import ADAPTIVE_TABLEAUX, FIXED_TABLEAUX, AdaptiveSolver
-from neural_ode.measure import build_step
+from neural_ode.measuring.cell import build_pass
+from neural_ode.measuring.reference import flat_gradient, relative_error
 from neural_ode.methods import METHODS
 from neural_ode.methods.checkpoint import CheckpointMethod, segment_bounds
-from neural_ode.reference import flat_gradient, relative_error
 
 OWN = ("own-adjoint", "checkpoint", "aca")
 SMALL = {"batch": 8, "width": 16, "dim": 3}
@@ -24,7 +24,7 @@ SMALL = {"batch": 8, "width": 16, "dim": 3}
 def gradient(method, solver="rk4", steps=None, dtype="float64", **sizes):
     """Flat dL/dtheta and final state of the seeded mlp problem through ``method``."""
     config = CellConfig(method=method, solver=solver, steps=steps, dtype=dtype, **{**SMALL, **sizes})
-    step = build_step(config)
+    step = build_pass(config)
     step.zero_grad()
     step.backward(step.forward())
     return flat_gradient(step.problem.parameters()), step.final_state.detach()
@@ -96,7 +96,7 @@ def test_discrete_gradient_equals_direct(method, solver):
 
 def test_aca_dopri5_equals_direct_backprop_through_the_same_solver():
     config = CellConfig(method="aca", solver="dopri5", dtype="float64", rtol=1e-5, atol=1e-5, **SMALL)
-    step = build_step(config)
+    step = build_pass(config)
     field, y0 = step.problem.field, step.problem.y0
     # direct backpropagation through the lean core's own dopri5 (the graph kept over every step)
     solver = AdaptiveSolver(lambda t, s: (field(t, s[0]),), ADAPTIVE_TABLEAUX["dopri5"], rtol=1e-5, atol=1e-5)
@@ -199,7 +199,7 @@ def test_nfe_fixed_grid(solver, per_step):
 def test_nfe_dopri5():
     """Forward: 2 start-up evaluations + 6 per attempted step; aca backward: 6 per accepted step."""
     config = CellConfig(method="aca", solver="dopri5", rtol=1e-7, atol=1e-7, **SMALL)
-    step = build_step(config)
+    step = build_pass(config)
     solver = AdaptiveSolver(
         lambda t, s: (step.problem.field(t, s[0]),), ADAPTIVE_TABLEAUX["dopri5"], rtol=1e-7, atol=1e-7
     )
@@ -237,9 +237,9 @@ def test_checkpoint_segments_are_configurable():
     state_bytes = SMALL["batch"] * SMALL["dim"] * 4
     saved = {}
     for segments in (2, 8):
-        step = build_step(config)
+        step = build_pass(config)
         step.method = CheckpointMethod(segments=segments)
-        from neural_ode.memory import saved_bytes
+        from neural_ode.measuring.memory import saved_bytes
 
         saved[segments], loss = saved_bytes(step.forward)
         loss.backward()

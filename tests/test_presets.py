@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from neural_ode.methods import METHODS
-from neural_ode.presets import DEFAULT_PRESET, PRESETS
 from neural_ode.solvers import SOLVERS
-from neural_ode.sweep import RunSettings, plan
+from neural_ode.sweeping.plan import RunSettings, plan
+from neural_ode.sweeping.presets import DEFAULT_PRESET, PRESETS
 from neural_ode.workloads import WORKLOADS
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from neural_ode import METHODS, SOLVERS
-from neural_ode.readers import pytest_benchmark as reader
-from neural_ode.readers import read_results
+from neural_ode.results.readers import pytest_benchmark as reader
+from neural_ode.results.readers import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "benchmarks/test_bench_gradients.py"

@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 from neural_ode.cli import main as cli_main
-from neural_ode.report import render_report
-from neural_ode.report.claims import FAILS, HOLDS, NOT_MEASURED, claims_table
-from neural_ode.report.columns import prepare
-from neural_ode.report.growth import fit_growth, growth_table
-from neural_ode.report.recommend import budget_table, head_to_head, timing_noise
+from neural_ode.reporting import render_report
+from neural_ode.reporting.claims import FAILS, HOLDS, NOT_MEASURED, claims_table
+from neural_ode.reporting.columns import prepare
+from neural_ode.reporting.growth import fit_growth, growth_table
+from neural_ode.reporting.recommend import budget_table, head_to_head, timing_noise
 
 PROVENANCE = {
     "torch_version": "2.13.0",

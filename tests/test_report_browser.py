@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from neural_ode.report import render_report
+from neural_ode.reporting import render_report
 
 pytestmark = pytest.mark.browser
 

@@ -7,9 +7,9 @@ import torch
 
 from neural_ode.config import ConfigError
 from neural_ode.methods import METHODS
-from neural_ode.presets import PRESETS, QUICK
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
-from neural_ode.sweep import RunSettings, cell_label, parse_axis, plan, split_values, tolerance_pairs
+from neural_ode.sweeping.plan import RunSettings, cell_label, parse_axis, plan, split_values, tolerance_pairs
+from neural_ode.sweeping.presets import PRESETS, QUICK
 
 SETTINGS = RunSettings(seed=3, repeats=2, warmup=0, timeout_s=9.0)
 

@@ -12,11 +12,11 @@ HELP = "list the workloads, methods, solvers, metrics, statuses and presets, one
 
 def sections() -> dict[str, list[tuple[str, str]]]:
     """Each section's (name, one-line description) entries, straight from the registries."""
-    from neural_ode.failures import STATUSES
+    from neural_ode.measuring.failures import STATUSES
     from neural_ode.methods import METHODS
-    from neural_ode.presets import DEFAULT_PRESET, PRESETS
-    from neural_ode.record import METRICS
+    from neural_ode.results.record import METRICS
     from neural_ode.solvers import SOLVERS
+    from neural_ode.sweeping.presets import DEFAULT_PRESET, PRESETS
     from neural_ode.workloads import WORKLOADS
 
     def solver_line(spec) -> str:

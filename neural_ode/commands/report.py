@@ -1,6 +1,6 @@
 """``neural-ode-bench report INPUT... --out DIR``: render a report from result files.
 
-Inputs may be any mix of formats the readers in :mod:`neural_ode.readers` know (this tool's
+Inputs may be any mix of formats the readers in :mod:`neural_ode.results.readers` know (this tool's
 ``results.jsonl`` or a sweep directory holding one, pytest-benchmark JSON, ...). Writes
 ``report.html``, ``report.md`` and ``figures/*.png`` into DIR; measures nothing.
 """
@@ -33,7 +33,7 @@ def read_inputs(paths: list[Path]):
     """One DataFrame of every input; an unreadable input is a :class:`UsageError` naming it."""
     import pandas as pd
 
-    from neural_ode.readers import UnreadableResults, read_results
+    from neural_ode.results.readers import UnreadableResults, read_results
 
     frames = []
     for path in paths:
@@ -51,7 +51,7 @@ def read_inputs(paths: list[Path]):
 
 def main(args: argparse.Namespace) -> int:
     """Read the inputs, render the report, print where it is."""
-    from neural_ode.report import render_report
+    from neural_ode.reporting import render_report
 
     frame = read_inputs(args.inputs)
     if args.out.exists() and not args.out.is_dir():

@@ -3,7 +3,7 @@
 Without axis options the sweep is the preset's (``--preset quick`` by default); with any axis
 option (``--workload``, ``--method``, ``--solver``, ``--steps``, ``--horizon``, ``--tol``,
 ``--rtol``, ``--atol``, ``--batch``, ``--width``, ``--device``, ``--dtype``) it is the product of
-the given axes, the others taken from the preset's base (see :mod:`neural_ode.sweep` for how
+the given axes, the others taken from the preset's base (see :mod:`neural_ode.sweeping.plan` for how
 fixed-grid and adaptive solvers take depth and tolerance).
 
 ``--config FILE`` is a TOML file with the same keys as the options, without the dashes (axes as
@@ -36,10 +36,10 @@ from pathlib import Path
 from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
 from neural_ode.methods import METHODS
-from neural_ode.presets import DEFAULT_PRESET, PRESETS
-from neural_ode.runner import KILL_GRACE_S, ResultsLog, run_sweep
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
-from neural_ode.sweep import AXES, RunSettings, plan, positive_float, positive_int
+from neural_ode.sweeping.plan import AXES, RunSettings, plan, positive_float, positive_int
+from neural_ode.sweeping.presets import DEFAULT_PRESET, PRESETS
+from neural_ode.sweeping.runner import KILL_GRACE_S, ResultsLog, run_sweep
 from neural_ode.workloads import WORKLOADS
 
 NAME = "run"
@@ -201,8 +201,8 @@ def finish(rows: list[dict], out: Path) -> int:
     """Write results.csv, print the summary table, render the report and print its path last."""
     import pandas as pd
 
-    from neural_ode.report import render_report
-    from neural_ode.table import results_frame, status_counts, summary_table, write_csv
+    from neural_ode.reporting import render_report
+    from neural_ode.results.frame import results_frame, status_counts, summary_table, write_csv
 
     frame = results_frame(rows)
     csv_path = write_csv(frame, out / "results.csv")

@@ -17,13 +17,13 @@ from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
-from neural_ode.training.config import TrainConfig
 from neural_ode.training.data import DATA_SOURCES, DataError, load_data
 from neural_ode.training.idx import IDXError
 from neural_ode.training.models import MODELS
 from neural_ode.training.report import render_training_report, table1_display, table1_frame
 from neural_ode.training.results import load_results
-from neural_ode.training.runner import run_all
+from neural_ode.training.run_config import TrainConfig
+from neural_ode.training.runs import run_all
 from neural_ode.training.table1 import PRESETS, TABLE1_DEFAULTS
 
 NAME = "train"

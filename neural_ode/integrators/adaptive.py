@@ -16,8 +16,8 @@ Step-size control follows Hairer, Norsett & Wanner (Solving ODEs I, II.4), as to
   accepted step;
 - first step from the two-evaluation estimate of Hairer et al.;
 - each interval ends exactly on its end time (the last step is shortened; no interpolation);
-- failures raise what ``neural_ode.failures.classify`` recognises: ``underflow in dt``,
-  ``max_num_steps exceeded``, and :class:`~neural_ode.failures.NonFiniteError`.
+- failures raise what ``neural_ode.measuring.failures.classify`` recognises: ``underflow in dt``,
+  ``max_num_steps exceeded``, and :class:`~neural_ode.measuring.failures.NonFiniteError`.
 
 Times and step sizes are Python floats (float64); the vector field receives 0-dim tensors of
 the state's dtype, as with torchdiffeq.
@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from neural_ode.failures import NonFiniteError
 from neural_ode.integrators.tableaux import ButcherTableau
+from neural_ode.measuring.failures import NonFiniteError
 
 State = tuple[torch.Tensor, ...]
 VectorField = Callable[[torch.Tensor, State], State]

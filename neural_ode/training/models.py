@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from neural_ode.counting import CountingField
-from neural_ode.measure import solver_options
+from neural_ode.measuring.cell import solver_options
+from neural_ode.measuring.counting import CountingField
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
 from neural_ode.workloads.conv import ODEBlockField, group_norm
@@ -95,7 +95,7 @@ class ResBlock(nn.Module):
 class ODEBlock(nn.Module):
     """h(1) from h(0) = x under dh/dt = f(t, h), f the core's ODE-Net field, counted.
 
-    The field is wrapped in a :class:`neural_ode.counting.CountingField`, so ``nfe`` counts
+    The field is wrapped in a :class:`neural_ode.measuring.counting.CountingField`, so ``nfe`` counts
     every evaluation (forward solve, and the adjoint's backward solve). ``rtol``/``atol`` may be
     changed between calls (the tolerance sweep of Figure 3a does).
 

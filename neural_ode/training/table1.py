@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neural_ode.training.config import TrainConfig
+from neural_ode.training.run_config import TrainConfig
 
 
 @dataclass(frozen=True)

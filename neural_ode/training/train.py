@@ -1,12 +1,12 @@
 """The training loop of the Section 3 experiment, measured as it goes.
 
 Every iteration records its loss, the ODE block's forward and backward NFE (through the
-block's :class:`neural_ode.counting.CountingField`) and the wall time of its forward and
+block's :class:`neural_ode.measuring.counting.CountingField`) and the wall time of its forward and
 backward passes. Every epoch records the mean training loss, the test error, the epoch's wall
 time, the test pass's forward NFE and -- in a separate run on one training batch, because the
 instruments slow what they watch -- the bytes saved for backward and the peak tensor memory of
 one forward+backward (CPU: the torch profiler's allocation events; CUDA: the allocator's
-statistics), with the core's :mod:`neural_ode.memory` functions. The probe runs after the first
+statistics), with the core's :mod:`neural_ode.measuring.memory` functions. The probe runs after the first
 and the last epoch (and every ``memory_every``-th): the profiler slows a step about tenfold.
 
 Optimiser: Adam with a cosine-annealed learning rate, stepped every iteration, for every model
@@ -15,7 +15,7 @@ Optimiser: Adam with a cosine-annealed learning rate, stepped every iteration, f
 
 A run that diverges -- non-finite loss or gradient, step-size underflow, too many solver steps,
 a timeout -- is not an exception: :func:`train` returns a :class:`TrainResult` whose ``status``
-and ``error`` say what happened (:func:`neural_ode.failures.classify`), with every epoch and
+and ``error`` say what happened (:func:`neural_ode.measuring.failures.classify`), with every epoch and
 iteration recorded before it.
 """
 
@@ -36,13 +36,13 @@ import torch.nn.functional as F
 import torchdiffeq
 from torch import nn
 
-from neural_ode.counting import Deadline
-from neural_ode.failures import NonFiniteError, classify
-from neural_ode.memory import cpu_peak_bytes, cuda_peak_bytes, saved_bytes
-from neural_ode.provenance import provenance
-from neural_ode.training.config import TrainConfig
+from neural_ode.measuring.counting import Deadline
+from neural_ode.measuring.failures import NonFiniteError, classify
+from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, saved_bytes
+from neural_ode.measuring.provenance import provenance
 from neural_ode.training.data import Dataset, load_data
 from neural_ode.training.models import build_model, count_parameters
+from neural_ode.training.run_config import TrainConfig
 
 #: test images per evaluation batch
 EVAL_BATCH = 500
@@ -114,7 +114,7 @@ class EpochRecord:
 class TrainResult:
     """The outcome of one run: its records, status and the trained model.
 
-    ``status`` is ``ok`` or a status of :data:`neural_ode.failures.STATUSES`; ``error`` the
+    ``status`` is ``ok`` or a status of :data:`neural_ode.measuring.failures.STATUSES`; ``error`` the
     message, ``failed_epoch`` the epoch it happened in. ``model`` is the trained (or diverged)
     model and is not serialised.
     """

@@ -46,7 +46,7 @@ PHASE_COLUMNS = {"forward": "time_forward", "step": "time_total"}
 def record_columns() -> list[str]:
     """The columns of ``results.csv``, in order (a record's flat row)."""
     from neural_ode.config import CellConfig
-    from neural_ode.record import CellRecord
+    from neural_ode.results.record import CellRecord
 
     return list(CellRecord(config=CellConfig()).to_dict())
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from neural_ode.training.config import TrainConfig
 from neural_ode.training.data import Dataset, load_data
 from neural_ode.training.report import render_training_report
 from neural_ode.training.results import save_results
+from neural_ode.training.run_config import TrainConfig
 from neural_ode.training.train import EpochRecord, TrainResult, tolerance_sweep, train
 
 

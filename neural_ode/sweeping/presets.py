@@ -2,7 +2,7 @@
 
 A preset has ``base`` axes (every axis, each a tuple of values) and ``grids``, each a few axes
 that replace the base ones; a grid's cells are the product of its axes (see
-:mod:`neural_ode.sweep` for how fixed-grid and adaptive solvers take the depth and tolerance
+:mod:`neural_ode.sweeping.plan` for how fixed-grid and adaptive solvers take the depth and tolerance
 axes). A sweep with axes given on the command line is one grid: the base with those axes
 replaced. Adding a preset is one entry in ``PRESETS``.
 
@@ -26,7 +26,7 @@ class Preset:
     Attributes:
         name: what ``--preset`` takes.
         description: one line for ``neural-ode-bench list``.
-        base: a value tuple for every axis of :data:`neural_ode.sweep.AXES` except rtol/atol.
+        base: a value tuple for every axis of :data:`neural_ode.sweeping.plan.AXES` except rtol/atol.
         grids: the preset's grids, each mapping some axes to the values that replace the base's.
         repeats, warmup: timed repeats and untimed warm-up rounds per cell.
         timeout_s: the time budget of one cell, in seconds.

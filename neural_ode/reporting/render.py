@@ -87,7 +87,7 @@ def write_report(context: dict, out_dir: Path) -> Path:
     """Render report.md and report.html of ``context`` into ``out_dir``; returns report.html's path.
 
     ``context`` holds DataFrames (rendered as tables here), the figures
-    (:class:`neural_ode.report.figures.FigureResult`) and plain values.
+    (:class:`neural_ode.reporting.figures.FigureResult`) and plain values.
     """
     tables = {k: v for k, v in context.items() if isinstance(v, pd.DataFrame)}
     plain = {k: v for k, v in context.items() if k not in tables}

@@ -2,7 +2,7 @@
 
 Each module here defines ``NAME``, ``can_read(path) -> bool`` and ``read(path) ->
 pandas.DataFrame`` whose rows have the columns of ``results.csv`` (see
-:meth:`neural_ode.record.CellRecord.to_dict`), plus a ``source`` column naming the file.
+:meth:`neural_ode.results.record.CellRecord.to_dict`), plus a ``source`` column naming the file.
 :func:`read_results` picks the first reader that accepts each path, so supporting a new
 format is one new module.
 """

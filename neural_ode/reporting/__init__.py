@@ -6,7 +6,7 @@ measured) and an output directory, writes ``report.html`` (self-contained: figur
 base64 PNG), ``report.md`` (figures linked under ``figures/``) and ``figures/*.png`` there, and
 returns the path of ``report.html``. It never measures anything.
 
-Modules: :mod:`~neural_ode.report.columns` (what is read and derived), :mod:`~.growth`
+Modules: :mod:`~neural_ode.reporting.columns` (what is read and derived), :mod:`~.growth`
 (power-law fits in depth), :mod:`~.claims` (the paper's claims with verdicts),
 :mod:`~.recommend` (which method to pick), :mod:`~.tables` (pandas summaries),
 :mod:`~.figures` (one function per figure), :mod:`~.render` (tables to text, templates).
@@ -17,12 +17,12 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from neural_ode.report.claims import claims_table
-from neural_ode.report.columns import prepare
-from neural_ode.report.figures import draw_all
-from neural_ode.report.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
-from neural_ode.report.render import write_report
-from neural_ode.report.tables import (
+from neural_ode.reporting.claims import claims_table
+from neural_ode.reporting.columns import prepare
+from neural_ode.reporting.figures import draw_all
+from neural_ode.reporting.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
+from neural_ode.reporting.render import write_report
+from neural_ode.reporting.tables import (
     cells_table,
     failed_table,
     growth_summary,

@@ -1,11 +1,11 @@
 """The worker: measures one cell in a process of its own.
 
-The sweep (:mod:`neural_ode.runner`) runs :func:`measure_into` in a new process per cell, forked
+The sweep (:mod:`neural_ode.sweeping.runner`) runs :func:`measure_into` in a new process per cell, forked
 from a server process that has only imported :data:`PRELOAD` and run nothing; each cell's
 process is thus fresh (its allocator has served no tensor, so its RSS peak is its own, and a
 crash ends only that process), without paying the seconds of importing torch again per cell.
 
-``python -m neural_ode.worker`` does the same by hand: it reads one cell config as a JSON
+``python -m neural_ode.sweeping.worker`` does the same by hand: it reads one cell config as a JSON
 object on stdin and writes its record as one JSON line on stdout.
 """
 
@@ -18,7 +18,7 @@ import sys
 
 #: what the server process imports once before forking cell processes. torch.profiler imports
 #: torch._dynamo (and sympy, some 800 modules, about 3 s) the first time it profiles.
-PRELOAD = ("neural_ode.measure", "neural_ode.record", "torch._dynamo")
+PRELOAD = ("neural_ode.measuring.cell", "neural_ode.results.record", "torch._dynamo")
 
 
 def run_child(target, environ: dict, config: dict, record_path: str, log_path: str) -> None:
@@ -50,7 +50,7 @@ def measure_into(config: dict, record_path: str) -> None:
     all of it or nothing.
     """
     from neural_ode.config import CellConfig
-    from neural_ode.measure import measure_cell
+    from neural_ode.measuring.cell import measure_cell
 
     record = measure_cell(CellConfig(**config), rss="here")
     partial = f"{record_path}.partial"
@@ -60,13 +60,13 @@ def measure_into(config: dict, record_path: str) -> None:
 
 
 def main() -> int:
-    """``python -m neural_ode.worker``: the cell read from stdin, its record written to stdout."""
+    """``python -m neural_ode.sweeping.worker``: the cell read from stdin, its record written to stdout."""
     record_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # library output must not mix with the record
 
     from neural_ode.config import CellConfig
-    from neural_ode.measure import measure_cell
+    from neural_ode.measuring.cell import measure_cell
 
     record = measure_cell(CellConfig(**json.loads(sys.stdin.read())), rss="here")
     record_out.write(json.dumps(record.to_dict()) + "\n")

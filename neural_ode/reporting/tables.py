@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from neural_ode.failures import STATUSES
-from neural_ode.report.columns import LINE_KEYS, MB, MEMORY_METRICS, has_data, measured, varying
-from neural_ode.report.growth import growth_table
+from neural_ode.measuring.failures import STATUSES
+from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, has_data, measured, varying
+from neural_ode.reporting.growth import growth_table
 
 PROVENANCE_COLUMNS = (
     "torch_version", "torchdiffeq_version", "python_version", "device_name", "threads", "hostname", "git_commit",

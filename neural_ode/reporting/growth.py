@@ -1,11 +1,11 @@
 """How a figure grows with depth: least-squares power-law fits on log-log axes.
 
 A *line* is a set of measured cells that differ only in depth (same workload, method, solver,
-device, dtype and sizes; see :data:`neural_ode.report.columns.LINE_KEYS`). Its growth exponent
+device, dtype and sizes; see :data:`neural_ode.reporting.columns.LINE_KEYS`). Its growth exponent
 ``k`` is the slope of ``log(value)`` against ``log(depth)``: value ≈ c · depth**k. Memory of
 direct backpropagation should give k ≈ 1 (O(L̃)), the adjoint's k ≈ 0 (O(1)).
 
-Depth is the ``depth`` column of :func:`neural_ode.report.columns.prepare`: steps for
+Depth is the ``depth`` column of :func:`neural_ode.reporting.columns.prepare`: steps for
 fixed-grid solvers, forward NFE for adaptive ones.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from neural_ode.report.columns import LINE_KEYS, measured
+from neural_ode.reporting.columns import LINE_KEYS, measured
 
 #: below this exponent a figure counts as flat in depth (O(1))
 FLAT_EXPONENT = 0.2

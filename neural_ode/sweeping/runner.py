@@ -4,7 +4,7 @@ Why a fresh process per cell: the allocator keeps freed memory, so only a proces
 shows its true RSS peak; and a crash (a segfault, the kernel's out-of-memory killer) or a hang
 then takes down one cell, not the sweep. Cell processes are forked from a multiprocessing
 forkserver that has imported torch and the measuring core once and run nothing else (see
-:mod:`neural_ode.worker`): importing torch, torchdiffeq and what the profiler needs costs seconds
+:mod:`neural_ode.sweeping.worker`): importing torch, torchdiffeq and what the profiler needs costs seconds
 per process, which a sweep of many small cells would otherwise spend mostly on imports.
 
 A cell stops itself at its ``timeout_s`` (status ``timeout``, figures measured so far kept); a
@@ -18,7 +18,7 @@ so a killed sweep loses at most the cell in flight; :class:`ResultsLog` reads it
 last whole line before appending.
 
 The float64 reference a cell's errors are measured against is computed by the first cell of
-each problem, in its process, and cached on disk for the others (see :mod:`neural_ode.reference`):
+each problem, in its process, and cached on disk for the others (see :mod:`neural_ode.measuring.reference`):
 a reference that cannot be computed then fails its cell, not the sweep.
 """
 
@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neural_ode.config import CellConfig
-from neural_ode.record import CellRecord
-from neural_ode.sweep import cell_label
-from neural_ode.worker import PRELOAD, measure_into, run_child
+from neural_ode.results.record import CellRecord
+from neural_ode.sweeping.plan import cell_label
+from neural_ode.sweeping.worker import PRELOAD, measure_into, run_child
 
 #: seconds a cell process may run past its cell's ``timeout_s`` (a phase that overruns, a hang)
 KILL_GRACE_S = 10.0
@@ -51,7 +51,7 @@ LOG_TAIL_CHARS = 400
 def worker_context():
     """The multiprocessing context that starts cell processes.
 
-    ``forkserver`` with :data:`neural_ode.worker.PRELOAD` imported in the server, where the
+    ``forkserver`` with :data:`neural_ode.sweeping.worker.PRELOAD` imported in the server, where the
     platform has it; ``spawn`` (a new interpreter per cell, slower to start) elsewhere.
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
@@ -91,7 +91,7 @@ def run_cell(
             default ``config.timeout_s + KILL_GRACE_S``.
         target: what the process runs, ``target(config_dict, record_path)``, its output going
             to a log whose tail a failure's ``error`` quotes; default
-            :func:`neural_ode.worker.measure_into`. It sees this process's environment variables.
+            :func:`neural_ode.sweeping.worker.measure_into`. It sees this process's environment variables.
 
     Returns:
         the process's record, or a record with status ``timeout`` or ``crashed`` and no figures.
@@ -161,7 +161,7 @@ def _now() -> str:
 
 def _failed(config: CellConfig, status: str, error: str, started: float, measured_at: str) -> CellRecord:
     """The record of a cell whose process gave none: status, error and provenance, no figures."""
-    from neural_ode.provenance import provenance
+    from neural_ode.measuring.provenance import provenance
 
     try:
         origin = provenance(config.device)
@@ -186,7 +186,7 @@ class ResultsLog:
     def rows(self) -> list[dict]:
         """The records on disk; a truncated or corrupt line is dropped with a warning, and a
         truncated last line (a killed run) is cut off the file so that appending continues cleanly."""
-        from neural_ode.readers.jsonl import load_rows
+        from neural_ode.results.readers.jsonl import load_rows
 
         if not self.path.exists():
             return []

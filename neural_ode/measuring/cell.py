@@ -21,30 +21,29 @@ from __future__ import annotations
 import datetime
 import multiprocessing
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
 from neural_ode.config import CellConfig
-from neural_ode.counting import CountingField, Deadline
-from neural_ode.failures import NonFiniteError, classify
-from neural_ode.memory import cpu_peak_bytes, cuda_peak_bytes, rss_peak_bytes, saved_bytes
+from neural_ode.measuring.counting import CountingField, Deadline
+from neural_ode.measuring.failures import NonFiniteError, classify
+from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, rss_peak_bytes, saved_bytes
+from neural_ode.measuring.provenance import provenance
+from neural_ode.measuring.reference import flat_gradient, reference_for, relative_error
+from neural_ode.measuring.timing import time_call, time_forward_backward
 from neural_ode.methods import METHODS
-from neural_ode.provenance import provenance
-from neural_ode.record import CellRecord
-from neural_ode.reference import flat_gradient, reference_for, relative_error
+from neural_ode.results.record import CellRecord
 from neural_ode.solvers import SOLVERS
-from neural_ode.timing import time_call, time_forward_backward
 from neural_ode.workloads import WORKLOADS, Problem
 
 RssMode = Literal["fresh", "here", "skip"]
 
 
 @dataclass
-class Step:
-    """One forward+backward of a cell's problem through its gradient method."""
+class GradientPass:
+    """One gradient pass (forward solve + loss + backward) of a cell's problem through its gradient method."""
 
     config: CellConfig
     problem: Problem
@@ -98,10 +97,10 @@ def solver_options(config: CellConfig) -> dict:
     return {"grid_constructor": grid}
 
 
-def build_step(config: CellConfig) -> Step:
+def build_pass(config: CellConfig) -> GradientPass:
     """The problem of ``config`` (seeded) wired to its gradient method and solver."""
     problem = WORKLOADS[config.workload].build(config)
-    return Step(config, problem)
+    return GradientPass(config, problem)
 
 
 def _check_finite(what: str, tensor: torch.Tensor) -> None:
@@ -139,7 +138,7 @@ def measure_cell(
         fields.update(provenance(config.device))
         if rss == "fresh":
             fields["rss_peak_bytes"] = rss_peak_in_fresh_process(config)
-        step = build_step(config)
+        step = build_pass(config)
         fields["params"] = sum(p.numel() for p in step.problem.parameters())
         if rss == "here":
             fields["rss_peak_bytes"] = rss_peak_bytes(step.run)
@@ -154,7 +153,7 @@ def measure_cell(
     return CellRecord(config=config, **fields)
 
 
-def _measure_exact(step: Step, deadline: Deadline, fields: dict, reference: bool) -> None:
+def _measure_exact(step: GradientPass, deadline: Deadline, fields: dict, reference: bool) -> None:
     """NFE forward/backward, saved bytes, finiteness and accuracy, from one counted run."""
     counter = CountingField(step.problem.field, deadline, watch_finite=True)
     step.zero_grad()
@@ -179,7 +178,7 @@ def _measure_exact(step: Step, deadline: Deadline, fields: dict, reference: bool
         fields["grad_rel_error"] = relative_error(gradient, ref.gradient)
 
 
-def _measure_peak(step: Step, deadline: Deadline, fields: dict) -> None:
+def _measure_peak(step: GradientPass, deadline: Deadline, fields: dict) -> None:
     """Peak tensor bytes of one forward+backward on the cell's device."""
     deadline.check()
     # free what the previous run left (gradients, final state) before the baseline is taken:
@@ -192,7 +191,7 @@ def _measure_peak(step: Step, deadline: Deadline, fields: dict) -> None:
         fields["cpu_peak_bytes"] = cpu_peak_bytes(step.run)
 
 
-def _measure_time(step: Step, deadline: Deadline, fields: dict) -> None:
+def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
     """Median forward and backward times over repeats, and one bare evaluation's time."""
     config = step.config
 
@@ -234,7 +233,7 @@ def _measure_time(step: Step, deadline: Deadline, fields: dict) -> None:
 
 def _rss_worker(config: CellConfig, queue) -> None:
     try:
-        step = build_step(config)
+        step = build_pass(config)
         queue.put(("ok", rss_peak_bytes(step.run)))
     except Exception as exc:
         queue.put(("error", exc))
@@ -260,14 +259,3 @@ def rss_peak_in_fresh_process(config: CellConfig) -> int:
     if kind == "error":
         raise value
     return value
-
-
-def measure_many(configs, *, progress: Callable[[CellRecord], None] | None = None, **kwargs) -> list[CellRecord]:
-    """Measure several cells in this process, one after another (``kwargs`` as :func:`measure_cell`)."""
-    records = []
-    for config in configs:
-        record = measure_cell(config, **kwargs)
-        records.append(record)
-        if progress is not None:
-            progress(record)
-    return records

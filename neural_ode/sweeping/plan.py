@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from neural_ode.config import DEVICES, DTYPES, CellConfig, ConfigError
 from neural_ode.methods import METHODS
-from neural_ode.presets import Preset
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS, SOLVERS
+from neural_ode.sweeping.presets import Preset
 from neural_ode.workloads import WORKLOADS
 
 #: the axes of a sweep, in the order cells are enumerated

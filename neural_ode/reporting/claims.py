@@ -9,7 +9,7 @@ The claims (Chen et al. 2018, Table 1 and Figure 3c):
   backward/forward NFE of the adjoint methods' adaptive cells within :data:`HALF_BAND`.
 
 Depth L̃ is steps for fixed-grid solvers and forward NFE for adaptive ones
-(:mod:`neural_ode.report.columns`). A method counts as an adjoint when its name contains
+(:mod:`neural_ode.reporting.columns`). A method counts as an adjoint when its name contains
 ``adjoint`` and as direct backpropagation when it is ``direct``; other methods are not judged.
 Verdicts: ``holds`` (every line agrees), ``mixed`` (some do), ``does not hold`` (none does),
 ``not measured`` (the run lacks the cells: no line with two depths, or no adaptive adjoint cell).
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from neural_ode.report.columns import MEMORY_METRICS, has_data, line_label, measured, varying
-from neural_ode.report.growth import FLAT_EXPONENT, growth_table
+from neural_ode.reporting.columns import MEMORY_METRICS, has_data, line_label, measured, varying
+from neural_ode.reporting.growth import FLAT_EXPONENT, growth_table
 
 #: exponents counted as linear growth, O(L̃)
 LINEAR_BAND = (0.8, 1.2)

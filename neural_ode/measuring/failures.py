@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from neural_ode.counting import CellTimeout
+from neural_ode.measuring.counting import CellTimeout
 
 #: every status a record may carry, with its meaning
 STATUSES: dict[str, str] = {

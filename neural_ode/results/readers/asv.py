@@ -85,7 +85,7 @@ def _cell_fields(param_names: list[str], values: tuple) -> dict:
 
 def _column(method: str) -> tuple[str, str] | None:
     """(kind, column) of a benchmark method, None for methods this reader does not know."""
-    from neural_ode.record import METRICS
+    from neural_ode.results.record import METRICS
 
     if method in TIME_COLUMNS:
         return "time", TIME_COLUMNS[method]
@@ -171,7 +171,7 @@ def read(path: Path):
     import pandas as pd
     from asv.results import Results, iter_results
 
-    from neural_ode.readers.pytest_benchmark import record_columns
+    from neural_ode.results.readers.pytest_benchmark import record_columns
 
     path = Path(path)
     directory = _results_dir(path)

@@ -1,7 +1,7 @@
 """The columns the report reads, and the ones it derives from them.
 
 Rows come from this tool's ``results.jsonl`` (every column of
-:meth:`neural_ode.record.CellRecord.to_dict`) or from other readers (pytest-benchmark, ASV) that
+:meth:`neural_ode.results.record.CellRecord.to_dict`) or from other readers (pytest-benchmark, ASV) that
 fill only some columns. :func:`prepare` gives every frame the same shape: missing columns are
 added as NaN, numbers are made numeric, and the derived columns below are added.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from neural_ode.record import METRICS
+from neural_ode.results.record import METRICS
 from neural_ode.solvers import SOLVERS
 
 #: memory metrics, in the order the report shows them (each is plotted when it has data)

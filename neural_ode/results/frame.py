@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from neural_ode.record import CellRecord
+from neural_ode.results.record import CellRecord
 
 #: the columns of ``results.csv`` that other tools rely on, first and in this order; the record's
 #: other fields (dim, repeats, timing spread, provenance, ...) follow

@@ -18,9 +18,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from neural_ode.report.claims import method_family
-from neural_ode.report.columns import CONFIG_COLUMNS, MB, MEMORY_METRICS, has_data, measured
-from neural_ode.report.growth import FLAT_EXPONENT, growth_table
+from neural_ode.reporting.claims import method_family
+from neural_ode.reporting.columns import CONFIG_COLUMNS, MB, MEMORY_METRICS, has_data, measured
+from neural_ode.reporting.growth import FLAT_EXPONENT, growth_table
 
 #: memory metrics in order of preference for advice: the peak that limits a run first
 PEAK_PREFERENCE = ("cuda_peak_bytes", "cpu_peak_bytes", "saved_bytes", "rss_peak_bytes")

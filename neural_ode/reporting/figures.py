@@ -1,6 +1,6 @@
 """The report's figures: one function per figure, each a PNG under ``figures/``.
 
-Every function takes a prepared frame (:func:`neural_ode.report.columns.prepare`) and the
+Every function takes a prepared frame (:func:`neural_ode.reporting.columns.prepare`) and the
 figures directory, and returns a :class:`FigureResult`; when the data lacks what a figure
 needs, no file is written and the result carries a note saying why. Figures are drawn on
 :class:`matplotlib.figure.Figure` objects (no pyplot, no global backend change) with
@@ -21,8 +21,8 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from neural_ode.report.claims import HALF_BAND
-from neural_ode.report.columns import (
+from neural_ode.reporting.claims import HALF_BAND
+from neural_ode.reporting.columns import (
     LINE_KEYS,
     MB,
     MEMORY_METRICS,
@@ -33,7 +33,7 @@ from neural_ode.report.columns import (
     metric_label,
     varying,
 )
-from neural_ode.report.growth import fit_growth
+from neural_ode.reporting.growth import fit_growth
 
 DPI = 110
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
