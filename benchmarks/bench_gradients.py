@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from asv_runner.benchmarks.mark import SkipNotImplemented
 
-from neural_ode.measuring.cell import build_pass
-from neural_ode.measuring.timing import synchronizer
-from neural_ode.results.record import METRICS
+from neural_ode import build_pass, synchronizer
+from neural_ode.results.schema import tracked
 
 from . import common
 
@@ -90,39 +89,26 @@ class _Figures:
             raise RuntimeError(f"{name} was not measured for this cell")
         return value
 
-    def track_nfe_forward(self, figures, *params):
-        return self._figure("nfe_forward")
 
-    track_nfe_forward.unit = METRICS["nfe_forward"].unit
+def _track(metric):
+    """The ``track_<metric>`` benchmark of one schema metric: its exact figure, with its unit;
+    skipped on the devices the metric is not measured on."""
 
-    def track_nfe_backward(self, figures, *params):
-        return self._figure("nfe_backward")
+    def track(self, figures, *params):
+        if self.row["device"] not in metric.devices:
+            raise SkipNotImplemented(f"{metric.name} is measured on {', '.join(metric.devices)} cells only")
+        return self._figure(metric.name)
 
-    track_nfe_backward.unit = METRICS["nfe_backward"].unit
+    track.__name__ = f"track_{metric.name}"
+    track.__qualname__ = f"_Figures.track_{metric.name}"
+    track.__doc__ = f"{metric.description} [{metric.unit}]"
+    track.unit = metric.unit
+    return track
 
-    def track_saved_bytes(self, figures, *params):
-        return self._figure("saved_bytes")
 
-    track_saved_bytes.unit = METRICS["saved_bytes"].unit
-
-    def track_cpu_peak_bytes(self, figures, *params):
-        if self.row["device"] != "cpu":
-            raise SkipNotImplemented("CPU peak tensor bytes are measured on CPU cells")
-        return self._figure("cpu_peak_bytes")
-
-    track_cpu_peak_bytes.unit = METRICS["cpu_peak_bytes"].unit
-
-    def track_cuda_peak_bytes(self, figures, *params):
-        if self.row["device"] != "cuda":
-            raise SkipNotImplemented("CUDA peak bytes are measured on CUDA cells")
-        return self._figure("cuda_peak_bytes")
-
-    track_cuda_peak_bytes.unit = METRICS["cuda_peak_bytes"].unit
-
-    def track_grad_rel_error(self, figures, *params):
-        return self._figure("grad_rel_error")
-
-    track_grad_rel_error.unit = "relative error"
+# one track_ benchmark per tracked metric of the schema: a new metric needs no edit here
+for _metric in tracked():
+    setattr(_Figures, f"track_{_metric.name}", _track(_metric))
 
 
 class _FixedGridCells:

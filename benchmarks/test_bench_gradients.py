@@ -15,14 +15,10 @@ import functools
 
 import pytest
 
-from neural_ode.measuring.cell import build_pass
-from neural_ode.measuring.timing import synchronizer
-from neural_ode.results.readers.pytest_benchmark import FIGURE_KEYS
+from neural_ode import build_pass, synchronizer
+from neural_ode.results.readers.pytest_benchmark import figure_keys
 
 from . import common
-
-#: record fields copied into ``extra_info`` next to the config: what the report's reader reads back
-FIGURES = FIGURE_KEYS
 
 ARGNAMES = ("workload", "method", "solver", "steps", "horizon", "tol", "device")
 
@@ -56,13 +52,17 @@ def _figures(config) -> dict:
     return common.exact_figures(config)
 
 
+def extra_info(row: dict, config, phase: str) -> dict:
+    """What a benchmark stores in ``extra_info``: its phase, the cell's config and the record's
+    figures that the report's reader reads back (:func:`figure_keys`, from the metric schema)."""
+    return {"phase": phase, "config": config.to_dict(), **{name: row.get(name) for name in figure_keys()}}
+
+
 def _prepare(benchmark, config, phase: str):
     """Measure the exact figures into extra_info, set the group, and build + warm up the step."""
     row = _figures(config)
     benchmark.group = f"{phase}: {common.group_name(config)}"
-    benchmark.extra_info["phase"] = phase
-    benchmark.extra_info["config"] = config.to_dict()
-    benchmark.extra_info.update({name: row[name] for name in FIGURES})
+    benchmark.extra_info.update(extra_info(row, config, phase))
     if row["status"] != "ok":
         pytest.fail(f"cell {common.cell_id(config)} failed: {row['status']}: {row['error']}")
     step = build_pass(config)

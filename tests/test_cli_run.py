@@ -22,7 +22,7 @@ from neural_ode.cli import main
 from neural_ode.config import CellConfig
 from neural_ode.measuring.failures import classify
 from neural_ode.methods import METHODS
-from neural_ode.results.frame import CONTRACT_COLUMNS
+from neural_ode.results.frame import contract_columns
 from neural_ode.results.record import METRICS
 from neural_ode.solvers import SOLVERS
 from neural_ode.sweeping.presets import PRESETS
@@ -68,7 +68,7 @@ def test_a_tiny_sweep_writes_every_file_with_the_solver_counts_and_records_the_f
     rows = read_jsonl(out / "results.jsonl")
     frame = pd.read_csv(out / "results.csv")
     assert len(rows) == len(frame) == 4
-    assert list(frame.columns[: len(CONTRACT_COLUMNS)]) == list(CONTRACT_COLUMNS)
+    assert list(frame.columns[: len(contract_columns())]) == list(contract_columns())
     assert {"measured_at", "torch_version", "torchdiffeq_version", "git_commit", "hostname"} <= set(frame.columns)
 
     ok = frame[frame["horizon"] == 1].set_index("method")

@@ -14,13 +14,14 @@ import torch
 
 from neural_ode.cli import main as cli_main
 from neural_ode.config import ConfigError
+from neural_ode.reporting.verdicts import VERDICTS
 from neural_ode.training.data import Dataset, load_digits
 from neural_ode.training.idx import write_idx
 from neural_ode.training.models import MODELS, build_model, count_parameters, feature_side
-from neural_ode.training.report import VERDICTS, binomial_se, difference_se
 from neural_ode.training.results import load_results
 from neural_ode.training.run_config import TrainConfig
 from neural_ode.training.runs import run_all
+from neural_ode.training.stats import binomial_se, difference_se
 from neural_ode.training.table1 import PAPER_TABLE1, table1_configs
 from neural_ode.training.train import EpochRecord, IterationRecord, tolerance_sweep, train
 

@@ -20,11 +20,11 @@ from neural_ode.solvers import SOLVERS
 from neural_ode.training.data import DATA_SOURCES, DataError, load_data
 from neural_ode.training.idx import IDXError
 from neural_ode.training.models import MODELS
-from neural_ode.training.report import render_training_report, table1_display, table1_frame
+from neural_ode.training.report import render_training_report
 from neural_ode.training.results import load_results
 from neural_ode.training.run_config import TrainConfig
 from neural_ode.training.runs import run_all
-from neural_ode.training.table1 import PRESETS, TABLE1_DEFAULTS
+from neural_ode.training.table1 import PRESETS, TABLE1_DEFAULTS, table1_display, table1_frame
 
 NAME = "train"
 HELP = "train ResNet / RK-Net / ODE-Net / MLP classifiers (the paper's Table 1 and Figure 3) and report"

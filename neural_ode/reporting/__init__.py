@@ -30,6 +30,7 @@ from neural_ode.reporting.tables import (
     sources_table,
     status_table,
 )
+from neural_ode.results.schema import METRICS
 
 
 def render_report(frame, out_dir: Path) -> Path:
@@ -63,6 +64,7 @@ def render_report(frame, out_dir: Path) -> Path:
         "provenance": provenance_table(data),
         "sources": sources_table(data),
         "all_cells": cells_table(data),
+        "glossary": list(METRICS.values()),
     }
     return write_report(context, out_dir)
 

@@ -33,7 +33,8 @@ HALF_BAND = (0.35, 0.65)
 #: a log-log fit with R² below this is flagged as noisy beside its exponent
 NOISY_R2 = 0.9
 
-HOLDS, MIXED, FAILS, NOT_MEASURED = "holds", "mixed", "does not hold", "not measured"
+from neural_ode.reporting.verdicts import DOES_NOT_HOLD as FAILS  # noqa: E402
+from neural_ode.reporting.verdicts import HOLDS, MIXED, NOT_MEASURED  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from neural_ode.results.record import METRICS
+from neural_ode.results.record import CONTEXT_FIELDS
+from neural_ode.results.schema import METRICS, memory_metrics, spread_columns
 from neural_ode.solvers import SOLVERS
 
-#: memory metrics, in the order the report shows them (each is plotted when it has data)
-MEMORY_METRICS = ("saved_bytes", "cpu_peak_bytes", "cuda_peak_bytes", "rss_peak_bytes")
+#: memory metrics (the schema's metrics in bytes), in the order the report shows them (each is
+#: plotted when it has data)
+MEMORY_METRICS = tuple(memory_metrics())
 
 #: time metrics against depth: column -> label
 TIME_METRICS = {
@@ -42,14 +44,14 @@ CONFIG_COLUMNS = (
 )  # fmt: skip
 
 TEXT_COLUMNS = (
-    "workload", "method", "solver", "device", "dtype", "status", "error", "measured_at", "torch_version",
-    "torchdiffeq_version", "python_version", "device_name", "hostname", "git_commit", "source",
+    "workload", "method", "solver", "device", "dtype", "status", "error", "source",
+    *(name for name, kind in CONTEXT_FIELDS.items() if kind is str),
 )  # fmt: skip
 
 NUMERIC_COLUMNS = (
-    "steps", "horizon", "rtol", "atol", "batch", "width", "dim", "seed", "repeats", "threads",
-    "time_forward_iqr_s", "time_forward_min_s", "time_forward_max_s", "time_backward_iqr_s",
-    "time_backward_min_s", "time_backward_max_s", "time_repeats", "cell_wall_s",
+    "steps", "horizon", "rtol", "atol", "batch", "width", "dim", "seed", "repeats",
+    *(name for name, kind in CONTEXT_FIELDS.items() if kind is not str),
+    *spread_columns(),
     *METRICS,
 )  # fmt: skip
 
@@ -120,18 +122,8 @@ def line_label(values: dict, keys) -> str:
 
 
 def metric_label(name: str) -> str:
-    """An axis label of a metric with its unit (bytes shown as MB)."""
-    metric = METRICS.get(name)
-    if name in MEMORY_METRICS:
-        return {
-            "saved_bytes": "saved for backward (MB)",
-            "cpu_peak_bytes": "peak CPU tensor memory (MB)",
-            "cuda_peak_bytes": "peak CUDA memory (MB)",
-            "rss_peak_bytes": "peak RSS over baseline (MB)",
-        }[name]
+    """An axis label of a metric with its display unit (bytes shown as MB), from the schema."""
     if name == "time_total_s":
         return "time forward + backward (s)"
-    if metric is None:
-        return name
-    unit = {"s": "s", "ratio": "", "evaluations": "evaluations", "count": ""}.get(metric.unit, metric.unit)
-    return f"{metric.description} ({unit})" if unit else metric.description
+    metric = METRICS.get(name)
+    return name if metric is None else metric.axis_label

@@ -16,8 +16,10 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from neural_ode.reporting.units import MISSING
+from neural_ode.reporting.verdicts import css_class
+
 TEMPLATES = Path(__file__).parent / "templates"
-MISSING = "—"
 
 
 def _cell(value) -> str:
@@ -74,10 +76,11 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["cell"] = _cell
+    env.filters["css_class"] = css_class
     return env
 
 
-def _embedded(path: Path | None) -> str | None:
+def embedded(path: Path | None) -> str | None:
     if path is None:
         return None
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
@@ -100,7 +103,25 @@ def write_report(context: dict, out_dir: Path) -> Path:
     (out_dir / "report.md").write_text(_environment(False).get_template("report.md.j2").render(md_context))
 
     html_context = dict(plain, claims_rows=claims, **{k: html_table(v) for k, v in tables.items()})
-    html_context["figures"] = [dict(f.__dict__, src=_embedded(f.path)) for f in context["figures"]]
+    html_context["figures"] = [dict(f.__dict__, src=embedded(f.path)) for f in context["figures"]]
     html = out_dir / "report.html"
     html.write_text(_environment(True).get_template("report.html.j2").render(html_context))
     return html
+
+
+def render_pair(name: str, context: dict, tables: dict, figures: dict, out_dir: Path) -> Path:
+    """Render ``<name>.md.j2`` and ``<name>.html.j2`` into ``out_dir``/report.md and report.html.
+
+    ``tables`` (name -> DataFrame) are formatted once and rendered as Markdown or HTML tables;
+    ``figures`` (name -> PNG path) are linked relative to ``out_dir`` in the Markdown and
+    embedded as ``data:`` URIs in the HTML. Returns report.html's path.
+    """
+    out_dir = Path(out_dir)
+    md = dict(context, **{k: markdown_table(v) for k, v in tables.items()})
+    md.update({k: Path(v).relative_to(out_dir).as_posix() for k, v in figures.items()})
+    (out_dir / "report.md").write_text(_environment(False).get_template(f"{name}.md.j2").render(md))
+    html = dict(context, **{k: html_table(v) for k, v in tables.items()})
+    html.update({k: embedded(v) for k, v in figures.items()})
+    path = out_dir / "report.html"
+    path.write_text(_environment(True).get_template(f"{name}.html.j2").render(html))
+    return path

@@ -1,6 +1,6 @@
 """The report's tables, built with pandas from a prepared frame.
 
-Units in column names: times in milliseconds (ms), memory in megabytes (MB = 10**6 bytes),
+Units in column names (from the metric schema): times in seconds, memory in megabytes (MB = 10**6 bytes),
 errors as relative L2 norms. Columns that hold no value in any row are left out.
 """
 
@@ -10,28 +10,24 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.measuring.failures import STATUSES
-from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, has_data, measured, varying
+from neural_ode.reporting.columns import LINE_KEYS, MEMORY_METRICS, has_data, measured, varying
 from neural_ode.reporting.growth import growth_table
+from neural_ode.results.schema import METRICS
 
 PROVENANCE_COLUMNS = (
     "torch_version", "torchdiffeq_version", "python_version", "device_name", "threads", "hostname", "git_commit",
 )  # fmt: skip
 
-#: result column -> (table heading, scale the value is divided by)
-CELL_COLUMNS = {
-    "depth": ("depth L̃", 1),
-    "nfe_forward": ("NFE fwd", 1),
-    "nfe_backward": ("NFE bwd", 1),
-    "time_forward_s": ("time fwd (ms)", 1e-3),
-    "time_backward_s": ("time bwd (ms)", 1e-3),
-    "time_total_s": ("time total (ms)", 1e-3),
-    "saved_bytes": ("saved (MB)", MB),
-    "cpu_peak_bytes": ("CPU peak (MB)", MB),
-    "cuda_peak_bytes": ("CUDA peak (MB)", MB),
-    "rss_peak_bytes": ("RSS peak (MB)", MB),
-    "grad_rel_error": ("grad error", 1),
-    "sol_rel_error": ("solution error", 1),
-}
+def cell_columns() -> dict[str, tuple[str, float]]:
+    """Result column -> (table heading, scale the value is divided by): the depth, then every
+    metric of the schema but the derived ratios, with the total time after the backward time."""
+    columns = {"depth": ("depth L̃", 1.0)}
+    for metric in METRICS.values():
+        if metric.kind != "derived":
+            columns[metric.name] = (metric.axis_label, metric.scale)
+        if metric.name == "time_backward_s":
+            columns["time_total_s"] = ("forward + backward time (s)", 1.0)
+    return columns
 
 
 def _config_columns(frame: pd.DataFrame) -> list[str]:
@@ -49,7 +45,9 @@ def cells_table(frame: pd.DataFrame) -> pd.DataFrame:
     rows = measured(frame)
     config = _config_columns(frame)
     table = rows[config].copy()
-    for column, (heading, scale) in CELL_COLUMNS.items():
+    for column, (heading, scale) in cell_columns().items():
+        if column not in rows:
+            continue
         table[heading] = rows[column] / scale
     table = table.sort_values([c for c in ("method", "solver", "horizon", "rtol", "steps") if c in table])
     table = table.drop(columns=[c for c in ("rtol",) if c in table and table[c].isna().all()])

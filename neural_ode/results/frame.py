@@ -7,40 +7,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from neural_ode.results.record import CellRecord
+from neural_ode.results.record import CONTEXT_FIELDS, CellRecord
+from neural_ode.results.schema import METRICS
+from neural_ode.results.schema import integer_columns as schema_integer_columns
 
-#: the columns of ``results.csv`` that other tools rely on, first and in this order; the record's
-#: other fields (dim, repeats, timing spread, provenance, ...) follow
-CONTRACT_COLUMNS = (
-    "workload",
-    "method",
-    "solver",
-    "steps",
-    "horizon",
-    "rtol",
-    "atol",
-    "batch",
-    "width",
-    "device",
-    "dtype",
-    "seed",
-    "status",
-    "error",
-    "nfe_forward",
-    "nfe_backward",
-    "time_forward_s",
-    "time_backward_s",
-    "saved_bytes",
-    "cpu_peak_bytes",
-    "rss_peak_bytes",
-    "cuda_peak_bytes",
-    "grad_rel_error",
-    "sol_rel_error",
-    "params",
-)
+#: the configuration columns of ``results.csv``, first and in this order
+CONFIG_CONTRACT = ("workload", "method", "solver", "steps", "horizon", "rtol", "atol", "batch", "width", "device")
+CONFIG_CONTRACT += ("dtype", "seed")
 
-_INTEGER_COLUMNS = ("steps", "nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "rss_peak_bytes")
-_INTEGER_COLUMNS += ("cuda_peak_bytes", "params", "batch", "width", "dim", "time_repeats", "threads")
+
+def contract_columns() -> tuple[str, ...]:
+    """The columns of ``results.csv`` that other tools rely on, first and in this order: the
+    configuration, the status, then every metric of the schema; the record's other fields (dim,
+    repeats, timing spread, provenance, ...) follow."""
+    return (*CONFIG_CONTRACT, "status", "error", *METRICS)
+
+
+def integer_columns() -> tuple[str, ...]:
+    """Columns stored as integers (pandas nullable ``Int64``): integer config fields, metrics and context."""
+    config_ints = ("steps", "batch", "width", "dim")
+    context_ints = tuple(name for name, kind in CONTEXT_FIELDS.items() if kind is int)
+    return (*config_ints, *schema_integer_columns(), *context_ints)
 
 
 def results_frame(rows: Iterable[dict | CellRecord]) -> pd.DataFrame:
@@ -50,12 +37,13 @@ def results_frame(rows: Iterable[dict | CellRecord]) -> pd.DataFrame:
     pandas nullable integers, so they print and save as integers, not floats.
     """
     frame = pd.DataFrame([row.to_dict() if isinstance(row, CellRecord) else row for row in rows])
-    for column in CONTRACT_COLUMNS:
+    contract = contract_columns()
+    for column in contract:
         if column not in frame:
             frame[column] = None
-    rest = [column for column in frame.columns if column not in CONTRACT_COLUMNS]
-    frame = frame[list(CONTRACT_COLUMNS) + rest]
-    for column in _INTEGER_COLUMNS:
+    rest = [column for column in frame.columns if column not in contract]
+    frame = frame[list(contract) + rest]
+    for column in integer_columns():
         if column in frame:
             frame[column] = pd.to_numeric(frame[column]).astype("Int64")
     return frame

@@ -2,90 +2,40 @@
 
 A :class:`CellRecord` is immutable; :meth:`CellRecord.to_dict` flattens it (config fields,
 metrics, provenance) into one JSON-ready row, which is what ``results.jsonl`` and
-``results.csv`` hold and what the report reads. ``METRICS`` names every metric with its unit.
+``results.csv`` hold and what the report reads.
+
+Its fields are built from the metric schema (:mod:`neural_ode.results.schema`): one field per
+declared metric (None when not measured) and the timing spread of the timed ones, between the
+status fields and the provenance fields below. A new metric needs no edit here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 from neural_ode.config import CellConfig
+from neural_ode.results.schema import METRICS, Metric
 
 #: bump when fields are renamed or change meaning
 SCHEMA_VERSION = 1
 
-
-@dataclass(frozen=True)
-class Metric:
-    """A measured figure: its unit and what it means."""
-
-    name: str
-    unit: str
-    description: str
-
-
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("nfe_forward", "evaluations", "vector-field evaluations in the forward pass"),
-        Metric("nfe_backward", "evaluations", "vector-field evaluations in the backward pass"),
-        Metric("time_forward_s", "s", "median wall time of the forward pass (loss included)"),
-        Metric("time_backward_s", "s", "median wall time of the backward pass"),
-        Metric("time_eval_s", "s", "median wall time of one bare vector-field evaluation (no grad)"),
-        Metric("solver_overhead", "ratio", "forward time / (nfe_forward x time_eval_s): the solver's own cost"),
-        Metric("saved_bytes", "bytes", "bytes held for backward after the forward pass (saved-tensor hooks)"),
-        Metric("cpu_peak_bytes", "bytes", "peak live CPU tensor bytes over forward+backward (torch profiler)"),
-        Metric("rss_peak_bytes", "bytes", "process RSS high-water over the post-setup baseline, fresh process"),
-        Metric("cuda_peak_bytes", "bytes", "peak CUDA bytes allocated over the baseline (torch.cuda stats)"),
-        Metric("grad_rel_error", "ratio", "relative L2 error of dL/dtheta against the float64 reference"),
-        Metric("sol_rel_error", "ratio", "relative L2 error of the final state against the float64 reference"),
-        Metric("params", "count", "number of trainable parameters of the vector field"),
-    )
+#: what the record says about how the cell ran and where, after the metrics: name -> type
+CONTEXT_FIELDS: dict[str, type] = {
+    "time_repeats": int,  # timed repeats behind each median
+    "cell_wall_s": float,  # wall time of the whole cell measurement, seconds
+    "measured_at": str,  # ISO 8601, UTC
+    "torch_version": str,
+    "torchdiffeq_version": str,
+    "python_version": str,
+    "device_name": str,
+    "threads": int,  # torch intra-op threads during the measurement
+    "hostname": str,
+    "git_commit": str,
 }
 
 
-@dataclass(frozen=True)
-class CellRecord:
-    """What was measured of one cell. None means not measured (see ``status``/``error``).
-
-    Times are in seconds (median over ``time_repeats`` repeats after warm-up, with IQR, min and
-    max), memory in bytes, errors as relative L2 norms.
-    """
-
-    config: CellConfig
-    status: str = "ok"
-    error: str | None = None
-    nfe_forward: int | None = None
-    nfe_backward: int | None = None
-    time_forward_s: float | None = None
-    time_forward_iqr_s: float | None = None
-    time_forward_min_s: float | None = None
-    time_forward_max_s: float | None = None
-    time_backward_s: float | None = None
-    time_backward_iqr_s: float | None = None
-    time_backward_min_s: float | None = None
-    time_backward_max_s: float | None = None
-    time_repeats: int | None = None
-    time_eval_s: float | None = None
-    solver_overhead: float | None = None
-    saved_bytes: int | None = None
-    cpu_peak_bytes: int | None = None
-    rss_peak_bytes: int | None = None
-    cuda_peak_bytes: int | None = None
-    grad_rel_error: float | None = None
-    sol_rel_error: float | None = None
-    params: int | None = None
-    cell_wall_s: float | None = None
-    measured_at: str | None = None
-    torch_version: str | None = None
-    torchdiffeq_version: str | None = None
-    python_version: str | None = None
-    device_name: str | None = None
-    threads: int | None = None
-    hostname: str | None = None
-    git_commit: str | None = None
-    schema_version: int = SCHEMA_VERSION
+class _RecordBase:
+    """Behaviour of :class:`CellRecord` (its fields come from the schema)."""
 
     @property
     def ok(self) -> bool:
@@ -106,7 +56,7 @@ class CellRecord:
         return row
 
     @classmethod
-    def from_dict(cls, row: dict) -> CellRecord:
+    def from_dict(cls, row: dict):
         """The record of a row written by :meth:`to_dict` (unknown keys are ignored)."""
         config_names = {f.name for f in dataclasses.fields(CellConfig)}
         own_names = {f.name for f in dataclasses.fields(cls)} - {"config"}
@@ -114,8 +64,43 @@ class CellRecord:
         return cls(config=config, **{k: v for k, v in row.items() if k in own_names})
 
 
+def _metric_fields(metric: Metric) -> list[tuple]:
+    fields = [(metric.name, metric.dtype | None, dataclasses.field(default=None))]
+    fields += [(name, float | None, dataclasses.field(default=None)) for name in metric.spread_fields]
+    return fields
+
+
+def build_record_class(metrics=None) -> type:
+    """The record dataclass of ``metrics`` (default: every declared metric), frozen."""
+    metrics = METRICS if metrics is None else metrics
+    fields = [
+        ("config", CellConfig),
+        ("status", str, dataclasses.field(default="ok")),
+        ("error", str | None, dataclasses.field(default=None)),
+    ]
+    for metric in metrics.values():
+        fields += _metric_fields(metric)
+    fields += [(name, kind | None, dataclasses.field(default=None)) for name, kind in CONTEXT_FIELDS.items()]
+    fields.append(("schema_version", int, dataclasses.field(default=SCHEMA_VERSION)))
+    doc = (
+        "What was measured of one cell. None means not measured (see ``status``/``error``).\n\n"
+        "Times are in seconds (median over ``time_repeats`` repeats after warm-up, with IQR, min and max),\n"
+        "memory in bytes, errors as relative L2 norms; one field per metric of the schema:\n\n"
+        + "\n".join(f"* ``{m.name}`` [{m.unit}]: {m.description}" for m in metrics.values())
+    )
+    return dataclasses.make_dataclass(
+        "CellRecord", fields, bases=(_RecordBase,), frozen=True, namespace={"__doc__": doc, "__module__": __name__}
+    )
+
+
+CellRecord = build_record_class()
+
+
 def records_to_frame(records):
     """A pandas DataFrame with one row per record (records or their dicts)."""
     import pandas as pd
 
-    return pd.DataFrame([r.to_dict() if isinstance(r, CellRecord) else r for r in records])
+    return pd.DataFrame([r.to_dict() if isinstance(r, _RecordBase) else r for r in records])
+
+
+__all__ = ["CONTEXT_FIELDS", "METRICS", "SCHEMA_VERSION", "CellRecord", "Metric", "records_to_frame"]

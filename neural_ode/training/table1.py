@@ -8,9 +8,15 @@ an ODE-Net is one block too) and trains ODE-Net with both dopri5 and implicit_ad
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import pandas as pd
+
+from neural_ode.reporting.units import MB, MISSING
+from neural_ode.training.results import TrainingResults
 from neural_ode.training.run_config import TrainConfig
+from neural_ode.training.stats import binomial_se
 
 
 @dataclass(frozen=True)
@@ -63,3 +69,76 @@ def table1_configs(**overrides) -> list[TrainConfig]:
 
 #: the presets of ``neural-ode-bench train --preset``
 PRESETS = {"table1": table1_configs}
+
+
+def _last(frame: pd.DataFrame, column: str):
+    values = frame[column].dropna() if column in frame else pd.Series(dtype=float)
+    return values.iloc[-1] if len(values) else None
+
+
+def table1_frame(results: TrainingResults) -> pd.DataFrame:
+    """One row per run: measured figures (numbers, units in the column names) beside the paper's."""
+    rows = []
+    for run in results.runs.itertuples():
+        epochs = results.epochs[results.epochs["run"] == run.run]
+        paper = PAPER_TABLE1.get(run.config_model)
+        peak = _last(epochs, "cuda_peak_bytes")
+        peak = _last(epochs, "cpu_peak_bytes") if peak is None else peak
+        saved = _last(epochs, "saved_bytes")
+        error = _last(epochs, "test_error")
+        images = _last(epochs, "test_images")
+        ode = pd.notna(run.config_method)
+        rows.append(
+            {
+                "run": run.run,
+                "model": run.label,
+                "status": run.status,
+                "epochs": len(epochs),
+                "test_error_pct": None if error is None else 100 * error,
+                "test_error_se_pct": None if error is None or not images else 100 * binomial_se(error, int(images)),
+                "test_images": images,
+                "params": run.params,
+                "peak_memory_mb": None if peak is None else peak / MB,
+                "saved_for_backward_mb": None if saved is None else saved / MB,
+                "time_per_epoch_s": epochs["time_epoch_s"].median() if len(epochs) else None,
+                "nfe_forward": _last(epochs, "nfe_forward") if ode else None,
+                "nfe_backward": _last(epochs, "nfe_backward") if ode else None,
+                "paper_test_error_pct": paper.test_error_pct if paper else None,
+                "paper_params": paper.params if paper else None,
+                "paper_memory": paper.memory if paper else None,
+                "paper_time": paper.time if paper else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _fmt(value, pattern: str, missing: str = MISSING) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    return pattern.format(value)
+
+
+def table1_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The Table 1 analog formatted for reading (strings, units in the headers)."""
+    return pd.DataFrame(
+        {
+            "Model": table["model"],
+            "Status": table["status"],
+            "Test error (± s.e.)": [
+                MISSING if _fmt(e, "") == MISSING else f"{e:.2f}%" + _fmt(se, " ± {:.2f}", "")
+                for e, se in zip(table["test_error_pct"], table["test_error_se_pct"], strict=True)
+            ],
+            "Params": [_fmt(v, "{:,.0f}") for v in table["params"]],
+            "Peak memory (MB)": [_fmt(v, "{:.1f}") for v in table["peak_memory_mb"]],
+            "Saved for backward (MB)": [_fmt(v, "{:.1f}") for v in table["saved_for_backward_mb"]],
+            "Time / epoch (s)": [_fmt(v, "{:.1f}") for v in table["time_per_epoch_s"]],
+            "NFE fwd / bwd": [
+                MISSING if _fmt(f, "") == MISSING else f"{f:.1f} / {b:.1f}"
+                for f, b in zip(table["nfe_forward"], table["nfe_backward"], strict=True)
+            ],
+            "Paper: test error": [_fmt(v, "{:.2f}%") for v in table["paper_test_error_pct"]],
+            "Paper: params": [_fmt(v / 1e6 if v else v, "{:.2f} M") for v in table["paper_params"]],
+            "Paper: memory": [_fmt(v, "{}") for v in table["paper_memory"]],
+            "Paper: time": [_fmt(v, "{}") for v in table["paper_time"]],
+        }
+    )

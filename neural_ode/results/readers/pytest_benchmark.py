@@ -20,25 +20,19 @@ from pathlib import Path
 
 NAME = "pytest-benchmark JSON"
 
-#: extra_info keys copied as they are (the record's figure and provenance columns)
-FIGURE_KEYS = (
-    "status",
-    "error",
-    "nfe_forward",
-    "nfe_backward",
-    "saved_bytes",
-    "cpu_peak_bytes",
-    "cuda_peak_bytes",
-    "rss_peak_bytes",
-    "grad_rel_error",
-    "sol_rel_error",
-    "params",
-    "torch_version",
-    "torchdiffeq_version",
-    "device_name",
-    "threads",
-    "git_commit",
-)
+#: provenance fields stored in extra_info beside the figures
+PROVENANCE_KEYS = ("torch_version", "torchdiffeq_version", "device_name", "threads", "git_commit")
+
+
+def figure_keys() -> tuple[str, ...]:
+    """extra_info keys copied as they are: the status, every tracked metric of the schema
+    (:func:`neural_ode.results.schema.tracked`) and the provenance. The pytest-benchmark suite
+    writes exactly these."""
+    from neural_ode.results.schema import tracked
+
+    return ("status", "error", *(metric.name for metric in tracked()), *PROVENANCE_KEYS)
+
+
 #: phase -> column prefix of its time statistics
 PHASE_COLUMNS = {"forward": "time_forward", "step": "time_total"}
 
@@ -82,7 +76,7 @@ def rows(data: dict) -> list[dict]:
             continue
         key = tuple(sorted((name, repr(value)) for name, value in config.items()))
         row = cells.setdefault(key, dict(config))
-        row.update({name: extra[name] for name in FIGURE_KEYS if name in extra})
+        row.update({name: extra[name] for name in figure_keys() if name in extra})
         phase = extra.get("phase", "step")
         prefix = PHASE_COLUMNS.get(phase)
         if prefix is None:

@@ -1,4 +1,4 @@
-"""Figures of the Section 3 report: loss curves and the paper's Figure 3, from result tables.
+"""Figures of the Section 3 report (curves): loss curves and the paper's Figure 3, from result tables.
 
 Every function takes the tables of :mod:`neural_ode.training.results` and writes one PNG;
 nothing is re-run.
@@ -8,19 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from neural_ode.reporting.style import DPI, figure_theme
 from neural_ode.training.results import TrainingResults
-
-DPI = 110
 
 
 def run_labels(runs: pd.DataFrame) -> dict[str, str]:
@@ -76,10 +71,9 @@ def _empty(ax, text: str) -> None:
     ax.set_yticks([])
 
 
-def plot_loss_curves(results: TrainingResults, path: str | Path) -> Path:
+def _plot_loss_curves(results: TrainingResults, path: str | Path) -> Path:
     """Training loss per iteration (left) and test error per epoch (right), one line per run."""
     path = Path(path)
-    sns.set_theme(style="whitegrid", context="notebook")
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2))
     order = list(run_labels(results.runs).values())
     palette = run_palette(results.runs)
@@ -123,7 +117,7 @@ def plot_loss_curves(results: TrainingResults, path: str | Path) -> Path:
     return path
 
 
-def plot_figure3(results: TrainingResults, path: str | Path) -> Path:
+def _plot_figure3(results: TrainingResults, path: str | Path) -> Path:
     """The paper's Figure 3 from measurements: four panels, (a) to (d).
 
     (a) forward NFE against the tolerance's numerical error (trained ODE-Net, test set);
@@ -132,7 +126,6 @@ def plot_figure3(results: TrainingResults, path: str | Path) -> Path:
     backward = forward / 2 line; (d) forward and backward NFE over training.
     """
     path = Path(path)
-    sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(2, 2, figsize=(14, 11))
     labels = run_labels(results.runs)
     palette = run_palette(results.runs)
@@ -243,3 +236,15 @@ def _panel_d(ax, iterations: pd.DataFrame, order: list[str], palette: dict) -> N
     ax.set_ylabel("NFE per iteration")
     ax.set_ylim(-1, float(long["NFE"].max()) * 1.6)  # room for the legend above the lines
     ax.legend(fontsize=8, loc="upper center", ncol=3)
+
+
+def plot_loss_curves(results: TrainingResults, path: str | Path) -> Path:
+    """Training loss and test error of every run against epochs, into ``path`` (PNG); returns it."""
+    with figure_theme(font_scale=1.0):
+        return _plot_loss_curves(results, path)
+
+
+def plot_figure3(results: TrainingResults, path: str | Path) -> Path:
+    """The paper's Figure 3 (a-d) from the result tables, into ``path`` (PNG); returns it."""
+    with figure_theme(font_scale=1.0):
+        return _plot_figure3(results, path)
