@@ -21,12 +21,11 @@ from dataclasses import dataclass
 
 import torch
 
-from neural_ode import METHODS, SOLVERS, CellConfig, measure_cell
+from neural_ode import DEVICES, METHODS, SOLVERS, CellConfig, measure_cell
 
 PROFILE_VARIABLE = "NEURAL_ODE_BENCH_PROFILE"
 DEFAULT_PROFILE = "quick"
-#: devices of the grid; CUDA cells are skipped where torch sees no GPU
-DEVICES = ("cpu", "cuda")
+# DEVICES (the config's) are the grid's devices: CUDA cells are skipped where torch sees no GPU
 
 FIXED_PARAM_NAMES = ["workload", "method", "solver", "steps", "device"]
 ADAPTIVE_PARAM_NAMES = ["workload", "method", "solver", "horizon", "tol", "device"]

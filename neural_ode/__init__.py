@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 #: public name -> module that defines it
 _EXPORTS = {
     "CellConfig": "neural_ode.config",
+    "DEVICES": "neural_ode.config",
     "ConfigError": "neural_ode.config",
     "measure_cell": "neural_ode.measuring.cell",
     "build_pass": "neural_ode.measuring.cell",

@@ -135,9 +135,7 @@ def check_method_solver(method: str, solver: str) -> None:
     """Raise :class:`ConfigError` when gradient method ``method`` does not support ``solver``."""
     from neural_ode.methods import METHODS
 
-    if not METHODS[method].supports(solver):
-        supported = ", ".join(METHODS[method].supported_solvers)
-        raise ConfigError(f"method {method!r} supports solvers {supported}; got {solver!r}")
+    METHODS[method].check_solver(solver)
 
 
 def check_choice(name: str, value, allowed) -> None:

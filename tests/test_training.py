@@ -23,7 +23,8 @@ from neural_ode.training.run_config import TrainConfig
 from neural_ode.training.runs import run_all
 from neural_ode.training.stats import binomial_se, difference_se
 from neural_ode.training.table1 import PAPER_TABLE1, table1_configs
-from neural_ode.training.train import EpochRecord, IterationRecord, tolerance_sweep, train
+from neural_ode.training.tolerance import tolerance_sweep
+from neural_ode.training.train import EpochRecord, IterationRecord, train
 
 #: a tiny run: 64 training images in 2 batches, 32 test images, 8 channels
 TINY = {"epochs": 1, "batch": 32, "width": 8, "train_limit": 64, "test_limit": 32}

@@ -31,9 +31,13 @@ class GradientMethod:
         return self.supported_solvers is None or solver in self.supported_solvers
 
     def check_solver(self, solver: str) -> None:
-        """Raise ``ValueError`` naming the supported solvers when ``solver`` is not one of them."""
+        """Raise :class:`~neural_ode.config.ConfigError` (a ``ValueError``) naming the supported
+        solvers when ``solver`` is not one of them."""
         if not self.supports(solver):
-            raise ValueError(f"{self.name} supports {', '.join(self.supported_solvers)}; got {solver}")
+            from neural_ode.config import ConfigError
+
+            supported = ", ".join(self.supported_solvers)
+            raise ConfigError(f"method {self.name!r} supports solvers {supported}; got {solver!r}")
 
     def solve(
         self,

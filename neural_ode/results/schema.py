@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: devices a metric can be measured on
-DEVICES = ("cpu", "cuda")
+from neural_ode.config import DEVICES
+
 #: the statistics of the timing spread, in the order of the record's fields
 SPREAD_STATS = ("iqr", "min", "max")
 KINDS = ("exact", "accuracy", "timed", "derived")

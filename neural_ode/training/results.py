@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from neural_ode.training.train import EpochRecord, IterationRecord, ToleranceRecord, TrainResult
+from neural_ode.training.tolerance import ToleranceRecord
+from neural_ode.training.train import EpochRecord, IterationRecord, TrainResult
 
 TABLES = ("runs", "epochs", "iterations", "tolerance")
 _COLUMNS = {

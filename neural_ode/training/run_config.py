@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from neural_ode.config import ConfigError, check_choice, check_method_solver, check_positive
+from neural_ode.config import DEVICES, ConfigError, check_choice, check_method_solver, check_positive
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
 from neural_ode.training.data import DataError, check_data_spec
@@ -15,7 +15,6 @@ from neural_ode.training.models import MODELS
 DEFAULT_TRAIN_TOL = 1e-3
 #: solvers that use rtol/atol: the adaptive ones, and implicit_adams (its corrector's convergence test)
 TOLERANCE_SOLVERS = tuple(name for name, spec in SOLVERS.items() if spec.adaptive) + ("implicit_adams",)
-DEVICES = ("cpu", "cuda")
 OPTIMIZERS = ("adam", "sgd")
 
 

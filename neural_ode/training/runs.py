@@ -12,7 +12,8 @@ from neural_ode.training.data import Dataset, load_data
 from neural_ode.training.report import render_training_report
 from neural_ode.training.results import save_results
 from neural_ode.training.run_config import TrainConfig
-from neural_ode.training.train import EpochRecord, TrainResult, tolerance_sweep, train
+from neural_ode.training.tolerance import tolerance_sweep
+from neural_ode.training.train import EpochRecord, TrainResult, train
 
 
 def run_all(
