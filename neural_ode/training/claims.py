@@ -42,87 +42,109 @@ def _find_run(
     return (finished if len(finished) else rows).iloc[0]["run"]
 
 
-def claims_frame(results: TrainingResults) -> pd.DataFrame:
-    """The paper's (and the reproduction's) claims, each with what was measured and a verdict."""
-    table = table1_frame(results).set_index("run")
-    runs = results.runs
-    resnet6, resnet1 = _find_run(runs, "resnet6"), _find_run(runs, "resnet1")
-    rknet, mlp = _find_run(runs, "rknet"), _find_run(runs, "mlp")
-    odenet = _find_run(runs, "odenet", "dopri5", "adjoint") or _find_run(runs, "odenet")
-    adams = _find_run(runs, "odenet", "implicit_adams")
-    claims = []
+class _Claims:
+    """The claims found so far, and the comparisons they are checked by, over one Table 1 frame."""
 
-    def add(claim: str, paper: str, measured: str, verdict: str) -> None:
-        claims.append({"claim": claim, "paper": paper, "measured": measured, "verdict": verdict})
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.table = table
+        self.rows: list[dict] = []
 
-    def value(run, column):
-        if run is None or run not in table.index:
+    def add(self, claim: str, paper: str, measured: str, verdict: str) -> None:
+        """Record one claim with what was measured and its verdict."""
+        self.rows.append({"claim": claim, "paper": paper, "measured": measured, "verdict": verdict})
+
+    def value(self, run, column):
+        """The Table 1 value of ``run`` in ``column``, None when the run or the value is missing."""
+        if run is None or run not in self.table.index:
             return None
-        v = table.loc[run, column]
+        v = self.table.loc[run, column]
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
-    def error_difference(a, b):
+    def error_difference(self, a, b):
         """(difference in points, its standard error in points, text), or None when not measured."""
-        ea, eb = value(a, "test_error_pct"), value(b, "test_error_pct")
-        na, nb = value(a, "test_images"), value(b, "test_images")
+        ea, eb = self.value(a, "test_error_pct"), self.value(b, "test_error_pct")
+        na, nb = self.value(a, "test_images"), self.value(b, "test_images")
         if None in (ea, eb, na, nb):
             return None
         se = 100 * difference_se(ea / 100, int(na), eb / 100, int(nb))
         text = (
-            f"{table.loc[a, 'model']} {ea:.2f}% vs {table.loc[b, 'model']} {eb:.2f}%: "
+            f"{self.table.loc[a, 'model']} {ea:.2f}% vs {self.table.loc[b, 'model']} {eb:.2f}%: "
             f"{ea - eb:+.2f} ± {se:.2f} points ({int(na)} and {int(nb)} test images)"
         )
         return ea - eb, se, text
 
-    def compare_errors(claim, paper, a, b):
-        found = error_difference(a, b)
+    def same_error(self, claim, paper, a, b) -> None:
+        """The claim that runs ``a`` and ``b`` err alike (within the standard errors)."""
+        found = self.error_difference(a, b)
         if found is None:
-            return add(claim, paper, "a run is missing or has no finished epoch", NOT_MEASURED)
+            return self.add(claim, paper, "a run is missing or has no finished epoch", NOT_MEASURED)
         difference, se, text = found
-        add(claim, paper, text, HOLDS if abs(difference) <= MATCH_STANDARD_ERRORS * se else DOES_NOT_HOLD)
+        self.add(claim, paper, text, HOLDS if abs(difference) <= MATCH_STANDARD_ERRORS * se else DOES_NOT_HOLD)
 
-    def worse(claim, paper, a, b):
-        found = error_difference(a, b)
+    def worse(self, claim, paper, a, b) -> None:
+        """The claim that run ``a`` errs more than ``b`` (beyond the standard errors)."""
+        found = self.error_difference(a, b)
         if found is None:
-            return add(claim, paper, "a run is missing or has no finished epoch", NOT_MEASURED)
+            return self.add(claim, paper, "a run is missing or has no finished epoch", NOT_MEASURED)
         difference, se, text = found
         bound = MATCH_STANDARD_ERRORS * se
         verdict = HOLDS if difference > bound else DOES_NOT_HOLD if difference < -bound else NOT_ENOUGH_EVIDENCE
-        add(claim, paper, text, verdict)
+        self.add(claim, paper, text, verdict)
 
+
+def claims_frame(results: TrainingResults) -> pd.DataFrame:
+    """The paper's (and the reproduction's) claims, each with what was measured and a verdict."""
+    claims = _Claims(table1_frame(results).set_index("run"))
+    runs = results.runs
+    resnet6, resnet1 = _find_run(runs, "resnet6"), _find_run(runs, "resnet1")
+    rknet = _find_run(runs, "rknet")
+    odenet = _find_run(runs, "odenet", "dopri5", "adjoint") or _find_run(runs, "odenet")
+    _accuracy_claims(claims, runs, odenet, resnet6, resnet1, rknet)
+    _memory_claims(claims.add, claims.value, claims.table, odenet, rknet, resnet6, resnet1)
+    _nfe_claims(claims.add, results, odenet, claims.table)
+    _optimiser_claims(claims, runs, odenet)
+    return pd.DataFrame(claims.rows, columns=["claim", "paper", "measured", "verdict"])
+
+
+def _accuracy_claims(claims: _Claims, runs, odenet, resnet6, resnet1, rknet) -> None:
     criterion = f"(within {MATCH_STANDARD_ERRORS:g} standard errors)"
-    compare_errors(f"ODE-Net matches ResNet's test error {criterion}", "0.42% vs 0.41%", odenet, resnet6)
-    compare_errors(f"RK-Net matches ODE-Net's test error {criterion}", "0.47% vs 0.42%", rknet, odenet)
-    compare_errors(
+    claims.same_error(f"ODE-Net matches ResNet's test error {criterion}", "0.42% vs 0.41%", odenet, resnet6)
+    claims.same_error(f"RK-Net matches ODE-Net's test error {criterion}", "0.47% vs 0.42%", rknet, odenet)
+    claims.same_error(
         f"ResNet with 1 block matches ODE-Net, as in the reproduction {criterion}",
         "similar (reproduction)",
         resnet1,
         odenet,
     )
-    worse(
+    claims.worse(
         f"The 1-layer MLP errs more than ResNet (by over {MATCH_STANDARD_ERRORS:g} standard errors)",
         "1.60% vs 0.41%",
-        mlp,
+        _find_run(runs, "mlp"),
         resnet6,
     )
-    p_ode, p_res = value(odenet, "params"), value(resnet6, "params")
+    p_ode, p_res = claims.value(odenet, "params"), claims.value(resnet6, "params")
     if p_ode and p_res:
         ratio = p_ode / p_res
-        add(
+        claims.add(
             "ODE-Net needs fewer parameters than ResNet (under half)",
             "0.22 M vs 0.60 M (0.37x)",
             f"{p_ode:,.0f} vs {p_res:,.0f} ({ratio:.2f}x)",
             HOLDS if ratio < 0.5 else DOES_NOT_HOLD,
         )
-    _memory_claims(add, value, table, odenet, rknet, resnet6, resnet1)
-    _nfe_claims(add, results, odenet, table)
-    claim = f"With Adam, implicit_adams trains as well as dopri5, as in the reproduction {criterion}"
+
+
+def _optimiser_claims(claims: _Claims, runs, odenet) -> None:
+    adams = _find_run(runs, "odenet", "implicit_adams")
+    claim = (
+        "With Adam, implicit_adams trains as well as dopri5, as in the reproduction "
+        f"(within {MATCH_STANDARD_ERRORS:g} standard errors)"
+    )
     paper = "unstable with the first optimiser; stable with Adam + adaptive lr"
     status = runs.set_index("run")["status"].get(adams) if adams is not None else None
     if status is not None and status != "ok":
-        add(claim, paper, f"diverged: {status}", DOES_NOT_HOLD)
+        claims.add(claim, paper, f"diverged: {status}", DOES_NOT_HOLD)
     else:
-        compare_errors(claim, paper, adams, odenet)
+        claims.same_error(claim, paper, adams, odenet)
     sgd = _find_run(runs, "odenet", "implicit_adams", optimizer="sgd")
     if sgd is not None:
         claim = (
@@ -131,10 +153,9 @@ def claims_frame(results: TrainingResults) -> pd.DataFrame:
         )
         status = runs.set_index("run")["status"].get(sgd)
         if status != "ok":
-            add(claim, paper, f"{table.loc[sgd, 'model']} diverged: {status}", HOLDS)
+            claims.add(claim, paper, f"{claims.table.loc[sgd, 'model']} diverged: {status}", HOLDS)
         else:
-            worse(claim, paper, sgd, adams)
-    return pd.DataFrame(claims, columns=["claim", "paper", "measured", "verdict"])
+            claims.worse(claim, paper, sgd, adams)
 
 
 def _memory_claims(add, value, table, odenet, rknet, resnet6, resnet1) -> None:

@@ -74,7 +74,7 @@ def _empty(ax, text: str) -> None:
 def _plot_loss_curves(results: TrainingResults, path: str | Path) -> Path:
     """Training loss per iteration (left) and test error per epoch (right), one line per run."""
     path = Path(path)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.2))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6.0))
     order = list(run_labels(results.runs).values())
     palette = run_palette(results.runs)
     iterations = _with_labels(results.iterations, results.runs)
@@ -87,7 +87,10 @@ def _plot_loss_curves(results: TrainingResults, path: str | Path) -> Path:
         _plain_log_ticks(left)
         left.set_xlabel("epoch")
         left.set_ylabel("training loss (cross-entropy, per iteration)")
-        left.legend(title=None, fontsize=9)
+        # one legend for both panels, below them, so that it covers no line
+        handles, labels = left.get_legend_handles_labels()
+        left.get_legend().remove()
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=9, frameon=False)
     else:
         _empty(left, "no training iterations recorded")
     left.set_title("Training loss")
@@ -111,7 +114,7 @@ def _plot_loss_curves(results: TrainingResults, path: str | Path) -> Path:
     else:
         _empty(right, "no epoch completed")
     right.set_title("Test error after each epoch")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
