@@ -252,6 +252,8 @@ def main(args: argparse.Namespace) -> int:
         write_spec(out, cells)
         add_owned(out, [out / SPEC_NAME, out / "results.jsonl", out / "results.csv"])
         sweep = f"the axes given ({len(cells)} cells)" if given else f"preset {preset.name} ({len(cells)} cells)"
+        if settings.get("resume") and not given and "preset" not in settings and (out / SPEC_NAME).exists():
+            sweep = f"the sweep recorded in {out / SPEC_NAME} ({len(cells)} cells)"
         print(f"neural-ode-bench run: {sweep} -> {out}", file=sys.stderr)
         # a SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the cell process in flight is killed too
         previous_handler = signal.signal(signal.SIGTERM, _interrupt)
@@ -265,7 +267,9 @@ def main(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous_handler)
         if outcome.skipped:
             print(f"resumed: {outcome.skipped} cells were already recorded and were skipped", file=sys.stderr)
-        rows = ResultsLog(out / "results.jsonl").rows()
+        with warnings.catch_warnings():  # the bad lines were named once, when the sweep read the log
+            warnings.simplefilter("ignore")
+            rows = ResultsLog(out / "results.jsonl").records(warn=False)
         return finish(rows, out)
 
 

@@ -208,15 +208,22 @@ class ResultsLog:
         self._repair_tail()
         return rows
 
-    def done_keys(self) -> set[tuple]:
-        """The :attr:`CellConfig.key` of every cell already recorded (any status)."""
-        keys = set()
+    def records(self, *, warn: bool = True) -> list[CellRecord]:
+        """The lines that are valid cell records; any other (wrong fields, wrong types, values out
+        of range) is skipped, with a warning when ``warn``."""
+        records = []
         for number, row in enumerate(self.rows(), 1):
             try:
-                keys.add(CellRecord.from_dict(row).config.key)
+                records.append(_typed(CellRecord.from_dict(row)))
             except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
-                warnings.warn(f"{self.path}: record {number} is not a cell record ({exc}); ignored", stacklevel=2)
-        return keys
+                if warn:
+                    message = f"{self.path}: record {number} is not a cell record ({str(exc)[:200]}); ignored"
+                    warnings.warn(message, stacklevel=2)
+        return records
+
+    def done_keys(self) -> set[tuple]:
+        """The :attr:`CellConfig.key` of every cell already recorded (any status)."""
+        return {record.config.key for record in self.records()}
 
     def append(self, record: CellRecord) -> None:
         """Add ``record`` as one line, on disk before this returns (flush + fsync)."""
@@ -245,6 +252,25 @@ class ResultsLog:
             return
         with open_owned(self.path, "a") as handle:
             handle.write("\n")
+
+
+def _typed(record: CellRecord) -> CellRecord:
+    """``record``, if each measured field holds what its annotation says (int, float, str or None)."""
+    import dataclasses
+
+    from neural_ode.validation import INT64_MAX
+
+    for field in dataclasses.fields(record):
+        value, kind = getattr(record, field.name), str(field.type)
+        if field.name == "config" or value is None:
+            continue
+        if isinstance(value, bool) or (
+            ("float" in kind and not isinstance(value, int | float))
+            or ("float" not in kind and "int" in kind and not (isinstance(value, int) and abs(value) <= INT64_MAX))
+            or ("str" in kind and "int" not in kind and not isinstance(value, str))
+        ):
+            raise TypeError(f"{field.name} should be {kind}, got {value!r:.60}")
+    return record
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,14 @@ PRELOAD = ("neural_ode.measuring.cell", "neural_ode.results.record", "torch._dyn
 PARENT_POLL_S = 0.5
 
 
-def die_with(sweep_pid: int) -> None:
+def die_with(sweep_pid: int, cleanup: str | None = None) -> None:
     """Make this process die when the sweep (``sweep_pid``) does, whatever signal ended it.
 
     Two mechanisms, since a cell process is the child of the forkserver, not of the sweep: the
     kernel's parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux: SIGKILL when the
     forkserver ends), and a daemon thread that checks every :data:`PARENT_POLL_S` seconds that the
-    sweep process lives (a zombie counts as dead) and kills this process otherwise.
+    sweep process lives (a zombie counts as dead) and kills this process otherwise, first removing
+    the folder ``cleanup`` (the cell's temporary folder) and its parent if that is then empty.
     """
     import signal
     import threading
@@ -57,6 +58,14 @@ def die_with(sweep_pid: int) -> None:
     def watch() -> None:
         while alive():
             time.sleep(PARENT_POLL_S)
+        if cleanup:
+            import shutil
+
+            shutil.rmtree(cleanup, ignore_errors=True)
+            try:
+                os.rmdir(os.path.dirname(cleanup))
+            except OSError:
+                pass
         os.kill(os.getpid(), signal.SIGKILL)
 
     if alive():
@@ -76,7 +85,7 @@ def run_child(
     (``NEURAL_ODE_BENCH_CACHE``) must be the sweep's now.
     """
     if sweep_pid is not None:
-        die_with(sweep_pid)
+        die_with(sweep_pid, cleanup=os.path.dirname(record_path))
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stdout.flush()
     sys.stderr.flush()
