@@ -138,3 +138,14 @@ def open_owned(path: Path | str, mode: str = "a"):
     if mode == "w":
         os.ftruncate(fd, 0)
     return os.fdopen(fd, {"a": "a", "w": "w", "r": "r"}[mode], encoding="utf-8")
+
+
+def open_regular(path: Path | str):
+    """Open ``path`` for reading as bytes, following symlinks, only if it is a regular file: a
+    FIFO or a device is a :class:`UsageError` instead of a read that never ends."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UsageError(f"{path}: is not a regular file (a FIFO, device or directory); refused")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")

@@ -20,13 +20,13 @@ def can_read(path: Path) -> bool:
 
 def load_rows(path: Path) -> list[dict]:
     """The records of a JSON-lines file; a line that is truncated, corrupt, too deeply nested,
-    not valid UTF-8 or not a JSON object is dropped with a warning. A symlink or a FIFO is refused
-    (:class:`neural_ode.validation.UsageError`) rather than followed or waited on."""
-    from neural_ode.validation import open_owned
+    not valid UTF-8 or not a JSON object is dropped with a warning. A FIFO or a device is refused
+    (:class:`neural_ode.validation.UsageError`) rather than waited on."""
+    from neural_ode.validation import open_regular
 
     rows = []
-    with open_owned(_file(path), "r") as handle:
-        for number, raw in enumerate(handle.buffer, 1):
+    with open_regular(_file(path)) as handle:
+        for number, raw in enumerate(handle, 1):
             if not raw.strip():
                 continue
             try:
