@@ -2,22 +2,32 @@
 
 Each subcommand is a module in :mod:`neural_ode.commands` defining ``NAME``, ``HELP``,
 ``add_arguments(parser)`` and ``main(args) -> int``; this file only dispatches to them, so a
-new subcommand is a new module and nothing else. A :class:`UsageError` raised by a
-subcommand becomes a one-line message and exit status 2.
+new subcommand is a new module and nothing else.
+
+:func:`main` is the one error boundary of the tool: bad input a user can cause
+(:class:`UsageError`, :class:`neural_ode.config.ConfigError`, an OS error on a path they gave)
+becomes one line on stderr and exit status 2; an unexpected internal error becomes a short
+message saying where to report it and exit status 70 (``EX_SOFTWARE``), its traceback shown only
+with ``NEURAL_ODE_BENCH_DEBUG=1``. Records already written stay on disk either way: a sweep
+appends and fsyncs each one as it lands.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import traceback
 
 import neural_ode.commands
+from neural_ode.validation import UsageError
 
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
+#: exit status of an unexpected internal error (BSD sysexits' EX_SOFTWARE)
+EXIT_INTERNAL = 70
+#: where an internal error should be reported
+REPORT_TO = "the neural-ode-bench issue tracker (with the command line and this message)"
 
 
 def command_modules() -> list:
@@ -40,15 +50,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for bad input)."""
+    """Run the command line; returns the exit status: 0 done, 2 bad input, 130 interrupted,
+    70 an internal error (a bug: the message says where to report it)."""
+    from neural_ode.config import ConfigError
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its one-line usage error (2) or the help (0)
+        return exc.code if isinstance(exc.code, int) else 2
+    prefix = f"neural-ode-bench {args.command}"
     try:
         return int(args.handler(args) or 0)
-    except UsageError as exc:
-        print(f"neural-ode-bench {args.command}: error: {exc}", file=sys.stderr)
+    except (UsageError, ConfigError) as exc:
+        print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the user gave: unwritable, under a file, on a read-only or virtual filesystem
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prefix}: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the error boundary: a bug, reported as such
+        if os.environ.get("NEURAL_ODE_BENCH_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"{prefix}: internal error: {type(exc).__name__}: {_one_line(exc)[:300]}; this is a bug in "
+            f"neural-ode-bench, please report it to {REPORT_TO} (set NEURAL_ODE_BENCH_DEBUG=1 for the traceback); "
+            "records already measured stay in results.jsonl",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

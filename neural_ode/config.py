@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from neural_ode.solvers import SOLVERS
+from neural_ode.validation import INT64_MAX, SEED_LIMIT, TIMEOUT_MAX_S
 
 DTYPES = ("float32", "float64")
 DEVICES = ("cpu", "cuda")
@@ -97,9 +98,15 @@ class CellConfig:
                 self._set(name, defaults[name])
             check_positive(name, getattr(self, name), integer=True)
         check_positive("repeats", self.repeats, integer=True)
-        if not isinstance(self.warmup, int) or self.warmup < 0:
+        if not isinstance(self.warmup, int) or isinstance(self.warmup, bool) or not 0 <= self.warmup <= INT64_MAX:
             raise ConfigError(f"warmup must be a non-negative integer, got {self.warmup!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < SEED_LIMIT:
+            raise ConfigError(f"seed must be an integer in [0, 2^63), got {self.seed!r}")
         check_positive("timeout_s", self.timeout_s)
+        if self.timeout_s > TIMEOUT_MAX_S:
+            raise ConfigError(
+                f"timeout_s must be at most {TIMEOUT_MAX_S:g} s (the OS timers' range), got {self.timeout_s!r}"
+            )
         check_positive("max_num_steps", self.max_num_steps, integer=True)
 
     def _set(self, name: str, value) -> None:
@@ -140,15 +147,24 @@ def check_method_solver(method: str, solver: str) -> None:
 
 def check_choice(name: str, value, allowed) -> None:
     """Raise :class:`ConfigError` unless ``value`` is one of ``allowed`` (the message lists them)."""
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ConfigError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
 
 
 def check_positive(name: str, value, integer: bool = False) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a number (an integer if asked) above zero."""
+    """Raise :class:`ConfigError` unless ``value`` is a number (an integer if asked) above zero,
+    finite, and for integers at most int64's maximum."""
+    import math
+
     kind = "integer" if integer else "number"
     bad_type = (
-        (not isinstance(value, int) or isinstance(value, bool)) if integer else not isinstance(value, int | float)
+        (not isinstance(value, int) or isinstance(value, bool))
+        if integer
+        else (not isinstance(value, int | float) or isinstance(value, bool))
     )
     if bad_type or not value > 0:
         raise ConfigError(f"{name} must be a positive {kind}, got {value!r}")
+    if integer and value > INT64_MAX:
+        raise ConfigError(f"{name} must be a positive {kind} of at most {INT64_MAX} (int64), got {value!r}")
+    if not integer and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite positive {kind}, got {value!r}")

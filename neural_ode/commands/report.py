@@ -8,7 +8,6 @@ Inputs may be any mix of formats the readers in :mod:`neural_ode.results.readers
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from neural_ode.cli import UsageError
@@ -41,8 +40,19 @@ def read_inputs(paths: list[Path]):
             frame = read_results([path])
         except UnreadableResults as exc:
             raise UsageError(str(exc)) from exc
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise UsageError(f"{path}: cannot be read as results ({type(exc).__name__}: {exc})") from exc
+        except (
+            OSError,
+            ValueError,  # UnicodeDecodeError, JSONDecodeError
+            KeyError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            SyntaxError,
+            RecursionError,
+            OverflowError,
+        ) as exc:  # a result file of a known format with fields of the wrong type or shape
+            message = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise UsageError(f"{path}: cannot be read as results ({type(exc).__name__}: {message})") from exc
         if frame.empty:
             raise UsageError(f"{path}: holds no results")
         frames.append(frame)
@@ -56,6 +66,10 @@ def main(args: argparse.Namespace) -> int:
     frame = read_inputs(args.inputs)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {args.out}: cannot create the folder: {exc.strerror or exc}") from exc
     html = render_report(frame, args.out)
     print(f"report: {html} ({len(frame)} cells; also {html.with_name('report.md')} and {html.parent / 'figures'}/)")
     return 0

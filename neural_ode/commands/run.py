@@ -19,14 +19,19 @@ lists or comma strings); options given on the command line override it::
     out = "reports/mine"
 
 Bad input (unknown names, non-positive numbers, a tolerance for fixed-grid solvers only, CUDA
-where there is none, an unreadable or invalid config file) stops the command with one line and
-exit status 2 before anything is measured or created.
+where there is none, an unreadable or invalid config file, values beyond int64 or the OS timers)
+stops the command with one line and exit status 2 before anything is measured or created.
+
+The --out folder is locked while the sweep writes it (a second sweep is refused, naming the
+holder, or waits with ``--wait``); the sweep's cells are recorded in ``DIR/sweep.json``, which
+``--resume`` continues (without axes: that sweep; with other axes: refused unless ``--extend``).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import signal
 import sys
 import tomllib
@@ -37,7 +42,7 @@ from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
 from neural_ode.methods import METHODS
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
-from neural_ode.sweeping.plan import AXES, RunSettings, plan, positive_float, positive_int
+from neural_ode.sweeping.plan import AXES, RunSettings, plan, positive_int
 from neural_ode.sweeping.presets import DEFAULT_PRESET, PRESETS
 from neural_ode.sweeping.runner import KILL_GRACE_S, ResultsLog, run_sweep
 from neural_ode.workloads import WORKLOADS
@@ -46,7 +51,9 @@ NAME = "run"
 HELP = "measure a sweep of cells (a preset, or the product of the given axes) and render its report"
 
 #: keys of a --config file besides the axes, with their option's meaning
-SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume")
+SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "wait", "extend")
+#: settings that are true or false
+_FLAGS = ("resume", "wait", "extend")
 CONFIG_KEYS = AXES + SETTINGS
 
 _AXIS_HELP = {
@@ -87,24 +94,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume",
         action="store_true",
         default=None,
-        help="continue the sweep in --out DIR: skip the cells already recorded there",
+        help="continue the sweep in --out DIR (the one its sweep.json records, when no axes are given): "
+        "skip the cells already recorded there",
+    )
+    parser.add_argument(
+        "--extend",
+        action="store_true",
+        default=None,
+        help="with --resume: add the cells of the axes given to the folder's sweep (else a different sweep is refused)",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        default=None,
+        help="if another sweep is writing --out DIR, wait for it to finish (default: refuse)",
     )
 
 
 def read_config(path: str) -> dict:
     """The settings of a TOML config file; a UsageError for an unreadable, invalid or unknown one."""
+    from neural_ode.validation import check_regular_or_absent
+
     try:
+        if not check_regular_or_absent(path, f"config file {path}") and not Path(path).is_dir():
+            raise UsageError(f"cannot read config file {path}: No such file or directory")
         with open(path, "rb") as handle:
-            settings = tomllib.load(handle)
+            settings = tomllib.loads(handle.read(1_000_001).decode("utf-8"))
     except OSError as exc:
         raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"config file {path} is not UTF-8 text (TOML files are UTF-8): byte {exc.start}") from exc
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from exc
     unknown = [key for key in settings if key not in CONFIG_KEYS]
     if unknown:
         raise UsageError(f"config file {path}: unknown key {unknown[0]!r}; allowed: {', '.join(CONFIG_KEYS)}")
-    if "resume" in settings and not isinstance(settings["resume"], bool):
-        raise UsageError(f"config file {path}: resume must be true or false, got {settings['resume']!r}")
+    for flag in _FLAGS:
+        if flag in settings and not isinstance(settings[flag], bool):
+            raise UsageError(f"config file {path}: {flag} must be true or false, got {settings[flag]!r}")
+    for key in ("out", "preset"):
+        if key in settings and not isinstance(settings[key], str):
+            raise UsageError(f"config file {path}: {key} takes one text value, got {settings[key]!r}")
     return settings
 
 
@@ -117,39 +147,68 @@ def gather(args: argparse.Namespace) -> dict:
 
 def run_settings(settings: dict, preset) -> RunSettings:
     """Seed, repeats, warm-up and time budget, from the settings or the preset."""
-    seed = settings.get("seed", 0)
-    try:
-        seed = int(seed) if not isinstance(seed, bool | float) else None
-    except (TypeError, ValueError):
-        seed = None
-    if seed is None or seed < 0:
-        raise ConfigError(f"--seed takes a non-negative integer, got {settings.get('seed')!r}")
-    warmup = settings.get("warmup", preset.warmup)
-    if not (str(warmup).isdigit() and not isinstance(warmup, bool)):
-        raise ConfigError(f"--warmup takes a non-negative integer, got {warmup!r}")
+    from neural_ode.validation import parse_int, parse_seed, parse_timeout
+
     return RunSettings(
-        seed=seed,
+        seed=parse_seed("--seed", settings.get("seed", 0), error=ConfigError),
         repeats=positive_int("repeats", settings.get("repeats", preset.repeats)),
-        warmup=int(warmup),
-        timeout_s=positive_float("timeout", settings.get("timeout", preset.timeout_s)),
+        warmup=parse_int("--warmup", settings.get("warmup", preset.warmup), minimum=0, error=ConfigError),
+        timeout_s=parse_timeout("--timeout", settings.get("timeout", preset.timeout_s), error=ConfigError),
     )
 
 
 def output_dir(settings: dict) -> Path:
     """The --out directory, checked: resuming needs one; a fresh run must not mix with old results."""
+    from neural_ode.validation import parse_text
+
     resume = bool(settings.get("resume"))
     if settings.get("out") is None:
         if resume:
             raise UsageError("--resume needs --out DIR, the directory of the sweep to continue")
+        if settings.get("extend"):
+            raise UsageError("--extend needs --resume --out DIR, the sweep to extend")
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         return Path("reports") / stamp
-    out = Path(str(settings["out"]))
+    out = Path(parse_text("--out", settings["out"]))
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
-    results = out / "results.jsonl"
-    if not resume and results.exists() and results.stat().st_size > 0:
-        raise UsageError(f"--out {out} already holds results.jsonl; add --resume to continue it, or pick another --out")
+    if settings.get("extend") and not resume:
+        raise UsageError("--extend needs --resume: it adds cells to the sweep in --out DIR")
     return out
+
+
+def check_folder(out: Path, resume: bool) -> None:
+    """Under the folder's lock: a fresh run must not mix with old results, nor overwrite files it did not write."""
+    from neural_ode.reporting.owned import REPORT_FILES, check_owned
+    from neural_ode.validation import check_regular_or_absent
+
+    results = out / "results.jsonl"
+    if check_regular_or_absent(results) and not resume and results.stat().st_size > 0:
+        raise UsageError(f"--out {out} already holds results.jsonl; add --resume to continue it, or pick another --out")
+    check_owned(out, (*REPORT_FILES, "results.csv"))
+
+
+def sweep_cells(out: Path, cells: list, settings: dict, given: dict) -> list:
+    """The cells to run in ``out``: its recorded sweep when resuming without axes, else ``cells``;
+    a different sweep than the one recorded is refused unless ``--extend``."""
+    from neural_ode.sweeping.spec import describe_difference, merged, read_spec
+
+    recorded = read_spec(out)
+    results = out / "results.jsonl"
+    has_records = results.is_file() and results.stat().st_size > 0
+    if recorded is not None and settings.get("resume") and not given and "preset" not in settings:
+        return recorded  # the README's `run --resume --out DIR`: continue that sweep
+    if recorded is None or not has_records:
+        return cells
+    if {c.key for c in recorded} == {c.key for c in cells}:
+        return cells
+    if settings.get("extend"):
+        return merged(recorded, cells)
+    raise UsageError(
+        f"--out {out} holds another sweep ({len(recorded)} cells in {out / 'sweep.json'}; "
+        f"{describe_difference(recorded, cells)}); resume it without axes, add --extend to add these cells, "
+        "or pick another --out"
+    )
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -174,27 +233,44 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     out = output_dir(settings)
 
-    # everything is checked: from here on, files are written
-    with warnings.catch_warnings():
+    # everything the user typed is checked: from here on, the folder is created and locked
+    from neural_ode.reporting.owned import add_owned
+    from neural_ode.sweeping.lock import FolderLock
+    from neural_ode.sweeping.spec import SPEC_NAME, write_spec
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create the folder: {exc.strerror or exc}") from exc
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: the folder is not writable")
+    with FolderLock(out, wait=bool(settings.get("wait"))), warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = _show_warning
+        check_folder(out, bool(settings.get("resume")))
+        cells = sweep_cells(out, cells, settings, given)
+        write_spec(out, cells)
+        add_owned(out, [out / SPEC_NAME, out / "results.jsonl", out / "results.csv"])
         sweep = f"the axes given ({len(cells)} cells)" if given else f"preset {preset.name} ({len(cells)} cells)"
+        if settings.get("resume") and not given and "preset" not in settings and (out / SPEC_NAME).exists():
+            sweep = f"the sweep recorded in {out / SPEC_NAME} ({len(cells)} cells)"
         print(f"neural-ode-bench run: {sweep} -> {out}", file=sys.stderr)
-        out.mkdir(parents=True, exist_ok=True)
         # a SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the cell process in flight is killed too
         previous_handler = signal.signal(signal.SIGTERM, _interrupt)
         try:
             outcome = run_sweep(cells, out, resume=bool(settings.get("resume")))
         except KeyboardInterrupt:
             print(f"\ninterrupted; the cells measured so far are in {out / 'results.jsonl'}", file=sys.stderr)
-            print(f"continue with: neural-ode-bench run --resume --out {out} (and the same axes)", file=sys.stderr)
+            print(f"continue with: neural-ode-bench run --resume --out {out}", file=sys.stderr)
             return 130
         finally:
             signal.signal(signal.SIGTERM, previous_handler)
         if outcome.skipped:
             print(f"resumed: {outcome.skipped} cells were already recorded and were skipped", file=sys.stderr)
-        rows = ResultsLog(out / "results.jsonl").rows()
-    return finish(rows, out)
+        with warnings.catch_warnings():  # the bad lines were named once, when the sweep read the log
+            warnings.simplefilter("ignore")
+            rows = ResultsLog(out / "results.jsonl").records(warn=False)
+        return finish(rows, out)
 
 
 def finish(rows: list[dict], out: Path) -> int:

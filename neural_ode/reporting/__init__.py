@@ -20,6 +20,7 @@ from pathlib import Path
 from neural_ode.reporting.claims import claims_table
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.figures import draw_all
+from neural_ode.reporting.owned import REPORT_FILES, add_owned, check_owned, stale_figures
 from neural_ode.reporting.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
 from neural_ode.reporting.render import write_report
 from neural_ode.reporting.tables import (
@@ -36,14 +37,17 @@ from neural_ode.results.schema import METRICS
 def render_report(frame, out_dir: Path) -> Path:
     """Write the report of ``frame`` into ``out_dir``; returns the path of report.html.
 
-    ``figures/*.png`` left in ``out_dir`` by an earlier report are removed first, so the
-    directory holds exactly this report's figures.
+    ``figures/*.png`` left in ``out_dir`` by an earlier report of this tool are removed first, so
+    the directory holds exactly this report's figures. Files the tool did not write are never
+    overwritten or deleted: such a file under a name the report uses is a
+    :class:`neural_ode.validation.UsageError` before anything is written (see :mod:`.owned`).
     """
     out_dir = Path(out_dir)
+    check_owned(out_dir)
     figures_dir = out_dir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
-    for stale in figures_dir.glob("*.png"):
-        stale.unlink()
+    for stale in stale_figures(out_dir):
+        stale.unlink(missing_ok=True)
     data = prepare(frame)
     pairs = head_to_head(data)
     context = {
@@ -66,6 +70,7 @@ def render_report(frame, out_dir: Path) -> Path:
         "all_cells": cells_table(data),
         "glossary": list(METRICS.values()),
     }
+    add_owned(out_dir, [f.path for f in context["figures"] if f.path] + [out_dir / n for n in REPORT_FILES])
     return write_report(context, out_dir)
 
 

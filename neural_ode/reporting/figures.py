@@ -174,7 +174,7 @@ def _draw_line(ax, style: Style, method, variant, label, x, y, connect: bool = T
         markersize=style.size(method),
         zorder=style.zorder(method),
         linewidth=1.4,
-        label=label,
+        label=str(label).replace("$", r"\$"),  # a name from a result file is text, never mathtext
     )
 
 

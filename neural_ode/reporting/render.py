@@ -48,13 +48,35 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     return table.astype(object).map(_cell)
 
 
+#: Markdown's active characters in text taken from result files, and what they become: no raw
+#: HTML, no links or images (remote or ``javascript:``), no code spans or emphasis from a field
+_MD_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        "\\": "\\\\",
+        "`": "\\`",
+        "*": "\\*",
+        "[": "\\[",
+        "]": "\\]",
+        "|": "\\|",
+    }
+)
+
+
+def md_text(value) -> str:
+    """``value`` as inert Markdown text on one line (see :data:`_MD_ESCAPES`)."""
+    return " ".join(str(value).translate(_MD_ESCAPES).split())
+
+
 def markdown_table(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (pipes in text escaped), or a note when there is none."""
+    """A GitHub-flavoured Markdown table (text escaped: no HTML, links or images), or a note when there is none."""
     text = format_table(table)
     if text.empty:
         return "_(none)_"
-    text = text.map(lambda v: v.replace("|", "\\|").replace("\n", " "))
-    text.columns = [str(c).replace("|", "\\|") for c in text.columns]
+    text = text.map(md_text)
+    text.columns = [md_text(c) for c in text.columns]
     return text.to_markdown(index=False, disable_numparse=True)  # keep our formatting as it is
 
 
@@ -97,8 +119,14 @@ def write_report(context: dict, out_dir: Path) -> Path:
     claims = format_table(context["claims"]).to_dict("records") if len(context["claims"]) else []
 
     md_context = dict(plain, claims_rows=claims, **{k: markdown_table(v) for k, v in tables.items()})
+    md_context["claims_rows"] = [{k: md_text(v) for k, v in row.items()} for row in claims]
+    md_context["advice"] = [(md_text(topic), md_text(text)) for topic, text in context.get("advice", [])]
     md_context["figures"] = [
-        dict(f.__dict__, src=f"figures/{f.path.name}" if f.path else None) for f in context["figures"]
+        dict(
+            {k: md_text(v) if isinstance(v, str) else v for k, v in f.__dict__.items()},
+            src=f"figures/{f.path.name}" if f.path else None,
+        )
+        for f in context["figures"]
     ]
     (out_dir / "report.md").write_text(_environment(False).get_template("report.md.j2").render(md_context))
 

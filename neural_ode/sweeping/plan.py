@@ -76,7 +76,7 @@ def parse_axis(name: str, value) -> tuple:
     parsed = []
     for item in values:
         if name in _CHOICES:
-            if item not in _CHOICES[name]:
+            if not isinstance(item, str) or item not in _CHOICES[name]:
                 raise ConfigError(f"unknown {name} {item!r}; allowed: {', '.join(_CHOICES[name])}")
             parsed.append(item)
         elif name in _POSITIVE_INTS:
@@ -87,25 +87,17 @@ def parse_axis(name: str, value) -> tuple:
 
 
 def positive_int(name: str, value) -> int:
-    """``value`` as an integer > 0, or a ConfigError naming ``name``."""
-    try:
-        number = int(value) if not isinstance(value, bool | float) else None
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number <= 0:
-        raise ConfigError(f"--{name} takes positive integers, got {value!r}")
-    return number
+    """``value`` as an integer in [1, int64 max] (ASCII digits only), or a ConfigError naming ``name``."""
+    from neural_ode.validation import parse_int
+
+    return parse_int(f"--{name}", value, error=ConfigError)
 
 
 def positive_float(name: str, value) -> float:
-    """``value`` as a finite number > 0, or a ConfigError naming ``name``."""
-    try:
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not (math.isfinite(number) and number > 0):
-        raise ConfigError(f"--{name} takes positive numbers, got {value!r}")
-    return number
+    """``value`` as a finite number > 0 (ASCII decimal text or a number), or a ConfigError naming ``name``."""
+    from neural_ode.validation import TIMEOUT_MAX_S, parse_float
+
+    return parse_float(f"--{name}", value, maximum=TIMEOUT_MAX_S if name == "timeout" else math.inf, error=ConfigError)
 
 
 def check_axes(axes: Mapping[str, Sequence], given: Iterable[str]) -> None:

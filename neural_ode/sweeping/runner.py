@@ -20,15 +20,23 @@ last whole line before appending.
 The float64 reference a cell's errors are measured against is computed by the first cell of
 each problem, in its process, and cached on disk for the others (see :mod:`neural_ode.measuring.reference`):
 a reference that cannot be computed then fails its cell, not the sweep.
+
+What it owns: the sweep appends only to a regular ``results.jsonl`` (never through a symlink, never
+to a FIFO: see :func:`neural_ode.validation.open_owned`); a cell's temporary folder lies under
+``DIR/.cells-tmp/``, which the next sweep on that folder clears; a cell process dies with the sweep
+whatever ended it (see :func:`neural_ode.sweeping.worker.die_with`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import multiprocessing
 import os
+import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -41,11 +49,14 @@ from neural_ode.config import CellConfig
 from neural_ode.results.record import CellRecord
 from neural_ode.sweeping.plan import cell_label
 from neural_ode.sweeping.worker import PRELOAD, measure_into, run_child
+from neural_ode.validation import check_regular_or_absent, open_owned
 
 #: seconds a cell process may run past its cell's ``timeout_s`` (a phase that overruns, a hang)
 KILL_GRACE_S = 10.0
 #: characters of a dead cell process's output kept in the record's ``error``
 LOG_TAIL_CHARS = 400
+#: the folder under a sweep's --out that holds its cells' temporary folders
+TMP_NAME = ".cells-tmp"
 
 
 def worker_context():
@@ -82,6 +93,7 @@ def run_cell(
     *,
     kill_after_s: float | None = None,
     target: Callable[[dict, str], None] = measure_into,
+    tmp_dir: Path | str | None = None,
 ) -> CellRecord:
     """Measure ``config`` in a fresh process; never raises for a failing cell.
 
@@ -92,6 +104,8 @@ def run_cell(
         target: what the process runs, ``target(config_dict, record_path)``, its output going
             to a log whose tail a failure's ``error`` quotes; default
             :func:`neural_ode.sweeping.worker.measure_into`. It sees this process's environment variables.
+        tmp_dir: where the cell's temporary folder goes (default: the system's); a sweep passes
+            ``DIR/.cells-tmp`` so that a killed sweep leaves nothing outside its folder.
 
     Returns:
         the process's record, or a record with status ``timeout`` or ``crashed`` and no figures.
@@ -102,11 +116,11 @@ def run_cell(
     kill_after_s = config.timeout_s + KILL_GRACE_S if kill_after_s is None else kill_after_s
     start_worker_server()
     measured_at = _now()
-    with tempfile.TemporaryDirectory(prefix="neural-ode-cell-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="neural-ode-cell-", dir=tmp_dir) as tmp:
         record_path, log_path = os.path.join(tmp, "record.json"), os.path.join(tmp, "output.txt")
         process = worker_context().Process(
             target=run_child,
-            args=(target, dict(os.environ), config.to_dict(), record_path, log_path),
+            args=(target, dict(os.environ), config.to_dict(), record_path, log_path, os.getpid()),
             name=f"neural-ode-bench cell: {cell_label(config)}",
         )
         started = time.perf_counter()
@@ -188,45 +202,75 @@ class ResultsLog:
         truncated last line (a killed run) is cut off the file so that appending continues cleanly."""
         from neural_ode.results.readers.jsonl import load_rows
 
-        if not self.path.exists():
+        if not check_regular_or_absent(self.path):
             return []
         rows = load_rows(self.path)
         self._repair_tail()
         return rows
 
-    def done_keys(self) -> set[tuple]:
-        """The :attr:`CellConfig.key` of every cell already recorded (any status)."""
-        keys = set()
+    def records(self, *, warn: bool = True) -> list[CellRecord]:
+        """The lines that are valid cell records; any other (wrong fields, wrong types, values out
+        of range) is skipped, with a warning when ``warn``."""
+        records = []
         for number, row in enumerate(self.rows(), 1):
             try:
-                keys.add(CellRecord.from_dict(row).config.key)
-            except (TypeError, ValueError) as exc:
-                warnings.warn(f"{self.path}: record {number} is not a cell record ({exc}); ignored", stacklevel=2)
-        return keys
+                records.append(_typed(CellRecord.from_dict(row)))
+            except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+                if warn:
+                    message = f"{self.path}: record {number} is not a cell record ({str(exc)[:200]}); ignored"
+                    warnings.warn(message, stacklevel=2)
+        return records
+
+    def done_keys(self) -> set[tuple]:
+        """The :attr:`CellConfig.key` of every cell already recorded (any status)."""
+        return {record.config.key for record in self.records()}
 
     def append(self, record: CellRecord) -> None:
         """Add ``record`` as one line, on disk before this returns (flush + fsync)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(record.to_dict()) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
+        with open_owned(self.path, "a") as handle:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
 
     def _repair_tail(self) -> None:
         """Cut an unfinished last line; end a whole last line that lacks its newline."""
-        data = self.path.read_bytes()
+        with open_owned(self.path, "r") as handle:
+            data = handle.buffer.read()
         if not data or data.endswith(b"\n"):
             return
         cut = data.rfind(b"\n") + 1
         try:
             json.loads(data[cut:])
-        except ValueError:
-            with open(self.path, "r+b") as handle:
-                handle.truncate(cut)
+        except (ValueError, RecursionError):
+            fd = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.ftruncate(fd, cut)
+            finally:
+                os.close(fd)
             return
-        with open(self.path, "ab") as handle:
-            handle.write(b"\n")
+        with open_owned(self.path, "a") as handle:
+            handle.write("\n")
+
+
+def _typed(record: CellRecord) -> CellRecord:
+    """``record``, if each measured field holds what its annotation says (int, float, str or None)."""
+    import dataclasses
+
+    from neural_ode.validation import INT64_MAX
+
+    for field in dataclasses.fields(record):
+        value, kind = getattr(record, field.name), str(field.type)
+        if field.name == "config" or value is None:
+            continue
+        if isinstance(value, bool) or (
+            ("float" in kind and not isinstance(value, int | float))
+            or ("float" not in kind and "int" in kind and not (isinstance(value, int) and abs(value) <= INT64_MAX))
+            or ("str" in kind and "int" not in kind and not isinstance(value, str))
+        ):
+            raise TypeError(f"{field.name} should be {kind}, got {value!r:.60}")
+    return record
 
 
 @dataclass(frozen=True)
@@ -247,20 +291,52 @@ def run_sweep(
     """Measure ``cells``, one fresh process each, appending each record to ``out_dir/results.jsonl``.
 
     With ``resume``, cells already recorded there (any status) are skipped. A progress bar on
-    stderr names the cell in hand and estimates the time left.
+    stderr names the cell in hand and estimates the time left. The caller holds the folder's
+    lock (:class:`neural_ode.sweeping.lock.FolderLock`); the cells' temporary folders go under
+    ``out_dir/.cells-tmp``, cleared first of what a killed sweep left there.
     """
     from tqdm import tqdm
 
+    tmp_dir = clear_tmp(Path(out_dir))
     log = ResultsLog(Path(out_dir) / "results.jsonl")
     done = log.done_keys() if resume else set()
     todo = [cell for cell in cells if cell.key not in done]
     records = []
-    with tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar:
+    with (
+        tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar,
+        _removed_after(tmp_dir),
+    ):
         for cell in todo:
             bar.set_description(cell_label(cell))
-            record = run_cell(cell)
+            record = run_cell(cell, tmp_dir=tmp_dir)
             log.append(record)
             records.append(record)
             bar.set_postfix_str(record.status, refresh=False)
             bar.update(1)
     return SweepOutcome(records=records, skipped=len(cells) - len(todo))
+
+
+@contextlib.contextmanager
+def _removed_after(folder: Path):
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def clear_tmp(out_dir: Path) -> Path:
+    """``out_dir/.cells-tmp``, emptied of what a killed sweep left (only a real folder of ours is
+    cleared; a symlink there is refused), and created."""
+    tmp = out_dir / TMP_NAME
+    try:
+        info = os.lstat(tmp)
+    except FileNotFoundError:
+        info = None
+    if info is not None:
+        if not stat.S_ISDIR(info.st_mode):
+            from neural_ode.validation import UsageError
+
+            raise UsageError(f"{tmp}: expected this tool's temporary folder, found something else; refused")
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp

@@ -21,13 +21,71 @@ import sys
 PRELOAD = ("neural_ode.measuring.cell", "neural_ode.results.record", "torch._dynamo")
 
 
-def run_child(target, environ: dict, config: dict, record_path: str, log_path: str) -> None:
-    """In a new cell process: send all output to ``log_path``, take the sweep's environment
-    variables, then run ``target(config, record_path)``.
+#: seconds between two checks of a cell process that the sweep still lives
+PARENT_POLL_S = 0.5
+
+
+def die_with(sweep_pid: int, cleanup: str | None = None) -> None:
+    """Make this process die when the sweep (``sweep_pid``) does, whatever signal ended it.
+
+    Two mechanisms, since a cell process is the child of the forkserver, not of the sweep: the
+    kernel's parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux: SIGKILL when the
+    forkserver ends), and a daemon thread that checks every :data:`PARENT_POLL_S` seconds that the
+    sweep process lives (a zombie counts as dead) and kills this process otherwise, first removing
+    the folder ``cleanup`` (the cell's temporary folder) and its parent if that is then empty.
+    """
+    import signal
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def alive() -> bool:
+        try:
+            import psutil
+
+            return psutil.Process(sweep_pid).status() != psutil.STATUS_ZOMBIE
+        except Exception:  # NoSuchProcess, AccessDenied: gone or not ours any more
+            return False
+
+    def watch() -> None:
+        while alive():
+            time.sleep(PARENT_POLL_S)
+        if cleanup:
+            import shutil
+
+            shutil.rmtree(cleanup, ignore_errors=True)
+            try:
+                os.rmdir(os.path.dirname(cleanup))
+            except OSError:
+                pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if alive():
+        threading.Thread(target=watch, name="neural-ode-bench parent watch", daemon=True).start()
+    else:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run_child(
+    target, environ: dict, config: dict, record_path: str, log_path: str, sweep_pid: int | None = None
+) -> None:
+    """In a new cell process: die with the sweep (``sweep_pid``, see :func:`die_with`), send all
+    output to ``log_path``, take the sweep's environment variables, then run
+    ``target(config, record_path)``.
 
     The forkserver's environment is the one it started with; the variables read at run time
     (``NEURAL_ODE_BENCH_CACHE``) must be the sweep's now.
     """
+    if sweep_pid is not None:
+        die_with(sweep_pid, cleanup=os.path.dirname(record_path))
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stdout.flush()
     sys.stderr.flush()

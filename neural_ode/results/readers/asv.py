@@ -47,7 +47,7 @@ def _is_result_file(path: Path) -> bool:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON, nested too deep
         return False
     return isinstance(data, dict) and {"commit_hash", "env_name", "results"} <= set(data)
 
@@ -180,7 +180,14 @@ def read(path: Path):
     with open(directory / "benchmarks.json", encoding="utf-8") as handle:
         benchmarks = {k: v for k, v in json.load(handle).items() if k != "version"}
     loaded = [Results.load(str(path))] if path.is_file() else list(iter_results(str(directory)))
-    table = pd.DataFrame([row for results in loaded for row in rows_of(results, benchmarks)])
+    found = []
+    for results in loaded:
+        try:
+            found += rows_of(results, benchmarks)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError, SyntaxError) as exc:
+            name = getattr(results, "env_name", "?")
+            warnings.warn(f"{path}: ASV results of {name} have fields of the wrong type ({exc}); skipped", stacklevel=2)
+    table = pd.DataFrame(found)
     if table.empty:
         warnings.warn(f"{path}: no results of this project's ASV suite", stacklevel=2)
     columns = record_columns()

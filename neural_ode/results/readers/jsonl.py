@@ -19,16 +19,26 @@ def can_read(path: Path) -> bool:
 
 
 def load_rows(path: Path) -> list[dict]:
-    """The records of a JSON-lines file; a truncated or corrupt line is dropped with a warning."""
+    """The records of a JSON-lines file; a line that is truncated, corrupt, too deeply nested,
+    not valid UTF-8 or not a JSON object is dropped with a warning. A FIFO or a device is refused
+    (:class:`neural_ode.validation.UsageError`) rather than waited on."""
+    from neural_ode.validation import open_regular
+
     rows = []
-    with open(_file(path), encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
+    with open_regular(_file(path)) as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
                 continue
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
+                row = json.loads(raw.decode("utf-8"))
+            except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting too deep
                 warnings.warn(f"{path}: line {number} is truncated or corrupt and was dropped", stacklevel=2)
+                continue
+            if not isinstance(row, dict):
+                kind = type(row).__name__
+                warnings.warn(f"{path}: line {number} is not a record (a JSON {kind}); dropped", stacklevel=2)
+                continue
+            rows.append(row)
     return rows
 
 

@@ -51,7 +51,7 @@ def _load(path: Path) -> dict | None:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON, nested too deep
         return None
     return data if isinstance(data, dict) else None
 
@@ -64,15 +64,16 @@ def can_read(path: Path) -> bool:
 
 def rows(data: dict) -> list[dict]:
     """One row per cell of a pytest-benchmark JSON document (already parsed)."""
-    machine = data.get("machine_info") or {}
-    commit = (data.get("commit_info") or {}).get("id")
+    machine = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
+    commit_info = data.get("commit_info") if isinstance(data.get("commit_info"), dict) else {}
+    commit = commit_info.get("id")
     cells: dict[tuple, dict] = {}
     skipped = 0
     for bench in data["benchmarks"]:
-        extra = bench.get("extra_info") or {}
-        config = extra.get("config")
-        if not isinstance(config, dict):
-            skipped += 1
+        extra = bench.get("extra_info") if isinstance(bench, dict) else None
+        config = extra.get("config") if isinstance(extra, dict) else None
+        if not isinstance(config, dict) or not isinstance(bench.get("stats") or {}, dict):
+            skipped += 1  # not one of this suite's benchmarks, or fields of the wrong type
             continue
         key = tuple(sorted((name, repr(value)) for name, value in config.items()))
         row = cells.setdefault(key, dict(config))
@@ -92,7 +93,10 @@ def rows(data: dict) -> list[dict]:
         row.setdefault("hostname", machine.get("node"))
         row.setdefault("python_version", machine.get("python_version"))
     if skipped:
-        warnings.warn(f"{skipped} benchmark(s) without a cell config in extra_info were left out", stacklevel=3)
+        warnings.warn(
+            f"{skipped} benchmark(s) without a cell config in extra_info (or with wrong-typed fields) were left out",
+            stacklevel=3,
+        )
     for row in cells.values():
         if row.get("git_commit") is None:
             row["git_commit"] = commit

@@ -1,0 +1,83 @@
+"""The output folder's lock: one sweep writes a folder at a time.
+
+A sweep holds an exclusive ``fcntl.flock`` on ``DIR/.neural-ode-bench.lock`` from before it reads
+what the folder holds until its report is written. The lock file names its holder (pid, host,
+start time) so that a second sweep is refused with a message saying who has the folder, or, with
+``wait=True``, waits for it. The kernel releases the lock when the holder's process ends, however
+it ends (SIGKILL included), so a stale lock file is harmless: it is never deleted, only reused.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import os
+import socket
+import stat
+import sys
+from pathlib import Path
+
+from neural_ode.validation import UsageError
+
+LOCK_NAME = ".neural-ode-bench.lock"
+
+
+class FolderLock:
+    """An exclusive lock on a sweep folder (a context manager)."""
+
+    def __init__(self, folder: Path | str, *, wait: bool = False):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self.wait = wait
+        self._fd: int | None = None
+
+    def acquire(self) -> FolderLock:
+        """Take the lock, or raise :class:`UsageError` naming the holder (unless ``wait``)."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            if exc.errno in (40, 6):  # ELOOP (a symlink), ENXIO (a FIFO)
+                raise UsageError(f"{self.path}: is not a lock file this tool owns; refused") from exc
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UsageError(f"{self.path}: is not a regular file; refused")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            if not self.wait:
+                os.close(fd)
+                raise UsageError(
+                    f"--out {self.folder} is in use by another sweep ({holder}); "
+                    "wait for it to finish, add --wait to queue behind it, or pick another --out"
+                ) from None
+            print(f"neural-ode-bench: waiting for {self.folder}, held by {holder}", file=sys.stderr)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}, since {stamp}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Let go of the lock (the file stays, empty)."""
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _holder(fd: int) -> str:
+    text = os.pread(fd, 200, 0).decode("utf-8", errors="replace").strip()
+    return text or "a process that has not yet written its name"

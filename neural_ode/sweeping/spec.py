@@ -1,0 +1,66 @@
+"""A sweep's specification on disk: ``DIR/sweep.json``, the cells the folder's sweep measures.
+
+Written before the first cell runs, so that ``run --resume --out DIR`` without axes continues
+*that* sweep, and a ``--resume`` whose axes make other cells is refused (exit status 2) instead
+of pouring a second sweep into the folder; ``--extend`` adds the new cells to the specification.
+Cells are compared by :attr:`neural_ode.config.CellConfig.key` (what is measured), so repeats,
+warm-up and time budget may change between runs of one sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from neural_ode.config import CellConfig
+from neural_ode.validation import UsageError, open_owned
+
+SPEC_NAME = "sweep.json"
+FORMAT = 1
+
+
+def read_spec(out_dir: Path) -> list[CellConfig] | None:
+    """The cells of the sweep recorded in ``out_dir`` (validated again), or None when there is none.
+
+    Raises:
+        UsageError: the file is not a regular file, not JSON of this format, or holds a bad cell.
+    """
+    path = Path(out_dir) / SPEC_NAME
+    if not os.path.lexists(path):
+        return None
+    try:
+        with open_owned(path, "r") as handle:
+            data = json.loads(handle.read(50_000_000))
+        cells = [CellConfig(**fields) for fields in data["cells"]]
+    except UsageError:
+        raise
+    except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise UsageError(
+            f"{path} is damaged ({type(exc).__name__}: {str(exc)[:120]}); move it away to resume with the axes given"
+        ) from exc
+    return cells
+
+
+def write_spec(out_dir: Path, cells: Sequence[CellConfig]) -> Path:
+    """Record ``cells`` as the folder's sweep (written to a temporary name, then renamed)."""
+    path = Path(out_dir) / SPEC_NAME
+    partial = Path(out_dir) / f".{SPEC_NAME}.partial"
+    with open_owned(partial, "w") as handle:
+        json.dump({"format": FORMAT, "cells": [cell.to_dict() for cell in cells]}, handle, indent=1)
+    os.replace(partial, path)
+    return path
+
+
+def merged(recorded: Sequence[CellConfig], new: Sequence[CellConfig]) -> list[CellConfig]:
+    """The recorded cells, then the new ones not among them (by key)."""
+    keys = {cell.key for cell in recorded}
+    return list(recorded) + [cell for cell in new if cell.key not in keys]
+
+
+def describe_difference(recorded: Sequence[CellConfig], new: Sequence[CellConfig]) -> str:
+    """``3 cells not in it, 2 of its cells missing`` (for the refusal's message)."""
+    old_keys, new_keys = {c.key for c in recorded}, {c.key for c in new}
+    added, missing = len(new_keys - old_keys), len(old_keys - new_keys)
+    return f"{added} of the cells asked for are not in it, {missing} of its are missing"
