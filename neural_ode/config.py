@@ -39,6 +39,9 @@ class CellConfig:
         repeats: timed repeats after ``warmup`` untimed ones.
         timeout_s: wall-clock budget of the whole cell measurement.
         max_num_steps: cap on accepted+rejected steps of an adaptive solve (then ``too_many_steps``).
+        land: make torchdiffeq's adaptive solvers step exactly onto the output times (``step_t``)
+            instead of returning an interpolated value there; no effect on fixed grids and on the
+            project's own integrators, which always land.
     """
 
     workload: str = "mlp"
@@ -58,6 +61,7 @@ class CellConfig:
     warmup: int = 1
     timeout_s: float = 300.0
     max_num_steps: int = 20_000
+    land: bool = False
 
     def __post_init__(self) -> None:
         from neural_ode.methods import METHODS
@@ -101,6 +105,8 @@ class CellConfig:
             raise ConfigError(f"warmup must be a non-negative integer, got {self.warmup!r}")
         check_positive("timeout_s", self.timeout_s)
         check_positive("max_num_steps", self.max_num_steps, integer=True)
+        if not isinstance(self.land, bool):
+            raise ConfigError(f"land must be true or false, got {self.land!r}")
 
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)

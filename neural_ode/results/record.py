@@ -34,13 +34,23 @@ METRICS: dict[str, Metric] = {
         Metric("time_backward_s", "s", "median wall time of the backward pass"),
         Metric("time_eval_s", "s", "median wall time of one bare vector-field evaluation (no grad)"),
         Metric("solver_overhead", "ratio", "forward time / (nfe_forward x time_eval_s): the solver's own cost"),
-        Metric("saved_bytes", "bytes", "bytes held for backward after the forward pass (saved-tensor hooks)"),
+        Metric(
+            "saved_bytes",
+            "bytes",
+            "bytes of the distinct storages the autograd graph still holds for backward when the forward pass ends "
+            "(saved-tensor hooks; parameters included; what was saved and freed before, or by instruments, excluded)",
+        ),
         Metric("cpu_peak_bytes", "bytes", "peak live CPU tensor bytes over forward+backward (torch profiler)"),
         Metric("rss_peak_bytes", "bytes", "process RSS high-water over the post-setup baseline, fresh process"),
         Metric("cuda_peak_bytes", "bytes", "peak CUDA bytes allocated over the baseline (torch.cuda stats)"),
         Metric("grad_rel_error", "ratio", "relative L2 error of dL/dtheta against the float64 reference"),
         Metric("sol_rel_error", "ratio", "relative L2 error of the final state against the float64 reference"),
         Metric("params", "count", "number of trainable parameters of the vector field"),
+        # -- issue 9: the reference's own error, interpolation, machine load --------------------
+        Metric("ref_grad_rel_error", "ratio", "the float64 reference's own gradient error (vs 100x looser tolerance)"),
+        Metric("ref_sol_rel_error", "ratio", "the float64 reference's own final-state error (vs 100x looser tolerance)"),
+        Metric("load_before", "processes", "1-minute load average of the machine when the cell started"),
+        Metric("load_after", "processes", "1-minute load average of the machine when the cell ended"),
     )
 }
 
@@ -76,6 +86,12 @@ class CellRecord:
     grad_rel_error: float | None = None
     sol_rel_error: float | None = None
     params: int | None = None
+    # -- issue 9: the reference's own error, interpolation, machine load --------------------------
+    ref_grad_rel_error: float | None = None
+    ref_sol_rel_error: float | None = None
+    interpolated: bool | None = None
+    load_before: float | None = None
+    load_after: float | None = None
     cell_wall_s: float | None = None
     measured_at: str | None = None
     torch_version: str | None = None
