@@ -48,7 +48,7 @@ METRICS: dict[str, Metric] = {
         Metric("params", "count", "number of trainable parameters of the vector field"),
         # -- issue 9: the reference's own error, interpolation, machine load --------------------
         Metric("ref_grad_rel_error", "ratio", "the float64 reference's own gradient error (vs 100x looser tolerance)"),
-        Metric("ref_sol_rel_error", "ratio", "the float64 reference's own final-state error (vs 100x looser tolerance)"),
+        Metric("ref_sol_rel_error", "ratio", "the float64 reference's own final-state error (vs 100x looser tol.)"),
         Metric("load_before", "processes", "1-minute load average of the machine when the cell started"),
         Metric("load_after", "processes", "1-minute load average of the machine when the cell ended"),
     )
