@@ -16,6 +16,7 @@ lists or comma strings); options given on the command line override it::
     tol = [1e-3, 1e-6]
     repeats = 3
     timeout = 60
+    threads = 1
     out = "reports/mine"
 
 Bad input (unknown names, non-positive numbers, a tolerance for fixed-grid solvers only, CUDA
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import signal
 import sys
 import tomllib
@@ -35,6 +37,7 @@ from pathlib import Path
 
 from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
+from neural_ode.measuring.timing import THREADS_VARIABLE
 from neural_ode.methods import METHODS
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
 from neural_ode.sweeping.plan import AXES, RunSettings, plan, positive_float, positive_int
@@ -46,7 +49,7 @@ NAME = "run"
 HELP = "measure a sweep of cells (a preset, or the product of the given axes) and render its report"
 
 #: keys of a --config file besides the axes, with their option's meaning
-SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume")
+SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "threads")
 CONFIG_KEYS = AXES + SETTINGS
 
 _AXIS_HELP = {
@@ -81,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="time budget of one cell: it stops itself there (status timeout), and its process is killed "
         f"{KILL_GRACE_S:g} s later if still running (default: the preset's)",
+    )
+    parser.add_argument(
+        "--threads",
+        metavar="N",
+        help="torch CPU threads of every cell process (default: the preset's, 1; recorded per cell as threads)",
     )
     parser.add_argument("--out", metavar="DIR", help="output directory (default reports/<timestamp>/)")
     parser.add_argument(
@@ -172,6 +180,10 @@ def main(args: argparse.Namespace) -> int:
         cells = plan(preset, given, run_settings(settings, preset))
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
+    try:
+        threads = positive_int("threads", settings.get("threads", preset.threads))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
     out = output_dir(settings)
 
     # everything is checked: from here on, files are written
@@ -183,6 +195,8 @@ def main(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         # a SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the cell process in flight is killed too
         previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+        previous_threads = os.environ.get(THREADS_VARIABLE)
+        os.environ[THREADS_VARIABLE] = str(threads)  # the cell processes take the sweep's environment
         try:
             outcome = run_sweep(cells, out, resume=bool(settings.get("resume")))
         except KeyboardInterrupt:
@@ -191,6 +205,10 @@ def main(args: argparse.Namespace) -> int:
             return 130
         finally:
             signal.signal(signal.SIGTERM, previous_handler)
+            if previous_threads is None:
+                os.environ.pop(THREADS_VARIABLE, None)
+            else:
+                os.environ[THREADS_VARIABLE] = previous_threads
         if outcome.skipped:
             print(f"resumed: {outcome.skipped} cells were already recorded and were skipped", file=sys.stderr)
         rows = ResultsLog(out / "results.jsonl").rows()

@@ -33,7 +33,7 @@ from neural_ode.measuring.failures import NonFiniteError, classify
 from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, rss_peak_bytes, saved_bytes
 from neural_ode.measuring.provenance import provenance
 from neural_ode.measuring.reference import flat_gradient, reference_for, relative_error
-from neural_ode.measuring.timing import time_call, time_forward_backward
+from neural_ode.measuring.timing import Contention, time_call, time_forward_backward
 from neural_ode.methods import METHODS
 from neural_ode.results.record import CellRecord
 from neural_ode.solvers import SOLVERS
@@ -217,9 +217,16 @@ def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
         step.zero_grad()
         deadline.check()
 
-    forward, backward = time_forward_backward(
-        step.forward, step.backward, repeats=config.repeats, warmup=config.warmup, device=config.device, between=between
-    )
+    with Contention(torch.get_num_threads()) as contention:
+        forward, backward = time_forward_backward(
+            step.forward,
+            step.backward,
+            repeats=config.repeats,
+            warmup=config.warmup,
+            device=config.device,
+            between=between,
+        )
+    fields.update(other_cpu_cores=contention.other_cores, contended=contention.contended)
     fields.update(
         time_forward_s=forward.median_s,
         time_forward_iqr_s=forward.iqr_s,

@@ -51,6 +51,7 @@ METRICS: dict[str, Metric] = {
         Metric("ref_sol_rel_error", "ratio", "the float64 reference's own final-state error (vs 100x looser tol.)"),
         Metric("load_before", "processes", "1-minute load average of the machine when the cell started"),
         Metric("load_after", "processes", "1-minute load average of the machine when the cell ended"),
+        Metric("other_cpu_cores", "cores", "cores kept busy by other processes during the timed runs (/proc/stat)"),
     )
 }
 
@@ -92,6 +93,8 @@ class CellRecord:
     interpolated: bool | None = None
     load_before: float | None = None
     load_after: float | None = None
+    other_cpu_cores: float | None = None
+    contended: bool | None = None
     cell_wall_s: float | None = None
     measured_at: str | None = None
     torch_version: str | None = None
