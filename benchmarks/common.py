@@ -26,6 +26,9 @@ from neural_ode import DEVICES, METHODS, SOLVERS, CellConfig, measure_cell
 PROFILE_VARIABLE = "NEURAL_ODE_BENCH_PROFILE"
 DEFAULT_PROFILE = "quick"
 # DEVICES (the config's) are the grid's devices: CUDA cells are skipped where torch sees no GPU
+#: torch CPU threads of the suites (default 1, as the presets of ``neural-ode-bench run``): on a
+#: shared machine a second thread turns preemption into percentiles 100x slower
+THREADS_VARIABLE = "NEURAL_ODE_BENCH_THREADS"
 
 FIXED_PARAM_NAMES = ["workload", "method", "solver", "steps", "device"]
 ADAPTIVE_PARAM_NAMES = ["workload", "method", "solver", "horizon", "tol", "device"]
@@ -76,6 +79,21 @@ PROFILES: dict[str, Profile] = {
         tols=(1e-3, 1e-6),
     ),
 }
+
+
+def apply_threads() -> int:
+    """Set torch's CPU threads from ``$NEURAL_ODE_BENCH_THREADS`` (default 1); the count in use.
+
+    Read here rather than from the package so that ASV can run the suite against older commits.
+    """
+    value = os.environ.get(THREADS_VARIABLE, "1")
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_VARIABLE} must be a positive integer, got {value!r}")
+    torch.set_num_threads(int(value))
+    return torch.get_num_threads()
+
+
+THREADS = apply_threads()
 
 
 def profile_name() -> str:

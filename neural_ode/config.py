@@ -40,6 +40,9 @@ class CellConfig:
         repeats: timed repeats after ``warmup`` untimed ones.
         timeout_s: wall-clock budget of the whole cell measurement.
         max_num_steps: cap on accepted+rejected steps of an adaptive solve (then ``too_many_steps``).
+        land: make torchdiffeq's adaptive solvers step exactly onto the output times (``step_t``)
+            instead of returning an interpolated value there; no effect on fixed grids and on the
+            project's own integrators, which always land.
     """
 
     workload: str = "mlp"
@@ -59,6 +62,7 @@ class CellConfig:
     warmup: int = 1
     timeout_s: float = 300.0
     max_num_steps: int = 20_000
+    land: bool = False
 
     def __post_init__(self) -> None:
         from neural_ode.methods import METHODS
@@ -108,6 +112,8 @@ class CellConfig:
                 f"timeout_s must be at most {TIMEOUT_MAX_S:g} s (the OS timers' range), got {self.timeout_s!r}"
             )
         check_positive("max_num_steps", self.max_num_steps, integer=True)
+        if not isinstance(self.land, bool):
+            raise ConfigError(f"land must be true or false, got {self.land!r}")
 
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)

@@ -16,6 +16,7 @@ lists or comma strings); options given on the command line override it::
     tol = [1e-3, 1e-6]
     repeats = 3
     timeout = 60
+    threads = 1
     out = "reports/mine"
 
 Bad input (unknown names, non-positive numbers, a tolerance for fixed-grid solvers only, CUDA
@@ -40,6 +41,7 @@ from pathlib import Path
 
 from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
+from neural_ode.measuring.timing import THREADS_VARIABLE
 from neural_ode.methods import METHODS
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
 from neural_ode.sweeping.plan import AXES, RunSettings, plan, positive_int
@@ -51,7 +53,7 @@ NAME = "run"
 HELP = "measure a sweep of cells (a preset, or the product of the given axes) and render its report"
 
 #: keys of a --config file besides the axes, with their option's meaning
-SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "wait", "extend")
+SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "wait", "extend", "threads")
 #: settings that are true or false
 _FLAGS = ("resume", "wait", "extend")
 CONFIG_KEYS = AXES + SETTINGS
@@ -88,6 +90,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="time budget of one cell: it stops itself there (status timeout), and its process is killed "
         f"{KILL_GRACE_S:g} s later if still running (default: the preset's)",
+    )
+    parser.add_argument(
+        "--threads",
+        metavar="N",
+        help="torch CPU threads of every cell process (default: the preset's, 1; recorded per cell as threads)",
     )
     parser.add_argument("--out", metavar="DIR", help="output directory (default reports/<timestamp>/)")
     parser.add_argument(
@@ -231,6 +238,12 @@ def main(args: argparse.Namespace) -> int:
         cells = plan(preset, given, run_settings(settings, preset))
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
+    try:
+        from neural_ode.validation import parse_int
+
+        threads = parse_int("--threads", settings.get("threads", preset.threads), maximum=1024, error=ConfigError)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
     out = output_dir(settings)
 
     # everything the user typed is checked: from here on, the folder is created and locked
@@ -257,6 +270,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"neural-ode-bench run: {sweep} -> {out}", file=sys.stderr)
         # a SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the cell process in flight is killed too
         previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+        previous_threads = os.environ.get(THREADS_VARIABLE)
+        os.environ[THREADS_VARIABLE] = str(threads)  # the cell processes take the sweep's environment
         try:
             outcome = run_sweep(cells, out, resume=bool(settings.get("resume")))
         except KeyboardInterrupt:
@@ -265,6 +280,10 @@ def main(args: argparse.Namespace) -> int:
             return 130
         finally:
             signal.signal(signal.SIGTERM, previous_handler)
+            if previous_threads is None:
+                os.environ.pop(THREADS_VARIABLE, None)
+            else:
+                os.environ[THREADS_VARIABLE] = previous_threads
         if outcome.skipped:
             print(f"resumed: {outcome.skipped} cells were already recorded and were skipped", file=sys.stderr)
         with warnings.catch_warnings():  # the bad lines were named once, when the sweep read the log

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -32,7 +33,7 @@ from neural_ode.measuring.failures import NonFiniteError, classify
 from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, rss_peak_bytes, saved_bytes
 from neural_ode.measuring.provenance import provenance
 from neural_ode.measuring.reference import flat_gradient, reference_for, relative_error
-from neural_ode.measuring.timing import time_call, time_forward_backward
+from neural_ode.measuring.timing import Contention, time_call, time_forward_backward
 from neural_ode.methods import METHODS
 from neural_ode.results.record import CellRecord
 from neural_ode.solvers import SOLVERS
@@ -87,6 +88,9 @@ class GradientPass:
 def solver_options(config: CellConfig) -> dict:
     """torchdiffeq options of the cell: an exact N-step grid, or the adaptive step cap."""
     if SOLVERS[config.solver].adaptive:
+        if config.land and METHODS[config.method].interpolates_outputs:
+            # torchdiffeq then ends a step exactly on t1 instead of interpolating there
+            return {"max_num_steps": config.max_num_steps, "step_t": [float(config.horizon)]}
         return {"max_num_steps": config.max_num_steps}
     steps = config.steps
 
@@ -101,6 +105,14 @@ def build_pass(config: CellConfig) -> GradientPass:
     """The problem of ``config`` (seeded) wired to its gradient method and solver."""
     problem = WORKLOADS[config.workload].build(config)
     return GradientPass(config, problem)
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average (runnable processes), None where the OS has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _check_finite(what: str, tensor: torch.Tensor) -> None:
@@ -133,6 +145,7 @@ def measure_cell(
     """
     started = time.perf_counter()
     fields: dict = {"measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    fields["load_before"] = load_average()
     deadline = Deadline(config.timeout_s)
     try:
         fields.update(provenance(config.device))
@@ -150,6 +163,7 @@ def measure_cell(
     except Exception as exc:  # a failed cell is a result
         fields["status"], fields["error"] = classify(exc)
     fields["cell_wall_s"] = time.perf_counter() - started
+    fields["load_after"] = load_average()
     return CellRecord(config=config, **fields)
 
 
@@ -172,10 +186,14 @@ def _measure_exact(step: GradientPass, deadline: Deadline, fields: dict, referen
     fields["nfe_backward"] = counter.nfe - fields["nfe_forward"]
     gradient = flat_gradient(step.problem.parameters())
     _check_finite("parameter gradient", gradient)
+    config = step.config
+    fields["interpolated"] = bool(config.adaptive and METHODS[config.method].interpolates_outputs and not config.land)
     if reference:
-        ref = reference_for(step.config)
+        ref = reference_for(config)
         fields["sol_rel_error"] = relative_error(step.final_state, ref.solution)
         fields["grad_rel_error"] = relative_error(gradient, ref.gradient)
+        fields["ref_sol_rel_error"] = ref.solution_error
+        fields["ref_grad_rel_error"] = ref.gradient_error
 
 
 def _measure_peak(step: GradientPass, deadline: Deadline, fields: dict) -> None:
@@ -199,9 +217,16 @@ def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
         step.zero_grad()
         deadline.check()
 
-    forward, backward = time_forward_backward(
-        step.forward, step.backward, repeats=config.repeats, warmup=config.warmup, device=config.device, between=between
-    )
+    with Contention(torch.get_num_threads()) as contention:
+        forward, backward = time_forward_backward(
+            step.forward,
+            step.backward,
+            repeats=config.repeats,
+            warmup=config.warmup,
+            device=config.device,
+            between=between,
+        )
+    fields.update(other_cpu_cores=contention.other_cores, contended=contention.contended)
     fields.update(
         time_forward_s=forward.median_s,
         time_forward_iqr_s=forward.iqr_s,

@@ -41,6 +41,12 @@ def _check_time_resolvable(t, dtype: torch.dtype) -> None:
         )
 
 
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """True when every entry of ``tensor`` is finite; records nothing in the autograd graph."""
+    with torch.no_grad():
+        return bool(torch.isfinite(tensor.detach()).all())
+
+
 class CountingField(nn.Module):
     """Wraps a vector field and counts its evaluations in ``nfe``.
 
@@ -67,6 +73,7 @@ class CountingField(nn.Module):
         if self.watch_finite:
             _check_time_resolvable(t, y.dtype)
         out = self.field(t, y)
-        if self.watch_finite and self.first_non_finite is None and not torch.isfinite(out).all():
+        # on a detached view under no_grad: the check must not save the output for backward
+        if self.watch_finite and self.first_non_finite is None and not _all_finite(out):
             self.first_non_finite = f"evaluation {self.nfe} (t={float(t):.6g})"
         return out

@@ -6,32 +6,71 @@ the timed ones because every instrument here slows what it watches.
 
 from __future__ import annotations
 
+import gc
 import os
+import weakref
 from collections.abc import Callable
 
 import torch
 
 
 def saved_bytes(forward: Callable[[], object]) -> tuple[int, object]:
-    """Bytes that autograd holds for the backward pass after ``forward()``; and its result.
+    """Bytes of the distinct storages autograd still holds for backward when ``forward()`` returns; and its result.
 
-    Every tensor saved for backward (by built-in ops and by custom ``autograd.Function``s such
-    as ``odeint_adjoint``'s) passes the pack hook; tensors sharing a storage are counted once,
-    so views and parameters saved by many ops are not double counted. Exact and deterministic.
+    Every tensor saved for backward (by built-in ops and by custom ``autograd.Function``s such as
+    ``odeint_adjoint``'s, through ``ctx.save_for_backward``) passes the pack hook, which keeps only a
+    weak reference to it. When the forward pass has returned (and cyclic garbage is collected), the
+    tensors still alive are those the graph holds; their storages are identified while all of them
+    are alive, so a freed storage whose address was reused cannot merge with or split from another.
+    Each distinct storage counts its whole ``nbytes`` once: views and parameters saved by many ops
+    are not double counted, parameters saved by an op are counted (they are held), and tensors
+    saved by ops whose graph was dropped before the end (a solver's step-size control, an
+    instrument's check) are not. Tensors a custom Function keeps as plain ``ctx`` attributes are not
+    seen. Exact, and the same in every process.
     """
-    storages: dict[tuple, int] = {}
+    saved: list[weakref.ref] = []
 
-    def pack(tensor: torch.Tensor) -> torch.Tensor:
+    def pack(tensor: torch.Tensor) -> _Held:
+        held = _Held(tensor.detach())
+        saved.append(weakref.ref(held))
+        return held
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, _Held.unpack):
+        result = forward()
+    gc.collect()
+    alive = [held.tensor for held in (ref() for ref in saved) if held is not None]
+    return held_bytes(alive), result
+
+
+class _Held:
+    """What the graph stores in place of a saved tensor: a detached alias (same storage).
+
+    Its lifetime is the saved slot's: it dies when the graph that saved it is freed, whoever else
+    holds the tensor. Detached, it does not refer back to the graph, so an op that saves its own
+    output makes no reference cycle.
+    """
+
+    __slots__ = ("tensor", "__weakref__")
+
+    def __init__(self, tensor: torch.Tensor):
+        self.tensor = tensor
+
+    def unpack(self) -> torch.Tensor:
+        return self.tensor
+
+
+def held_bytes(tensors) -> int:
+    """Bytes of the distinct storages of ``tensors`` (None entries skipped), all alive at once."""
+    storages: dict[tuple, int] = {}
+    for tensor in tensors:
+        if tensor is None:
+            continue
         try:
             storage = tensor.untyped_storage()
             storages[(str(storage.device), storage.data_ptr())] = storage.nbytes()
         except (RuntimeError, NotImplementedError):  # tensors without a plain storage
             storages[("tensor", id(tensor))] = tensor.element_size() * tensor.nelement()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        result = forward()
-    return sum(storages.values()), result
+    return sum(storages.values())
 
 
 def cpu_peak_bytes(run: Callable[[], object]) -> int:

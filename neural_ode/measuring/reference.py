@@ -1,16 +1,34 @@
 """The reference a cell's accuracy is measured against: a float64, tight-tolerance solve.
 
 For each workload, size, horizon and seed, the final state and the parameter gradient are
-computed once in float64 on the CPU with ``dopri8`` at rtol = atol = 1e-10, differentiated by
-direct backpropagation, and cached in memory and on disk (``$NEURAL_ODE_BENCH_CACHE``, default
+computed once in float64 on the CPU with torchdiffeq's ``dopri8`` at rtol = atol =
+:data:`REFERENCE_TOL`, and cached in memory and on disk (``$NEURAL_ODE_BENCH_CACHE``, default
 ``~/.cache/neural-ode-bench``) so that cells measured in fresh processes share them.
+
+What makes it a reference:
+
+- it lands exactly on every output time (``step_t`` = the output times, in the forward and in
+  the adjoint's backward solve), so its value there is a solver step's end, not an interpolant's;
+- the gradient comes from a float64 adjoint solve at the same tolerance (``odeint_adjoint``): its
+  memory does not grow with its own (large) step count, so the reference fits wherever the cell
+  does (direct backpropagation through a 1e-12 dopri8 solve of the conv block does not);
+- its own error is estimated: the same computation at :data:`CHECK_TOL` (100x looser) is
+  compared with it, and the relative distances (``solution_error``, ``gradient_error``) are kept
+  beside it and recorded in every cell (``ref_sol_rel_error``, ``ref_grad_rel_error``). They
+  bound the error of the looser solve, so they over-state the reference's own error: a cell's
+  error within :data:`RESOLUTION_FACTOR` x of them cannot be told from the reference's.
+
+A cache file carries a checksum of its tensors and is checked against the expected shapes; a
+corrupted or mismatched entry is recomputed with a warning, never trusted.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,17 +36,31 @@ import torch
 import torchdiffeq
 
 REFERENCE_SOLVER = "dopri8"
-REFERENCE_TOL = 1e-10
+#: tolerance (rtol = atol) of the reference solve
+REFERENCE_TOL = 1e-12
+#: tolerance of the check solve that estimates the reference's own error
+CHECK_TOL = 1e-10
+#: a cell's error within this factor of the reference's own error is below its resolution
+RESOLUTION_FACTOR = 100.0
 #: bump when the reference computation changes, so stale cache files are not used
-REFERENCE_VERSION = 1
+REFERENCE_VERSION = 2
 
 
 @dataclass(frozen=True)
 class Reference:
-    """The float64 final state and flattened parameter gradient of one problem."""
+    """The float64 final state and flattened parameter gradient of one problem, with their own error.
+
+    Attributes:
+        solution: the final state (float64, CPU).
+        gradient: dL/dtheta, flattened (float64, CPU).
+        solution_error, gradient_error: relative L2 distance of the same computation at
+            :data:`CHECK_TOL` from this one: an upper estimate of this reference's own error.
+    """
 
     solution: torch.Tensor
     gradient: torch.Tensor
+    solution_error: float | None = None
+    gradient_error: float | None = None
 
 
 def cache_dir() -> Path:
@@ -53,42 +85,118 @@ def relative_error(value: torch.Tensor, reference: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(value - reference) / torch.linalg.vector_norm(reference))
 
 
+def below_resolution(error: float | None, reference_error: float | None) -> bool:
+    """True when ``error`` is within :data:`RESOLUTION_FACTOR` x of the reference's own error."""
+    if error is None or reference_error is None:
+        return False
+    return error <= RESOLUTION_FACTOR * reference_error
+
+
 def reference_for(config) -> Reference:
     """The reference of ``config``'s problem (depends on workload, sizes, horizon and seed only)."""
     return _reference(config.workload, config.batch, config.width, config.dim, float(config.horizon), config.seed)
+
+
+def _checksum(solution: torch.Tensor, gradient: torch.Tensor) -> str:
+    digest = hashlib.sha256()
+    for tensor in (solution, gradient):
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _expected_shapes(workload: str, batch: int, width: int, dim: int) -> tuple[tuple[int, ...], int]:
+    from neural_ode.workloads import WORKLOADS
+
+    spec = WORKLOADS[workload]
+    parameters = sum(p.numel() for p in spec.make_field(width, dim).parameters() if p.requires_grad)
+    return tuple(spec.state_shape(batch, width, dim)), parameters
+
+
+def _load(path: Path, key: str, shapes: tuple[tuple[int, ...], int]) -> Reference | None:
+    """The cached reference at ``path``; None (with a warning) when it is absent, corrupt or stale."""
+    if not path.exists():
+        return None
+    try:
+        stored = torch.load(io.BytesIO(path.read_bytes()), weights_only=True)
+        if stored.get("key") != key:
+            return None  # a hash collision or an older layout: recompute quietly
+        solution, gradient = stored["solution"], stored["gradient"]
+        if stored.get("checksum") != _checksum(solution, gradient):
+            raise ValueError("checksum mismatch")
+        if tuple(solution.shape) != shapes[0] or gradient.numel() != shapes[1]:
+            raise ValueError(
+                f"shapes {tuple(solution.shape)}/{gradient.numel()} instead of {shapes[0]}/{shapes[1]} parameters"
+            )
+        return Reference(solution, gradient, stored.get("solution_error"), stored.get("gradient_error"))
+    except Exception as exc:  # a corrupt or foreign file is recomputed, never trusted
+        warnings.warn(f"reference cache entry {path} is unusable ({exc}); recomputing it", stacklevel=3)
+        return None
 
 
 @functools.cache
 def _reference(workload: str, batch: int, width: int, dim: int, horizon: float, seed: int) -> Reference:
     key = f"v{REFERENCE_VERSION}-{workload}-b{batch}-w{width}-d{dim}-h{horizon!r}-s{seed}-torch{torch.__version__}"
     path = cache_dir() / f"reference-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
-    if path.exists():
-        try:
-            stored = torch.load(path, weights_only=True)
-            if stored.get("key") == key:
-                return Reference(stored["solution"], stored["gradient"])
-        except Exception:  # a corrupt or foreign file is recomputed, never trusted
-            pass
-    reference = _compute(workload, batch, width, dim, horizon, seed)
+    cached = _load(path, key, _expected_shapes(workload, batch, width, dim))
+    if cached is not None:
+        return cached
+    reference = compute_reference(workload, batch, width, dim, horizon, seed)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save({"key": key, "solution": reference.solution, "gradient": reference.gradient}, tmp)
+        torch.save(
+            {
+                "key": key,
+                "solution": reference.solution,
+                "gradient": reference.gradient,
+                "solution_error": reference.solution_error,
+                "gradient_error": reference.gradient_error,
+                "checksum": _checksum(reference.solution, reference.gradient),
+            },
+            tmp,
+        )
         os.replace(tmp, path)
     except OSError:
         pass  # an unwritable cache only costs recomputation
     return reference
 
 
-def _compute(workload: str, batch: int, width: int, dim: int, horizon: float, seed: int) -> Reference:
+def solve_reference(
+    workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, tol: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Final state and flat gradient of one float64 ``dopri8`` solve at rtol = atol = ``tol``.
+
+    Lands on the output times (``step_t``) forward and backward; the gradient is the float64
+    adjoint's, whose memory stays flat in the step count.
+    """
     from neural_ode.config import CellConfig
     from neural_ode.workloads import WORKLOADS
 
     config = CellConfig(workload=workload, batch=batch, width=width, dim=dim, horizon=horizon, seed=seed)
     problem = WORKLOADS[workload].build(config, dtype=torch.float64, device="cpu")
     t = torch.tensor([0.0, horizon], dtype=torch.float64)
-    solution = torchdiffeq.odeint(
-        problem.field, problem.y0, t, method=REFERENCE_SOLVER, rtol=REFERENCE_TOL, atol=REFERENCE_TOL
+    solution = torchdiffeq.odeint_adjoint(
+        problem.field,
+        problem.y0,
+        t,
+        method=REFERENCE_SOLVER,
+        rtol=tol,
+        atol=tol,
+        options={"step_t": t},
+        adjoint_params=tuple(problem.parameters()),
     )[-1]
     problem.loss(solution).backward()
-    return Reference(solution.detach().clone(), flat_gradient(problem.parameters()))
+    return solution.detach().clone(), flat_gradient(problem.parameters())
+
+
+def compute_reference(workload: str, batch: int, width: int, dim: int, horizon: float, seed: int) -> Reference:
+    """The reference at :data:`REFERENCE_TOL`, its own error estimated against :data:`CHECK_TOL`."""
+    solution, gradient = solve_reference(workload, batch, width, dim, horizon, seed, REFERENCE_TOL)
+    check_solution, check_gradient = solve_reference(workload, batch, width, dim, horizon, seed, CHECK_TOL)
+    return Reference(
+        solution,
+        gradient,
+        solution_error=relative_error(check_solution, solution),
+        gradient_error=relative_error(check_gradient, gradient),
+    )

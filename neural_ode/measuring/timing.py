@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -93,3 +94,69 @@ def time_call(run: Callable[[], object], *, repeats: int, device: torch.device |
         sync()
         samples.append(time.perf_counter() - start)
     return TimingStats.of(samples)
+
+
+def _busy_cpu_s() -> float | None:
+    """CPU seconds all cores of the machine have spent busy since boot (Linux /proc/stat), None elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    ticks = [int(v) for v in fields[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class Contention:
+    """How busy the rest of the machine was while a block ran: ``with Contention() as c: ...``.
+
+    ``other_cores``: the average number of cores that processes other than this one kept busy
+    (the machine's busy CPU time minus this process's, over the wall time). ``contended``: they
+    left fewer cores free than the ``threads`` the measurement uses. None where the OS does not
+    say (no /proc/stat).
+    """
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self.other_cores: float | None = None
+        self.contended: bool | None = None
+
+    def __enter__(self) -> Contention:
+        self._busy, self._own, self._wall = _busy_cpu_s(), _own_cpu_s(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        busy, wall = _busy_cpu_s(), time.perf_counter() - self._wall
+        if busy is None or self._busy is None or wall <= 0:
+            return
+        other = max((busy - self._busy) - (_own_cpu_s() - self._own), 0.0)
+        self.other_cores = other / wall
+        cores = os.cpu_count() or 1
+        self.contended = self.other_cores > cores - self.threads + 0.5
+
+
+def _own_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+#: the environment variable that sets torch's CPU threads in cell processes and benchmark suites
+THREADS_VARIABLE = "NEURAL_ODE_BENCH_THREADS"
+
+
+def apply_threads(environ=os.environ) -> int:
+    """Set torch's intra-op CPU threads from ``$NEURAL_ODE_BENCH_THREADS`` (if set); the count in use.
+
+    ``run --threads N`` sets the variable for its cell processes (presets pin 1: on a shared
+    machine a second thread turns preemption into 100x slower percentiles); the ASV and
+    pytest-benchmark suites honour it too. An invalid value raises ``ValueError`` naming it.
+    """
+    value = environ.get(THREADS_VARIABLE)
+    if value:
+        if not value.strip().isdigit() or int(value) < 1:
+            raise ValueError(f"{THREADS_VARIABLE} must be a positive integer, got {value!r}")
+        torch.set_num_threads(int(value))
+    return torch.get_num_threads()

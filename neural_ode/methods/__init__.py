@@ -25,6 +25,17 @@ class GradientMethod:
     name: ClassVar[str]
     description: ClassVar[str]
     supported_solvers: ClassVar[tuple[str, ...] | None] = None
+    #: how the method gets its gradient: ``direct`` (backpropagation through the solver's
+    #: operations: memory grows per evaluation), ``adjoint`` (a backward solve: memory flat in
+    #: depth), ``checkpointing`` (stored states, steps re-run: memory grows per stored state);
+    #: None: a method the paper's claims do not cover
+    family: ClassVar[str | None] = None
+    #: the unit of depth in which the method's memory grows: ``evaluation``, ``step``,
+    #: ``checkpoint``, or None for methods whose memory should not grow
+    memory_unit: ClassVar[str | None] = None
+    #: True when an adaptive solve returns an interpolated value at the output times unless told
+    #: to land on them (torchdiffeq's solvers; ``CellConfig.land`` passes ``step_t``)
+    interpolates_outputs: ClassVar[bool] = False
 
     def supports(self, solver: str) -> bool:
         """True when this method can solve with ``solver``."""

@@ -124,6 +124,8 @@ class ACAFunction(torch.autograd.Function):
 
 class ACAMethod(GradientMethod):
     name = "aca"
+    family = "checkpointing"
+    memory_unit = "step"
     description = (
         "adaptive checkpoint adjoint (Zhuang et al. 2020): stored accepted states, "
         "each step re-run and backpropagated; memory O(steps x state)"

@@ -37,6 +37,8 @@ class CheckpointMethod(GradientMethod):
     """Direct backpropagation with ``segments`` checkpointed runs of steps (None: ceil(sqrt(N)))."""
 
     name = "checkpoint"
+    family = "checkpointing"
+    memory_unit = "checkpoint"
     description = (
         "backpropagation through the solver with checkpointed runs of steps (torch.utils.checkpoint); memory O(sqrt(N))"
     )

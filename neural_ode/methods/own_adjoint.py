@@ -189,6 +189,7 @@ def _backward_adaptive(ctx, t, ys, grad_ys, params):
 
 class OwnAdjointMethod(GradientMethod):
     name = "own-adjoint"
+    family = "adjoint"
     description = (
         "adjoint method written from scratch (autograd.Function, backward solve of [y, a, dL/dtheta]); memory O(1)"
     )

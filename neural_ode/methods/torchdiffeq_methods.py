@@ -13,6 +13,9 @@ def _tolerances(rtol, atol) -> dict:
 
 class DirectMethod(GradientMethod):
     name = "direct"
+    family = "direct"
+    memory_unit = "evaluation"
+    interpolates_outputs = True
     description = "backpropagation through the solver's operations (torchdiffeq odeint); memory O(NFE)"
 
     def solve(self, field, y0, t, *, solver, rtol, atol, options):
@@ -21,6 +24,8 @@ class DirectMethod(GradientMethod):
 
 class AdjointMethod(GradientMethod):
     name = "adjoint"
+    family = "adjoint"
+    interpolates_outputs = True
     description = "adjoint sensitivity method, backward solve of the augmented ODE (odeint_adjoint); memory O(1)"
     adjoint_options: dict | None = None
 

@@ -3,7 +3,8 @@
 The contract: :func:`render_report` takes the results table (one row per cell, the columns of
 ``results.csv``; rows from other readers may fill only some columns, NaN where nothing was
 measured) and an output directory, writes ``report.html`` (self-contained: figures embedded as
-base64 PNG), ``report.md`` (figures linked under ``figures/``) and ``figures/*.png`` there, and
+base64 PNG), ``report.md`` (figures linked under ``figures/``), ``fits.csv`` (every affine growth fit) and
+``figures/*.png`` there, and
 returns the path of ``report.html``. It never measures anything.
 
 Modules: :mod:`~neural_ode.reporting.columns` (what is read and derived), :mod:`~.growth`
@@ -30,6 +31,7 @@ from neural_ode.reporting.tables import (
     provenance_table,
     sources_table,
     status_table,
+    write_fits,
 )
 from neural_ode.results.schema import METRICS
 
@@ -49,6 +51,7 @@ def render_report(frame, out_dir: Path) -> Path:
     for stale in stale_figures(out_dir):
         stale.unlink(missing_ok=True)
     data = prepare(frame)
+    write_fits(data, out_dir / "fits.csv")
     pairs = head_to_head(data)
     context = {
         "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -1,19 +1,33 @@
-"""The paper's claims beside what a run measured, each with a verdict.
+"""The paper's claims beside what a run measured, each with a verdict that survives noise.
 
 The claims (Chen et al. 2018, Table 1 and Figure 3c):
 
-* adjoint (ODE-Net) memory is O(1) in depth: growth exponent below :data:`FLAT_EXPONENT`;
-* direct backpropagation (RK-Net) memory is O(L̃): exponent within :data:`LINEAR_BAND`;
-* time is O(L̃) for both: exponent of forward+backward time within :data:`LINEAR_BAND`;
-* the backward pass takes about half the NFE of the forward pass: median ratio
-  backward/forward NFE of the adjoint methods' adaptive cells within :data:`HALF_BAND`.
+* adjoint (ODE-Net) memory is O(1) in depth: each adjoint line's memory is *flat*;
+* direct backpropagation (RK-Net) memory is O(L̃): each direct line *grows linearly*;
+* time is O(L̃) for both: forward+backward time *grows linearly*;
+* the backward pass takes about half the NFE of the forward pass: median ratio backward/forward
+  NFE of the adjoint methods' adaptive cells within :data:`HALF_BAND`.
 
-Depth L̃ is steps for fixed-grid solvers and forward NFE for adaptive ones
-(:mod:`neural_ode.reporting.columns`). A method counts as an adjoint when its name contains
-``adjoint`` and as direct backpropagation when it is ``direct``; other methods are not judged.
-Verdicts: ``holds`` (every line agrees), ``mixed`` (some do), ``does not hold`` (none does),
-``not measured`` (the run lacks the cells: no line with two depths, or no adaptive adjoint cell).
-Lines whose fit has R² below :data:`NOISY_R2` are named as noisy (timings on a busy machine).
+Each line (cells differing only in depth L̃: steps for fixed grids, forward NFE for adaptive
+solvers) gets an affine fit value ≈ intercept + slope · L̃ with a 95 % interval on the slope
+(:mod:`neural_ode.reporting.growth`), and a line verdict from it:
+
+* ``grows linearly``: the slope's interval lies above zero, the growth over the measured range
+  exceeds :data:`FLAT_FRACTION` of the intercept, and a straight line explains it (R² ≥ :data:`MIN_R2`);
+* ``flat``: even the slope's upper bound adds less than :data:`FLAT_FRACTION` of the intercept
+  over the measured range;
+* ``not enough evidence``: the data cannot decide: too few depths (two suffice for the exact
+  byte counts, a noisy figure needs :data:`MIN_NOISY_DEPTHS`), timings too noisy (IQR above
+  :data:`NOISY_IQR` of the median, or the machine contended, in more than :data:`MAX_NOISY_SHARE`
+  of the line's cells), or a slope that is neither.
+
+A claim *holds* when every decided line agrees with it, *does not hold* when none does, is *mixed*
+otherwise, and has *not enough evidence* when no line is decided; *not measured* when the run lacks
+the cells. The half-NFE claim is judged only on solves of at least :data:`MIN_HALF_NFE` forward
+evaluations: shorter ones cannot show it. Every verdict says what it was measured on (workload,
+solver, depth range, and that the fields are untrained, randomly initialised networks).
+
+Methods are grouped by the ``family`` their class declares (:class:`neural_ode.methods.GradientMethod`).
 """
 
 from __future__ import annotations
@@ -23,18 +37,31 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from neural_ode.reporting.columns import MEMORY_METRICS, has_data, line_label, measured, varying
-from neural_ode.reporting.growth import FLAT_EXPONENT, growth_table
+from neural_ode.reporting.columns import LINE_KEYS, MEMORY_METRICS, has_data, line_label, measured, varying
+from neural_ode.reporting.growth import growth_table
 
-#: exponents counted as linear growth, O(L̃)
-LINEAR_BAND = (0.8, 1.2)
 #: backward/forward NFE ratios counted as "about half"
 HALF_BAND = (0.35, 0.65)
-#: a log-log fit with R² below this is flagged as noisy beside its exponent
-NOISY_R2 = 0.9
+#: growth over the measured depths below this fraction of the intercept counts as flat
+FLAT_FRACTION = 0.05
+#: a growing line must be explained by a straight line at least this well
+MIN_R2 = 0.9
+#: a timing whose interquartile range exceeds this fraction of its median is noisy
+NOISY_IQR = 0.10
+#: a time line with more than this share of noisy (or contended) cells gets no verdict
+MAX_NOISY_SHARE = 0.25
+#: distinct depths a noisy figure (time, RSS) needs; exact byte counts need two
+MIN_NOISY_DEPTHS = 3
+#: metrics measured exactly (the same in every run): two depths decide them
+EXACT_METRICS = ("saved_bytes", "cpu_peak_bytes", "cuda_peak_bytes")
+#: adaptive solves shorter than this (forward NFE) cannot show the backward/forward NFE ratio
+MIN_HALF_NFE = 50
+#: what every verdict is measured on besides its cells
+UNTRAINED = "untrained (randomly initialised) field"
 
 from neural_ode.reporting.verdicts import DOES_NOT_HOLD as FAILS  # noqa: E402
-from neural_ode.reporting.verdicts import HOLDS, MIXED, NOT_MEASURED  # noqa: E402
+from neural_ode.reporting.verdicts import FLAT, GROWS, HOLDS, MIXED, NOT_MEASURED  # noqa: E402
+from neural_ode.reporting.verdicts import NOT_ENOUGH_EVIDENCE as NOT_ENOUGH  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -56,49 +83,101 @@ CLAIMS = {
     )
 }
 
+COLUMNS = ["claim", "source", "metric", "expected", "measured", "verdict", "measured_on"]
+
 
 def method_family(method) -> str | None:
-    """``adjoint``, ``direct`` or None (a method the paper's claims do not cover)."""
-    if not isinstance(method, str):
+    """The ``family`` a method's class declares (``direct``, ``adjoint``, ``checkpointing``), or None."""
+    from neural_ode.methods import METHODS
+
+    if not isinstance(method, str) or method not in METHODS:
         return None
-    if method == "direct":
-        return "direct"
-    return "adjoint" if "adjoint" in method else None
+    return getattr(METHODS[method], "family", None)
 
 
 def verdict(passed: list[bool]) -> str:
-    """The verdict over lines: every one passed, some did, none did, or there were none."""
+    """The claim's verdict over decided lines: every one agrees, some do, none does, or none decided."""
     if not passed:
-        return NOT_MEASURED
+        return NOT_ENOUGH
     if all(passed):
         return HOLDS
     return MIXED if any(passed) else FAILS
 
 
-def _exponent_text(lines: pd.DataFrame, frame: pd.DataFrame) -> str:
-    keys = ["method", "solver", *varying(frame, exclude=("method", "solver"))]
-    parts = [f"{line_label(row, keys)}: {row['exponent']:.2f}" for row in lines.to_dict("records")]
-    low, high = lines["exponent"].min(), lines["exponent"].max()
-    span = f"{low:.2f}" if np.isclose(low, high, atol=0.005) else f"{low:.2f} to {high:.2f}"
-    text = f"exponent {span} over {len(lines)} line(s) ({'; '.join(parts)})"
-    noisy = [line_label(row, keys) for row in lines.to_dict("records") if row["r2"] < NOISY_R2]
-    if noisy:
-        text += f"; noisy fit (R² < {NOISY_R2}): {', '.join(noisy)}"
-    return text
+def _noisy_share(cells: pd.DataFrame) -> float:
+    """Share of ``cells`` whose forward or backward IQR is wide, or that ran on a contended machine."""
+    noisy = pd.Series(False, index=cells.index)
+    for phase in ("forward", "backward"):
+        median, iqr = f"time_{phase}_s", f"time_{phase}_iqr_s"
+        if median in cells and iqr in cells:
+            noisy |= (cells[iqr] > NOISY_IQR * cells[median]).fillna(False)
+    if "contended" in cells:
+        noisy |= cells["contended"].astype("boolean").fillna(False).astype(bool)
+    return float(noisy.mean()) if len(cells) else 0.0
 
 
-def _growth_row(frame, claim, family, metric, expected, test) -> dict:
+def line_verdict(fit, metric: str, cells: pd.DataFrame | None = None) -> tuple[str, str]:
+    """(``grows linearly`` | ``flat`` | ``not enough evidence``, the reason) of one fitted line."""
+    exact = metric in EXACT_METRICS
+    if not exact and fit.depths < MIN_NOISY_DEPTHS:
+        return NOT_ENOUGH, f"{fit.depths} depths (a noisy figure needs {MIN_NOISY_DEPTHS})"
+    if metric.startswith("time") and cells is not None:
+        share = _noisy_share(cells)
+        if share > MAX_NOISY_SHARE:
+            return NOT_ENOUGH, (
+                f"timings noisy: {share:.0%} of the cells have an IQR above {NOISY_IQR:.0%} of the median "
+                "or ran on a contended machine"
+            )
+    scale = max(abs(fit.intercept), abs(fit.predict(fit.depth_max)), 1e-300)
+    span = fit.depth_max
+    if fit.slope_high * span <= FLAT_FRACTION * scale and fit.slope_low * span >= -FLAT_FRACTION * scale:
+        return FLAT, f"slope ≤ {fit.slope_high:.3g} per depth unit: < {FLAT_FRACTION:.0%} change over the range"
+    if fit.slope_low > 0 and fit.slope * span > FLAT_FRACTION * scale:
+        if fit.r2 >= MIN_R2 or np.isnan(fit.r2):
+            return GROWS, f"slope {fit.slope:.3g} ({fit.slope_low:.3g} to {fit.slope_high:.3g}) per depth unit"
+        return NOT_ENOUGH, f"grows, but a straight line explains it poorly (R² {fit.r2:.2f})"
+    return NOT_ENOUGH, f"slope {fit.slope:.3g} ({fit.slope_low:.3g} to {fit.slope_high:.3g}) cannot be told"
+
+
+def _line_cells(frame: pd.DataFrame, line: dict, metric: str) -> pd.DataFrame:
+    """The measured cells of ``frame`` on ``line`` (same values of the line keys)."""
+    rows = measured(frame, "depth", metric)
+    mask = np.ones(len(rows), dtype=bool)
+    for key in (*LINE_KEYS, "adaptive"):
+        value = line[key]
+        mask &= ((rows[key] == value) | (rows[key].isna() & pd.isna(value))).to_numpy()
+    return rows[mask]
+
+
+def _measured_on(lines: pd.DataFrame) -> str:
+    parts = []
+    for (workload, solver, adaptive), group in lines.groupby(["workload", "solver", "adaptive"], sort=True):
+        unit = "forward NFE" if adaptive else "steps"
+        low, high = group["depth_min"].min(), group["depth_max"].max()
+        parts.append(f"{workload} · {solver} · {low:g}–{high:g} {unit}")
+    return "; ".join(parts) + f"; {UNTRAINED}" if parts else UNTRAINED
+
+
+def _growth_row(frame, claim, family, metric, expected) -> dict:
     table = growth_table(frame, metric)
     lines = table[table["method"].map(method_family) == family]
-    passed = [bool(test(k)) for k in lines["exponent"]]
-    measured_text = _exponent_text(lines, frame) if len(lines) else "no line with two or more depths"
+    keys = ["method", "solver", *varying(frame, exclude=("method", "solver"))]
+    passed, parts = [], []
+    for row in lines.to_dict("records"):
+        label, reason = line_verdict(row["fit"], metric, _line_cells(frame, row, metric))
+        if label != NOT_ENOUGH:
+            passed.append(label == expected)
+        parts.append(f"{line_label(row, keys)}: {label} ({reason})")
+    if not len(lines):
+        return _not_measured(claim, metric, expected, "no line with two or more depths")
     return {
         "claim": claim.statement,
         "source": claim.source,
         "metric": metric,
         "expected": expected,
-        "measured": measured_text,
+        "measured": f"{len(lines)} line(s): " + "; ".join(parts) + f" — measured on {_measured_on(lines)}",
         "verdict": verdict(passed),
+        "measured_on": _measured_on(lines),
     }
 
 
@@ -110,6 +189,7 @@ def _not_measured(claim: Claim, metric: str, expected: str, why: str) -> dict:
         "expected": expected,
         "measured": why,
         "verdict": NOT_MEASURED,
+        "measured_on": "",
     }
 
 
@@ -120,27 +200,54 @@ def nfe_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(nfe_ratio=rows["nfe_backward"] / rows["nfe_forward"])
 
 
+def _half_row(method: str, cells: pd.DataFrame, expected: str) -> dict:
+    claim = Claim("half_nfe", f"{method}: {CLAIMS['half_nfe'].statement}", CLAIMS["half_nfe"].source)
+    long_enough = cells[cells["nfe_forward"] >= MIN_HALF_NFE]
+    on = "; ".join(
+        f"{w} · {s} · {g['nfe_forward'].min():g}–{g['nfe_forward'].max():g} forward NFE"
+        for (w, s), g in cells.groupby(["workload", "solver"], sort=True)
+    )
+    row = {
+        "claim": claim.statement,
+        "source": claim.source,
+        "metric": "nfe_backward / nfe_forward",
+        "expected": expected,
+        "measured_on": f"{on}; {UNTRAINED} (the paper: a trained network, an adaptive Adams solver)",
+    }
+    span = f"range {cells['nfe_ratio'].min():.2f}–{cells['nfe_ratio'].max():.2f}"
+    if long_enough.empty:
+        row["measured"] = (
+            f"median {cells['nfe_ratio'].median():.2f} ({span}) over {len(cells)} adaptive cell(s), all shorter than "
+            f"{MIN_HALF_NFE} forward evaluations: too short a solve to show the ratio"
+        )
+        row["verdict"] = NOT_ENOUGH
+        row["measured"] += f" — measured on {row['measured_on']}"
+        return row
+    median = float(long_enough["nfe_ratio"].median())
+    row["measured"] = (
+        f"median {median:.2f} (range {long_enough['nfe_ratio'].min():.2f}–{long_enough['nfe_ratio'].max():.2f})"
+        f" over {len(long_enough)} adaptive cell(s) of ≥ {MIN_HALF_NFE} forward NFE"
+    )
+    row["verdict"] = HOLDS if HALF_BAND[0] <= median <= HALF_BAND[1] else FAILS
+    row["measured"] += f" — measured on {row['measured_on']}"
+    return row
+
+
 def claims_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The claims table of a prepared frame: claim, source, metric, expected, measured, verdict."""
+    """The claims table of a prepared frame: claim, source, metric, expected, measured, verdict, measured_on."""
     rows = []
-    low, high = LINEAR_BAND
-    flat = f"exponent < {FLAT_EXPONENT}"
-    linear = f"exponent {low}–{high}"
     memory = [m for m in MEMORY_METRICS if has_data(frame, m)]
-    for key, family, expected, test in (
-        ("adjoint_memory", "adjoint", flat, lambda k: k < FLAT_EXPONENT),
-        ("direct_memory", "direct", linear, lambda k: low <= k <= high),
-    ):
+    for key, family, expected in (("adjoint_memory", "adjoint", FLAT), ("direct_memory", "direct", GROWS)):
         if not memory:
             rows.append(_not_measured(CLAIMS[key], "memory", expected, "no memory metric measured"))
         for metric in memory:
-            rows.append(_growth_row(frame, CLAIMS[key], family, metric, expected, test))
+            rows.append(_growth_row(frame, CLAIMS[key], family, metric, expected))
     for family in ("direct", "adjoint"):
         claim = Claim("time", f"{family}: {CLAIMS['time'].statement}", CLAIMS["time"].source)
         if has_data(frame, "time_total_s"):
-            rows.append(_growth_row(frame, claim, family, "time_total_s", linear, lambda k: low <= k <= high))
+            rows.append(_growth_row(frame, claim, family, "time_total_s", GROWS))
         else:
-            rows.append(_not_measured(claim, "time_total_s", linear, "no forward+backward time measured"))
+            rows.append(_not_measured(claim, "time_total_s", GROWS, "no forward+backward time measured"))
     ratios = nfe_ratios(frame)
     expected = f"median ratio {HALF_BAND[0]}–{HALF_BAND[1]}"
     if ratios.empty:
@@ -148,19 +255,5 @@ def claims_table(frame: pd.DataFrame) -> pd.DataFrame:
             _not_measured(CLAIMS["half_nfe"], "nfe_backward / nfe_forward", expected, "no adaptive adjoint cell")
         )
     for method, cells in ratios.groupby("method", sort=True):
-        median = float(cells["nfe_ratio"].median())
-        claim = Claim("half_nfe", f"{method}: {CLAIMS['half_nfe'].statement}", CLAIMS["half_nfe"].source)
-        rows.append(
-            {
-                "claim": claim.statement,
-                "source": claim.source,
-                "metric": "nfe_backward / nfe_forward",
-                "expected": expected,
-                "measured": (
-                    f"median {median:.2f} (range {cells['nfe_ratio'].min():.2f}–{cells['nfe_ratio'].max():.2f})"
-                    f" over {len(cells)} adaptive cell(s)"
-                ),
-                "verdict": HOLDS if HALF_BAND[0] <= median <= HALF_BAND[1] else FAILS,
-            }
-        )
-    return pd.DataFrame(rows, columns=["claim", "source", "metric", "expected", "measured", "verdict"])
+        rows.append(_half_row(method, cells, expected))
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,12 +1,22 @@
-"""How a figure grows with depth: least-squares power-law fits on log-log axes.
+"""How a figure grows with depth: affine least-squares fits with a confidence interval on the slope.
 
 A *line* is a set of measured cells that differ only in depth (same workload, method, solver,
-device, dtype and sizes; see :data:`neural_ode.reporting.columns.LINE_KEYS`). Its growth exponent
-``k`` is the slope of ``log(value)`` against ``log(depth)``: value ≈ c · depth**k. Memory of
-direct backpropagation should give k ≈ 1 (O(L̃)), the adjoint's k ≈ 0 (O(1)).
+device, dtype and sizes; see :data:`neural_ode.reporting.columns.LINE_KEYS`). Memory and time are
+a constant plus a per-depth cost, so each line is fitted as ``value ≈ intercept + slope · L̃``
+(ordinary least squares), with a two-sided :data:`CONFIDENCE` interval on the slope from the
+t-distribution with ``points - 2`` degrees of freedom. Extrapolations (the budget table) use this
+fit. A power law through the constant (c · L̃^k) would read linear growth as k well below 1 and
+extrapolate wrongly by orders of magnitude.
+
+The growth exponent ``k`` is kept as a descriptive figure only, computed from the affine fit: the
+log-log slope of the part above the intercept (value − intercept against depth); 1 for a straight
+line, 0 when the slope cannot be told from zero.
 
 Depth is the ``depth`` column of :func:`neural_ode.reporting.columns.prepare`: steps for
-fixed-grid solvers, forward NFE for adaptive ones.
+fixed-grid solvers, forward NFE for adaptive ones. :func:`fits_table` also fits memory against
+the unit in which a method's memory grows (``memory_unit`` of its class: evaluations for
+``direct``, checkpoints for ``checkpoint``), so that the slope is the increment per evaluation or
+per checkpoint.
 """
 
 from __future__ import annotations
@@ -19,87 +29,153 @@ import pandas as pd
 
 from neural_ode.reporting.columns import LINE_KEYS, measured
 
-#: below this exponent a figure counts as flat in depth (O(1))
+#: confidence level of the slope's interval
+CONFIDENCE = 0.95
+#: kept for callers that still compare exponents: below it a figure counts as flat
 FLAT_EXPONENT = 0.2
 
 
 @dataclass(frozen=True)
 class GrowthFit:
-    """A power law value ≈ coefficient · depth**exponent fitted on log-log axes.
+    """An affine fit value ≈ intercept + slope · depth, with its uncertainty.
 
     Attributes:
-        exponent: the slope on log-log axes (1: linear in depth, 0: flat).
-        coefficient: the fitted value at depth 1, in the unit of the fitted metric.
-        r2: coefficient of determination of the log-log fit (1.0 for an exact power law).
-        points: number of cells fitted; depths: number of distinct depths among them.
-        depth_min, depth_max: the depth range fitted.
+        intercept: the fitted value at depth 0, in the metric's unit.
+        slope: the fitted increase per unit of depth, in the metric's unit per depth unit.
+        slope_low, slope_high: the :data:`CONFIDENCE` interval of the slope (equal to the slope
+            for an exact fit; infinite with only two distinct depths and scatter).
+        intercept_se, slope_se: standard errors; residual_se: the residuals' standard deviation.
+        r2: coefficient of determination (1.0 for an exact line; NaN when the values are all equal
+            and the fit is exact, since there is no variance to explain).
+        exponent: descriptive log-log slope of ``value - intercept`` (see the module docstring).
+        points: cells fitted; depths: distinct depths among them; depth_min, depth_max: the range.
     """
 
-    exponent: float
-    coefficient: float
+    intercept: float
+    slope: float
+    slope_low: float
+    slope_high: float
+    intercept_se: float
+    slope_se: float
+    residual_se: float
     r2: float
+    exponent: float
     points: int
     depths: int
     depth_min: float
     depth_max: float
 
+    @property
+    def coefficient(self) -> float:
+        """The fitted value at depth 1 (intercept + slope), in the metric's unit."""
+        return self.intercept + self.slope
+
+    @property
+    def growing(self) -> bool:
+        """True when the slope's confidence interval lies wholly above zero."""
+        return self.slope_low > 0
+
     def predict(self, depth: float) -> float:
         """The fitted value at ``depth`` (extrapolated outside the fitted range)."""
-        return self.coefficient * depth**self.exponent
+        return self.intercept + self.slope * depth
 
-    def depth_within(self, budget: float) -> float:
-        """The largest depth whose fitted value stays within ``budget`` (inf for a flat line)."""
-        if self.exponent < FLAT_EXPONENT:
-            return math.inf if self.predict(self.depth_max) <= budget else 0.0
-        return (budget / self.coefficient) ** (1.0 / self.exponent)
+    def depth_within(self, budget: float, slope: float | None = None) -> float:
+        """The largest depth whose fitted value stays within ``budget`` (inf when it does not grow).
+
+        ``slope`` replaces the fitted slope (e.g. ``slope_high`` for a cautious answer).
+        """
+        slope = self.slope if slope is None else slope
+        if not math.isfinite(slope):
+            return 0.0
+        if slope <= 0:
+            return math.inf if self.intercept <= budget else 0.0
+        return max((budget - self.intercept) / slope, 0.0)
+
+
+def _t_quantile(dof: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof))
 
 
 def fit_growth(depth, value) -> GrowthFit | None:
-    """The power-law fit of ``value`` against ``depth``; None without two distinct positive depths.
+    """The affine fit of ``value`` against ``depth``; None without two distinct positive depths.
 
-    Non-finite and non-positive pairs are left out (they have no logarithm).
+    Non-finite values and non-positive depths are left out.
     """
     depth = np.asarray(depth, dtype=float)
     value = np.asarray(value, dtype=float)
-    keep = np.isfinite(depth) & np.isfinite(value) & (depth > 0) & (value > 0)
+    keep = np.isfinite(depth) & np.isfinite(value) & (depth > 0)
     depth, value = depth[keep], value[keep]
     if np.unique(depth).size < 2:
         return None
-    x, y = np.log(depth), np.log(value)
-    exponent, intercept = np.polyfit(x, y, 1)
-    residual = float(np.sum((y - (exponent * x + intercept)) ** 2))
-    total = float(np.sum((y - y.mean()) ** 2))
-    scale = max(1.0, float(np.sum(y**2)))
-    if total <= 1e-24 * scale:
-        r2 = 1.0 if residual <= 1e-24 * scale else math.nan
-    else:
-        r2 = 1.0 - residual / total
-    exponent = float(exponent)
-    if abs(exponent) < 1e-12:
-        exponent = 0.0
+    n = depth.size
+    x_mean, y_mean = depth.mean(), value.mean()
+    sxx = float(np.sum((depth - x_mean) ** 2))
+    slope = float(np.sum((depth - x_mean) * (value - y_mean)) / sxx)
+    intercept = float(y_mean - slope * x_mean)
+    residuals = value - (intercept + slope * depth)
+    sse = float(np.sum(residuals**2))
+    sst = float(np.sum((value - y_mean) ** 2))
+    scale = max(1.0, float(np.max(np.abs(value))) ** 2) * n
+    exact = sse <= 1e-24 * scale
+    if exact:
+        sse = 0.0
+        if abs(slope) * float(depth.max()) <= 1e-12 * max(1.0, abs(intercept)):
+            slope, intercept = 0.0, float(y_mean)
+    r2 = (1.0 if exact else math.nan) if sst <= 1e-24 * scale else 1.0 - sse / sst
+    if n > 2:
+        residual_se = math.sqrt(sse / (n - 2))
+        slope_se = residual_se / math.sqrt(sxx)
+        half = _t_quantile(n - 2) * slope_se
+    else:  # two points: the line passes through both, nothing is left to estimate the scatter
+        residual_se, slope_se, half = 0.0, 0.0, 0.0
+    intercept_se = slope_se * math.sqrt(float(np.sum(depth**2)) / n)
     return GrowthFit(
-        exponent=exponent,
-        coefficient=float(np.exp(intercept)),
+        intercept=intercept,
+        slope=slope,
+        slope_low=slope - half,
+        slope_high=slope + half,
+        intercept_se=intercept_se,
+        slope_se=slope_se,
+        residual_se=residual_se,
         r2=r2,
-        points=int(depth.size),
+        exponent=_exponent(depth, value, intercept, slope, slope - half),
+        points=int(n),
         depths=int(np.unique(depth).size),
         depth_min=float(depth.min()),
         depth_max=float(depth.max()),
     )
 
 
-def growth_table(frame: pd.DataFrame, metric: str, depth: str = "depth") -> pd.DataFrame:
-    """One row per line of ``frame`` (a prepared frame) with the growth of ``metric`` in depth.
+def _exponent(depth, value, intercept: float, slope: float, slope_low: float) -> float:
+    """The log-log slope of ``value - intercept`` over ``depth``; 0 when the slope is not above zero."""
+    if slope <= 0 or slope_low <= 0:
+        return 0.0
+    above = value - intercept
+    keep = above > 0
+    if np.unique(depth[keep]).size < 2:
+        return 1.0
+    k, _ = np.polyfit(np.log(depth[keep]), np.log(above[keep]), 1)
+    return float(k)
 
-    Columns: the line keys, ``adaptive``, ``exponent``, ``coefficient``, ``r2``, ``points``,
-    ``depths``, ``depth_min``, ``depth_max``, ``value_at_max`` (the mean measured value at the
-    deepest depth, in the metric's unit) and ``fit`` (the :class:`GrowthFit`). Lines with fewer
-    than two distinct depths are left out.
+
+#: columns of :func:`growth_table` besides the line keys
+FIT_COLUMNS = (
+    "intercept", "slope", "slope_low", "slope_high", "r2", "exponent", "points", "depths", "depth_min", "depth_max",
+)  # fmt: skip
+
+
+def growth_table(frame: pd.DataFrame, metric: str, depth: str = "depth") -> pd.DataFrame:
+    """One row per line of ``frame`` (a prepared frame) with the affine growth of ``metric`` in ``depth``.
+
+    Columns: the line keys, ``adaptive``, :data:`FIT_COLUMNS`, ``coefficient`` (value at depth 1),
+    ``value_at_max`` (the mean measured value at the deepest depth, in the metric's unit) and
+    ``fit`` (the :class:`GrowthFit`). Lines with fewer than two distinct depths are left out.
     """
-    columns = [*LINE_KEYS, "adaptive", "exponent", "coefficient", "r2", "points", "depths"]
-    columns += ["depth_min", "depth_max", "value_at_max", "fit"]
+    columns = [*LINE_KEYS, "adaptive", *FIT_COLUMNS, "coefficient", "value_at_max", "fit"]
     rows = measured(frame, depth, metric)
-    rows = rows[(rows[depth] > 0) & (rows[metric] > 0)]
+    rows = rows[rows[depth] > 0]
     out = []
     keys = [*LINE_KEYS, "adaptive"]
     for values, line in rows.groupby(keys, dropna=False, sort=True):
@@ -108,16 +184,59 @@ def growth_table(frame: pd.DataFrame, metric: str, depth: str = "depth") -> pd.D
             continue
         deepest = line[line[depth] == fit.depth_max][metric].mean()
         row = dict(zip(keys, values, strict=True))
-        row.update(
-            exponent=fit.exponent,
-            coefficient=fit.coefficient,
-            r2=fit.r2,
-            points=fit.points,
-            depths=fit.depths,
-            depth_min=fit.depth_min,
-            depth_max=fit.depth_max,
-            value_at_max=float(deepest),
-            fit=fit,
-        )
+        row.update({name: getattr(fit, name) for name in FIT_COLUMNS})
+        row.update(coefficient=fit.coefficient, value_at_max=float(deepest), fit=fit)
         out.append(row)
     return pd.DataFrame(out, columns=columns)
+
+
+def _method_unit(method) -> str | None:
+    from neural_ode.methods import METHODS
+
+    spec = METHODS.get(method) if isinstance(method, str) else None
+    return getattr(spec, "memory_unit", None)
+
+
+def _unit_depths(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``evaluations`` (forward NFE) and ``checkpoints`` (segments of ``checkpoint``)."""
+    frame = frame.assign(evaluations=frame["nfe_forward"].astype(float))
+    steps = frame["steps"].astype(float)
+    frame["checkpoints"] = np.where(frame["method"] == "checkpoint", np.ceil(np.sqrt(steps)), np.nan)
+    return frame
+
+
+def fits_table(frame: pd.DataFrame, metrics) -> pd.DataFrame:
+    """Every fitted line of ``metrics`` as ``fits.csv`` holds it, one row per (metric, line, depth axis).
+
+    Columns: ``metric, method, solver, workload``, the other line keys (``device, dtype, batch,
+    width, dim``), ``depth_axis`` (``steps`` or ``forward NFE``; for memory also ``evaluations``
+    or ``checkpoints`` where that is the unit the method's memory grows in),
+    ``intercept, slope, slope_low, slope_high, r2, depth_min, depth_max, points`` (intercept in
+    the metric's unit, slope in that unit per depth unit), then ``exponent``.
+    """
+    from neural_ode.reporting.columns import MEMORY_METRICS
+
+    first = ("method", "solver", "workload")
+    head = ["metric", *first, *[k for k in LINE_KEYS if k not in first]]
+    columns = [*head, "depth_axis", "intercept", "slope", "slope_low", "slope_high", "r2"]
+    columns += ["depth_min", "depth_max", "points", "exponent"]
+    parts = []
+    frame = _unit_depths(frame)
+    for metric in metrics:
+        if metric not in frame or not frame[metric].notna().any():
+            continue
+        table = growth_table(frame, metric)
+        if len(table):
+            axis = np.where(table["adaptive"], "forward NFE", "steps")
+            parts.append(table.assign(metric=metric, depth_axis=axis))
+        if metric not in MEMORY_METRICS:
+            continue
+        for unit, column in (("evaluation", "evaluations"), ("checkpoint", "checkpoints")):
+            rows = frame[frame["method"].map(_method_unit) == unit]
+            rows = rows[~rows["adaptive"]] if unit == "evaluation" else rows  # adaptive: depth already is NFE
+            table = growth_table(rows, metric, depth=column) if len(rows) else pd.DataFrame()
+            if len(table):
+                parts.append(table.assign(metric=metric, depth_axis=column))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]

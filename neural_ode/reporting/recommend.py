@@ -5,9 +5,10 @@ Three pieces, all computed from the run (nothing is assumed):
 * :func:`head_to_head`: each adjoint method against direct backpropagation on the same cell
   (everything equal but the method), at the deepest depth measured for each solver: memory,
   time and gradient error side by side, with the ratios adjoint / direct.
-* :func:`budget_table`: from each line's fitted memory growth (value ≈ c · L̃^k), the deepest
-  depth that stays within a few memory budgets; an extrapolation for the measured workload and
-  sizes only.
+* :func:`budget_table`: from each line's affine memory fit (value ≈ intercept + slope · L̃, slope
+  with its 95 % interval), the deepest depth that stays within a few memory budgets, with its
+  range and a flag when that lies far beyond the measured depths; an extrapolation for the
+  measured workload and sizes only.
 * :func:`advice`: plain sentences built from the two tables.
 """
 
@@ -78,11 +79,22 @@ def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
     return table.loc[:, table.notna().any(axis=0)] if len(table) else table
 
 
-def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The deepest depth each line fits within each of :data:`BUDGETS`, from its fitted growth.
+#: a budget depth beyond this multiple of the deepest measured depth is flagged as far extrapolated
+FAR_BEYOND = 10.0
 
-    Depths are steps for fixed-grid solvers and forward NFE for adaptive ones; ``unbounded``
-    marks a line whose memory does not grow with depth (exponent below the flat threshold).
+
+def _depth_text(depth: float) -> str:
+    return "unbounded" if math.isinf(depth) else ("none" if depth < 1 else f"{depth:,.0f}")
+
+
+def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The deepest depth each line fits within each of :data:`BUDGETS`, from its affine memory fit.
+
+    Memory ≈ intercept + slope · L̃ (:mod:`neural_ode.reporting.growth`); the depth within a budget
+    is ``(budget - intercept) / slope``, given with the range the slope's 95 % interval allows
+    (deeper bound from the lower slope). ``unbounded``: the slope cannot be told from zero. Depths are
+    steps for fixed-grid solvers and forward NFE for adaptive ones; a depth more than
+    :data:`FAR_BEYOND` times the deepest measured one is flagged in ``extrapolation``.
     """
     metric = advice_metric(frame)
     if metric is None:
@@ -95,15 +107,36 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
             "method": line["method"],
             "solver": line["solver"],
             "depth axis": "forward NFE" if line["adaptive"] else "steps",
-            "measured depths": f"{fit.depth_min:g}–{fit.depth_max:g}",
-            "exponent k": round(fit.exponent, 2),
+            "measured depths": f"{fit.depth_min:g}–{fit.depth_max:g} ({fit.points} cells)",
+            f"MB at depth 0 ({metric})": fit.intercept / MB,
+            "MB per depth unit (95% CI)": (
+                f"{fit.slope / MB:.4g} ({fit.slope_low / MB:.4g} to {fit.slope_high / MB:.4g})"
+            ),
             f"MB at deepest ({metric})": line["value_at_max"] / MB,
         }
+        flat = not fit.growing
+        farthest = 0.0
         for name, budget in BUDGETS.items():
+            if flat:
+                depth = fit.depth_within(budget, slope=0.0)
+                row[f"max depth in {name}"] = _depth_text(depth)
+                continue
             depth = fit.depth_within(budget)
-            row[f"max depth in {name}"] = (
-                "unbounded" if math.isinf(depth) else ("none" if depth < 1 else f"{depth:,.0f}")
+            deep, shallow = fit.depth_within(budget, fit.slope_low), fit.depth_within(budget, fit.slope_high)
+            text = _depth_text(depth)
+            if not math.isclose(deep, shallow, rel_tol=0.005) and depth >= 1:
+                text += f" ({_depth_text(shallow)}–{_depth_text(deep)})"
+            row[f"max depth in {name}"] = text
+            farthest = max(farthest, depth)
+        if flat:
+            row["extrapolation"] = "memory does not grow measurably with depth: no depth limit from this fit"
+        elif farthest > FAR_BEYOND * fit.depth_max:
+            row["extrapolation"] = (
+                f"up to {farthest / fit.depth_max:,.0f}× the deepest measured depth: assumes the per-depth cost "
+                "stays constant that far; measure near the depth you need"
             )
+        else:
+            row["extrapolation"] = "within 10× of the measured depths"
         out.append(row)
     return pd.DataFrame(out)
 

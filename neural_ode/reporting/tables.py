@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.measuring.failures import STATUSES
-from neural_ode.reporting.columns import LINE_KEYS, MEMORY_METRICS, has_data, measured, varying
-from neural_ode.reporting.growth import growth_table
+from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, measured, varying
+from neural_ode.reporting.growth import fits_table
 from neural_ode.results.schema import METRICS
 
 PROVENANCE_COLUMNS = (
@@ -87,23 +87,39 @@ def sources_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def growth_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """The fitted growth exponent of every memory metric and of total time, per line."""
-    parts = []
-    for metric in (*MEMORY_METRICS, "time_total_s"):
-        if not has_data(frame, metric):
-            continue
-        table = growth_table(frame, metric)
-        if table.empty:
-            continue
-        table = table.assign(metric=metric, depth_axis=np.where(table["adaptive"], "forward NFE", "steps"))
-        parts.append(table)
+    """The affine growth fit of every memory metric and of total time, per line and depth axis.
+
+    Memory in MB and time in ms: intercept, slope per depth unit with its 95 % interval, R², and
+    the descriptive exponent (see :mod:`neural_ode.reporting.growth`).
+    """
+    table = fits_table(frame, (*MEMORY_METRICS, "time_total_s"))
     columns = ["metric", "method", "solver", *varying(frame, exclude=("method", "solver"))]
-    columns += ["depth_axis", "depth_min", "depth_max", "depths", "exponent", "r2"]
-    if not parts:
+    columns += ["depth_axis", "depth_min", "depth_max", "points", "intercept", "slope", "slope 95% CI"]
+    columns += ["r2", "exponent"]
+    if table.empty:
         return pd.DataFrame(columns=columns)
-    table = pd.concat(parts, ignore_index=True)
-    table = table[[c for c in columns if c in table]].astype({"depths": int})
+    scale = np.where(table["metric"] == "time_total_s", 1e-3, MB)
+    table = table.assign(
+        intercept=table["intercept"] / scale,
+        slope=table["slope"] / scale,
+        metric=np.where(table["metric"] == "time_total_s", "time_total (ms)", table["metric"] + " (MB)"),
+    )
+    table["slope 95% CI"] = [
+        f"{low / s:.4g} to {high / s:.4g}" for low, high, s in zip(table["slope_low"], table["slope_high"], scale)
+    ]
+    table = table[[c for c in columns if c in table]]
     return table.round({"exponent": 2, "r2": 3}).reset_index(drop=True)
+
+
+def write_fits(frame: pd.DataFrame, path) -> pd.DataFrame:
+    """Write ``fits.csv`` (every fitted memory and time line, :func:`fits_table`) to ``path``; returns it."""
+    table = fits_table(frame, FIT_METRICS)
+    table.to_csv(path, index=False)
+    return table
+
+
+#: the metrics whose lines are fitted into fits.csv
+FIT_METRICS = (*MEMORY_METRICS, "time_forward_s", "time_backward_s", "time_total_s")
 
 
 __all__ = [
@@ -111,6 +127,7 @@ __all__ = [
     "cells_table",
     "failed_table",
     "growth_summary",
+    "write_fits",
     "provenance_table",
     "sources_table",
     "status_table",

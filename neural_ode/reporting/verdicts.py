@@ -9,6 +9,9 @@ A verdict says what the measurements support, never more:
   difference within its standard error);
 * ``not measured``: the run lacks what the claim needs (not a failure).
 
+A fitted line of a growth claim is found to ``grow linearly``, be ``flat``, or give ``not enough
+evidence``.
+
 The HTML style (``reporting/templates/base.html.j2``) colours each by its class name: the
 verdict with spaces as hyphens.
 """
@@ -20,6 +23,12 @@ NOT_ENOUGH_EVIDENCE = "not enough evidence"
 NOT_MEASURED = "not measured"
 
 VERDICTS = (HOLDS, MIXED, DOES_NOT_HOLD, NOT_ENOUGH_EVIDENCE, NOT_MEASURED)
+
+#: what one fitted line shows (a claim's verdict is built from its lines' findings): the slope
+#: clearly positive, within noise of zero relative to the intercept, or undecided
+GROWS = "grows linearly"
+FLAT = "flat"
+LINE_FINDINGS = (GROWS, FLAT, NOT_ENOUGH_EVIDENCE)
 
 
 def css_class(verdict: str) -> str:

@@ -22,6 +22,11 @@ SCHEMA_VERSION = 1
 #: what the record says about how the cell ran and where, after the metrics: name -> type
 CONTEXT_FIELDS: dict[str, type] = {
     "time_repeats": int,  # timed repeats behind each median
+    "interpolated": bool,  # the solver's value at the last output time was interpolated, not landed on
+    "load_before": float,  # 1-minute load average of the machine when the cell started (processes)
+    "load_after": float,  # 1-minute load average of the machine when the cell ended (processes)
+    "other_cpu_cores": float,  # cores kept busy by other processes during the timed runs (/proc/stat)
+    "contended": bool,  # timed under contention (other processes took a core): timings not trustworthy
     "cell_wall_s": float,  # wall time of the whole cell measurement, seconds
     "measured_at": str,  # ISO 8601, UTC
     "torch_version": str,

@@ -134,7 +134,9 @@ for _metric in (
         "solver overhead", kind="derived",
     ),
     Metric(
-        "saved_bytes", "bytes", "bytes held for backward after the forward pass (saved-tensor hooks)",
+        "saved_bytes", "bytes",
+        "bytes of the distinct storages the autograd graph still holds for backward when the forward pass ends "
+        "(saved-tensor hooks; parameters included; what was saved and freed before, or by instruments, excluded)",
         "saved for backward", int,
     ),
     Metric(
@@ -158,6 +160,14 @@ for _metric in (
         "solution error", kind="accuracy",
     ),
     Metric("params", "count", "number of trainable parameters of the vector field", "parameters", int),
+    Metric(
+        "ref_grad_rel_error", "ratio", "the float64 reference's own gradient error (vs 100x looser tolerance)",
+        "reference's own gradient error", kind="accuracy",
+    ),
+    Metric(
+        "ref_sol_rel_error", "ratio", "the float64 reference's own final-state error (vs 100x looser tolerance)",
+        "reference's own solution error", kind="accuracy",
+    ),
 ):  # fmt: skip
     declare(_metric)
 

@@ -30,6 +30,7 @@ class Preset:
         grids: the preset's grids, each mapping some axes to the values that replace the base's.
         repeats, warmup: timed repeats and untimed warm-up rounds per cell.
         timeout_s: the time budget of one cell, in seconds.
+        threads: torch CPU threads of every cell process (``run --threads`` overrides it).
     """
 
     name: str
@@ -39,6 +40,7 @@ class Preset:
     repeats: int = 5
     warmup: int = 1
     timeout_s: float = 300.0
+    threads: int = 1
 
     def grid_axes(self) -> list[dict[str, tuple]]:
         """The axes of every grid: the base with the grid's axes replaced."""

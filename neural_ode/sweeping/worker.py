@@ -109,7 +109,9 @@ def measure_into(config: dict, record_path: str) -> None:
     """
     from neural_ode.config import CellConfig
     from neural_ode.measuring.cell import measure_cell
+    from neural_ode.measuring.timing import apply_threads
 
+    apply_threads()  # run --threads N, passed in the environment (the record's ``threads`` says what ran)
     record = measure_cell(CellConfig(**config), rss="here")
     partial = f"{record_path}.partial"
     with open(partial, "w", encoding="utf-8") as handle:
@@ -125,7 +127,9 @@ def main() -> int:
 
     from neural_ode.config import CellConfig
     from neural_ode.measuring.cell import measure_cell
+    from neural_ode.measuring.timing import apply_threads
 
+    apply_threads()
     record = measure_cell(CellConfig(**json.loads(sys.stdin.read())), rss="here")
     record_out.write(json.dumps(record.to_dict()) + "\n")
     record_out.flush()
