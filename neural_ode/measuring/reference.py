@@ -25,7 +25,7 @@ REFERENCE_VERSION = 1
 
 @dataclass(frozen=True)
 class Reference:
-    """The float64 final state and flattened parameter gradient of one problem."""
+    """The float64 states at the output times (``(outputs, *state)``) and flattened parameter gradient."""
 
     solution: torch.Tensor
     gradient: torch.Tensor
@@ -54,13 +54,25 @@ def relative_error(value: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 def reference_for(config) -> Reference:
-    """The reference of ``config``'s problem (depends on workload, sizes, horizon and seed only)."""
-    return _reference(config.workload, config.batch, config.width, config.dim, float(config.horizon), config.seed)
+    """The reference of ``config``'s problem (depends on workload, sizes, horizon, outputs and seed only)."""
+    return _reference(
+        config.workload,
+        config.batch,
+        config.width,
+        config.dim,
+        float(config.horizon),
+        config.seed,
+        config.layers,
+        config.outputs,
+    )
 
 
 @functools.cache
-def _reference(workload: str, batch: int, width: int, dim: int, horizon: float, seed: int) -> Reference:
+def _reference(
+    workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int = 1, outputs: int = 1
+) -> Reference:
     key = f"v{REFERENCE_VERSION}-{workload}-b{batch}-w{width}-d{dim}-h{horizon!r}-s{seed}-torch{torch.__version__}"
+    key += f"-l{layers}-o{outputs}"
     path = cache_dir() / f"reference-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
     if path.exists():
         try:
@@ -69,7 +81,7 @@ def _reference(workload: str, batch: int, width: int, dim: int, horizon: float, 
                 return Reference(stored["solution"], stored["gradient"])
         except Exception:  # a corrupt or foreign file is recomputed, never trusted
             pass
-    reference = _compute(workload, batch, width, dim, horizon, seed)
+    reference = _compute(workload, batch, width, dim, horizon, seed, layers, outputs)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -80,15 +92,27 @@ def _reference(workload: str, batch: int, width: int, dim: int, horizon: float, 
     return reference
 
 
-def _compute(workload: str, batch: int, width: int, dim: int, horizon: float, seed: int) -> Reference:
+def _compute(
+    workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int, outputs: int
+) -> Reference:
     from neural_ode.config import CellConfig
-    from neural_ode.workloads import WORKLOADS
+    from neural_ode.workloads import workload_of
 
-    config = CellConfig(workload=workload, batch=batch, width=width, dim=dim, horizon=horizon, seed=seed)
-    problem = WORKLOADS[workload].build(config, dtype=torch.float64, device="cpu")
-    t = torch.tensor([0.0, horizon], dtype=torch.float64)
-    solution = torchdiffeq.odeint(
-        problem.field, problem.y0, t, method=REFERENCE_SOLVER, rtol=REFERENCE_TOL, atol=REFERENCE_TOL
-    )[-1]
-    problem.loss(solution).backward()
-    return Reference(solution.detach().clone(), flat_gradient(problem.parameters()))
+    config = CellConfig(
+        workload=workload,
+        batch=batch,
+        width=width,
+        dim=dim,
+        horizon=horizon,
+        seed=seed,
+        layers=layers,
+        outputs=outputs,
+        dtype="float64",
+    )
+    problem = workload_of(workload).build(config, dtype=torch.float64, device="cpu")
+    t, skip = problem.solve_times(config, torch.float64, "cpu")
+    trajectory = torchdiffeq.odeint(
+        problem.field, problem.initial_state(), t, method=REFERENCE_SOLVER, rtol=REFERENCE_TOL, atol=REFERENCE_TOL
+    )[skip:]
+    problem.loss(trajectory).backward()
+    return Reference(trajectory.detach().clone(), flat_gradient(problem.parameters()))

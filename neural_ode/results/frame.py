@@ -37,10 +37,14 @@ CONTRACT_COLUMNS = (
     "grad_rel_error",
     "sol_rel_error",
     "params",
+    # issue 10: the output-times and field-depth axes
+    "outputs",
+    "layers",
 )
 
 _INTEGER_COLUMNS = ("steps", "nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "rss_peak_bytes")
 _INTEGER_COLUMNS += ("cuda_peak_bytes", "params", "batch", "width", "dim", "time_repeats", "threads")
+_INTEGER_COLUMNS += ("outputs", "layers")  # issue 10
 
 
 def results_frame(rows: Iterable[dict | CellRecord]) -> pd.DataFrame:
