@@ -16,7 +16,8 @@ gets the initial state as its first output.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import ClassVar
 
 import torch

@@ -73,7 +73,9 @@ class FactoryWorkload(Workload):
             ) from exc
         factory = getattr(module, function_name, None)
         if not callable(factory):
-            raise _error(f"workload {spec!r}: module {module_name!r} has no function {function_name!r}; expected {EXPECTED}")
+            raise _error(
+                f"workload {spec!r}: module {module_name!r} has no function {function_name!r}; expected {EXPECTED}"
+            )
         return FactoryWorkload(spec, factory)
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
@@ -98,7 +100,8 @@ def check_problem(name: str, problem) -> None:
     """A ConfigError unless ``problem`` follows the protocol (a Problem with a module field and a tensor y0)."""
     if not isinstance(problem, Problem):
         raise _error(
-            f"workload {name!r}: the factory returned {type(problem).__name__}; expected a neural_ode.workloads.Problem "
+            f"workload {name!r}: the factory returned {type(problem).__name__}; "
+            "expected a neural_ode.workloads.Problem "
             "(field=nn.Module called as field(t, y), y0=tensor, optional times and loss_fn)"
         )
     if not isinstance(problem.field, nn.Module):
@@ -116,7 +119,7 @@ def check_problem(name: str, problem) -> None:
 
 
 def check_factory(config) -> None:
-    """Build ``config``'s problem once (on the CPU, as configured) so that a broken factory fails before anything runs."""
+    """Build ``config``'s problem once, so that a broken factory fails before anything runs."""
     workload = FactoryWorkload.resolve(config.workload)
     problem = workload.build(config)
     if not list(problem.parameters()):
