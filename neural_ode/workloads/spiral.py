@@ -32,7 +32,7 @@ TRUE_Y0 = (2.0, 0.0)
 DEMO_T1 = 25.0
 DEMO_POINTS = 1000
 #: the fit: the demo's optimiser and segment batches, fewer iterations (the cached fit is reused)
-FIT_ITERATIONS = 600
+FIT_ITERATIONS = 200
 FIT_BATCH = 20
 FIT_SEGMENT = 10
 FIT_VERSION = 1
