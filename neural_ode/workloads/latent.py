@@ -2,7 +2,8 @@
 
 Data: ``batch`` 2-D spirals (clockwise or not, random phase, radius growing with time) observed
 with noise at ``outputs`` irregular times in (0, horizon] shared by the batch (sorted uniform
-draws), all generated deterministically from the seed.
+draws, scaled so that the last is at the horizon), all generated deterministically from the seed.
+On a fixed grid each observation time off the ``steps`` equal steps adds one step.
 
 Model (as in the paper, section 5.1): a GRU encoder reads the observations backwards in time
 (each step sees the observation and the time gap to the next one) and gives q(z0) = N(mean,
@@ -33,9 +34,14 @@ NOISE_STD = 0.1
 
 
 def observation_times(count: int, horizon: float, generator: torch.Generator) -> torch.Tensor:
-    """``count`` distinct irregular times in (0, horizon], sorted (float64)."""
-    draws = torch.rand(count, generator=generator, dtype=torch.float64)
-    times = torch.sort(1.0 - draws).values * horizon  # in (0, horizon]
+    """``count`` distinct irregular times in (0, horizon], sorted, the last at ``horizon`` (float64).
+
+    Sorted uniform draws scaled so the last observation is at the horizon: the solve spans the
+    whole [0, horizon] (the depth axis keeps its meaning) and the other times are irregular.
+    """
+    draws = torch.sort(1.0 - torch.rand(count, generator=generator, dtype=torch.float64)).values  # in (0, 1]
+    times = draws / draws[-1] * horizon
+    times[-1] = horizon
     return times
 
 
