@@ -68,7 +68,8 @@ class FactoryWorkload(Workload):
             module = importlib.import_module(module_name)
         except Exception as exc:
             raise _error(
-                f"workload {spec!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc}); "
+                f"workload {spec!r}: cannot import module {module_name!r} "
+                f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
                 f"expected {EXPECTED}, importable from the current directory"
             ) from exc
         factory = getattr(module, function_name, None)
@@ -91,7 +92,11 @@ class FactoryWorkload(Workload):
         try:
             problem = self.factory(config)
         except Exception as exc:
-            raise _error(f"workload {self.name!r}: the factory raised {type(exc).__name__}: {exc}") from exc
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise _error(
+                f"workload {self.name!r}: the factory raised {type(exc).__name__}: {first_line}; "
+                "expected it to return a neural_ode.workloads.Problem for the cell config"
+            ) from exc
         check_problem(self.name, problem)
         return problem
 
