@@ -3,7 +3,7 @@
 Without axis options the sweep is the preset's (``--preset quick`` by default); with any axis
 option (``--workload``, ``--method``, ``--solver``, ``--steps``, ``--horizon``, ``--tol``,
 ``--rtol``, ``--atol``, ``--batch``, ``--width``, ``--device``, ``--dtype``, ``--outputs``,
-``--layers``) it is the product of
+``--layers``, ``--dim``) it is the product of
 the given axes, the others taken from the preset's base (see :mod:`neural_ode.sweeping.plan` for how
 fixed-grid and adaptive solvers take depth and tolerance).
 
@@ -68,6 +68,7 @@ _AXIS_HELP = {
     "(positive integers; 1 = the final state; default: the workload's)",
     "layers": "hidden layers of the vector field (mlp, spiral, latent, cnf) or convolutions (conv) "
     "(positive integers; default: the workload's)",
+    "dim": "state size (mlp, cnf) or latent size (latent) (positive integers; default: the workload's)",
 }
 
 

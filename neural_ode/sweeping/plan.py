@@ -29,7 +29,7 @@ from neural_ode.workloads import WORKLOADS
 
 #: the axes of a sweep, in the order cells are enumerated
 AXES = ("workload", "method", "solver", "steps", "horizon", "tol", "rtol", "atol", "batch", "width", "device", "dtype")
-AXES += ("outputs", "layers")
+AXES += ("outputs", "layers", "dim")
 TOLERANCE_AXES = ("tol", "rtol", "atol")
 
 _CHOICES = {
@@ -39,7 +39,7 @@ _CHOICES = {
     "device": DEVICES,
     "dtype": DTYPES,
 }
-_POSITIVE_INTS = ("steps", "batch", "width", "outputs", "layers")
+_POSITIVE_INTS = ("steps", "batch", "width", "outputs", "layers", "dim")
 _POSITIVE_FLOATS = ("horizon", "tol", "rtol", "atol")
 
 
@@ -150,7 +150,7 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
     """The cells of one grid (every axis of :data:`AXES` but rtol/atol must be present)."""
     common = {"seed": settings.seed, "repeats": settings.repeats, "warmup": settings.warmup}
     cells = []
-    for workload, method, solver, horizon, batch, width, device, dtype, outputs, layers in itertools.product(
+    for workload, method, solver, horizon, batch, width, device, dtype, outputs, layers, dim in itertools.product(
         axes["workload"],
         axes["method"],
         axes["solver"],
@@ -161,6 +161,7 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
         axes["dtype"],
         axes.get("outputs", (None,)),
         axes.get("layers", (None,)),
+        axes.get("dim", (None,)),
     ):
         if not METHODS[method].supports(solver):
             continue  # e.g. checkpoint on an adaptive solver: not a cell of this product
@@ -175,6 +176,7 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
             dtype=dtype,
             outputs=outputs,
             layers=layers,
+            dim=dim,
             timeout_s=settings.timeout_s,
             **common,
         )
