@@ -28,13 +28,18 @@ class CellConfig:
     """What to measure. Units: ``horizon`` in model time, ``timeout_s`` in seconds.
 
     Attributes:
-        workload: a key of ``neural_ode.workloads.WORKLOADS`` (``mlp``, ``conv``).
+        workload: a key of ``neural_ode.workloads.WORKLOADS`` (``mlp``, ``conv``, ...), or a user's
+            factory ``package.module:function`` (see :mod:`neural_ode.workloads.user`).
         method: a key of ``neural_ode.methods.METHODS`` (``direct``, ``adjoint``, ...).
         solver: a key of ``neural_ode.solvers.SOLVERS``.
         steps: fixed-grid steps over [0, horizon]; must be None for adaptive solvers.
         horizon: end of the integration interval (start is 0).
         rtol, atol: tolerances of adaptive solvers (default 1e-6 each); None for fixed grid.
         batch: batch size; width: hidden width (mlp) or channels (conv); dim: state size (mlp).
+        layers: depth of the vector field: hidden layers (mlp and the other MLP fields) or
+            convolutions (conv, 2); with width it sets the parameter count.
+        outputs: number of output times the loss depends on (1 = the final state only); evenly
+            spaced in (0, horizon] unless the workload brings its own times (t = 0 does not count).
         device: ``cpu`` or ``cuda``; dtype: ``float32`` or ``float64``.
         seed: seeds the parameters, the initial state and the target.
         repeats: timed repeats after ``warmup`` untimed ones.
@@ -55,6 +60,8 @@ class CellConfig:
     batch: int | None = None
     width: int | None = None
     dim: int | None = None
+    layers: int | None = None
+    outputs: int | None = None
     device: str = "cpu"
     dtype: str = "float32"
     seed: int = 0
@@ -66,9 +73,11 @@ class CellConfig:
 
     def __post_init__(self) -> None:
         from neural_ode.methods import METHODS
-        from neural_ode.workloads import WORKLOADS
+        from neural_ode.workloads import WORKLOADS, workload_of
 
-        check_choice("workload", self.workload, WORKLOADS)
+        if not (isinstance(self.workload, str) and ":" in self.workload):
+            check_choice("workload", self.workload, WORKLOADS)
+        workload = workload_of(self.workload)  # a user's factory: imported here, ConfigError if it cannot be
         check_choice("method", self.method, METHODS)
         check_choice("solver", self.solver, SOLVERS)
         check_choice("device", self.device, DEVICES)
@@ -96,10 +105,9 @@ class CellConfig:
                 self._set("steps", 10)
             check_positive("steps", self.steps, integer=True)
         check_positive("horizon", self.horizon)
-        defaults = WORKLOADS[self.workload].defaults
-        for name in ("batch", "width", "dim"):
+        for name in ("batch", "width", "dim", "layers", "outputs"):
             if getattr(self, name) is None:
-                self._set(name, defaults[name])
+                self._set(name, workload.default(name))
             check_positive(name, getattr(self, name), integer=True)
         check_positive("repeats", self.repeats, integer=True)
         if not isinstance(self.warmup, int) or isinstance(self.warmup, bool) or not 0 <= self.warmup <= INT64_MAX:

@@ -24,7 +24,7 @@ class NaNWorkload(Workload):
     description = "a vector field that returns NaN"
     defaults = {"batch": 4, "width": 8, "dim": 8}
 
-    def make_field(self, width, dim):
+    def make_field(self, width, dim, layers):
         return NaNField(dim)
 
     def state_shape(self, batch, width, dim):

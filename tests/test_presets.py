@@ -53,8 +53,8 @@ def test_quick_covers_a_tolerance_sweep_of_two_adaptive_solvers_with_every_metho
 
 def test_quick_stays_small():
     cells = cells_of("quick")
-    assert len(cells) <= 60
-    assert {cell.workload for cell in cells} == {"mlp"}
+    assert len(cells) <= 75
+    assert {cell.workload for cell in cells} == {"mlp", "spiral"}
     assert max(cell.batch * cell.width for cell in cells) <= 128 * 256
 
 
@@ -71,3 +71,24 @@ def test_full_covers_every_workload_and_solver_and_both_dtypes():
     assert {cell.workload for cell in cells} == set(WORKLOADS)
     assert {cell.solver for cell in cells} == set(SOLVERS)
     assert {cell.dtype for cell in cells} == {"float32", "float64"}
+
+
+def test_quick_has_a_cell_where_each_claim_can_show():
+    cells = cells_of("quick")
+    outputs = {(cell.method, cell.solver): set() for cell in cells}
+    for cell in cells:
+        outputs[(cell.method, cell.solver)].add(cell.outputs)
+    for method in ("direct", "adjoint"):  # an outputs sweep, fixed grid and adaptive
+        assert {1, 10, 100} <= outputs[(method, "rk4")] and {1, 10, 100} <= outputs[(method, "dopri5")]
+    spiral = {cell.method for cell in cells if cell.workload == "spiral" and cell.solver == "dopri5"}
+    assert {"direct", "adjoint", "adjoint-seminorm"} <= spiral  # a trained field: hundreds of evaluations
+    seminorm = [c for c in cells if c.method == "adjoint-seminorm" and c.adaptive and c.atol <= c.rtol / 1e3]
+    assert seminorm  # atol << rtol: where the seminorm saves backward evaluations
+
+
+def test_applications_runs_latent_cnf_and_stiff_over_their_axes():
+    cells = cells_of("applications")
+    assert {cell.workload for cell in cells} == {"latent", "cnf", "cnf-hutchinson", "stiff"}
+    assert {cell.outputs for cell in cells if cell.workload == "latent"} == {10, 50, 200}
+    assert {cell.dim for cell in cells if cell.workload.startswith("cnf")} == {2, 16}
+    assert {cell.solver for cell in cells if cell.workload == "stiff"} >= {"dopri5", "bosh3", "rk4"}

@@ -2,7 +2,8 @@
 
 Without axis options the sweep is the preset's (``--preset quick`` by default); with any axis
 option (``--workload``, ``--method``, ``--solver``, ``--steps``, ``--horizon``, ``--tol``,
-``--rtol``, ``--atol``, ``--batch``, ``--width``, ``--device``, ``--dtype``) it is the product of
+``--rtol``, ``--atol``, ``--batch``, ``--width``, ``--device``, ``--dtype``, ``--outputs``,
+``--layers``, ``--dim``) it is the product of
 the given axes, the others taken from the preset's base (see :mod:`neural_ode.sweeping.plan` for how
 fixed-grid and adaptive solvers take depth and tolerance).
 
@@ -59,7 +60,7 @@ _FLAGS = ("resume", "wait", "extend")
 CONFIG_KEYS = AXES + SETTINGS
 
 _AXIS_HELP = {
-    "workload": f"workloads: {', '.join(WORKLOADS)}",
+    "workload": f"workloads: {', '.join(WORKLOADS)}, or your own package.module:factory",
     "method": f"gradient methods: {', '.join(METHODS)}",
     "solver": f"solvers, fixed-grid ({', '.join(FIXED_SOLVERS)}; take --steps) "
     f"or adaptive ({', '.join(ADAPTIVE_SOLVERS)}; take --tol)",
@@ -72,6 +73,11 @@ _AXIS_HELP = {
     "width": "hidden width (mlp) or channels (conv) (positive integers)",
     "device": "cpu or cuda",
     "dtype": "float32 or float64",
+    "outputs": "output times the loss depends on, evenly spaced in (0, T] unless the workload brings its own "
+    "(positive integers; 1 = the final state; default: the workload's)",
+    "layers": "hidden layers of the vector field (mlp, spiral, latent, cnf) or convolutions (conv) "
+    "(positive integers; default: the workload's)",
+    "dim": "state size (mlp, cnf) or latent size (latent) (positive integers; default: the workload's)",
 }
 
 

@@ -37,14 +37,22 @@ from neural_ode.measuring.timing import Contention, time_call, time_forward_back
 from neural_ode.methods import METHODS
 from neural_ode.results.record import CellRecord
 from neural_ode.solvers import SOLVERS
-from neural_ode.workloads import WORKLOADS, Problem
+from neural_ode.workloads import Problem, workload_of
 
 RssMode = Literal["fresh", "here", "skip"]
 
 
 @dataclass
 class GradientPass:
-    """One gradient pass (forward solve + loss + backward) of a cell's problem through its gradient method."""
+    """One gradient pass (forward solve + loss + backward) of a cell's problem through its gradient method.
+
+    The solve runs from t = 0 over the problem's output times (``outputs`` evenly spaced in
+    (0, horizon], or the workload's own) and the loss takes the states at all of them.
+
+    Attributes (after :meth:`forward`):
+        trajectory: the states at the output times, shape ``(outputs, *state)``.
+        final_state: the state at the last output time.
+    """
 
     config: CellConfig
     problem: Problem
@@ -52,23 +60,26 @@ class GradientPass:
     def __post_init__(self) -> None:
         self.method = METHODS[self.config.method]
         dtype = getattr(torch, self.config.dtype)
-        self.t = torch.tensor([0.0, self.config.horizon], dtype=dtype, device=self.config.device)
-        self.options = solver_options(self.config)
+        #: the solver's times (t = 0 first) and how many of them precede the first output
+        self.t, self.skip = self.problem.solve_times(self.config, dtype, self.config.device)
+        self.options = solver_options(self.config, self.t)
+        self.trajectory = self.final_state = None
 
     def forward(self, field: torch.nn.Module | None = None) -> torch.Tensor:
         """The loss after solving with ``field`` (default: the problem's bare field)."""
         field = self.problem.field if field is None else field
         solution = self.method.solve(
             field,
-            self.problem.y0,
+            self.problem.initial_state(),
             self.t,
             solver=self.config.solver,
             rtol=self.config.rtol,
             atol=self.config.atol,
             options=dict(self.options),
         )
+        self.trajectory = solution[self.skip :]
         self.final_state = solution[-1]
-        return self.problem.loss(self.final_state)
+        return self.problem.loss(self.trajectory)
 
     def backward(self, loss: torch.Tensor) -> None:
         """Back-propagate ``loss`` into the parameters' ``.grad``."""
@@ -76,7 +87,7 @@ class GradientPass:
 
     def zero_grad(self) -> None:
         """Forget the gradients of the previous run."""
-        for parameter in self.problem.field.parameters():
+        for parameter in self.problem.parameters():
             parameter.grad = None
 
     def run(self) -> None:
@@ -84,26 +95,65 @@ class GradientPass:
         self.zero_grad()
         self.backward(self.forward())
 
+    def release(self) -> None:
+        """Drop the states the last forward kept (before a memory baseline)."""
+        self.trajectory = self.final_state = None
 
-def solver_options(config: CellConfig) -> dict:
-    """torchdiffeq options of the cell: an exact N-step grid, or the adaptive step cap."""
+
+def fixed_grid_points(steps: int, t: torch.Tensor) -> torch.Tensor:
+    """The grid of a fixed-grid solve over the times ``t``: ``steps`` equal steps over [t[0], t[-1]],
+    plus every output time that is not already a grid point (so the solver steps onto each output
+    time, never interpolates; a point within rounding of an output time becomes that time).
+
+    With outputs on the equal-step grid (e.g. ``steps`` a multiple of ``outputs``, or one output)
+    this is exactly ``steps`` steps: NFE = steps x evaluations per step; otherwise each output off the
+    grid adds one step.
+    """
+    # linspace rather than step_size: t1/N rounded can give N+1 steps
+    base = torch.linspace(float(t[0]), float(t[-1]), steps + 1, dtype=t.dtype, device=t.device)
+    if len(t) == 2:
+        return base
+    scale = max(1.0, float(t.abs().max()))
+    tolerance = 64 * torch.finfo(t.dtype).eps * scale
+    distance = (base[:, None] - t[None, :]).abs()
+    keep = distance.min(dim=1).values > tolerance  # base points not on an output time
+    return torch.sort(torch.cat([base[keep], t])).values
+
+
+def solver_options(config: CellConfig, t: torch.Tensor | None = None) -> dict:
+    """torchdiffeq options of the cell: a fixed grid through the output times, or the adaptive step cap.
+
+    The grid is made once for the solve times ``t`` (see :func:`fixed_grid_points`); asked for a
+    part of it (torchdiffeq's adjoint solves backwards output interval by output interval, from
+    t_k+1 to t_k), the constructor returns the same grid's points in that interval, in the asked
+    direction, so the backward pass walks the forward grid.
+    """
     if SOLVERS[config.solver].adaptive:
         if config.land and METHODS[config.method].interpolates_outputs:
             # torchdiffeq then ends a step exactly on t1 instead of interpolating there
             return {"max_num_steps": config.max_num_steps, "step_t": [float(config.horizon)]}
         return {"max_num_steps": config.max_num_steps}
     steps = config.steps
+    whole = None if t is None or len(t) == 2 else fixed_grid_points(steps, t)
 
     def grid(func, y0, t):
-        # linspace rather than step_size: t1/N rounded can give N+1 steps
-        return torch.linspace(float(t[0]), float(t[-1]), steps + 1, dtype=t.dtype, device=t.device)
+        if whole is None:
+            # linspace rather than step_size: t1/N rounded can give N+1 steps
+            return fixed_grid_points(steps, t)
+        lo, hi = sorted((float(t[0]), float(t[-1])))
+        tolerance = 64 * torch.finfo(t.dtype).eps * max(1.0, abs(hi))
+        points = whole.to(t.device)
+        inside = points[(points > lo + tolerance) & (points < hi - tolerance)]
+        if float(t[0]) > float(t[-1]):
+            inside = inside.flip(0)
+        return torch.cat([t[:1], inside, t[-1:]])
 
     return {"grid_constructor": grid}
 
 
 def build_pass(config: CellConfig) -> GradientPass:
     """The problem of ``config`` (seeded) wired to its gradient method and solver."""
-    problem = WORKLOADS[config.workload].build(config)
+    problem = workload_of(config.workload).build(config)
     return GradientPass(config, problem)
 
 
@@ -190,7 +240,7 @@ def _measure_exact(step: GradientPass, deadline: Deadline, fields: dict, referen
     fields["interpolated"] = bool(config.adaptive and METHODS[config.method].interpolates_outputs and not config.land)
     if reference:
         ref = reference_for(config)
-        fields["sol_rel_error"] = relative_error(step.final_state, ref.solution)
+        fields["sol_rel_error"] = relative_error(step.trajectory, ref.solution)
         fields["grad_rel_error"] = relative_error(gradient, ref.gradient)
         fields["ref_sol_rel_error"] = ref.solution_error
         fields["ref_grad_rel_error"] = ref.gradient_error
@@ -202,7 +252,7 @@ def _measure_peak(step: GradientPass, deadline: Deadline, fields: dict) -> None:
     # free what the previous run left (gradients, final state) before the baseline is taken:
     # freed inside the measured run, they would lower the peak by however much happened to be left
     step.zero_grad()
-    step.final_state = None
+    step.release()
     if torch.device(step.config.device).type == "cuda":
         fields["cuda_peak_bytes"] = cuda_peak_bytes(step.run, step.config.device)
     else:
@@ -239,7 +289,9 @@ def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
         time_repeats=forward.repeats,
     )
     deadline.check()
-    field, y0, t0 = step.problem.field, step.problem.y0, step.t[0]
+    field, t0 = step.problem.field, step.t[0]
+    with torch.no_grad():
+        y0 = step.problem.initial_state()
 
     # One sample = as many evaluations as the forward pass made, so that the floor and the forward
     # time are taken over the same span: on a shared CPU a single ~40 us call escapes the

@@ -1,7 +1,7 @@
 """The reference a cell's accuracy is measured against: a float64, tight-tolerance solve.
 
-For each workload, size, horizon and seed, the final state and the parameter gradient are
-computed once in float64 on the CPU with torchdiffeq's ``dopri8`` at rtol = atol =
+For each workload, size, horizon, output count and seed, the states at the output times and the
+parameter gradient are computed once in float64 on the CPU with torchdiffeq's ``dopri8`` at rtol = atol =
 :data:`REFERENCE_TOL`, and cached in memory and on disk (``$NEURAL_ODE_BENCH_CACHE``, default
 ``~/.cache/neural-ode-bench``) so that cells measured in fresh processes share them.
 
@@ -43,15 +43,15 @@ CHECK_TOL = 1e-10
 #: a cell's error within this factor of the reference's own error is below its resolution
 RESOLUTION_FACTOR = 100.0
 #: bump when the reference computation changes, so stale cache files are not used
-REFERENCE_VERSION = 2
+REFERENCE_VERSION = 3
 
 
 @dataclass(frozen=True)
 class Reference:
-    """The float64 final state and flattened parameter gradient of one problem, with their own error.
+    """The float64 states at the output times and flattened parameter gradient of one problem, with their own error.
 
     Attributes:
-        solution: the final state (float64, CPU).
+        solution: the states at the output times, ``(outputs, *state)`` (float64, CPU).
         gradient: dL/dtheta, flattened (float64, CPU).
         solution_error, gradient_error: relative L2 distance of the same computation at
             :data:`CHECK_TOL` from this one: an upper estimate of this reference's own error.
@@ -93,8 +93,17 @@ def below_resolution(error: float | None, reference_error: float | None) -> bool
 
 
 def reference_for(config) -> Reference:
-    """The reference of ``config``'s problem (depends on workload, sizes, horizon and seed only)."""
-    return _reference(config.workload, config.batch, config.width, config.dim, float(config.horizon), config.seed)
+    """The reference of ``config``'s problem (depends on workload, sizes, horizon, outputs and seed only)."""
+    return _reference(
+        config.workload,
+        config.batch,
+        config.width,
+        config.dim,
+        float(config.horizon),
+        config.seed,
+        config.layers,
+        config.outputs,
+    )
 
 
 def _checksum(solution: torch.Tensor, gradient: torch.Tensor) -> str:
@@ -105,12 +114,24 @@ def _checksum(solution: torch.Tensor, gradient: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-def _expected_shapes(workload: str, batch: int, width: int, dim: int) -> tuple[tuple[int, ...], int]:
-    from neural_ode.workloads import WORKLOADS
+def _problem(workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int, outputs: int):
+    """The float64 CPU problem of these settings, and the times to solve at with how many to skip."""
+    from neural_ode.config import CellConfig
+    from neural_ode.workloads import workload_of
 
-    spec = WORKLOADS[workload]
-    parameters = sum(p.numel() for p in spec.make_field(width, dim).parameters() if p.requires_grad)
-    return tuple(spec.state_shape(batch, width, dim)), parameters
+    config = CellConfig(
+        workload=workload, batch=batch, width=width, dim=dim, horizon=horizon, seed=seed, layers=layers,
+        outputs=outputs, dtype="float64",
+    )  # fmt: skip
+    problem = workload_of(workload).build(config, dtype=torch.float64, device="cpu")
+    t, skip = problem.solve_times(config, torch.float64, "cpu")
+    return problem, t, skip
+
+
+def _expected_shapes(problem, t: torch.Tensor, skip: int) -> tuple[tuple[int, ...], int]:
+    """(shape of the stored trajectory, number of parameters) of a problem's reference."""
+    parameters = sum(p.numel() for p in problem.parameters())
+    return (len(t) - skip, *problem.initial_state().shape), parameters
 
 
 def _load(path: Path, key: str, shapes: tuple[tuple[int, ...], int]) -> Reference | None:
@@ -135,13 +156,19 @@ def _load(path: Path, key: str, shapes: tuple[tuple[int, ...], int]) -> Referenc
 
 
 @functools.cache
-def _reference(workload: str, batch: int, width: int, dim: int, horizon: float, seed: int) -> Reference:
+def _reference(
+    workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int = 1, outputs: int = 1
+) -> Reference:
     key = f"v{REFERENCE_VERSION}-{workload}-b{batch}-w{width}-d{dim}-h{horizon!r}-s{seed}-torch{torch.__version__}"
+    key += f"-l{layers}-o{outputs}"
     path = cache_dir() / f"reference-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
-    cached = _load(path, key, _expected_shapes(workload, batch, width, dim))
+    settings = (workload, batch, width, dim, horizon, seed, layers, outputs)
+    with torch.no_grad():
+        shapes = _expected_shapes(*_problem(*settings))
+    cached = _load(path, key, shapes)
     if cached is not None:
         return cached
-    reference = compute_reference(workload, batch, width, dim, horizon, seed)
+    reference = compute_reference(*settings)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -162,38 +189,36 @@ def _reference(workload: str, batch: int, width: int, dim: int, horizon: float, 
     return reference
 
 
-def solve_reference(
-    workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, tol: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Final state and flat gradient of one float64 ``dopri8`` solve at rtol = atol = ``tol``.
+def solve_reference(settings: tuple, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """States at the output times and flat gradient of one float64 ``dopri8`` solve at rtol = atol = ``tol``.
 
-    Lands on the output times (``step_t``) forward and backward; the gradient is the float64
-    adjoint's, whose memory stays flat in the step count.
+    ``settings``: (workload, batch, width, dim, horizon, seed, layers, outputs). Lands on the
+    output times (``step_t``) forward and backward; the gradient is the float64 adjoint's, whose
+    memory stays flat in the step count (a workload's initial state computed from parameters,
+    e.g. latent's encoder, gets its gradient through the adjoint's gradient of the initial state).
     """
-    from neural_ode.config import CellConfig
-    from neural_ode.workloads import WORKLOADS
-
-    config = CellConfig(workload=workload, batch=batch, width=width, dim=dim, horizon=horizon, seed=seed)
-    problem = WORKLOADS[workload].build(config, dtype=torch.float64, device="cpu")
-    t = torch.tensor([0.0, horizon], dtype=torch.float64)
-    solution = torchdiffeq.odeint_adjoint(
+    problem, t, skip = _problem(*settings)
+    trajectory = torchdiffeq.odeint_adjoint(
         problem.field,
-        problem.y0,
+        problem.initial_state(),
         t,
         method=REFERENCE_SOLVER,
         rtol=tol,
         atol=tol,
         options={"step_t": t},
-        adjoint_params=tuple(problem.parameters()),
-    )[-1]
-    problem.loss(solution).backward()
-    return solution.detach().clone(), flat_gradient(problem.parameters())
+        adjoint_params=tuple(problem.field.parameters()),
+    )[skip:]
+    problem.loss(trajectory).backward()
+    return trajectory.detach().clone(), flat_gradient(problem.parameters())
 
 
-def compute_reference(workload: str, batch: int, width: int, dim: int, horizon: float, seed: int) -> Reference:
+def compute_reference(
+    workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int = 1, outputs: int = 1
+) -> Reference:
     """The reference at :data:`REFERENCE_TOL`, its own error estimated against :data:`CHECK_TOL`."""
-    solution, gradient = solve_reference(workload, batch, width, dim, horizon, seed, REFERENCE_TOL)
-    check_solution, check_gradient = solve_reference(workload, batch, width, dim, horizon, seed, CHECK_TOL)
+    settings = (workload, batch, width, dim, horizon, seed, layers, outputs)
+    solution, gradient = solve_reference(settings, REFERENCE_TOL)
+    check_solution, check_gradient = solve_reference(settings, CHECK_TOL)
     return Reference(
         solution,
         gradient,

@@ -37,10 +37,11 @@ TIME_METRICS = {
 
 #: what makes a line of cells that differ only in depth
 LINE_KEYS = ("workload", "method", "solver", "device", "dtype", "batch", "width", "dim")
+LINE_KEYS += ("outputs", "layers")  # issue 10: a line is at one output count and one field depth
 
 CONFIG_COLUMNS = (
     "workload", "method", "solver", "steps", "horizon", "rtol", "atol", "batch", "width", "dim",
-    "device", "dtype", "seed",
+    "device", "dtype", "seed", "outputs", "layers",
 )  # fmt: skip
 
 TEXT_COLUMNS = (
@@ -49,7 +50,7 @@ TEXT_COLUMNS = (
 )  # fmt: skip
 
 NUMERIC_COLUMNS = (
-    "steps", "horizon", "rtol", "atol", "batch", "width", "dim", "seed", "repeats",
+    "steps", "horizon", "rtol", "atol", "batch", "width", "dim", "seed", "repeats", "outputs", "layers",
     *(name for name, kind in CONTEXT_FIELDS.items() if kind is not str),
     *spread_columns(),
     *METRICS,
@@ -112,7 +113,7 @@ def line_label(values: dict, keys) -> str:
     parts = []
     for key in keys:
         value = values.get(key)
-        if key in ("batch", "width", "dim") and value is not None and np.isfinite(value):
+        if key in ("batch", "width", "dim", "outputs", "layers") and value is not None and np.isfinite(value):
             parts.append(f"{key}={int(value)}")
         elif key == "horizon" and value is not None and np.isfinite(value):
             parts.append(f"t1={value:g}")

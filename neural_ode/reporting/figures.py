@@ -34,6 +34,7 @@ from neural_ode.reporting.columns import (
     varying,
 )
 from neural_ode.reporting.growth import fit_growth
+from neural_ode.reporting.outputs_figures import outputs_figure
 
 DPI = 110
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
@@ -425,6 +426,7 @@ FIGURES: tuple[Callable[..., FigureResult | list[FigureResult]], ...] = (
     tolerance_figure,
     nfe_time_figure,
     work_precision_figure,
+    outputs_figure,  # issue 10
 )
 
 

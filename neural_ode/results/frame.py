@@ -12,8 +12,8 @@ from neural_ode.results.schema import METRICS
 from neural_ode.results.schema import integer_columns as schema_integer_columns
 
 #: the configuration columns of ``results.csv``, first and in this order
-CONFIG_CONTRACT = ("workload", "method", "solver", "steps", "horizon", "rtol", "atol", "batch", "width", "device")
-CONFIG_CONTRACT += ("dtype", "seed")
+CONFIG_CONTRACT = ("workload", "method", "solver", "steps", "horizon", "rtol", "atol", "outputs", "batch", "width")
+CONFIG_CONTRACT += ("layers", "device", "dtype", "seed")
 
 
 def contract_columns() -> tuple[str, ...]:
@@ -25,7 +25,7 @@ def contract_columns() -> tuple[str, ...]:
 
 def integer_columns() -> tuple[str, ...]:
     """Columns stored as integers (pandas nullable ``Int64``): integer config fields, metrics and context."""
-    config_ints = ("steps", "batch", "width", "dim")
+    config_ints = ("steps", "outputs", "batch", "width", "layers", "dim")
     context_ints = tuple(name for name, kind in CONTEXT_FIELDS.items() if kind is int)
     return (*config_ints, *schema_integer_columns(), *context_ints)
 

@@ -29,6 +29,7 @@ from neural_ode.workloads import WORKLOADS
 
 #: the axes of a sweep, in the order cells are enumerated
 AXES = ("workload", "method", "solver", "steps", "horizon", "tol", "rtol", "atol", "batch", "width", "device", "dtype")
+AXES += ("outputs", "layers", "dim")
 TOLERANCE_AXES = ("tol", "rtol", "atol")
 
 _CHOICES = {
@@ -38,7 +39,7 @@ _CHOICES = {
     "device": DEVICES,
     "dtype": DTYPES,
 }
-_POSITIVE_INTS = ("steps", "batch", "width")
+_POSITIVE_INTS = ("steps", "batch", "width", "outputs", "layers", "dim")
 _POSITIVE_FLOATS = ("horizon", "tol", "rtol", "atol")
 
 
@@ -75,7 +76,9 @@ def parse_axis(name: str, value) -> tuple:
         raise ConfigError(f"--{name} needs at least one value")
     parsed = []
     for item in values:
-        if name in _CHOICES:
+        if name == "workload" and isinstance(item, str) and ":" in item:
+            parsed.append(item)  # a user's factory, package.module:function: checked in plan()
+        elif name in _CHOICES:
             if not isinstance(item, str) or item not in _CHOICES[name]:
                 raise ConfigError(f"unknown {name} {item!r}; allowed: {', '.join(_CHOICES[name])}")
             parsed.append(item)
@@ -139,7 +142,7 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
     """The cells of one grid (every axis of :data:`AXES` but rtol/atol must be present)."""
     common = {"seed": settings.seed, "repeats": settings.repeats, "warmup": settings.warmup}
     cells = []
-    for workload, method, solver, horizon, batch, width, device, dtype in itertools.product(
+    for workload, method, solver, horizon, batch, width, device, dtype, outputs, layers, dim in itertools.product(
         axes["workload"],
         axes["method"],
         axes["solver"],
@@ -148,6 +151,9 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
         axes["width"],
         axes["device"],
         axes["dtype"],
+        axes.get("outputs", (None,)),
+        axes.get("layers", (None,)),
+        axes.get("dim", (None,)),
     ):
         if not METHODS[method].supports(solver):
             continue  # e.g. checkpoint on an adaptive solver: not a cell of this product
@@ -160,6 +166,9 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
             width=width,
             device=device,
             dtype=dtype,
+            outputs=outputs,
+            layers=layers,
+            dim=dim,
             timeout_s=settings.timeout_s,
             **common,
         )
@@ -183,6 +192,7 @@ def plan(preset: Preset, given: Mapping[str, Sequence], settings: RunSettings) -
         check_axes(axes, parsed)
         for cell in expand(axes, settings):
             cells.setdefault(cell.key, cell)
+    check_factories(cells.values())
     if not cells:
         pairs = "; ".join(
             f"{name} supports {', '.join(METHODS[name].supported_solvers)}"
@@ -193,6 +203,17 @@ def plan(preset: Preset, given: Mapping[str, Sequence], settings: RunSettings) -
     return list(cells.values())
 
 
+def check_factories(cells: Iterable[CellConfig]) -> None:
+    """Build each user factory's problem once (its first cell), so a broken factory stops the sweep before it runs."""
+    from neural_ode.workloads.user import check_factory
+
+    checked = set()
+    for cell in cells:
+        if ":" in cell.workload and cell.workload not in checked:
+            checked.add(cell.workload)
+            check_factory(cell)
+
+
 def cell_label(config: CellConfig) -> str:
     """A short name of a cell, for the progress bar: ``mlp adjoint dopri5 h=1 tol=1e-05 b64 w128``."""
     depth = f"h={config.horizon:g}"
@@ -201,6 +222,8 @@ def cell_label(config: CellConfig) -> str:
         depth += f" {tol}"
     else:
         depth = f"steps={config.steps} {depth}"
-    extra = f" {config.device}" if config.device != "cpu" else ""
+    extra = f" out={config.outputs}" if config.outputs != 1 else ""
+    extra += f" l{config.layers}" if config.layers != 1 else ""
+    extra += f" {config.device}" if config.device != "cpu" else ""
     extra += f" {config.dtype}" if config.dtype != "float32" else ""
     return f"{config.workload} {config.method} {config.solver} {depth} b{config.batch} w{config.width}{extra}"

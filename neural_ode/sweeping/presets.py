@@ -48,6 +48,7 @@ class Preset:
 
 
 ALL_METHODS = tuple(METHODS)
+_ADJOINTS = ("direct", "adjoint", "adjoint-seminorm")
 
 #: small MLP problems: the whole quick run (report included) fits in minutes on two cores
 _QUICK_BASE = {
@@ -74,6 +75,20 @@ QUICK = Preset(
         {"solver": ("rk4",), "steps": (8, 16, 32, 64)},  # memory and time vs depth, fixed grid
         {"solver": ("dopri5",), "horizon": (1.0, 4.0, 16.0)},  # vs depth, adaptive
         {"solver": ("dopri5", "bosh3"), "tol": (1e-3, 1e-5, 1e-7)},  # NFE, error vs tolerance
+        # issue 10: where each claim can show
+        # output times: the adjoint's saved states and backward restarts grow with them
+        {"method": ("direct", "adjoint"), "solver": ("rk4", "dopri5"), "steps": (16,), "outputs": (10, 100)},
+        # a trained field: an adaptive solve of hundreds of evaluations (backward/forward NFE, seminorm)
+        {
+            "workload": ("spiral",),
+            "method": _ADJOINTS,
+            "solver": ("dopri5",),
+            "horizon": (0.5,),
+            "batch": (16,),
+            "width": (50,),
+        },
+        # atol << rtol: the parameter-adjoint components drive the backward solve's rejections
+        {"method": ("adjoint", "adjoint-seminorm"), "solver": ("dopri5",), "rtol": (1e-3,), "atol": (1e-8,)},
     ),
     repeats=5,
     warmup=1,
@@ -138,6 +153,48 @@ FULL = Preset(
     timeout_s=900.0,
 )
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (QUICK, PAPER, FULL)}
+APPLICATIONS = Preset(
+    name="applications",
+    description=(
+        "the paper's applications and a stiff system: latent ODE over observation counts 10..200, "
+        "CNF (exact and Hutchinson divergence) over dims 2 and 16, Van der Pol mu=1000 over solvers and horizons"
+    ),
+    base={
+        "workload": ("latent",),
+        "method": ALL_METHODS,
+        "solver": ("dopri5",),
+        "steps": (20,),
+        "horizon": (1.0,),
+        "tol": (1e-5,),
+        "batch": (None,),
+        "width": (None,),
+        "device": ("cpu",),
+        "dtype": ("float32",),
+        "outputs": (None,),
+        "layers": (None,),
+        "dim": (None,),
+    },
+    grids=(
+        # latent ODE: cost against the number of irregular observations, adaptive and fixed grid
+        {"workload": ("latent",), "solver": ("dopri5", "rk4"), "outputs": (10, 50, 200)},
+        {"workload": ("latent",), "method": _ADJOINTS, "tol": (1e-3,), "outputs": (10, 50, 200)},
+        # CNF: exact divergence (dim products per evaluation) against Hutchinson (one), and field depth
+        {"workload": ("cnf", "cnf-hutchinson"), "method": _ADJOINTS, "dim": (2, 16), "layers": (1, 3)},
+        # stiff: which explicit solvers cope, at what cost; coarse grids fail (recorded with the reason)
+        {
+            "workload": ("stiff",),
+            "method": ("direct", "adjoint"),
+            "solver": ("dopri5", "bosh3", "adaptive_heun", "rk4"),
+            "horizon": (0.1, 0.5),
+            "tol": (1e-3, 1e-6),
+            "steps": (100, 1000),
+        },
+    ),
+    repeats=3,
+    warmup=1,
+    timeout_s=300.0,
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (QUICK, PAPER, FULL, APPLICATIONS)}
 
 DEFAULT_PRESET = "quick"

@@ -1,12 +1,23 @@
 """The workload registry: what is integrated, and the loss that is differentiated.
 
-A workload builds a :class:`Problem` (vector field, initial state, loss) from a cell config.
-Adding one is a module with a :class:`Workload` subclass and one entry in ``WORKLOADS``.
+A workload builds a :class:`Problem` from a cell config: the vector field, the initial state,
+the output times the loss looks at, and the loss over the states at those times. Adding one is a
+module with a :class:`Workload` subclass and one entry in ``WORKLOADS``; a user's own model is a
+factory named ``package.module:function`` (see :mod:`neural_ode.workloads.user`).
+
+Output times (the ``outputs`` axis): a problem's loss depends on the states at N output times.
+Unless the workload brings its own times (``Problem.times``, e.g. the latent ODE's irregular
+observation times), they are evenly spaced in (0, horizon]: ``horizon * k / N`` for k = 1..N.
+t = 0 does not count as an output (the initial state is not a solver output); ``outputs = 1`` is
+the final state alone. The solve always starts at t = 0; a workload whose own times start at 0
+gets the initial state as its first output.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import ClassVar
 
 import torch
@@ -15,37 +26,87 @@ from torch import nn
 
 @dataclass
 class Problem:
-    """A differentiable ODE problem: dy/dt = field(t, y), y(0) = y0, loss(y(t1)).
+    """A differentiable ODE problem: dy/dt = field(t, y), y(0) = y0, loss(y(t_1), ..., y(t_N)).
+
+    The protocol a user's factory returns (only ``field`` and ``y0`` are required).
 
     Attributes:
-        field: the vector field, an ``nn.Module`` called as ``field(t, y)``.
-        y0: the initial state (batch first).
-        target: what the final state is compared with in :meth:`loss`.
+        field: the vector field, an ``nn.Module`` called as ``field(t, y)`` (t a 0-dim tensor).
+        y0: the initial state (batch first), in the dtype and on the device of the field.
+        target: what the default loss compares each output state with (None: zeros).
+        times: output times, a 1-D increasing tensor in [0, horizon] (None: ``outputs`` evenly
+            spaced times in (0, horizon], see the module docstring).
+        loss_fn: ``loss_fn(trajectory) -> scalar`` with ``trajectory`` of shape
+            ``(len(times), *y0.shape)`` (None: :meth:`loss`'s default).
+        modules: further modules whose parameters are trained with the field (an encoder, a
+            decoder); their gradients are measured too.
     """
 
     field: nn.Module
     y0: torch.Tensor
-    target: torch.Tensor
+    target: torch.Tensor | None = None
+    times: torch.Tensor | None = None
+    loss_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+    modules: tuple[nn.Module, ...] = dataclass_field(default_factory=tuple)
 
-    def loss(self, y_final: torch.Tensor) -> torch.Tensor:
-        """Mean squared distance of the final state from the target (a scalar)."""
-        return (y_final - self.target).pow(2).mean()
+    def initial_state(self) -> torch.Tensor:
+        """The state at t = 0 (a subclass may compute it differentiably, e.g. with an encoder)."""
+        return self.y0
+
+    def loss(self, trajectory: torch.Tensor) -> torch.Tensor:
+        """The scalar loss of the states at the output times, ``trajectory[k] = y(times[k])``.
+
+        Default: the sum over output times of the mean squared distance from ``target``; with
+        one output time it is the mean squared distance of the final state.
+        """
+        if self.loss_fn is not None:
+            return self.loss_fn(trajectory)
+        target = torch.zeros_like(trajectory[0]) if self.target is None else self.target
+        if len(trajectory) == 1:  # the final state alone: exactly the one-output loss
+            return (trajectory[0] - target).pow(2).mean()
+        return (trajectory - target).pow(2).flatten(1).mean(1).sum()
 
     def parameters(self) -> list[torch.nn.Parameter]:
-        """The parameters whose gradient is measured."""
-        return [p for p in self.field.parameters() if p.requires_grad]
+        """The parameters whose gradient is measured: the field's, then the other modules'."""
+        seen, parameters = set(), []
+        for module in (self.field, *self.modules):
+            for p in module.parameters():
+                if p.requires_grad and id(p) not in seen:
+                    seen.add(id(p))
+                    parameters.append(p)
+        return parameters
+
+    def output_times(self, config, dtype: torch.dtype, device) -> torch.Tensor:
+        """The N output times of the loss (the workload's own, else evenly spaced in (0, horizon])."""
+        if self.times is not None:
+            return self.times.to(dtype=dtype, device=device)
+        count = config.outputs
+        # k * horizon / count in float64, then cast: outputs=1 gives exactly [horizon]
+        return torch.tensor([config.horizon * k / count for k in range(1, count + 1)], dtype=dtype, device=device)
+
+    def solve_times(self, config, dtype: torch.dtype, device) -> tuple[torch.Tensor, int]:
+        """The times handed to the solver (t = 0 first) and how many leading ones the loss skips."""
+        times = self.output_times(config, dtype, device)
+        if float(times[0]) == 0.0:
+            return times, 0
+        return torch.cat([torch.zeros(1, dtype=dtype, device=device), times]), 1
 
 
 class Workload:
-    """A family of problems; subclasses set the class attributes and :meth:`make_field`."""
+    """A family of problems; subclasses set the class attributes and :meth:`make_field`, or :meth:`build`."""
 
     name: ClassVar[str]
     description: ClassVar[str]
-    #: default sizes: ``batch``, ``width`` and ``dim`` (the meaning of each is the workload's)
+    #: default sizes: ``batch``, ``width``, ``dim``, ``layers`` and ``outputs`` (the meaning of
+    #: each is the workload's; ``layers`` and ``outputs`` default to 1 when absent)
     defaults: ClassVar[dict[str, int]]
 
-    def make_field(self, width: int, dim: int) -> nn.Module:
-        """The vector field with freshly initialised parameters."""
+    def default(self, name: str) -> int:
+        """The default of size ``name`` (``layers`` and ``outputs`` fall back to 1)."""
+        return self.defaults.get(name, 1)
+
+    def make_field(self, width: int, dim: int, layers: int) -> nn.Module:
+        """The vector field with freshly initialised parameters (``layers`` hidden layers)."""
         raise NotImplementedError
 
     def state_shape(self, batch: int, width: int, dim: int) -> tuple[int, ...]:
@@ -58,7 +119,7 @@ class Workload:
         device = device or config.device
         generator = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(config.seed)  # parameter initialisation uses the global generator
-        field = self.make_field(config.width, config.dim).to(dtype=dtype, device=device)
+        field = self.make_field(config.width, config.dim, config.layers).to(dtype=dtype, device=device)
         shape = self.state_shape(config.batch, config.width, config.dim)
         # drawn in float32 whatever the dtype, so a float64 reference starts from the same values
         y0 = torch.randn(shape, generator=generator).to(dtype=dtype, device=device)
@@ -66,7 +127,31 @@ class Workload:
         return Problem(field=field, y0=y0, target=target)
 
 
+from neural_ode.workloads.cnf import CNFWorkload
 from neural_ode.workloads.conv import ConvWorkload
+from neural_ode.workloads.latent import LatentWorkload
 from neural_ode.workloads.mlp import MLPWorkload
+from neural_ode.workloads.spiral import SpiralWorkload
+from neural_ode.workloads.stiff import StiffWorkload
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (MLPWorkload(), ConvWorkload())}
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        MLPWorkload(),
+        ConvWorkload(),
+        SpiralWorkload(),
+        LatentWorkload(),
+        CNFWorkload(),
+        CNFWorkload(divergence="hutchinson"),
+        StiffWorkload(),
+    )
+}
+
+
+def workload_of(name: str) -> Workload:
+    """The workload called ``name``: a registry key, or a user's ``package.module:factory``."""
+    if name in WORKLOADS:
+        return WORKLOADS[name]
+    from neural_ode.workloads.user import FactoryWorkload
+
+    return FactoryWorkload.resolve(name)

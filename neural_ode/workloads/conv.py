@@ -35,30 +35,36 @@ class ConcatConv2d(nn.Module):
 
 
 class ODEBlockField(nn.Module):
-    """The ODE-Net vector field f(t, h) of the paper's MNIST model."""
+    """The ODE-Net vector field f(t, h) of the paper's MNIST model (``layers`` = 2 convolutions).
 
-    def __init__(self, channels: int):
+    ``layers`` norm -> ReLU -> conv stages (``norm1``, ``conv1``, ...), then a last group norm.
+    """
+
+    def __init__(self, channels: int, layers: int = 2):
         super().__init__()
-        self.norm1 = group_norm(channels)
-        self.conv1 = ConcatConv2d(channels, channels)
-        self.norm2 = group_norm(channels)
-        self.conv2 = ConcatConv2d(channels, channels)
-        self.norm3 = group_norm(channels)
+        self.layers = layers
+        for i in range(1, layers + 1):
+            self.add_module(f"norm{i}", group_norm(channels))
+            self.add_module(f"conv{i}", ConcatConv2d(channels, channels))
+        self.add_module(f"norm{layers + 1}", group_norm(channels))
         self.relu = nn.ReLU()
 
     def forward(self, t, x):
-        out = self.conv1(t, self.relu(self.norm1(x)))
-        out = self.conv2(t, self.relu(self.norm2(out)))
-        return self.norm3(out)
+        out = x
+        for i in range(1, self.layers + 1):
+            out = getattr(self, f"conv{i}")(t, self.relu(getattr(self, f"norm{i}")(out)))
+        return getattr(self, f"norm{self.layers + 1}")(out)
 
 
 class ConvWorkload(Workload):
     name = "conv"
-    description = "the paper's ODE-Net block (64-channel concat-time convs, group norm) on 6x6 maps; batch 32"
-    defaults = {"batch": 32, "width": 64, "dim": FEATURE_SIDE}
+    description = (
+        "the paper's ODE-Net block (64-channel concat-time convs, group norm; --layers convs, 2) on 6x6 maps; batch 32"
+    )
+    defaults = {"batch": 32, "width": 64, "dim": FEATURE_SIDE, "layers": 2, "outputs": 1}
 
-    def make_field(self, width: int, dim: int) -> nn.Module:
-        return ODEBlockField(width)
+    def make_field(self, width: int, dim: int, layers: int = 2) -> nn.Module:
+        return ODEBlockField(width, layers)
 
     def state_shape(self, batch: int, width: int, dim: int) -> tuple[int, ...]:
         return (batch, width, dim, dim)

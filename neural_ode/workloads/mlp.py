@@ -1,4 +1,4 @@
-"""``mlp``: a two-layer tanh MLP vector field on a batch of flat states."""
+"""``mlp``: a tanh MLP vector field on a batch of flat states (``layers`` hidden layers of ``width``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ from torch import nn
 from neural_ode.workloads import Workload
 
 
-class MLPField(nn.Module):
-    """f(t, y) = W2 tanh(W1 y + b1) + b2, autonomous. ``dim`` -> ``width`` -> ``dim``."""
+def tanh_mlp(dim_in: int, width: int, dim_out: int, layers: int = 1, activation=nn.Tanh) -> nn.Sequential:
+    """``dim_in`` -> ``width`` (x ``layers`` hidden layers) -> ``dim_out``, ``activation`` between layers."""
+    modules: list[nn.Module] = [nn.Linear(dim_in, width), activation()]
+    for _ in range(layers - 1):
+        modules += [nn.Linear(width, width), activation()]
+    modules.append(nn.Linear(width, dim_out))
+    return nn.Sequential(*modules)
 
-    def __init__(self, dim: int, width: int):
+
+class MLPField(nn.Module):
+    """f(t, y) = W2 tanh(W1 y + b1) + b2, autonomous (with ``layers`` > 1, more tanh layers of ``width``)."""
+
+    def __init__(self, dim: int, width: int, layers: int = 1):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, width), nn.Tanh(), nn.Linear(width, dim))
+        self.net = tanh_mlp(dim, width, dim, layers)
 
     def forward(self, t, y):
         return self.net(y)
@@ -20,11 +29,14 @@ class MLPField(nn.Module):
 
 class MLPWorkload(Workload):
     name = "mlp"
-    description = "MLP vector field dim->width->dim (tanh) on a batch of states; dim 64, width 256, batch 256"
-    defaults = {"batch": 256, "width": 256, "dim": 64}
+    description = (
+        "MLP vector field dim->width->dim (tanh, --layers hidden layers) on a batch of random states; "
+        "dim 64, width 256, batch 256"
+    )
+    defaults = {"batch": 256, "width": 256, "dim": 64, "layers": 1, "outputs": 1}
 
-    def make_field(self, width: int, dim: int) -> nn.Module:
-        return MLPField(dim, width)
+    def make_field(self, width: int, dim: int, layers: int = 1) -> nn.Module:
+        return MLPField(dim, width, layers)
 
     def state_shape(self, batch: int, width: int, dim: int) -> tuple[int, ...]:
         return (batch, dim)

@@ -1,0 +1,1 @@
+"""Example user models: ``neural-ode-bench run --workload examples.my_model:make_problem``."""

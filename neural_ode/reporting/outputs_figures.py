@@ -1,0 +1,139 @@
+"""Cost against the number of output times (the ``outputs`` axis): a figure and the claims' condition.
+
+torchdiffeq's ``odeint_adjoint`` keeps the state at every output time for its backward pass, and
+its backward solve restarts at each of them; so the adjoint's memory is O(1) in depth only at a
+fixed number of output times, and grows with them (torchdiffeq issue #259). The figure draws
+memory, time and NFE against output count, one line per method x solver at a fixed depth (steps
+or tolerance and horizon); :func:`outputs_claims` judges "adjoint memory is O(1) in the number of
+output times" on the same lines, a claim the paper does not make but users assume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, has_data, line_label, measured, varying
+from neural_ode.reporting.growth import FLAT_EXPONENT, fit_growth
+
+#: what fixes the depth of a line: outputs vary along it, these do not
+DEPTH_KEYS = ("steps", "horizon", "rtol", "atol")
+NAME, TITLE = "outputs", "Memory, time and NFE against the number of output times"
+CAPTION = (
+    "Each line is one method × solver at a fixed depth (steps, or horizon and tolerance), with the loss on N "
+    "output times evenly spaced in (0, T] (or the workload's own observation times). The adjoint keeps the "
+    "state at every output time and restarts its backward solve at each: its memory and backward NFE grow "
+    "with N, while direct backpropagation's memory follows the steps taken. A fixed-grid solve steps onto every "
+    "output time, so outputs off the grid add steps. Legends give the fitted exponent k (value ≈ c·N^k)."
+)
+
+
+def outputs_lines(frame: pd.DataFrame, metric: str):
+    """(line values, cells) of lines with two or more output counts and ``metric`` measured."""
+    if "outputs" not in frame:
+        return []
+    rows = measured(frame, "outputs", metric)
+    rows = rows[(rows["outputs"] > 0) & (rows[metric] > 0)]
+    keys = [k for k in (*LINE_KEYS, *DEPTH_KEYS) if k != "outputs"]
+    lines = []
+    for values, cells in rows.groupby(keys, dropna=False, sort=True):
+        if cells["outputs"].nunique() >= 2:
+            lines.append((dict(zip(keys, values, strict=True)), cells))
+    return lines
+
+
+def _label(line: dict, frame: pd.DataFrame) -> str:
+    shown = ["method", "solver", *varying(frame, keys=(*LINE_KEYS, *DEPTH_KEYS), exclude=("method", "solver"))]
+    shown = [k for k in shown if k != "outputs"]
+    return line_label(line, shown)
+
+
+def outputs_figure(frame: pd.DataFrame, directory: Path, style) -> object:
+    """Memory (each memory metric measured), forward+backward time and NFE against output count, log-log."""
+    from neural_ode.reporting.figures import FigureResult, _legend, _save, _skip, _theme, log_axes
+
+    panels = [(m, m) for m in MEMORY_METRICS if has_data(frame, m)]
+    panels += [(m, m) for m in ("time_total_s", "nfe_forward", "nfe_backward") if has_data(frame, m)]
+    panels = [(m, label) for m, label in panels if outputs_lines(frame, m)]
+    if not panels:
+        return _skip(NAME, TITLE, CAPTION, "no line with two or more output counts (sweep --outputs)")
+    with _theme():
+        fig = Figure(figsize=(5.0 * len(panels), 5.6), layout="constrained")
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        for ax, (metric, _) in zip(axes, panels, strict=True):
+            scale = MB if metric.endswith("_bytes") else 1.0
+            for line, cells in outputs_lines(frame, metric):
+                fit = fit_growth(cells["outputs"], cells[metric])
+                points = cells.groupby("outputs", as_index=False)[metric].median()
+                slope = f"k = {fit.exponent:.2f}" if fit else ""
+                method = line["method"]
+                ax.plot(
+                    points["outputs"],
+                    points[metric] / scale,
+                    color=style.color(method),
+                    linestyle=style.linestyle(method),
+                    marker="o",
+                    label=f"{_label(line, frame)} ({slope})",
+                )
+            log_axes(ax)
+            ax.set_xlabel("output times N")
+            unit = "MB" if scale == MB else ("s" if metric.endswith("_s") else "evaluations")
+            ax.set_ylabel(f"{metric} [{unit}]")
+            ax.set_title(metric)
+            _legend(ax)
+        fig.suptitle(TITLE + " (log-log)")
+        return FigureResult(NAME, TITLE, CAPTION, _save(fig, directory, NAME))
+
+
+def outputs_claims(frame: pd.DataFrame) -> list[dict]:
+    """Claim rows on the outputs axis: adjoint memory O(1) in the number of output times?"""
+    from neural_ode.reporting.claims import FAILS, HOLDS, MIXED, NOT_MEASURED, method_family
+
+    statement = "adjoint memory is O(1) in the number of output times (the loss on N states)"
+    source = "torchdiffeq #259 (not a claim of the paper)"
+    expected = f"exponent in N < {FLAT_EXPONENT}"
+    metrics = [m for m in MEMORY_METRICS if has_data(frame, m)]
+    rows = []
+    for metric in metrics:
+        lines = [
+            (line, cells) for line, cells in outputs_lines(frame, metric) if method_family(line["method"]) == "adjoint"
+        ]
+        fits = [(line, fit_growth(cells["outputs"], cells[metric]), cells) for line, cells in lines]
+        fits = [(line, fit, cells) for line, fit, cells in fits if fit is not None]
+        if not fits:
+            continue
+        passed = [fit.exponent < FLAT_EXPONENT for _, fit, _ in fits]
+        parts = []
+        for line, fit, cells in fits:
+            low, high = cells["outputs"].min(), cells["outputs"].max()
+            ratio = cells[cells["outputs"] == high][metric].mean() / cells[cells["outputs"] == low][metric].mean()
+            parts.append(f"{_label(line, frame)}: k = {fit.exponent:.2f}, ×{ratio:.1f} from N={low:g} to {high:g}")
+        verdict = HOLDS if all(passed) else (FAILS if not any(passed) else MIXED)
+        rows.append(
+            {"claim": statement, "source": source, "metric": metric, "expected": expected,
+             "measured": "; ".join(parts), "verdict": verdict}
+        )  # fmt: skip
+    if not rows:
+        rows.append(
+            {"claim": statement, "source": source, "metric": "memory", "expected": expected,
+             "measured": "no adjoint line with two or more output counts", "verdict": NOT_MEASURED}
+        )  # fmt: skip
+    return rows
+
+
+def outputs_condition(frame: pd.DataFrame) -> str:
+    """The output-times condition of the depth claims, e.g. ``at 1 output time`` (empty when unknown)."""
+    if "outputs" not in frame:
+        return ""
+    values = sorted(v for v in pd.unique(frame["outputs"].dropna()) if np.isfinite(v))
+    if not values:
+        return ""
+    if len(values) == 1:
+        n = int(values[0])
+        return (
+            f"at {n} output time{'s' if n != 1 else ''} (the loss on {'the final state' if n == 1 else f'{n} states'})"
+        )
+    return "per number of output times (lines are fitted at a fixed output count; see the outputs figure)"

@@ -1,0 +1,140 @@
+"""``latent``: the Neural ODE paper's latent ODE on irregularly sampled spirals (torchdiffeq's ``latent_ode.py``).
+
+Data: ``batch`` 2-D spirals (clockwise or not, random phase, radius growing with time) observed
+with noise at ``outputs`` irregular times in (0, horizon] shared by the batch (sorted uniform
+draws, scaled so that the last is at the horizon), all generated deterministically from the seed.
+On a fixed grid each observation time off the ``steps`` equal steps adds one step.
+
+Model (as in the paper, section 5.1): a GRU encoder reads the observations backwards in time
+(each step sees the observation and the time gap to the next one) and gives q(z0) = N(mean,
+exp(logvar)); z0 = mean + exp(logvar / 2) eps with eps drawn once from the seed; the latent
+state (``dim`` = 4) follows the ODE dz/dt = f(z), f an ELU MLP (``width`` 20, ``layers`` hidden
+layers); a decoder MLP maps z(t_k) to the observation space at each observation time. Loss: the
+negative ELBO per spiral, averaged over the batch: the Gaussian negative log-likelihood of the
+observations (noise std 0.1), summed over observation times, plus KL(q(z0) || N(0, I)).
+
+The encoder and decoder are trained with the field: their gradients are measured too (the
+adjoint methods reach the encoder through dL/dz0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from neural_ode.workloads import Problem, Workload
+from neural_ode.workloads.mlp import tanh_mlp
+
+OBS_DIM = 2
+ENCODER_HIDDEN = 25
+DECODER_HIDDEN = 20
+NOISE_STD = 0.1
+
+
+def observation_times(count: int, horizon: float, generator: torch.Generator) -> torch.Tensor:
+    """``count`` distinct irregular times in (0, horizon], sorted, the last at ``horizon`` (float64).
+
+    Sorted uniform draws scaled so the last observation is at the horizon: the solve spans the
+    whole [0, horizon] (the depth axis keeps its meaning) and the other times are irregular.
+    """
+    draws = torch.sort(1.0 - torch.rand(count, generator=generator, dtype=torch.float64)).values  # in (0, 1]
+    times = draws / draws[-1] * horizon
+    times[-1] = horizon
+    return times
+
+
+def spirals(times: torch.Tensor, horizon: float, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """Noisy 2-D spirals at ``times``: shape ``(len(times), batch, 2)``, float32."""
+    s = (times / horizon).float()[:, None]  # (N, 1) in (0, 1]
+    direction = torch.where(torch.rand(batch, generator=generator) < 0.5, -1.0, 1.0)[None, :]
+    phase = torch.rand(batch, generator=generator)[None, :] * 2 * math.pi
+    theta = phase + direction * 3 * math.pi * s
+    radius = 0.5 + 1.5 * s
+    clean = torch.stack([radius * torch.cos(theta), radius * torch.sin(theta)], dim=-1)
+    return clean + NOISE_STD * torch.randn(clean.shape, generator=generator)
+
+
+class LatentField(nn.Module):
+    """dz/dt = f(z): an ELU MLP on the latent state."""
+
+    def __init__(self, latent: int, width: int, layers: int = 1):
+        super().__init__()
+        self.net = tanh_mlp(latent, width, latent, layers, activation=nn.ELU)
+
+    def forward(self, t, z):
+        return self.net(z)
+
+
+class Encoder(nn.Module):
+    """A GRU run backwards over (observation, time gap) pairs; q(z0)'s mean and log-variance."""
+
+    def __init__(self, latent: int, hidden: int = ENCODER_HIDDEN):
+        super().__init__()
+        self.cell = nn.GRUCell(OBS_DIM + 1, hidden)
+        self.out = nn.Linear(hidden, 2 * latent)
+        self.hidden = hidden
+
+    def forward(self, observations: torch.Tensor, times: torch.Tensor):
+        gaps = torch.diff(times, prepend=times[:1] * 0)  # time from the previous observation (from 0 first)
+        h = observations.new_zeros(observations.shape[1], self.hidden)
+        for k in reversed(range(len(times))):
+            gap = gaps[k].expand(observations.shape[1], 1).to(observations.dtype)
+            h = self.cell(torch.cat([observations[k], gap], dim=1), h)
+        mean, logvar = self.out(h).chunk(2, dim=1)
+        return mean, logvar
+
+
+class LatentProblem(Problem):
+    """A latent-ODE problem: the initial state is the encoder's sample, the loss the negative ELBO."""
+
+    def __init__(self, field, encoder, decoder, observations, times, eps):
+        super().__init__(field=field, y0=eps, times=times, modules=(encoder, decoder))
+        self.encoder, self.decoder = encoder, decoder
+        self.observations, self.eps = observations, eps
+        self.kl = None
+
+    def initial_state(self) -> torch.Tensor:
+        """z0 = mean + exp(logvar / 2) eps from the encoder; KL(q(z0) || N(0, I)) is kept for the loss."""
+        mean, logvar = self.encoder(self.observations, self.times)
+        self.kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
+        return mean + (0.5 * logvar).exp() * self.eps
+
+    def loss(self, trajectory: torch.Tensor) -> torch.Tensor:
+        """Negative ELBO per spiral, batch mean: Gaussian NLL over observation times + KL."""
+        predicted = self.decoder(trajectory)
+        nll = 0.5 * ((predicted - self.observations) / NOISE_STD).pow(2) + math.log(NOISE_STD * math.sqrt(2 * math.pi))
+        kl = self.kl if self.kl is not None else torch.zeros(())
+        return (nll.sum(dim=(0, 2)) + kl).mean()
+
+
+class LatentWorkload(Workload):
+    name = "latent"
+    description = (
+        "latent ODE (paper sec. 5.1): GRU encoder backwards over noisy 2-D spirals at --outputs irregular times "
+        "(20), latent dim 4, ELU field width 20, decoder, negative ELBO; batch 64"
+    )
+    defaults = {"batch": 64, "width": 20, "dim": 4, "layers": 1, "outputs": 20}
+
+    def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
+        dtype = dtype or getattr(torch, config.dtype)
+        device = device or config.device
+        generator = torch.Generator().manual_seed(config.seed)
+        times = observation_times(config.outputs, config.horizon, generator)
+        observations = spirals(times, config.horizon, config.batch, generator)
+        eps = torch.randn(config.batch, config.dim, generator=generator)
+        torch.manual_seed(config.seed)
+        field = LatentField(config.dim, config.width, config.layers)
+        encoder = Encoder(config.dim)
+        decoder = nn.Sequential(nn.Linear(config.dim, DECODER_HIDDEN), nn.ReLU(), nn.Linear(DECODER_HIDDEN, OBS_DIM))
+        for module in (field, encoder, decoder):
+            module.to(dtype=dtype, device=device)
+        return LatentProblem(
+            field,
+            encoder,
+            decoder,
+            observations.to(dtype=dtype, device=device),
+            times.to(dtype=dtype, device=device),
+            eps.to(dtype=dtype, device=device),
+        )

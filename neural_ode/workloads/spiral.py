@@ -1,0 +1,157 @@
+"""``spiral``: the trained field of torchdiffeq's ``ode_demo.py``, so adaptive solvers have work to do.
+
+torchdiffeq's demo learns the cubic spiral dy/dt = (y**3) A, A = [[-0.1, 2], [-2, -0.1]], from
+y(0) = (2, 0) over t in [0, 25] (1000 points), with the field f(t, y) = W2 tanh(W1 y**3 + b1) + b2
+(2 -> 50 -> 2). A randomly initialised field is nearly linear and dopri5 crosses it in a few
+steps; the fitted one has the spiral's dynamics, so an adaptive solve at 1e-5 takes tens to
+hundreds of steps, as in real training.
+
+The fit is done once per field size, deterministically (seed 0, the demo's RMSprop at 1e-3 on
+random 10-point segments of the spiral, batch 20, backpropagating through an rk4 step per data
+interval), in float64 on the CPU, and cached on disk next to the references
+(``$NEURAL_ODE_BENCH_CACHE``). Time is rescaled so that ``horizon`` 1 is the demo's whole
+interval [0, 25]: the field is 25 f. The batch is ``batch`` points on the true spiral (at evenly
+spaced times of its first half), the loss the squared distance from the true spiral at the
+output times (one output: the final state).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import torch
+from torch import nn
+
+from neural_ode.workloads import Problem, Workload
+from neural_ode.workloads.mlp import tanh_mlp
+
+#: the demo's spiral: dy/dt = (y**3) @ TRUE_A from TRUE_Y0 over [0, DEMO_T1]
+TRUE_A = ((-0.1, 2.0), (-2.0, -0.1))
+TRUE_Y0 = (2.0, 0.0)
+DEMO_T1 = 25.0
+DEMO_POINTS = 1000
+#: the fit: the demo's optimiser and segment batches, fewer iterations (the cached fit is reused)
+FIT_ITERATIONS = 200
+FIT_BATCH = 20
+FIT_SEGMENT = 10
+FIT_VERSION = 1
+
+
+class SpiralField(nn.Module):
+    """The demo's ODEFunc on rescaled time: ``scale * net(y**3)``, net 2 -> width (x layers) -> 2, tanh."""
+
+    def __init__(self, width: int = 50, layers: int = 1, scale: float = DEMO_T1):
+        super().__init__()
+        self.net = tanh_mlp(2, width, 2, layers)
+        self.scale = scale
+
+    def forward(self, t, y):
+        return self.scale * self.net(y**3)
+
+
+def true_spiral(times: torch.Tensor, y0: torch.Tensor | None = None) -> torch.Tensor:
+    """The demo's true trajectory at ``times`` (demo time units), float64, by a tight dopri5 solve."""
+    import torchdiffeq
+
+    a = torch.tensor(TRUE_A, dtype=torch.float64)
+    y0 = torch.tensor([TRUE_Y0], dtype=torch.float64) if y0 is None else y0
+    return torchdiffeq.odeint(lambda t, y: (y**3) @ a, y0, times.double(), rtol=1e-10, atol=1e-10)
+
+
+def _demo_data() -> tuple[torch.Tensor, torch.Tensor]:
+    t = torch.linspace(0.0, DEMO_T1, DEMO_POINTS, dtype=torch.float64)
+    return t, true_spiral(t)[:, 0]  # (points, 2)
+
+
+def fit_state(width: int, layers: int) -> dict:
+    """The fitted parameters of a ``width`` x ``layers`` spiral field (computed once, cached on disk)."""
+    from neural_ode.measuring.reference import cache_dir
+
+    key = f"spiral-fit-v{FIT_VERSION}-w{width}-l{layers}-it{FIT_ITERATIONS}-torch{torch.__version__}"
+    path = cache_dir() / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}-spiral.pt"
+    if path.exists():
+        try:
+            stored = torch.load(path, weights_only=True)
+            if stored.get("key") == key:
+                return stored["state"]
+        except Exception:  # a corrupt file is refitted
+            pass
+    state = _fit(width, layers)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save({"key": key, "state": state}, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return state
+
+
+def _fit(width: int, layers: int) -> dict:
+    """The demo's training loop (RMSprop 1e-3, random segments), deterministic, float64, one thread."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        field = SpiralField(width, layers, scale=1.0).double()
+    t, y = _demo_data()
+    dt = float(t[1] - t[0])
+    optimiser = torch.optim.RMSprop(field.parameters(), lr=1e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(FIT_ITERATIONS):
+            starts = torch.randint(0, DEMO_POINTS - FIT_SEGMENT, (FIT_BATCH,), generator=generator)
+            state = y[starts]
+            loss = 0.0
+            for k in range(1, FIT_SEGMENT):  # one rk4 step per data interval (the data's own grid)
+                k1 = field(None, state)
+                k2 = field(None, state + dt / 2 * k1)
+                k3 = field(None, state + dt / 2 * k2)
+                k4 = field(None, state + dt * k3)
+                state = state + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+                loss = loss + (state - y[starts + k]).abs().mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
+    return {name: value.detach().clone() for name, value in field.net.state_dict().items()}
+
+
+class SpiralWorkload(Workload):
+    name = "spiral"
+    description = (
+        "torchdiffeq ode_demo's field (y**3 -> 50 tanh -> 2) fitted once to its cubic spiral and cached; "
+        "horizon 1 = the demo's [0, 25]; batch 16"
+    )
+    defaults = {"batch": 16, "width": 50, "dim": 2, "layers": 1, "outputs": 1}
+
+    def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
+        dtype = dtype or getattr(torch, config.dtype)
+        device = device or config.device
+        field = SpiralField(config.width, config.layers)
+        field.net.load_state_dict(fit_state(config.width, config.layers))
+        field = field.to(dtype=dtype, device=device)
+        generator = torch.Generator().manual_seed(config.seed)
+        _, y = _demo_data()
+        starts = torch.randint(0, DEMO_POINTS // 2, (config.batch,), generator=generator)
+        y0 = y[starts]
+        problem = Problem(field=field, y0=y0.to(dtype=dtype, device=device))
+        # the loss: squared distance from the true spiral continued from each start, at the output times
+        times = problem.output_times(config, torch.float64, "cpu")
+        target = true_spiral(torch.cat([torch.zeros(1, dtype=torch.float64), times * DEMO_T1]), y0)[1:]
+        problem.target = target.to(dtype=dtype, device=device)
+        problem.loss_fn = problem_target_loss(problem.target)
+        return problem
+
+
+def problem_target_loss(target: torch.Tensor):
+    """Sum over output times of the mean squared distance from ``target[k]`` (the true spiral)."""
+
+    def loss(trajectory: torch.Tensor) -> torch.Tensor:
+        if len(trajectory) == 1:
+            return (trajectory[0] - target[0]).pow(2).mean()
+        return (trajectory - target).pow(2).flatten(1).mean(1).sum()
+
+    return loss

@@ -1,0 +1,131 @@
+"""A user's own model as a workload: ``--workload package.module:factory``.
+
+The protocol: ``factory(config) -> Problem``. The factory receives the cell's
+:class:`~neural_ode.config.CellConfig` (read ``config.dtype``, ``config.device``, ``config.seed``,
+``config.horizon``, ``config.outputs``, and the sizes ``batch``/``width``/``dim``/``layers``, which
+default to :data:`DEFAULTS` unless given) and returns a :class:`~neural_ode.workloads.Problem`::
+
+    Problem(field=..., y0=..., times=None, loss_fn=None, target=None, modules=())
+
+with ``field`` an ``nn.Module`` called as ``field(t, y)``, ``y0`` the initial state in the
+config's dtype and on its device, optionally its own output times and its own loss of the
+trajectory (see :class:`~neural_ode.workloads.Problem`). It must be deterministic given the
+config (the seed), because it is called again for the float64 reference (with
+``config.dtype == "float64"``) and in every cell's own process.
+
+The module is imported with the current directory on ``sys.path`` (so ``examples.my_model``
+works from the repository root, in the sweep's cell processes too). A module that cannot be
+imported, a missing or non-callable factory, a factory that raises or returns something else
+than a Problem: each is a :class:`~neural_ode.config.ConfigError` naming what was expected,
+which the command line turns into one line and exit status 2 before anything runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+
+import torch
+from torch import nn
+
+from neural_ode.workloads import Problem, Workload
+
+#: sizes a factory's config carries when none is given
+DEFAULTS = {"batch": 16, "width": 64, "dim": 2, "layers": 1, "outputs": 1}
+
+EXPECTED = "a factory 'package.module:function' whose function takes the cell config and returns a neural_ode Problem"
+
+
+def _error(message: str):
+    from neural_ode.config import ConfigError
+
+    return ConfigError(message)
+
+
+class FactoryWorkload(Workload):
+    """A workload whose problem a user's ``factory(config)`` builds."""
+
+    defaults = DEFAULTS
+
+    def __init__(self, spec: str, factory):
+        self.name = spec
+        self.factory = factory
+        self.description = f"user's model: {spec}"
+
+    @staticmethod
+    @functools.cache
+    def resolve(spec: str) -> FactoryWorkload:
+        """Import ``package.module:function``; a ConfigError naming what was expected otherwise."""
+        module_name, _, function_name = spec.partition(":")
+        if not module_name or not function_name:
+            raise _error(f"workload {spec!r}: expected {EXPECTED}")
+        cwd = os.getcwd()
+        if cwd not in sys.path and "" not in sys.path:
+            sys.path.insert(0, cwd)
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise _error(
+                f"workload {spec!r}: cannot import module {module_name!r} "
+                f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
+                f"expected {EXPECTED}, importable from the current directory"
+            ) from exc
+        factory = getattr(module, function_name, None)
+        if not callable(factory):
+            raise _error(
+                f"workload {spec!r}: module {module_name!r} has no function {function_name!r}; expected {EXPECTED}"
+            )
+        return FactoryWorkload(spec, factory)
+
+    def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
+        """Call the factory (with the config's dtype/device replaced when overridden) and check what it returns."""
+        changes = {}
+        if dtype is not None and dtype != getattr(torch, config.dtype):
+            changes["dtype"] = str(dtype).removeprefix("torch.")
+        if device is not None and device != config.device:
+            changes["device"] = device
+        if changes:
+            config = config.replace(**changes)
+        torch.manual_seed(config.seed)
+        try:
+            problem = self.factory(config)
+        except Exception as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise _error(
+                f"workload {self.name!r}: the factory raised {type(exc).__name__}: {first_line}; "
+                "expected it to return a neural_ode.workloads.Problem for the cell config"
+            ) from exc
+        check_problem(self.name, problem)
+        return problem
+
+
+def check_problem(name: str, problem) -> None:
+    """A ConfigError unless ``problem`` follows the protocol (a Problem with a module field and a tensor y0)."""
+    if not isinstance(problem, Problem):
+        raise _error(
+            f"workload {name!r}: the factory returned {type(problem).__name__}; "
+            "expected a neural_ode.workloads.Problem "
+            "(field=nn.Module called as field(t, y), y0=tensor, optional times and loss_fn)"
+        )
+    if not isinstance(problem.field, nn.Module):
+        raise _error(f"workload {name!r}: Problem.field is {type(problem.field).__name__}; expected an nn.Module")
+    if not isinstance(problem.y0, torch.Tensor):
+        raise _error(f"workload {name!r}: Problem.y0 is {type(problem.y0).__name__}; expected a torch.Tensor")
+    if problem.times is not None and (
+        not isinstance(problem.times, torch.Tensor)
+        or problem.times.ndim != 1
+        or len(problem.times) == 0
+        or not bool((problem.times[1:] > problem.times[:-1]).all())
+        or float(problem.times[0]) < 0
+    ):
+        raise _error(f"workload {name!r}: Problem.times must be a non-empty increasing 1-D tensor of times >= 0")
+
+
+def check_factory(config) -> None:
+    """Build ``config``'s problem once, so that a broken factory fails before anything runs."""
+    workload = FactoryWorkload.resolve(config.workload)
+    problem = workload.build(config)
+    if not list(problem.parameters()):
+        raise _error(f"workload {config.workload!r}: the problem has no trainable parameters to differentiate")
