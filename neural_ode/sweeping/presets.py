@@ -45,7 +45,8 @@ class Preset:
         return [{**self.base, **grid} for grid in self.grids]
 
 
-ALL_METHODS = tuple(METHODS)
+#: the methods every installation has (the optional libraries' methods are named by the `libraries` preset)
+ALL_METHODS = tuple(name for name, method in METHODS.items() if method.requires is None)
 
 #: small MLP problems: the whole quick run (report included) fits in minutes on two cores
 _QUICK_BASE = {
