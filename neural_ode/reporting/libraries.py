@@ -56,7 +56,7 @@ def equal_tolerance(frame: pd.DataFrame) -> pd.DataFrame:
     rows = _with_library(measured(frame))
     if rows.empty:
         return pd.DataFrame()
-    cell = rows[[c for c in CONFIG_COLUMNS if c != "method"]].astype(str).agg("|".join, axis=1)
+    cell = rows[[c for c in CONFIG_COLUMNS if c != "method"]].map(str).agg("|".join, axis=1)
     rows = rows[rows.groupby(cell)["library"].transform("nunique") >= 2]
     if rows.empty:
         return pd.DataFrame()
