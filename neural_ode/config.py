@@ -156,6 +156,9 @@ def check_method_solver(method: str, solver: str) -> None:
     """Raise :class:`ConfigError` when gradient method ``method`` does not support ``solver``."""
     from neural_ode.methods import METHODS
 
+    unavailable = METHODS[method].unavailable()
+    if unavailable is not None:
+        raise ConfigError(f"method {method!r} is unavailable here: {unavailable}")
     METHODS[method].check_solver(solver)
 
 

@@ -1,4 +1,4 @@
-"""The solver registry: every torchdiffeq method this suite can differentiate through.
+"""The solver registry: every ODE solver this suite can differentiate through (torchdiffeq's, and tsit5 of torchode).
 
 A solver is data: its torchdiffeq name, whether it adapts its step size (then depth is the
 integration horizon and rtol/atol apply) or walks a fixed grid (then depth is the number of
@@ -22,6 +22,8 @@ class SolverSpec:
         evals_per_step: vector-field evaluations per fixed-grid step, None where it varies
             (adaptive solvers, implicit correctors).
         description: one line for ``neural-ode-bench list``.
+        torchdiffeq: False for a solver torchdiffeq does not implement (then only the methods
+            that list it in ``supported_solvers`` take it; ``tsit5``: torchode's).
     """
 
     name: str
@@ -29,6 +31,7 @@ class SolverSpec:
     order: int
     evals_per_step: int | None
     description: str
+    torchdiffeq: bool = True
 
 
 SOLVERS: dict[str, SolverSpec] = {
@@ -46,8 +49,10 @@ SOLVERS: dict[str, SolverSpec] = {
         SolverSpec("bosh3", True, 3, None, "Bogacki-Shampine 3(2), adaptive"),
         SolverSpec("fehlberg2", True, 2, None, "Runge-Kutta-Fehlberg 2(1), adaptive"),
         SolverSpec("adaptive_heun", True, 2, None, "Heun-Euler 2(1), adaptive"),
+        SolverSpec("tsit5", True, 5, None, "Tsitouras 5(4), adaptive (torchode methods only)", torchdiffeq=False),
     )
 }
 
 FIXED_SOLVERS = [name for name, spec in SOLVERS.items() if not spec.adaptive]
 ADAPTIVE_SOLVERS = [name for name, spec in SOLVERS.items() if spec.adaptive]
+TORCHDIFFEQ_SOLVERS = [name for name, spec in SOLVERS.items() if spec.torchdiffeq]

@@ -23,9 +23,14 @@ def sections() -> dict[str, list[tuple[str, str]]]:
         kind = "adaptive, takes --horizon/--tol" if spec.adaptive else "fixed grid, takes --steps"
         return f"order {spec.order}, {kind}: {spec.description}"
 
+    def method_line(method) -> str:
+        unavailable = method.unavailable()
+        line = f"[{method.library}] {method.description}"
+        return line if unavailable is None else f"(unavailable: {unavailable}) {line}"
+
     return {
         "workloads": [(name, workload.description) for name, workload in WORKLOADS.items()],
-        "methods": [(name, method.description) for name, method in METHODS.items()],
+        "methods": [(name, method_line(method)) for name, method in METHODS.items()],
         "solvers": [(name, solver_line(spec)) for name, spec in SOLVERS.items()],
         "metrics": [(name, f"[{metric.unit}] {metric.description}") for name, metric in METRICS.items()],
         "statuses": list(STATUSES.items()),

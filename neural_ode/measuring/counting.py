@@ -33,7 +33,10 @@ def _check_time_resolvable(t, dtype: torch.dtype) -> None:
     slower, and the solve grinds for minutes. An evaluation time that is a nonzero denormal
     means the step size is below the dtype's smallest normal number: report the underflow.
     """
-    time = float(t.detach()) if isinstance(t, torch.Tensor) else float(t)
+    # torchode passes one time per sample: the smallest nonzero magnitude is the one at risk
+    times = t.detach().abs().reshape(-1) if isinstance(t, torch.Tensor) else torch.tensor([abs(float(t))])
+    times = times[times != 0]
+    time = float(times.min()) if len(times) else 0.0
     tiny = torch.finfo(dtype).tiny
     if time != 0.0 and abs(time) < tiny:
         raise AssertionError(
@@ -70,10 +73,19 @@ class CountingField(nn.Module):
         self.nfe += 1
         if self.deadline is not None:
             self.deadline.check()
-        if self.watch_finite:
+        # inside torch.func transforms (torchode's backsolve vmaps the field over samples) values
+        # cannot be read: the watch is left to the evaluations outside them
+        watch = self.watch_finite and not _transformed(y)
+        if watch:
             _check_time_resolvable(t, y.dtype)
         out = self.field(t, y)
         # on a detached view under no_grad: the check must not save the output for backward
-        if self.watch_finite and self.first_non_finite is None and not _all_finite(out):
-            self.first_non_finite = f"evaluation {self.nfe} (t={float(t):.6g})"
+        if watch and self.first_non_finite is None and not _all_finite(out):
+            first = float(t.reshape(-1)[0]) if isinstance(t, torch.Tensor) else float(t)
+            self.first_non_finite = f"evaluation {self.nfe} (t={first:.6g})"
         return out
+
+
+def _transformed(tensor: torch.Tensor) -> bool:
+    """True for a tensor seen inside ``torch.func.vmap``/``grad``/``vjp`` (its values are not readable)."""
+    return torch._C._functorch.is_functorch_wrapped_tensor(tensor)

@@ -8,6 +8,7 @@ solve, checkpointing, ...). Adding one is a :class:`GradientMethod` subclass and
 
 from __future__ import annotations
 
+import importlib
 from typing import ClassVar
 
 import torch
@@ -36,6 +37,22 @@ class GradientMethod:
     #: True when an adaptive solve returns an interpolated value at the output times unless told
     #: to land on them (torchdiffeq's solvers; ``CellConfig.land`` passes ``step_t``)
     interpolates_outputs: ClassVar[bool] = False
+    #: whose solver runs the method: ``torchdiffeq``, ``torchode`` or ``neural-ode-bench`` (the lean core)
+    library: ClassVar[str] = "neural-ode-bench"
+    #: the optional package the method imports (None: nothing beyond the core dependencies)
+    requires: ClassVar[str | None] = None
+    #: how to install ``requires``
+    install: ClassVar[str | None] = None
+
+    def unavailable(self) -> str | None:
+        """None when the method can run here, else one line saying what to install."""
+        if self.requires is None:
+            return None
+        try:
+            importlib.import_module(self.requires)
+        except ImportError:
+            return f"needs {self.requires}, not installed: {self.install}"
+        return None
 
     def supports(self, solver: str) -> bool:
         """True when this method can solve with ``solver``."""
@@ -73,6 +90,11 @@ from neural_ode.methods.aca import ACAMethod
 from neural_ode.methods.checkpoint import CheckpointMethod
 from neural_ode.methods.own_adjoint import OwnAdjointMethod
 from neural_ode.methods.torchdiffeq_methods import AdjointMethod, DirectMethod, SeminormAdjointMethod
+from neural_ode.methods.torchode_methods import (
+    TorchodeAutoDiffMethod,
+    TorchodeBacksolveMethod,
+    TorchodeJointBacksolveMethod,
+)
 
 METHODS: dict[str, GradientMethod] = {
     m.name: m
@@ -83,7 +105,11 @@ METHODS: dict[str, GradientMethod] = {
         OwnAdjointMethod(),
         CheckpointMethod(),
         ACAMethod(),
+        TorchodeAutoDiffMethod(),
+        TorchodeBacksolveMethod(),
+        TorchodeJointBacksolveMethod(),
     )
 }
 """torchdiffeq's routes (``direct``: odeint, ``adjoint``/``adjoint-seminorm``: odeint_adjoint) and the
-project's own on its lean core (``own-adjoint``, ``checkpoint``, ``aca``; ``neural_ode.integrators``)."""
+project's own on its lean core (``own-adjoint``, ``checkpoint``, ``aca``; ``neural_ode.integrators``) and
+torchode's (``torchode``, ``torchode-backsolve``, ``torchode-joint-backsolve``; an optional extra)."""

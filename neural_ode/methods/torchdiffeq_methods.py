@@ -5,13 +5,21 @@ from __future__ import annotations
 import torchdiffeq
 
 from neural_ode.methods import GradientMethod
+from neural_ode.solvers import TORCHDIFFEQ_SOLVERS
 
 
 def _tolerances(rtol, atol) -> dict:
     return {} if rtol is None else {"rtol": rtol, "atol": atol}
 
 
-class DirectMethod(GradientMethod):
+class TorchdiffeqMethod(GradientMethod):
+    """Base of torchdiffeq's routes: every solver torchdiffeq implements."""
+
+    library = "torchdiffeq"
+    supported_solvers = tuple(TORCHDIFFEQ_SOLVERS)
+
+
+class DirectMethod(TorchdiffeqMethod):
     name = "direct"
     family = "direct"
     memory_unit = "evaluation"
@@ -22,7 +30,7 @@ class DirectMethod(GradientMethod):
         return torchdiffeq.odeint(field, y0, t, method=solver, options=options, **_tolerances(rtol, atol))
 
 
-class AdjointMethod(GradientMethod):
+class AdjointMethod(TorchdiffeqMethod):
     name = "adjoint"
     family = "adjoint"
     interpolates_outputs = True

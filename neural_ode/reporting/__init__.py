@@ -9,7 +9,8 @@ returns the path of ``report.html``. It never measures anything.
 
 Modules: :mod:`~neural_ode.reporting.columns` (what is read and derived), :mod:`~.growth`
 (power-law fits in depth), :mod:`~.claims` (the paper's claims with verdicts),
-:mod:`~.recommend` (which method to pick), :mod:`~.tables` (pandas summaries),
+:mod:`~.recommend` (which method to pick), :mod:`~.libraries` (which library),
+:mod:`~.tables` (pandas summaries),
 :mod:`~.figures` (one function per figure), :mod:`~.render` (tables to text, templates).
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from neural_ode.reporting.claims import claims_table
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.figures import draw_all
+from neural_ode.reporting.libraries import libraries_section
 from neural_ode.reporting.owned import REPORT_FILES, add_owned, check_owned, stale_figures
 from neural_ode.reporting.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
 from neural_ode.reporting.render import write_report
@@ -72,6 +74,7 @@ def render_report(frame, out_dir: Path) -> Path:
         "sources": sources_table(data),
         "all_cells": cells_table(data),
         "glossary": list(METRICS.values()),
+        **libraries_section(data),
     }
     add_owned(out_dir, [f.path for f in context["figures"] if f.path] + [out_dir / n for n in REPORT_FILES])
     return write_report(context, out_dir)

@@ -121,6 +121,10 @@ def check_axes(axes: Mapping[str, Sequence], given: Iterable[str]) -> None:
             f"--steps was given but every solver is adaptive ({', '.join(solvers)}); "
             f"steps apply to fixed-grid solvers only: {', '.join(FIXED_SOLVERS)}"
         )
+    for method in axes["method"]:
+        unavailable = METHODS[method].unavailable()
+        if unavailable is not None:  # named explicitly: refused even where no solver given suits it
+            raise ConfigError(f"method {method!r} is unavailable here: {unavailable}")
     if "cuda" in axes["device"]:
         import torch
 

@@ -47,7 +47,8 @@ class Preset:
         return [{**self.base, **grid} for grid in self.grids]
 
 
-ALL_METHODS = tuple(METHODS)
+#: the methods every installation has (the optional libraries' methods are named by the `libraries` preset)
+ALL_METHODS = tuple(name for name, method in METHODS.items() if method.requires is None)
 _ADJOINTS = ("direct", "adjoint", "adjoint-seminorm")
 
 #: small MLP problems: the whole quick run (report included) fits in minutes on two cores
@@ -195,6 +196,31 @@ APPLICATIONS = Preset(
     timeout_s=300.0,
 )
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (QUICK, PAPER, FULL, APPLICATIONS)}
+
+# --- issue 13: which library ---
+#: one method per route and library: torchdiffeq's, the lean core's and torchode's
+LIBRARY_METHODS = (
+    "direct", "adjoint", "own-adjoint", "aca", "torchode", "torchode-backsolve", "torchode-joint-backsolve",
+)  # fmt: skip
+
+LIBRARIES = Preset(
+    name="libraries",
+    description=(
+        "which library: torchdiffeq, torchode (an extra) and the lean core on the same cells; MLP 64-256-64 "
+        "batch 128, dopri5 (and torchode's tsit5) over tolerances 1e-3..1e-7, heun2 over 4..64 steps; "
+        "the conv block at two tolerances"
+    ),
+    base={**_QUICK_BASE, "method": LIBRARY_METHODS},
+    grids=(
+        {"solver": ("dopri5", "tsit5"), "tol": (1e-3, 1e-4, 1e-5, 1e-6, 1e-7)},  # equal tolerance, work-precision
+        {"solver": ("heun2",), "steps": (4, 8, 16, 32, 64)},  # fixed grid: per-step overhead, work-precision
+        {"workload": ("conv",), "batch": (None,), "width": (None,), "solver": ("dopri5", "tsit5"), "tol": (1e-3, 1e-5)},
+    ),
+    repeats=5,
+    warmup=1,
+    timeout_s=300.0,
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (QUICK, PAPER, FULL, APPLICATIONS, LIBRARIES)}
 
 DEFAULT_PRESET = "quick"
