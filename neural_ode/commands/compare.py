@@ -82,9 +82,7 @@ def main(args: argparse.Namespace) -> int:
     base_paths, new_paths = _sides(args)
     base, new = read_inputs(base_paths), read_inputs(new_paths)
     try:
-        comparison = compare_frames(
-            base, new, thresholds, base_commit=args.base_commit, new_commit=args.new_commit
-        )
+        comparison = compare_frames(base, new, thresholds, base_commit=args.base_commit, new_commit=args.new_commit)
     except CompareError as exc:
         raise UsageError(str(exc)) from exc
     table = changes_table(comparison, every=args.all)

@@ -24,9 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         type=Path,
         metavar="INPUT",
-        help="result files or directories: results.jsonl, a sweep directory, pytest-benchmark JSON",
+        help="result files or directories: results.jsonl, a sweep directory, pytest-benchmark JSON or a .benchmarks "
+        "directory, an ASV results or machine directory",
     )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory to write the report into")
+    parser.add_argument(
+        "--commit",
+        metavar="SHA",
+        help="the commit the advice, claims and figures use when the inputs span several (default: the newest)",
+    )
 
 
 def read_inputs(paths: list[Path]):
@@ -56,6 +62,11 @@ def main(args: argparse.Namespace) -> int:
     frame = read_inputs(args.inputs)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
-    html = render_report(frame, args.out)
+    from neural_ode.results.compare import CompareError
+
+    try:
+        html = render_report(frame, args.out, commit=args.commit)
+    except CompareError as exc:
+        raise UsageError(f"--commit: {exc}") from exc
     print(f"report: {html} ({len(frame)} cells; also {html.with_name('report.md')} and {html.parent / 'figures'}/)")
     return 0

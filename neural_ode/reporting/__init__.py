@@ -20,6 +20,7 @@ from pathlib import Path
 from neural_ode.reporting.claims import claims_table
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.figures import draw_all
+from neural_ode.reporting.history import history_changes, history_figures
 from neural_ode.reporting.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
 from neural_ode.reporting.render import write_report
 from neural_ode.reporting.tables import (
@@ -32,18 +33,28 @@ from neural_ode.reporting.tables import (
 )
 
 
-def render_report(frame, out_dir: Path) -> Path:
+def render_report(frame, out_dir: Path, commit: str | None = None) -> Path:
     """Write the report of ``frame`` into ``out_dir``; returns the path of report.html.
 
     ``figures/*.png`` left in ``out_dir`` by an earlier report are removed first, so the
-    directory holds exactly this report's figures.
+    directory holds exactly this report's figures. When ``frame`` holds several commits, the
+    advice, head-to-head, claims and figures use one: ``commit`` (a hash or prefix), else the
+    newest; the history section and the tables of cells cover them all.
+
+    Raises:
+        neural_ode.results.compare.CompareError: ``commit`` is not a commit of ``frame``.
     """
+    from neural_ode.results.compare import commit_order, select_commit
+
     out_dir = Path(out_dir)
     figures_dir = out_dir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
     for stale in figures_dir.glob("*.png"):
         stale.unlink()
-    data = prepare(frame)
+    everything = prepare(frame)
+    data, chosen = select_commit(everything, commit)
+    data = data.reset_index(drop=True)
+    changes = history_changes(everything)
     pairs = head_to_head(data)
     context = {
         "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -58,11 +69,15 @@ def render_report(frame, out_dir: Path) -> Path:
         "claims": claims_table(data),
         "growth": growth_summary(data),
         "figures": draw_all(data, figures_dir),
-        "failed_cells": failed_table(data),
-        "statuses": status_table(data),
-        "provenance": provenance_table(data),
-        "sources": sources_table(data),
-        "all_cells": cells_table(data),
+        "commit": chosen,
+        "commits": len(commit_order(everything)),
+        "history_figures": history_figures(everything, changes, figures_dir),
+        "history_changes": changes,
+        "failed_cells": failed_table(everything),
+        "statuses": status_table(everything),
+        "provenance": provenance_table(everything),
+        "sources": sources_table(everything),
+        "all_cells": cells_table(everything),
     }
     return write_report(context, out_dir)
 

@@ -34,16 +34,19 @@ TIME_METRICS = {
 }
 
 #: what makes a line of cells that differ only in depth
-LINE_KEYS = ("workload", "method", "solver", "device", "dtype", "batch", "width", "dim")
+LINE_KEYS = ("workload", "method", "solver", "device", "dtype", "batch", "width", "dim", "hostname")
 
 CONFIG_COLUMNS = (
     "workload", "method", "solver", "steps", "horizon", "rtol", "atol", "batch", "width", "dim",
     "device", "dtype", "seed",
 )  # fmt: skip
 
+#: what two cells must share to be compared side by side: configuration, commit and host
+PAIRING_COLUMNS = (*CONFIG_COLUMNS, "git_commit", "hostname")
+
 TEXT_COLUMNS = (
     "workload", "method", "solver", "device", "dtype", "status", "error", "measured_at", "torch_version",
-    "torchdiffeq_version", "python_version", "device_name", "hostname", "git_commit", "source",
+    "torchdiffeq_version", "python_version", "device_name", "hostname", "git_commit", "source", "commit_date",
 )  # fmt: skip
 
 NUMERIC_COLUMNS = (

@@ -94,13 +94,13 @@ def write_report(context: dict, out_dir: Path) -> Path:
     claims = format_table(context["claims"]).to_dict("records") if len(context["claims"]) else []
 
     md_context = dict(plain, claims_rows=claims, **{k: markdown_table(v) for k, v in tables.items()})
-    md_context["figures"] = [
-        dict(f.__dict__, src=f"figures/{f.path.name}" if f.path else None) for f in context["figures"]
-    ]
+    for key in ("figures", "history_figures"):
+        md_context[key] = [dict(f.__dict__, src=f"figures/{f.path.name}" if f.path else None) for f in context[key]]
     (out_dir / "report.md").write_text(_environment(False).get_template("report.md.j2").render(md_context))
 
     html_context = dict(plain, claims_rows=claims, **{k: html_table(v) for k, v in tables.items()})
-    html_context["figures"] = [dict(f.__dict__, src=_embedded(f.path)) for f in context["figures"]]
+    for key in ("figures", "history_figures"):
+        html_context[key] = [dict(f.__dict__, src=_embedded(f.path)) for f in context[key]]
     html = out_dir / "report.html"
     html.write_text(_environment(True).get_template("report.html.j2").render(html_context))
     return html

@@ -279,7 +279,7 @@ def compare_figure(metric: str, base_row, new_row, th: Thresholds) -> dict | Non
 def compare_frames(
     base: pd.DataFrame,
     new: pd.DataFrame,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: Thresholds | None = None,
     *,
     base_commit: str | None = None,
     new_commit: str | None = None,
@@ -289,6 +289,7 @@ def compare_frames(
     Raises:
         CompareError: a named commit is absent, or no cell is found on both sides.
     """
+    thresholds = thresholds or Thresholds()
     base, base_commit = select_commit(base, base_commit)
     new, new_commit = select_commit(new, new_commit)
     base_cells, new_cells = _keyed(base), _keyed(new)

@@ -1,4 +1,5 @@
-"""ASV results (``asv run``) of this project's suite: a results directory, or one result file.
+"""ASV results (``asv run``) of this project's suite: a results directory, a machine directory
+in one, or one result file.
 
 An ASV results directory (``.asv/results``) holds ``benchmarks.json`` (every benchmark's
 parameter names, unit and version) and, per machine, one file per commit and environment
@@ -16,9 +17,13 @@ defaults, as in the suite. One row per commit, environment and cell:
 * ``track_<metric>`` -> ``<metric>`` (NFE, bytes, errors, as the record names them);
 * ``peakmem_step`` -> ``peakmem_step_bytes``: the benchmark process's peak RSS, imports and
   set-up included (not the record's ``rss_peak_bytes``, which is over a post-setup baseline);
-* ``git_commit``: the commit ASV built; ``measured_at``: the run's date; ``asv_env``: its
-  environment. A cell whose benchmarks failed gets status ``error``; skipped ones (CUDA
-  without a GPU) are no row at all.
+* ``track_rss_peak_bytes`` (a fresh process per cell) -> ``rss_peak_bytes``, as the record;
+* ``*_samples_s``: the timing samples when ASV recorded them (``--record-samples``), which
+  ``compare`` tests with Mann-Whitney U;
+* ``git_commit``: the commit ASV built; ``commit_date``: its date (ASV's ``date``, the commit's);
+  ``measured_at``: when the benchmarks ran (ASV's earliest ``started_at``); ``hostname``: the
+  ASV machine name; ``asv_env``: its environment. A cell whose benchmarks failed gets status
+  ``error``; skipped ones (CUDA without a GPU) are no row at all.
 """
 
 from __future__ import annotations
@@ -53,9 +58,14 @@ def _is_result_file(path: Path) -> bool:
 
 
 def _results_dir(path: Path) -> Path | None:
-    """The results directory of ``path`` (itself, or two levels up from a result file)."""
+    """The results directory of ``path`` (itself, the parent of a machine directory, or two levels
+    up from a result file)."""
     if path.is_dir():
-        return path if (path / "benchmarks.json").is_file() else None
+        if (path / "benchmarks.json").is_file():
+            return path
+        if (path.parent / "benchmarks.json").is_file() and (path / "machine.json").is_file():
+            return path.parent
+        return None
     if _is_result_file(path) and (path.parent.parent / "benchmarks.json").is_file():
         return path.parent.parent
     return None
@@ -96,16 +106,20 @@ def _column(method: str) -> tuple[str, str] | None:
     return None
 
 
+def _iso(timestamp_ms) -> str | None:
+    if not timestamp_ms:
+        return None
+    return datetime.datetime.fromtimestamp(timestamp_ms / 1000, datetime.UTC).isoformat(timespec="seconds")
+
+
 def _provenance(results) -> dict:
     params = results.params
-    date = results.date
-    measured_at = (
-        datetime.datetime.fromtimestamp(date / 1000, datetime.UTC).isoformat(timespec="seconds") if date else None
-    )
+    started = [t for t in (results.started_at or {}).values() if t]
     torch_req = params.get("torch") or params.get("req-torch")
     return {
         "git_commit": results.commit_hash,
-        "measured_at": measured_at,
+        "commit_date": _iso(results.date),
+        "measured_at": _iso(min(started)) if started else None,
         "hostname": params.get("machine"),
         "python_version": params.get("python"),
         "torch_version": torch_req.lstrip("=") if isinstance(torch_req, str) and torch_req.startswith("==") else None,
@@ -153,6 +167,7 @@ def rows_of(results, benchmarks: dict) -> list[dict]:
                     row[f"{name}_iqr_s"] = stat["q_75"] - stat["q_25"]
                 if sample:
                     row[f"{name}_min_s"], row[f"{name}_max_s"] = min(sample), max(sample)
+                    row[f"{name}_samples_s"] = list(sample)
                 if method == "time_step" and stat and stat.get("repeat") is not None:
                     row["time_repeats"] = stat["repeat"]
             else:
@@ -179,7 +194,12 @@ def read(path: Path):
         raise ValueError(f"{path}: not an ASV results directory (no benchmarks.json)")
     with open(directory / "benchmarks.json", encoding="utf-8") as handle:
         benchmarks = {k: v for k, v in json.load(handle).items() if k != "version"}
-    loaded = [Results.load(str(path))] if path.is_file() else list(iter_results(str(directory)))
+    if path.is_file():
+        loaded = [Results.load(str(path))]
+    elif path != directory:  # a machine directory
+        loaded = [Results.load(str(file)) for file in sorted(path.glob("*.json")) if _is_result_file(file)]
+    else:
+        loaded = list(iter_results(str(directory)))
     table = pd.DataFrame([row for results in loaded for row in rows_of(results, benchmarks)])
     if table.empty:
         warnings.warn(f"{path}: no results of this project's ASV suite", stacklevel=2)
