@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-commit", metavar="SHA", help="the BASE commit (default: its newest)")
     parser.add_argument("--new-commit", metavar="SHA", help="the NEW commit (default: its newest)")
     parser.add_argument("--time-factor", default="1.5", metavar="F", help="timing ratio that counts (default 1.5)")
-    parser.add_argument("--alpha", default="0.01", metavar="P", help="Mann-Whitney U significance (default 0.01)")
+    parser.add_argument("--alpha", default="0.05", metavar="P", help="Mann-Whitney U significance (default 0.05)")
     parser.add_argument("--error-rtol", default="0.05", metavar="R", help="relative tolerance on errors (0.05)")
     parser.add_argument("--rss-factor", default="1.25", metavar="F", help="RSS peak ratio that counts (1.25)")
     parser.add_argument(
