@@ -62,7 +62,9 @@ def test_same_results_compare_clean(tmp_path, capsys):
 def test_timing_jitter_within_the_spread_is_not_a_regression(tmp_path):
     rows = _rows()
     jittered = [dict(row, time_forward_s=row["time_forward_s"] * 1.15) for row in rows]
-    assert cli_main(["compare", str(_write(tmp_path / "a.jsonl", rows)), str(_write(tmp_path / "b.jsonl", jittered))]) == 0
+    assert (
+        cli_main(["compare", str(_write(tmp_path / "a.jsonl", rows)), str(_write(tmp_path / "b.jsonl", jittered))]) == 0
+    )
 
 
 def test_saved_bytes_raised_20_percent_is_a_regression_naming_saved_bytes(tmp_path, capsys):

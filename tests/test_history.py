@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from test_compare import _rows
 
 from neural_ode.cli import main as cli_main
 from neural_ode.reporting.columns import PAIRING_COLUMNS, prepare
 from neural_ode.reporting.history import history_changes
 from neural_ode.reporting.recommend import head_to_head
 from neural_ode.results.compare import select_commit
-
-from test_compare import _rows
 
 COMMITS = ("1111aaaa", "2222bbbb", "3333cccc")
 
