@@ -46,7 +46,7 @@ NAME = "run"
 HELP = "measure a sweep of cells (a preset, or the product of the given axes) and render its report"
 
 #: keys of a --config file besides the axes, with their option's meaning
-SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume")
+SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "scheduler")
 CONFIG_KEYS = AXES + SETTINGS
 
 _AXIS_HELP = {
@@ -88,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="continue the sweep in --out DIR: skip the cells already recorded there",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the cells on a Dask distributed cluster (workers started with --nthreads 1), each in a fresh "
+        "process on its worker; records still go to --out DIR/results.jsonl (default: this machine)",
     )
 
 
@@ -184,7 +190,16 @@ def main(args: argparse.Namespace) -> int:
         # a SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the cell process in flight is killed too
         previous_handler = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            outcome = run_sweep(cells, out, resume=bool(settings.get("resume")))
+            if settings.get("scheduler"):
+                from neural_ode.sweeping.dask_runner import run_sweep_dask
+
+                try:
+                    resume = bool(settings.get("resume"))
+                    outcome = run_sweep_dask(cells, out, str(settings["scheduler"]), resume=resume)
+                except OSError as exc:
+                    raise UsageError(f"--scheduler: {exc}") from exc
+            else:
+                outcome = run_sweep(cells, out, resume=bool(settings.get("resume")))
         except KeyboardInterrupt:
             print(f"\ninterrupted; the cells measured so far are in {out / 'results.jsonl'}", file=sys.stderr)
             print(f"continue with: neural-ode-bench run --resume --out {out} (and the same axes)", file=sys.stderr)
