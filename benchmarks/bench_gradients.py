@@ -3,23 +3,29 @@
 Four classes over the grid of :mod:`benchmarks.common` (sized by ``NEURAL_ODE_BENCH_PROFILE``):
 
 * ``FixedGrid`` / ``Adaptive``: wall time of a whole step (``time_step``: forward + backward)
-  and of the forward pass alone (``time_forward``), and the process's peak RSS over a step
-  (``peakmem_step``). ``setup`` builds the cell's problem and runs one warm-up step; the timed
-  methods only call into the library.
+  and of the forward pass alone (``time_forward``). ``setup`` builds the cell's problem and runs
+  one warm-up step; the timed methods only call into the library.
 * ``FixedGridFigures`` / ``AdaptiveFigures``: the exact figures (``track_*``, each with its
-  unit): NFE of the forward and of the backward pass, bytes saved for backward, peak CPU
-  tensor bytes, peak CUDA bytes (skipped without a GPU) and the gradient's relative error
-  against the float64 reference. They come from ``neural_ode.measure_cell`` run once per cell
-  in ``setup_cache`` (shared by both classes), so a commit's run measures each cell once.
+  unit): NFE of the forward and of the backward pass, bytes saved for backward, peak tensor
+  bytes (``track_peak_tensor_bytes``: CPU tensors on CPU cells, CUDA allocations on CUDA cells,
+  one benchmark so neither half is ``n/a``) and the gradient's relative error
+  against the float64 reference; and ``track_rss_peak_bytes``, the RSS peak of a step in a fresh
+  process over its post-setup baseline (ASV's ``peakmem_*`` would read the benchmark process's
+  whole RSS, torch's import included, hundreds of MB against a few MB of tensors). They come
+  from ``neural_ode.measure_cell`` run once per cell in ``setup_cache`` (shared by both
+  classes), so a commit's run measures each cell once.
 
-Parameters are named after :class:`neural_ode.CellConfig` fields (``tol`` = rtol = atol); the
-report's ASV reader maps them back to cells. CUDA cells are skipped (``NotImplementedError`` in
-``setup``) where torch sees no GPU.
+Each class has one parameter, ``cell``, listing only the cells this machine can run (supported
+method/solver pairs; CUDA only where torch sees a GPU), written as config fields
+(``workload=mlp method=adjoint solver=rk4 steps=10 device=cpu``; ``tol`` = rtol = atol); the
+report's ASV reader maps them back to cells.
+
+Quiet ``asv continuous``: 5 to 20 samples a round (2 rounds), and compare with
+``--factor 1.5`` (README, "ASV"); a step is milliseconds, and single-digit-percent moves are
+noise on a shared machine.
 """
 
 from __future__ import annotations
-
-from asv_runner.benchmarks.mark import SkipNotImplemented
 
 from neural_ode.measuring.cell import build_pass
 from neural_ode.measuring.timing import synchronizer
@@ -31,34 +37,28 @@ from . import common
 class _Timed:
     """Shared body of the timing classes; subclasses set params, param_names and ``cell``."""
 
-    # one call per sample (a step is milliseconds or more); 2 to 10 samples within 5 s per round
+    # one call per sample (a step is milliseconds or more); 5 to 20 samples within 10 s per round
     number = 1
-    repeat = (2, 10, 5.0)
+    repeat = (5, 20, 10.0)
     warmup_time = 0.0  # setup runs a warm-up step (the first adjoint backward pays one-off costs)
     timeout = 600
 
-    def setup(self, *params):
-        config = self.cell(*params)
-        if not common.available(config):
-            raise NotImplementedError(f"{config.device} is not available on this machine")
+    def setup(self, cell):
+        config = self.cell(cell)
         self.step = build_pass(config)
         self.sync = synchronizer(config.device)
         self.step.run()
         self.sync()
 
-    def time_step(self, *params):
+    def time_step(self, cell):
         """Forward + backward (gradients reset first), as one training step."""
         self.step.run()
         self.sync()
 
-    def time_forward(self, *params):
+    def time_forward(self, cell):
         """The forward pass under the gradient method (graph or adjoint state recorded), loss included."""
         self.step.forward()
         self.sync()
-
-    def peakmem_step(self, *params):
-        """Peak RSS of the process (imports and set-up included) over a whole step."""
-        self.step.run()
 
 
 class _Figures:
@@ -67,22 +67,19 @@ class _Figures:
     timeout = 600
 
     def setup_cache(self):
-        """Every available cell of both grids measured once: ``{(kind, params): record row}``."""
-        figures = {}
-        for kind, params, config in common.grid():
-            if common.available(config):
-                figures[(kind, params)] = common.exact_figures(config)
-        return figures
+        """Every cell of both grids measured once: ``{cell parameter: record row}``."""
+        return {cell: common.exact_figures(common.parse_cell_param(cell), rss="fresh") for cell in self.all_cells()}
 
     setup_cache.timeout = 1800
 
-    def setup(self, figures, *params):
-        config = self.cell(*params)
-        if not common.available(config):
-            raise NotImplementedError(f"{config.device} is not available on this machine")
-        self.row = figures[(self.kind, tuple(params))]
+    @staticmethod
+    def all_cells() -> list[str]:
+        return common.fixed_cells() + common.adaptive_cells()
+
+    def setup(self, figures, cell):
+        self.row = figures[cell]
         if self.row["status"] != "ok":
-            raise RuntimeError(f"cell {common.cell_id(config)} failed: {self.row['status']}: {self.row['error']}")
+            raise RuntimeError(f"cell {cell} failed: {self.row['status']}: {self.row['error']}")
 
     def _figure(self, name: str):
         value = self.row[name]
@@ -90,67 +87,56 @@ class _Figures:
             raise RuntimeError(f"{name} was not measured for this cell")
         return value
 
-    def track_nfe_forward(self, figures, *params):
+    def track_nfe_forward(self, figures, cell):
         return self._figure("nfe_forward")
 
     track_nfe_forward.unit = METRICS["nfe_forward"].unit
 
-    def track_nfe_backward(self, figures, *params):
+    def track_nfe_backward(self, figures, cell):
         return self._figure("nfe_backward")
 
     track_nfe_backward.unit = METRICS["nfe_backward"].unit
 
-    def track_saved_bytes(self, figures, *params):
+    def track_saved_bytes(self, figures, cell):
         return self._figure("saved_bytes")
 
     track_saved_bytes.unit = METRICS["saved_bytes"].unit
 
-    def track_cpu_peak_bytes(self, figures, *params):
-        if self.row["device"] != "cpu":
-            raise SkipNotImplemented("CPU peak tensor bytes are measured on CPU cells")
-        return self._figure("cpu_peak_bytes")
+    def track_peak_tensor_bytes(self, figures, cell):
+        """Peak tensor bytes: CPU tensors (profiler) on CPU cells, CUDA allocations on CUDA cells."""
+        return self._figure("cuda_peak_bytes" if self.row["device"] == "cuda" else "cpu_peak_bytes")
 
-    track_cpu_peak_bytes.unit = METRICS["cpu_peak_bytes"].unit
+    track_peak_tensor_bytes.unit = METRICS["cpu_peak_bytes"].unit
 
-    def track_cuda_peak_bytes(self, figures, *params):
-        if self.row["device"] != "cuda":
-            raise SkipNotImplemented("CUDA peak bytes are measured on CUDA cells")
-        return self._figure("cuda_peak_bytes")
-
-    track_cuda_peak_bytes.unit = METRICS["cuda_peak_bytes"].unit
-
-    def track_grad_rel_error(self, figures, *params):
+    def track_grad_rel_error(self, figures, cell):
         return self._figure("grad_rel_error")
 
     track_grad_rel_error.unit = "relative error"
 
+    def track_rss_peak_bytes(self, figures, cell):
+        return self._figure("rss_peak_bytes")
+
+    track_rss_peak_bytes.unit = METRICS["rss_peak_bytes"].unit
+
 
 class _FixedGridCells:
-    kind = "fixed"
-    params = common.fixed_params()
-    param_names = common.FIXED_PARAM_NAMES
-
-    @staticmethod
-    def cell(*params):
-        return common.fixed_cell(*params)
+    params = [common.fixed_cells()]
+    param_names = common.CELL_PARAM_NAMES
+    cell = staticmethod(common.parse_cell_param)
 
 
 class _AdaptiveCells:
-    kind = "adaptive"
-    params = common.adaptive_params()
-    param_names = common.ADAPTIVE_PARAM_NAMES
-
-    @staticmethod
-    def cell(*params):
-        return common.adaptive_cell(*params)
+    params = [common.adaptive_cells()]
+    param_names = common.CELL_PARAM_NAMES
+    cell = staticmethod(common.parse_cell_param)
 
 
 class FixedGrid(_FixedGridCells, _Timed):
-    """Time and peak RSS of fixed-grid solvers: method x solver x steps (x device)."""
+    """Time of fixed-grid solvers: every runnable method x solver x steps x device."""
 
 
 class Adaptive(_AdaptiveCells, _Timed):
-    """Time and peak RSS of adaptive solvers: method x solver x horizon x tolerance (x device)."""
+    """Time of adaptive solvers: every runnable method x solver x horizon x tolerance x device."""
 
 
 class FixedGridFigures(_FixedGridCells, _Figures):

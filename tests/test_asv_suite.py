@@ -7,6 +7,7 @@ then writes a results directory, which the ASV reader turns into cells.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from neural_ode import METHODS
 from neural_ode.results.readers import asv as reader
@@ -22,13 +24,18 @@ from neural_ode.results.readers import read_results
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "bench_gradients"
 EXPECTED = [
-    f"{SUITE}.{cls}.{method}"
-    for cls in ("FixedGrid", "Adaptive")
-    for method in ("time_step", "time_forward", "peakmem_step")
+    f"{SUITE}.{cls}.{method}" for cls in ("FixedGrid", "Adaptive") for method in ("time_step", "time_forward")
 ] + [
     f"{SUITE}.{cls}.track_{metric}"
     for cls in ("FixedGridFigures", "AdaptiveFigures")
-    for metric in ("nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "cuda_peak_bytes", "grad_rel_error")
+    for metric in (
+        "nfe_forward",
+        "nfe_backward",
+        "saved_bytes",
+        "peak_tensor_bytes",
+        "rss_peak_bytes",
+        "grad_rel_error",
+    )
 ]
 SELECTED = rf"^{SUITE}\.(FixedGrid\.time_step|FixedGridFigures\.track_nfe_\w+|AdaptiveFigures\.track_\w+)\b"
 
@@ -134,17 +141,19 @@ def test_discovery_lists_every_benchmark_with_its_parameters(asv_results):
     assert set(EXPECTED) <= set(benchmarks)
     for name in EXPECTED:
         info = benchmarks[name]
-        methods = info["params"][info["param_names"].index("method")]
-        assert methods == [repr(m) for m in METHODS], name  # every registered method is benchmarked
-    assert benchmarks[f"{SUITE}.FixedGrid.time_step"]["param_names"] == [
-        "workload",
-        "method",
-        "solver",
-        "steps",
-        "device",
-    ]
+        assert info["param_names"] == ["cell"], name
+        cells = [ast.literal_eval(value) for value in info["params"][0]]
+        methods = {word.split("=")[1] for cell in cells for word in cell.split() if word.startswith("method=")}
+        solvers = {word.split("=")[1] for cell in cells for word in cell.split() if word.startswith("solver=")}
+        # every registered method that supports a solver of the suite is benchmarked, and only runnable cells
+        assert methods == {m for m, method in METHODS.items() if any(method.supports(s) for s in solvers)}, name
+        assert all("device=cuda" not in cell for cell in cells) or torch.cuda.is_available()
+        for cell in cells:
+            fields = dict(word.split("=") for word in cell.split())
+            assert METHODS[fields["method"]].supports(fields["solver"]), cell
     assert benchmarks[f"{SUITE}.AdaptiveFigures.track_nfe_forward"]["unit"] == "evaluations"
     assert benchmarks[f"{SUITE}.FixedGridFigures.track_saved_bytes"]["unit"] == "bytes"
+    assert not any("peakmem" in name for name in benchmarks)
 
 
 @pytest.mark.slow
@@ -169,6 +178,12 @@ def test_reader_maps_asv_results_back_to_cells(asv_results):
     assert adaptive.loc["direct", "nfe_backward"] == 0 and adaptive.loc["adjoint", "nfe_backward"] > 0
     assert adaptive.loc["direct", "saved_bytes"] > adaptive.loc["adjoint", "saved_bytes"]
     assert (adaptive["grad_rel_error"] > 0).all()
+    # fresh-process RSS and peak tensor bytes (CPU cells: the CPU peak) are tracked
+    assert (adaptive["rss_peak_bytes"] > 0).all() and (adaptive["cpu_peak_bytes"] > 0).all()
+    assert frame["measured_at"].notna().all() and frame["commit_date"].notna().all()
+    # a machine directory reads the same cells
+    assert reader.can_read(results / "ci")
+    assert len(read_results([results / "ci"])) == len(frame)
     # one result file alone reads the same cells
     (result_file,) = [p for p in (results / "ci").glob("*.json") if p.name != "machine.json"]
     assert reader.can_read(result_file)

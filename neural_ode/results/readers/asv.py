@@ -15,6 +15,9 @@ defaults, as in the suite. One row per commit, environment and cell:
   quartiles, ``_min_s``/``_max_s`` when samples were recorded); ``time_forward`` ->
   ``time_forward_s`` (same statistics); ``time_repeats``: samples of ``time_step``;
 * ``track_<metric>`` -> ``<metric>`` (NFE, bytes, errors, as the record names them);
+  ``track_peak_tensor_bytes`` -> ``cpu_peak_bytes`` or ``cuda_peak_bytes`` by the cell's device;
+* the suite's one ``cell`` parameter (``workload=mlp method=adjoint solver=rk4 steps=10
+  device=cpu``) maps back to the cell's fields, as parameters named after fields did;
 * ``peakmem_step`` -> ``peakmem_step_bytes``: the benchmark process's peak RSS, imports and
   set-up included (not the record's ``rss_peak_bytes``, which is over a post-setup baseline);
 * ``track_rss_peak_bytes`` (a fresh process per cell) -> ``rss_peak_bytes``, as the record;
@@ -44,6 +47,24 @@ TIME_COLUMNS = {"time_step": "time_total", "time_forward": "time_forward"}
 OTHER_COLUMNS = {"peakmem_step": "peakmem_step_bytes"}
 #: ASV parameter names that are not CellConfig fields, and the fields they set
 PARAM_ALIASES = {"tol": ("rtol", "atol")}
+#: the suite's one parameter since the grid lists runnable cells only: ``name=value`` words
+CELL_PARAM = "cell"
+#: track benchmarks whose column depends on the cell's device
+DEVICE_COLUMNS = {"track_peak_tensor_bytes": {"cuda": "cuda_peak_bytes", "cpu": "cpu_peak_bytes"}}
+
+
+def _cell_words(text: str) -> tuple[list[str], tuple]:
+    """The names and values of a ``cell`` parameter (``workload=mlp method=adjoint steps=10 ...``)."""
+    names, values = [], []
+    for word in str(text).split():
+        name, _, value = word.partition("=")
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed = value
+        names.append(name)
+        values.append(parsed)
+    return names, tuple(values)
 
 
 def _is_result_file(path: Path) -> bool:
@@ -101,6 +122,8 @@ def _column(method: str) -> tuple[str, str] | None:
         return "time", TIME_COLUMNS[method]
     if method in OTHER_COLUMNS:
         return "value", OTHER_COLUMNS[method]
+    if method in DEVICE_COLUMNS:
+        return "device", method
     if method.startswith("track_") and method[len("track_") :] in METRICS:
         return "value", method[len("track_") :]
     return None
@@ -141,7 +164,9 @@ def rows_of(results, benchmarks: dict) -> list[dict]:
         column = _column(method)
         param_names = benchmarks[key].get("param_names") or []
         params = results.get_result_params(key)
-        if column is None or not {"method", "solver"} <= set(param_names) or len(params) != len(param_names):
+        cell_param = param_names == [CELL_PARAM]
+        known = cell_param or {"method", "solver"} <= set(param_names)
+        if column is None or not known or len(params) != len(param_names):
             continue
         kind, name = column
         combos = list(itertools.product(*params))
@@ -154,7 +179,9 @@ def rows_of(results, benchmarks: dict) -> list[dict]:
             cell_key = tuple(combo)
             row = cells.get(cell_key)
             if row is None:
-                row = cells[cell_key] = _cell_fields(param_names, tuple(ast.literal_eval(v) for v in combo))
+                values = tuple(ast.literal_eval(v) for v in combo)
+                names, values = _cell_words(values[0]) if cell_param else (param_names, values)
+                row = cells[cell_key] = _cell_fields(names, values)
                 row.update(provenance)
                 if row.get("device") == "cpu":
                     row["device_name"] = results.params.get("cpu")
@@ -170,6 +197,8 @@ def rows_of(results, benchmarks: dict) -> list[dict]:
                     row[f"{name}_samples_s"] = list(sample)
                 if method == "time_step" and stat and stat.get("repeat") is not None:
                     row["time_repeats"] = stat["repeat"]
+            elif kind == "device":
+                row[DEVICE_COLUMNS[name].get(row.get("device"), "cpu_peak_bytes")] = value
             else:
                 row[name] = value
     for cell_key, row in cells.items():
