@@ -194,3 +194,16 @@ def test_reader_is_specific(tmp_path):
     assert not reader.can_read(tmp_path)
     (tmp_path / "results.json").write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
     assert not reader.can_read(tmp_path / "results.json")
+
+
+def test_asv_environment_is_pinned_from_constraints():
+    from asv.util import load_json
+
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    requirements = load_json(str(ROOT / "asv.conf.json"), js_comments=True)["matrix"]["req"]
+    for name, spec in requirements.items():
+        assert spec == f"=={pins[name.lower()]}", name
