@@ -8,10 +8,16 @@ then writes a results directory, which the ASV reader turns into cells.
 from __future__ import annotations
 
 import ast
+import functools
+import http.server
 import json
 import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -207,3 +213,63 @@ def test_asv_environment_is_pinned_from_constraints():
     requirements = load_json(str(ROOT / "asv.conf.json"), js_comments=True)["matrix"]["req"]
     for name, spec in requirements.items():
         assert spec == f"=={pins[name.lower()]}", name
+
+
+CHROMIUM = next(
+    (p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), shutil.which("google-chrome")) if p), None
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _dom(url: str, profile: Path) -> str:
+    """The page's DOM after its scripts ran, in headless Chromium with every non-local host unresolvable."""
+    done = subprocess.run(
+        [
+            CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000",
+            "--dump-dom", url,
+        ],
+        check=False, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    return done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium")
+def test_published_pages_render_offline_with_graphs(asv_results, tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import asv_publish_offline
+    finally:
+        sys.path.pop(0)
+    results, _ = asv_results
+    html = tmp_path / "html"
+    config = results.parent / "asv.conf.json"
+    done = _asv(["publish", "--config", str(config), "--html-dir", str(html)], ROOT, _env(results.parent))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    pages = asv_publish_offline.make_offline(html)
+    assert html / "index.html" in pages
+    index = (html / "index.html").read_text()
+    assert "https://" not in "".join(re.findall(r"<(?:script|link)\b[^>]*>", index))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        summary = _dom(base, tmp_path / "profile1")
+        graph = _dom(base + f"#{SUITE}.FixedGridFigures.track_nfe_forward", tmp_path / "profile2")
+    finally:
+        server.shutdown()
+        server.server_close()
+    for dom in (summary, graph):
+        assert "airspeed velocity" in dom and "Failed to load" not in dom and "error.html" not in dom
+    assert f"{SUITE}.FixedGridFigures.track_nfe_forward" in summary  # the summary grid is drawn
+    assert summary.count('class="flot-base"') >= 1  # the grid's small graphs
+    assert 'class="flot-base"' in graph and 'class="flot-overlay"' in graph  # the benchmark's graph
