@@ -3,25 +3,32 @@
 Four classes over the grid of :mod:`benchmarks.common` (sized by ``NEURAL_ODE_BENCH_PROFILE``):
 
 * ``FixedGrid`` / ``Adaptive``: wall time of a whole step (``time_step``: forward + backward)
-  and of the forward pass alone (``time_forward``), and the process's peak RSS over a step
-  (``peakmem_step``). ``setup`` builds the cell's problem and runs one warm-up step; the timed
-  methods only call into the library.
+  and of the forward pass alone (``time_forward``). ``setup`` builds the cell's problem and runs
+  one warm-up step; the timed methods only call into the library.
 * ``FixedGridFigures`` / ``AdaptiveFigures``: the exact figures (``track_*``, each with its
-  unit): NFE of the forward and of the backward pass, bytes saved for backward, peak CPU
-  tensor bytes, peak CUDA bytes (skipped without a GPU) and the gradient's relative error
-  against the float64 reference. They come from ``neural_ode.measure_cell`` run once per cell
-  in ``setup_cache`` (shared by both classes), so a commit's run measures each cell once.
+  unit), one per tracked metric of the schema (:func:`neural_ode.results.schema.tracked`):
+  NFE of the forward and of the backward pass, bytes saved for backward, peak tensor
+  bytes (``track_peak_tensor_bytes``: CPU tensors on CPU cells, CUDA allocations on CUDA cells,
+  one benchmark so neither half is ``n/a``) and the gradient's relative error
+  against the float64 reference; and ``track_rss_peak_bytes``, the RSS peak of a step in a fresh
+  process over its post-setup baseline (ASV's ``peakmem_*`` would read the benchmark process's
+  whole RSS, torch's import included, hundreds of MB against a few MB of tensors). They come
+  from ``neural_ode.measure_cell`` run once per cell in ``setup_cache`` (shared by both
+  classes), so a commit's run measures each cell once.
 
-Parameters are named after :class:`neural_ode.CellConfig` fields (``tol`` = rtol = atol); the
-report's ASV reader maps them back to cells. CUDA cells are skipped (``NotImplementedError`` in
-``setup``) where torch sees no GPU.
+Each class has one parameter, ``cell``, listing only the cells this machine can run (supported
+method/solver pairs; CUDA only where torch sees a GPU), written as config fields
+(``workload=mlp method=adjoint solver=rk4 steps=10 device=cpu``; ``tol`` = rtol = atol); the
+report's ASV reader maps them back to cells.
+
+Quiet ``asv continuous``: 5 to 20 samples a round (2 rounds), and compare with
+``--factor 1.5`` (README, "ASV"); a step is milliseconds, and single-digit-percent moves are
+noise on a shared machine.
 """
 
 from __future__ import annotations
 
-from asv_runner.benchmarks.mark import SkipNotImplemented
-
-from neural_ode import build_pass, synchronizer
+from neural_ode import DEVICES, METRICS, build_pass, synchronizer
 from neural_ode.results.schema import tracked
 
 from . import common
@@ -30,34 +37,28 @@ from . import common
 class _Timed:
     """Shared body of the timing classes; subclasses set params, param_names and ``cell``."""
 
-    # one call per sample (a step is milliseconds or more); 2 to 10 samples within 5 s per round
+    # one call per sample (a step is milliseconds or more); 5 to 20 samples within 10 s per round
     number = 1
-    repeat = (2, 10, 5.0)
+    repeat = (5, 20, 10.0)
     warmup_time = 0.0  # setup runs a warm-up step (the first adjoint backward pays one-off costs)
     timeout = 600
 
-    def setup(self, *params):
-        config = self.cell(*params)
-        if not common.available(config):
-            raise NotImplementedError(f"{config.device} is not available on this machine")
+    def setup(self, cell):
+        config = self.cell(cell)
         self.step = build_pass(config)
         self.sync = synchronizer(config.device)
         self.step.run()
         self.sync()
 
-    def time_step(self, *params):
+    def time_step(self, cell):
         """Forward + backward (gradients reset first), as one training step."""
         self.step.run()
         self.sync()
 
-    def time_forward(self, *params):
+    def time_forward(self, cell):
         """The forward pass under the gradient method (graph or adjoint state recorded), loss included."""
         self.step.forward()
         self.sync()
-
-    def peakmem_step(self, *params):
-        """Peak RSS of the process (imports and set-up included) over a whole step."""
-        self.step.run()
 
 
 class _Figures:
@@ -66,22 +67,19 @@ class _Figures:
     timeout = 600
 
     def setup_cache(self):
-        """Every available cell of both grids measured once: ``{(kind, params): record row}``."""
-        figures = {}
-        for kind, params, config in common.grid():
-            if common.available(config):
-                figures[(kind, params)] = common.exact_figures(config)
-        return figures
+        """Every cell of both grids measured once: ``{cell parameter: record row}``."""
+        return {cell: common.exact_figures(common.parse_cell_param(cell), rss="fresh") for cell in self.all_cells()}
 
     setup_cache.timeout = 1800
 
-    def setup(self, figures, *params):
-        config = self.cell(*params)
-        if not common.available(config):
-            raise NotImplementedError(f"{config.device} is not available on this machine")
-        self.row = figures[(self.kind, tuple(params))]
+    @staticmethod
+    def all_cells() -> list[str]:
+        return common.fixed_cells() + common.adaptive_cells()
+
+    def setup(self, figures, cell):
+        self.row = figures[cell]
         if self.row["status"] != "ok":
-            raise RuntimeError(f"cell {common.cell_id(config)} failed: {self.row['status']}: {self.row['error']}")
+            raise RuntimeError(f"cell {cell} failed: {self.row['status']}: {self.row['error']}")
 
     def _figure(self, name: str):
         value = self.row[name]
@@ -89,14 +87,22 @@ class _Figures:
             raise RuntimeError(f"{name} was not measured for this cell")
         return value
 
+    def track_peak_tensor_bytes(self, figures, cell):
+        """Peak tensor bytes: CPU tensors (profiler) on CPU cells, CUDA allocations on CUDA cells."""
+        return self._figure("cuda_peak_bytes" if self.row["device"] == "cuda" else "cpu_peak_bytes")
+
+    track_peak_tensor_bytes.unit = METRICS["cpu_peak_bytes"].unit
+
+    def track_rss_peak_bytes(self, figures, cell):
+        return self._figure("rss_peak_bytes")
+
+    track_rss_peak_bytes.unit = METRICS["rss_peak_bytes"].unit
+
 
 def _track(metric):
-    """The ``track_<metric>`` benchmark of one schema metric: its exact figure, with its unit;
-    skipped on the devices the metric is not measured on."""
+    """The ``track_<metric>`` benchmark of one schema metric: its exact figure, with its unit."""
 
-    def track(self, figures, *params):
-        if self.row["device"] not in metric.devices:
-            raise SkipNotImplemented(f"{metric.name} is measured on {', '.join(metric.devices)} cells only")
+    def track(self, figures, cell):
         return self._figure(metric.name)
 
     track.__name__ = f"track_{metric.name}"
@@ -106,37 +112,31 @@ def _track(metric):
     return track
 
 
-# one track_ benchmark per tracked metric of the schema: a new metric needs no edit here
+# one track_ benchmark per tracked metric of the schema that every device measures: a new metric
+# needs no edit here (the device-specific peaks are the one track_peak_tensor_bytes above)
 for _metric in tracked():
-    setattr(_Figures, f"track_{_metric.name}", _track(_metric))
+    if set(_metric.devices) == set(DEVICES):
+        setattr(_Figures, f"track_{_metric.name}", _track(_metric))
 
 
 class _FixedGridCells:
-    kind = "fixed"
-    params = common.fixed_params()
-    param_names = common.FIXED_PARAM_NAMES
-
-    @staticmethod
-    def cell(*params):
-        return common.fixed_cell(*params)
+    params = [common.fixed_cells()]
+    param_names = common.CELL_PARAM_NAMES
+    cell = staticmethod(common.parse_cell_param)
 
 
 class _AdaptiveCells:
-    kind = "adaptive"
-    params = common.adaptive_params()
-    param_names = common.ADAPTIVE_PARAM_NAMES
-
-    @staticmethod
-    def cell(*params):
-        return common.adaptive_cell(*params)
+    params = [common.adaptive_cells()]
+    param_names = common.CELL_PARAM_NAMES
+    cell = staticmethod(common.parse_cell_param)
 
 
 class FixedGrid(_FixedGridCells, _Timed):
-    """Time and peak RSS of fixed-grid solvers: method x solver x steps (x device)."""
+    """Time of fixed-grid solvers: every runnable method x solver x steps x device."""
 
 
 class Adaptive(_AdaptiveCells, _Timed):
-    """Time and peak RSS of adaptive solvers: method x solver x horizon x tolerance (x device)."""
+    """Time of adaptive solvers: every runnable method x solver x horizon x tolerance x device."""
 
 
 class FixedGridFigures(_FixedGridCells, _Figures):

@@ -7,8 +7,12 @@ tighter tolerances); on two CPU cores one commit's ASV run of it takes minutes. 
 covers every registered gradient method: the axes come from the registries, so a new method is
 benchmarked without editing this file.
 
-A cell of the grid is a :class:`neural_ode.CellConfig`; its parameters are named after the
-config's fields (``tol`` sets both ``rtol`` and ``atol``), so results map back to cells.
+A cell of the grid is a :class:`neural_ode.CellConfig`. ASV's parameters are a product, so a
+product over method, solver and device would hold pairs that cannot run (checkpoint with an
+adaptive solver, CUDA on a machine without a GPU) and show them as ``n/a``; instead each suite has
+one parameter, ``cell``, listing only the cells this machine can run, each written as the config
+fields that vary (``workload=mlp method=adjoint solver=rk4 steps=10 device=cpu``; ``tol`` sets both
+``rtol`` and ``atol``), which the report's ASV reader maps back to cells.
 This module uses only the core API (``CellConfig``, the registries, ``measure_cell``) so that
 ASV can run the suite against older commits of the package.
 """
@@ -32,6 +36,8 @@ THREADS_VARIABLE = "NEURAL_ODE_BENCH_THREADS"
 
 FIXED_PARAM_NAMES = ["workload", "method", "solver", "steps", "device"]
 ADAPTIVE_PARAM_NAMES = ["workload", "method", "solver", "horizon", "tol", "device"]
+#: the one ASV parameter of every suite: a cell, as ``name=value`` words
+CELL_PARAM_NAMES = ["cell"]
 
 
 @dataclass(frozen=True)
@@ -114,18 +120,56 @@ def methods() -> list[str]:
     return list(METHODS)
 
 
+def devices() -> list[str]:
+    """The devices this machine can measure: ``cpu``, and ``cuda`` where torch sees a GPU."""
+    return [device for device in DEVICES if device != "cuda" or cuda_available()]
+
+
 def fixed_params(prof: Profile | None = None) -> list[list]:
-    """ASV ``params`` of the fixed-grid benchmarks, in the order of ``FIXED_PARAM_NAMES``."""
+    """The fixed-grid axes, in the order of ``FIXED_PARAM_NAMES`` (devices of this machine only)."""
     prof = prof or profile()
     solvers = [name for name in prof.fixed_solvers if not SOLVERS[name].adaptive]
-    return [list(prof.workloads), methods(), solvers, list(prof.steps), list(DEVICES)]
+    return [list(prof.workloads), methods(), solvers, list(prof.steps), devices()]
 
 
 def adaptive_params(prof: Profile | None = None) -> list[list]:
-    """ASV ``params`` of the adaptive-solver benchmarks, in the order of ``ADAPTIVE_PARAM_NAMES``."""
+    """The adaptive-solver axes, in the order of ``ADAPTIVE_PARAM_NAMES`` (devices of this machine only)."""
     prof = prof or profile()
     solvers = [name for name in prof.adaptive_solvers if SOLVERS[name].adaptive]
-    return [list(prof.workloads), methods(), solvers, list(prof.horizons), list(prof.tols), list(DEVICES)]
+    return [list(prof.workloads), methods(), solvers, list(prof.horizons), list(prof.tols), devices()]
+
+
+def cell_param(names: list[str], values: tuple) -> str:
+    """The ``cell`` parameter of one grid point: ``workload=mlp method=adjoint solver=rk4 steps=10 device=cpu``."""
+    words = (f"{n}={v:g}" if isinstance(v, float) else f"{n}={v}" for n, v in zip(names, values, strict=True))
+    return " ".join(words)
+
+
+def parse_cell_param(text: str) -> CellConfig:
+    """The cell of a ``cell`` parameter written by :func:`cell_param`."""
+    fields: dict = {}
+    for word in text.split():
+        name, _, value = word.partition("=")
+        if name == "tol":
+            fields["rtol"] = fields["atol"] = float(value)
+        elif name in ("steps",):
+            fields[name] = int(value)
+        elif name == "horizon":
+            fields[name] = float(value)
+        else:
+            fields[name] = value
+    return CellConfig(**fields)
+
+
+def fixed_cells(prof: Profile | None = None) -> list[str]:
+    """ASV ``params`` values of the fixed-grid suites: every runnable cell (supported pairs, devices here)."""
+    return [cell_param(FIXED_PARAM_NAMES, p) for p in itertools.product(*fixed_params(prof)) if supported(p[1], p[2])]
+
+
+def adaptive_cells(prof: Profile | None = None) -> list[str]:
+    """ASV ``params`` values of the adaptive-solver suites: every runnable cell."""
+    combos = itertools.product(*adaptive_params(prof))
+    return [cell_param(ADAPTIVE_PARAM_NAMES, p) for p in combos if supported(p[1], p[2])]
 
 
 def supported(method: str, solver: str) -> bool:
@@ -170,13 +214,14 @@ def grid(prof: Profile | None = None) -> list[tuple[str, tuple, CellConfig]]:
     return [("fixed", p, fixed_cell(*p)) for p in fixed] + [("adaptive", p, adaptive_cell(*p)) for p in adaptive]
 
 
-def exact_figures(config: CellConfig) -> dict:
+def exact_figures(config: CellConfig, rss: str = "skip") -> dict:
     """The exact figures of ``config`` from the core (NFE, bytes, errors), as a record row.
 
-    ``measure_cell`` without the timed repeats and without the RSS run: one counted run, one
-    profiled (CPU) or CUDA-statistics run, and the float64 reference.
+    ``measure_cell`` without the timed repeats: one counted run, one profiled (CPU) or
+    CUDA-statistics run, and the float64 reference; ``rss="fresh"`` adds the RSS peak of a run
+    in a new process (over its post-setup baseline, so torch's import is not counted).
     """
-    return measure_cell(config, timing=False, rss="skip").to_dict()
+    return measure_cell(config, timing=False, rss=rss).to_dict()
 
 
 def cell_id(config: CellConfig) -> str:

@@ -7,13 +7,21 @@ then writes a results directory, which the ASV reader turns into cells.
 
 from __future__ import annotations
 
+import ast
+import functools
+import http.server
 import json
 import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+import torch
 
 from neural_ode import METHODS
 from neural_ode.results.readers import asv as reader
@@ -22,13 +30,18 @@ from neural_ode.results.readers import read_results
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "bench_gradients"
 EXPECTED = [
-    f"{SUITE}.{cls}.{method}"
-    for cls in ("FixedGrid", "Adaptive")
-    for method in ("time_step", "time_forward", "peakmem_step")
+    f"{SUITE}.{cls}.{method}" for cls in ("FixedGrid", "Adaptive") for method in ("time_step", "time_forward")
 ] + [
     f"{SUITE}.{cls}.track_{metric}"
     for cls in ("FixedGridFigures", "AdaptiveFigures")
-    for metric in ("nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "cuda_peak_bytes", "grad_rel_error")
+    for metric in (
+        "nfe_forward",
+        "nfe_backward",
+        "saved_bytes",
+        "peak_tensor_bytes",
+        "rss_peak_bytes",
+        "grad_rel_error",
+    )
 ]
 SELECTED = rf"^{SUITE}\.(FixedGrid\.time_step|FixedGridFigures\.track_nfe_\w+|AdaptiveFigures\.track_\w+)\b"
 
@@ -134,17 +147,19 @@ def test_discovery_lists_every_benchmark_with_its_parameters(asv_results):
     assert set(EXPECTED) <= set(benchmarks)
     for name in EXPECTED:
         info = benchmarks[name]
-        methods = info["params"][info["param_names"].index("method")]
-        assert methods == [repr(m) for m in METHODS], name  # every registered method is benchmarked
-    assert benchmarks[f"{SUITE}.FixedGrid.time_step"]["param_names"] == [
-        "workload",
-        "method",
-        "solver",
-        "steps",
-        "device",
-    ]
+        assert info["param_names"] == ["cell"], name
+        cells = [ast.literal_eval(value) for value in info["params"][0]]
+        methods = {word.split("=")[1] for cell in cells for word in cell.split() if word.startswith("method=")}
+        solvers = {word.split("=")[1] for cell in cells for word in cell.split() if word.startswith("solver=")}
+        # every registered method that supports a solver of the suite is benchmarked, and only runnable cells
+        assert methods == {m for m, method in METHODS.items() if any(method.supports(s) for s in solvers)}, name
+        assert all("device=cuda" not in cell for cell in cells) or torch.cuda.is_available()
+        for cell in cells:
+            fields = dict(word.split("=") for word in cell.split())
+            assert METHODS[fields["method"]].supports(fields["solver"]), cell
     assert benchmarks[f"{SUITE}.AdaptiveFigures.track_nfe_forward"]["unit"] == "evaluations"
     assert benchmarks[f"{SUITE}.FixedGridFigures.track_saved_bytes"]["unit"] == "bytes"
+    assert not any("peakmem" in name for name in benchmarks)
 
 
 @pytest.mark.slow
@@ -169,6 +184,12 @@ def test_reader_maps_asv_results_back_to_cells(asv_results):
     assert adaptive.loc["direct", "nfe_backward"] == 0 and adaptive.loc["adjoint", "nfe_backward"] > 0
     assert adaptive.loc["direct", "saved_bytes"] > adaptive.loc["adjoint", "saved_bytes"]
     assert (adaptive["grad_rel_error"] > 0).all()
+    # fresh-process RSS and peak tensor bytes (CPU cells: the CPU peak) are tracked
+    assert (adaptive["rss_peak_bytes"] > 0).all() and (adaptive["cpu_peak_bytes"] > 0).all()
+    assert frame["measured_at"].notna().all() and frame["commit_date"].notna().all()
+    # a machine directory reads the same cells
+    assert reader.can_read(results / "ci")
+    assert len(read_results([results / "ci"])) == len(frame)
     # one result file alone reads the same cells
     (result_file,) = [p for p in (results / "ci").glob("*.json") if p.name != "machine.json"]
     assert reader.can_read(result_file)
@@ -179,3 +200,76 @@ def test_reader_is_specific(tmp_path):
     assert not reader.can_read(tmp_path)
     (tmp_path / "results.json").write_text(json.dumps({"benchmarks": [], "machine_info": {}}))
     assert not reader.can_read(tmp_path / "results.json")
+
+
+def test_asv_environment_is_pinned_from_constraints():
+    from asv.util import load_json
+
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    requirements = load_json(str(ROOT / "asv.conf.json"), js_comments=True)["matrix"]["req"]
+    for name, spec in requirements.items():
+        assert spec == f"=={pins[name.lower()]}", name
+
+
+CHROMIUM = next(
+    (p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), shutil.which("google-chrome")) if p), None
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _dom(url: str, profile: Path) -> str:
+    """The page's DOM after its scripts ran, in headless Chromium with every non-local host unresolvable."""
+    done = subprocess.run(
+        [
+            CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000",
+            "--dump-dom", url,
+        ],
+        check=False, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    return done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium")
+def test_published_pages_render_offline_with_graphs(asv_results, tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import asv_publish_offline
+    finally:
+        sys.path.pop(0)
+    results, _ = asv_results
+    html = tmp_path / "html"
+    config = results.parent / "asv.conf.json"
+    done = _asv(["publish", "--config", str(config), "--html-dir", str(html)], ROOT, _env(results.parent))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    pages = asv_publish_offline.make_offline(html)
+    assert html / "index.html" in pages
+    index = (html / "index.html").read_text()
+    assert "https://" not in "".join(re.findall(r"<(?:script|link)\b[^>]*>", index))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        summary = _dom(base, tmp_path / "profile1")
+        graph = _dom(base + f"#{SUITE}.FixedGridFigures.track_nfe_forward", tmp_path / "profile2")
+    finally:
+        server.shutdown()
+        server.server_close()
+    for dom in (summary, graph):
+        assert "airspeed velocity" in dom and "Failed to load" not in dom and "error.html" not in dom
+    assert f"{SUITE}.FixedGridFigures.track_nfe_forward" in summary  # the summary grid is drawn
+    assert summary.count('class="flot-base"') >= 1  # the grid's small graphs
+    assert 'class="flot-base"' in graph and 'class="flot-overlay"' in graph  # the benchmark's graph

@@ -23,9 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         type=Path,
         metavar="INPUT",
-        help="result files or directories: results.jsonl, a sweep directory, pytest-benchmark JSON",
+        help="result files or directories: results.jsonl, a sweep directory, pytest-benchmark JSON or a .benchmarks "
+        "directory, an ASV results or machine directory",
     )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory to write the report into")
+    parser.add_argument(
+        "--commit",
+        metavar="SHA",
+        help="the commit the advice, claims and figures use when the inputs span several (default: the newest)",
+    )
 
 
 def read_inputs(paths: list[Path]):
@@ -70,6 +76,11 @@ def main(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out {args.out}: cannot create the folder: {exc.strerror or exc}") from exc
-    html = render_report(frame, args.out)
+    from neural_ode.results.compare import CompareError
+
+    try:
+        html = render_report(frame, args.out, commit=args.commit)
+    except CompareError as exc:
+        raise UsageError(f"--commit: {exc}") from exc
     print(f"report: {html} ({len(frame)} cells; also {html.with_name('report.md')} and {html.parent / 'figures'}/)")
     return 0

@@ -54,7 +54,7 @@ NAME = "run"
 HELP = "measure a sweep of cells (a preset, or the product of the given axes) and render its report"
 
 #: keys of a --config file besides the axes, with their option's meaning
-SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "wait", "extend", "threads")
+SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "wait", "extend", "threads", "scheduler")
 #: settings that are true or false
 _FLAGS = ("resume", "wait", "extend")
 CONFIG_KEYS = AXES + SETTINGS
@@ -121,6 +121,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="if another sweep is writing --out DIR, wait for it to finish (default: refuse)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the cells on a Dask distributed cluster (workers started with --nthreads 1), each in a fresh "
+        "process on its worker; records still go to --out DIR/results.jsonl (default: this machine)",
     )
 
 
@@ -279,7 +285,16 @@ def main(args: argparse.Namespace) -> int:
         previous_threads = os.environ.get(THREADS_VARIABLE)
         os.environ[THREADS_VARIABLE] = str(threads)  # the cell processes take the sweep's environment
         try:
-            outcome = run_sweep(cells, out, resume=bool(settings.get("resume")))
+            if settings.get("scheduler"):
+                from neural_ode.sweeping.dask_runner import run_sweep_dask
+
+                try:
+                    resume = bool(settings.get("resume"))
+                    outcome = run_sweep_dask(cells, out, str(settings["scheduler"]), resume=resume)
+                except OSError as exc:
+                    raise UsageError(f"--scheduler: {exc}") from exc
+            else:
+                outcome = run_sweep(cells, out, resume=bool(settings.get("resume")))
         except KeyboardInterrupt:
             print(f"\ninterrupted; the cells measured so far are in {out / 'results.jsonl'}", file=sys.stderr)
             print(f"continue with: neural-ode-bench run --resume --out {out}", file=sys.stderr)

@@ -153,6 +153,8 @@ class TorchodeMethod(GradientMethod):
 
 class TorchodeAutoDiffMethod(TorchodeMethod):
     name = "torchode"
+    family = "direct"  # backpropagation through the solve: memory grows per evaluation
+    memory_unit = "evaluation"
     description = "backpropagation through its solve (AutoDiffAdjoint), per-sample step sizes; memory O(NFE)"
 
     def solve(self, field, y0, t, *, solver, rtol, atol, options):
@@ -166,6 +168,7 @@ class TorchodeAutoDiffMethod(TorchodeMethod):
 
 class TorchodeBacksolveMethod(TorchodeMethod):
     name = "torchode-backsolve"
+    family = "adjoint"  # a backward solve of the adjoint system: memory flat in depth
     description = (
         "adjoint by backward solve of the augmented system (BacksolveAdjoint), per-sample "
         "step sizes and parameter adjoints (batch x params); memory O(1) in depth"

@@ -22,6 +22,7 @@ from pathlib import Path
 from neural_ode.reporting.claims import claims_table
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.figures import draw_all
+from neural_ode.reporting.history import history_changes, history_figures
 from neural_ode.reporting.libraries import libraries_section
 from neural_ode.reporting.owned import REPORT_FILES, add_owned, check_owned, stale_figures
 from neural_ode.reporting.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
@@ -38,21 +39,32 @@ from neural_ode.reporting.tables import (
 from neural_ode.results.schema import METRICS
 
 
-def render_report(frame, out_dir: Path) -> Path:
+def render_report(frame, out_dir: Path, commit: str | None = None) -> Path:
     """Write the report of ``frame`` into ``out_dir``; returns the path of report.html.
 
     ``figures/*.png`` left in ``out_dir`` by an earlier report of this tool are removed first, so
     the directory holds exactly this report's figures. Files the tool did not write are never
     overwritten or deleted: such a file under a name the report uses is a
     :class:`neural_ode.validation.UsageError` before anything is written (see :mod:`.owned`).
+    When ``frame`` holds several commits, the advice, head-to-head, claims and figures use one:
+    ``commit`` (a hash or prefix), else the newest; the history section and the tables of cells
+    cover them all.
+
+    Raises:
+        neural_ode.results.compare.CompareError: ``commit`` is not a commit of ``frame``.
     """
+    from neural_ode.results.compare import commit_order, select_commit
+
     out_dir = Path(out_dir)
     check_owned(out_dir)
     figures_dir = out_dir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
     for stale in stale_figures(out_dir):
         stale.unlink(missing_ok=True)
-    data = prepare(frame)
+    everything = prepare(frame)
+    data, chosen = select_commit(everything, commit)
+    data = data.reset_index(drop=True)
+    changes = history_changes(everything)
     write_fits(data, out_dir / "fits.csv")
     pairs = head_to_head(data)
     context = {
@@ -68,15 +80,20 @@ def render_report(frame, out_dir: Path) -> Path:
         "claims": claims_table(data),
         "growth": growth_summary(data),
         "figures": draw_all(data, figures_dir),
-        "failed_cells": failed_table(data),
-        "statuses": status_table(data),
-        "provenance": provenance_table(data),
-        "sources": sources_table(data),
-        "all_cells": cells_table(data),
+        "commit": chosen,
+        "commits": len(commit_order(everything)),
+        "history_figures": history_figures(everything, changes, figures_dir),
+        "history_changes": changes,
+        "failed_cells": failed_table(everything),
+        "statuses": status_table(everything),
+        "provenance": provenance_table(everything),
+        "sources": sources_table(everything),
+        "all_cells": cells_table(everything),
         "glossary": list(METRICS.values()),
         **libraries_section(data),
     }
-    add_owned(out_dir, [f.path for f in context["figures"] if f.path] + [out_dir / n for n in REPORT_FILES])
+    drawn = [f.path for f in (*context["figures"], *context["history_figures"]) if f.path]
+    add_owned(out_dir, drawn + [out_dir / n for n in REPORT_FILES])
     return write_report(context, out_dir)
 
 

@@ -36,7 +36,7 @@ TIME_METRICS = {
 }
 
 #: what makes a line of cells that differ only in depth
-LINE_KEYS = ("workload", "method", "solver", "device", "dtype", "batch", "width", "dim")
+LINE_KEYS = ("workload", "method", "solver", "device", "dtype", "batch", "width", "dim", "hostname")
 LINE_KEYS += ("outputs", "layers")  # issue 10: a line is at one output count and one field depth
 
 CONFIG_COLUMNS = (
@@ -44,8 +44,11 @@ CONFIG_COLUMNS = (
     "device", "dtype", "seed", "outputs", "layers",
 )  # fmt: skip
 
+#: what two cells must share to be compared side by side: configuration, commit and host
+PAIRING_COLUMNS = (*CONFIG_COLUMNS, "git_commit", "hostname")
+
 TEXT_COLUMNS = (
-    "workload", "method", "solver", "device", "dtype", "status", "error", "source",
+    "workload", "method", "solver", "device", "dtype", "status", "error", "source", "commit_date",
     *(name for name, kind in CONTEXT_FIELDS.items() if kind is str),
 )  # fmt: skip
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.reporting.claims import method_family
-from neural_ode.reporting.columns import CONFIG_COLUMNS, MB, MEMORY_METRICS, has_data, measured
+from neural_ode.reporting.columns import MB, MEMORY_METRICS, PAIRING_COLUMNS, has_data, measured
 from neural_ode.reporting.growth import FLAT_EXPONENT, growth_table
 
 #: memory metrics in order of preference for advice: the peak that limits a run first
@@ -45,7 +45,7 @@ def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
     """
     metric = advice_metric(frame)
     rows = measured(frame)
-    keys = [c for c in CONFIG_COLUMNS if c != "method"]
+    keys = [c for c in PAIRING_COLUMNS if c != "method"]
     direct = rows[rows["method"] == "direct"]
     out = []
     for method in sorted(m for m in rows["method"].dropna().unique() if method_family(m) == "adjoint"):
@@ -253,7 +253,7 @@ def seminorm_saving(frame: pd.DataFrame) -> float | None:
     """Median backward NFE of ``adjoint-seminorm`` over ``adjoint`` on identical adaptive cells."""
     rows = measured(frame, "nfe_backward")
     rows = rows[rows["adaptive"]]
-    keys = [c for c in CONFIG_COLUMNS if c != "method"]
+    keys = [c for c in PAIRING_COLUMNS if c != "method"]
     pairs = rows[rows["method"] == "adjoint"].merge(rows[rows["method"] == "adjoint-seminorm"], on=keys)
     pairs = pairs[pairs["nfe_backward_x"] > 0]
     if pairs.empty:

@@ -121,17 +121,19 @@ def write_report(context: dict, out_dir: Path) -> Path:
     md_context = dict(plain, claims_rows=claims, **{k: markdown_table(v) for k, v in tables.items()})
     md_context["claims_rows"] = [{k: md_text(v) for k, v in row.items()} for row in claims]
     md_context["advice"] = [(md_text(topic), md_text(text)) for topic, text in context.get("advice", [])]
-    md_context["figures"] = [
-        dict(
-            {k: md_text(v) if isinstance(v, str) else v for k, v in f.__dict__.items()},
-            src=f"figures/{f.path.name}" if f.path else None,
-        )
-        for f in context["figures"]
-    ]
+    for key in ("figures", "history_figures"):
+        md_context[key] = [
+            dict(
+                {k: md_text(v) if isinstance(v, str) else v for k, v in f.__dict__.items()},
+                src=f"figures/{f.path.name}" if f.path else None,
+            )
+            for f in context[key]
+        ]
     (out_dir / "report.md").write_text(_environment(False).get_template("report.md.j2").render(md_context))
 
     html_context = dict(plain, claims_rows=claims, **{k: html_table(v) for k, v in tables.items()})
-    html_context["figures"] = [dict(f.__dict__, src=embedded(f.path)) for f in context["figures"]]
+    for key in ("figures", "history_figures"):
+        html_context[key] = [dict(f.__dict__, src=embedded(f.path)) for f in context[key]]
     html = out_dir / "report.html"
     html.write_text(_environment(True).get_template("report.html.j2").render(html_context))
     return html

@@ -45,6 +45,8 @@ def cells_table(frame: pd.DataFrame) -> pd.DataFrame:
     rows = measured(frame)
     config = _config_columns(frame)
     table = rows[config].copy()
+    table["commit"] = rows["git_commit"].map(lambda c: str(c)[:8] if c is not None else None)
+    table["host"] = rows["hostname"]
     for column, (heading, scale) in cell_columns().items():
         if column not in rows:
             continue

@@ -1,4 +1,5 @@
-"""ASV results (``asv run``) of this project's suite: a results directory, or one result file.
+"""ASV results (``asv run``) of this project's suite: a results directory, a machine directory
+in one, or one result file.
 
 An ASV results directory (``.asv/results``) holds ``benchmarks.json`` (every benchmark's
 parameter names, unit and version) and, per machine, one file per commit and environment
@@ -14,11 +15,18 @@ defaults, as in the suite. One row per commit, environment and cell:
   quartiles, ``_min_s``/``_max_s`` when samples were recorded); ``time_forward`` ->
   ``time_forward_s`` (same statistics); ``time_repeats``: samples of ``time_step``;
 * ``track_<metric>`` -> ``<metric>`` (NFE, bytes, errors, as the record names them);
+  ``track_peak_tensor_bytes`` -> ``cpu_peak_bytes`` or ``cuda_peak_bytes`` by the cell's device;
+* the suite's one ``cell`` parameter (``workload=mlp method=adjoint solver=rk4 steps=10
+  device=cpu``) maps back to the cell's fields, as parameters named after fields did;
 * ``peakmem_step`` -> ``peakmem_step_bytes``: the benchmark process's peak RSS, imports and
   set-up included (not the record's ``rss_peak_bytes``, which is over a post-setup baseline);
-* ``git_commit``: the commit ASV built; ``measured_at``: the run's date; ``asv_env``: its
-  environment. A cell whose benchmarks failed gets status ``error``; skipped ones (CUDA
-  without a GPU) are no row at all.
+* ``track_rss_peak_bytes`` (a fresh process per cell) -> ``rss_peak_bytes``, as the record;
+* ``*_samples_s``: the timing samples when ASV recorded them (``--record-samples``), which
+  ``compare`` tests with Mann-Whitney U;
+* ``git_commit``: the commit ASV built; ``commit_date``: its date (ASV's ``date``, the commit's);
+  ``measured_at``: when the benchmarks ran (ASV's earliest ``started_at``); ``hostname``: the
+  ASV machine name; ``asv_env``: its environment. A cell whose benchmarks failed gets status
+  ``error``; skipped ones (CUDA without a GPU) are no row at all.
 """
 
 from __future__ import annotations
@@ -39,6 +47,24 @@ TIME_COLUMNS = {"time_step": "time_total", "time_forward": "time_forward"}
 OTHER_COLUMNS = {"peakmem_step": "peakmem_step_bytes"}
 #: ASV parameter names that are not CellConfig fields, and the fields they set
 PARAM_ALIASES = {"tol": ("rtol", "atol")}
+#: the suite's one parameter since the grid lists runnable cells only: ``name=value`` words
+CELL_PARAM = "cell"
+#: track benchmarks whose column depends on the cell's device
+DEVICE_COLUMNS = {"track_peak_tensor_bytes": {"cuda": "cuda_peak_bytes", "cpu": "cpu_peak_bytes"}}
+
+
+def _cell_words(text: str) -> tuple[list[str], tuple]:
+    """The names and values of a ``cell`` parameter (``workload=mlp method=adjoint steps=10 ...``)."""
+    names, values = [], []
+    for word in str(text).split():
+        name, _, value = word.partition("=")
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed = value
+        names.append(name)
+        values.append(parsed)
+    return names, tuple(values)
 
 
 def _is_result_file(path: Path) -> bool:
@@ -53,9 +79,14 @@ def _is_result_file(path: Path) -> bool:
 
 
 def _results_dir(path: Path) -> Path | None:
-    """The results directory of ``path`` (itself, or two levels up from a result file)."""
+    """The results directory of ``path`` (itself, the parent of a machine directory, or two levels
+    up from a result file)."""
     if path.is_dir():
-        return path if (path / "benchmarks.json").is_file() else None
+        if (path / "benchmarks.json").is_file():
+            return path
+        if (path.parent / "benchmarks.json").is_file() and (path / "machine.json").is_file():
+            return path.parent
+        return None
     if _is_result_file(path) and (path.parent.parent / "benchmarks.json").is_file():
         return path.parent.parent
     return None
@@ -91,21 +122,27 @@ def _column(method: str) -> tuple[str, str] | None:
         return "time", TIME_COLUMNS[method]
     if method in OTHER_COLUMNS:
         return "value", OTHER_COLUMNS[method]
+    if method in DEVICE_COLUMNS:
+        return "device", method
     if method.startswith("track_") and method[len("track_") :] in METRICS:
         return "value", method[len("track_") :]
     return None
 
 
+def _iso(timestamp_ms) -> str | None:
+    if not timestamp_ms:
+        return None
+    return datetime.datetime.fromtimestamp(timestamp_ms / 1000, datetime.UTC).isoformat(timespec="seconds")
+
+
 def _provenance(results) -> dict:
     params = results.params
-    date = results.date
-    measured_at = (
-        datetime.datetime.fromtimestamp(date / 1000, datetime.UTC).isoformat(timespec="seconds") if date else None
-    )
+    started = [t for t in (results.started_at or {}).values() if t]
     torch_req = params.get("torch") or params.get("req-torch")
     return {
         "git_commit": results.commit_hash,
-        "measured_at": measured_at,
+        "commit_date": _iso(results.date),
+        "measured_at": _iso(min(started)) if started else None,
         "hostname": params.get("machine"),
         "python_version": params.get("python"),
         "torch_version": torch_req.lstrip("=") if isinstance(torch_req, str) and torch_req.startswith("==") else None,
@@ -127,7 +164,9 @@ def rows_of(results, benchmarks: dict) -> list[dict]:
         column = _column(method)
         param_names = benchmarks[key].get("param_names") or []
         params = results.get_result_params(key)
-        if column is None or not {"method", "solver"} <= set(param_names) or len(params) != len(param_names):
+        cell_param = param_names == [CELL_PARAM]
+        known = cell_param or {"method", "solver"} <= set(param_names)
+        if column is None or not known or len(params) != len(param_names):
             continue
         kind, name = column
         combos = list(itertools.product(*params))
@@ -140,7 +179,9 @@ def rows_of(results, benchmarks: dict) -> list[dict]:
             cell_key = tuple(combo)
             row = cells.get(cell_key)
             if row is None:
-                row = cells[cell_key] = _cell_fields(param_names, tuple(ast.literal_eval(v) for v in combo))
+                values = tuple(ast.literal_eval(v) for v in combo)
+                names, values = _cell_words(values[0]) if cell_param else (param_names, values)
+                row = cells[cell_key] = _cell_fields(names, values)
                 row.update(provenance)
                 if row.get("device") == "cpu":
                     row["device_name"] = results.params.get("cpu")
@@ -153,8 +194,11 @@ def rows_of(results, benchmarks: dict) -> list[dict]:
                     row[f"{name}_iqr_s"] = stat["q_75"] - stat["q_25"]
                 if sample:
                     row[f"{name}_min_s"], row[f"{name}_max_s"] = min(sample), max(sample)
+                    row[f"{name}_samples_s"] = list(sample)
                 if method == "time_step" and stat and stat.get("repeat") is not None:
                     row["time_repeats"] = stat["repeat"]
+            elif kind == "device":
+                row[DEVICE_COLUMNS[name].get(row.get("device"), "cpu_peak_bytes")] = value
             else:
                 row[name] = value
     for cell_key, row in cells.items():
@@ -179,7 +223,12 @@ def read(path: Path):
         raise ValueError(f"{path}: not an ASV results directory (no benchmarks.json)")
     with open(directory / "benchmarks.json", encoding="utf-8") as handle:
         benchmarks = {k: v for k, v in json.load(handle).items() if k != "version"}
-    loaded = [Results.load(str(path))] if path.is_file() else list(iter_results(str(directory)))
+    if path.is_file():
+        loaded = [Results.load(str(path))]
+    elif path != directory:  # a machine directory
+        loaded = [Results.load(str(file)) for file in sorted(path.glob("*.json")) if _is_result_file(file)]
+    else:
+        loaded = list(iter_results(str(directory)))
     found = []
     for results in loaded:
         try:

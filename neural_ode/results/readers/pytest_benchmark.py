@@ -1,4 +1,6 @@
-"""pytest-benchmark JSON (``--benchmark-json``, ``--benchmark-autosave``) of this project's suite.
+"""pytest-benchmark JSON (``--benchmark-json``, ``--benchmark-autosave``) of this project's suite:
+one file, or a storage directory (``.benchmarks``, or one machine's directory in it) whose JSON
+files are all read.
 
 Each benchmark of ``benchmarks/test_bench_gradients.py`` carries its cell's config and exact
 figures in ``extra_info``; its timing statistics are per call, in seconds. The two benchmarks
@@ -7,7 +9,9 @@ of a cell (``phase`` ``step``: forward + backward; ``forward``: the forward pass
 * ``time_forward_s`` (+ ``_iqr_s``, ``_min_s``, ``_max_s``) from the forward benchmark;
 * ``time_total_s`` (+ ``_iqr_s``, ``_min_s``, ``_max_s``) from the step benchmark, the median of
   whole steps; ``time_backward_s`` stays empty, as the backward pass is not timed on its own;
-* ``time_repeats``: rounds of the step benchmark (of the forward one when there is no step).
+* ``time_repeats``: rounds of the step benchmark (of the forward one when there is no step);
+* ``time_forward_samples_s`` / ``time_total_samples_s``: every round's time, when saved
+  (``--benchmark-save-data``), which ``compare`` tests with Mann-Whitney U.
 
 Benchmarks without a cell config in ``extra_info`` (other suites' entries) are left out.
 """
@@ -56,10 +60,23 @@ def _load(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def can_read(path: Path) -> bool:
-    """A JSON file with pytest-benchmark's top-level ``benchmarks`` and ``machine_info`` keys."""
-    data = _load(Path(path))
+def _is_benchmark_file(path: Path) -> bool:
+    data = _load(path)
     return data is not None and isinstance(data.get("benchmarks"), list) and "machine_info" in data
+
+
+def benchmark_files(path: Path) -> list[Path]:
+    """``path`` itself, or every pytest-benchmark JSON file under the directory ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        return [file for file in sorted(path.rglob("*.json")) if _is_benchmark_file(file)]
+    return [path] if _is_benchmark_file(path) else []
+
+
+def can_read(path: Path) -> bool:
+    """A JSON file with pytest-benchmark's top-level ``benchmarks`` and ``machine_info`` keys, or a
+    directory holding such files (a ``.benchmarks`` storage)."""
+    return bool(benchmark_files(Path(path)))
 
 
 def rows(data: dict) -> list[dict]:
@@ -87,9 +104,12 @@ def rows(data: dict) -> list[dict]:
         row[f"{prefix}_iqr_s"] = stats.get("iqr")
         row[f"{prefix}_min_s"] = stats.get("min")
         row[f"{prefix}_max_s"] = stats.get("max")
+        if isinstance(stats.get("data"), list):
+            row[f"{prefix}_samples_s"] = stats["data"]
         if phase == "step" or "time_repeats" not in row:
             row["time_repeats"] = stats.get("rounds")
         row.setdefault("measured_at", data.get("datetime"))
+        row.setdefault("commit_date", commit_info.get("time"))
         row.setdefault("hostname", machine.get("node"))
         row.setdefault("python_version", machine.get("python_version"))
     if skipped:
@@ -107,10 +127,10 @@ def read(path: Path):
     """The cells of a pytest-benchmark JSON file as a DataFrame with the ``results.csv`` columns."""
     import pandas as pd
 
-    data = _load(Path(path))
-    if data is None:
+    files = benchmark_files(Path(path))
+    if not files:
         raise ValueError(f"{path}: not a pytest-benchmark JSON file")
-    table = pd.DataFrame(rows(data))
+    table = pd.DataFrame([row for file in files for row in rows(_load(file))])
     columns = record_columns()
     for name in columns:
         if name not in table:

@@ -1,0 +1,114 @@
+"""``neural-ode-bench compare BASE NEW``: which figures changed between two result sets, as a gate.
+
+BASE and NEW are each one or more result inputs of any kind the readers know (``results.jsonl`` or
+a sweep directory, pytest-benchmark JSON or a ``.benchmarks`` directory, an ASV results directory or
+machine directory); repeat ``--base``/``--new`` style is not needed: ``compare A B`` takes one input
+per side, ``compare --base A1 --base A2 --new B`` several. Each side keeps its newest commit unless
+``--base-commit``/``--new-commit`` name one. The tests are those of :mod:`neural_ode.results.compare`.
+
+Exit status: 0 when nothing regressed, 1 on a regression, 2 on bad input (an unreadable input, a
+commit that is not there, no cell in common).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from neural_ode.cli import UsageError
+
+NAME = "compare"
+HELP = "compare two result sets cell by cell; exit 1 when a figure regressed (a CI gate)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """BASE NEW (or --base/--new, repeatable), commits, thresholds and what to show."""
+    parser.add_argument("inputs", nargs="*", type=Path, metavar="BASE NEW", help="the two result sets")
+    parser.add_argument("--base", action="append", type=Path, default=[], metavar="INPUT", help="a BASE input")
+    parser.add_argument("--new", action="append", type=Path, default=[], metavar="INPUT", help="a NEW input")
+    parser.add_argument("--base-commit", metavar="SHA", help="the BASE commit (default: its newest)")
+    parser.add_argument("--new-commit", metavar="SHA", help="the NEW commit (default: its newest)")
+    parser.add_argument("--time-factor", default="1.5", metavar="F", help="timing ratio that counts (default 1.5)")
+    parser.add_argument("--alpha", default="0.05", metavar="P", help="Mann-Whitney U significance (default 0.05)")
+    parser.add_argument("--error-rtol", default="0.05", metavar="R", help="relative tolerance on errors (0.05)")
+    parser.add_argument("--rss-factor", default="1.25", metavar="F", help="RSS peak ratio that counts (1.25)")
+    parser.add_argument(
+        "--timings",
+        default="gate",
+        choices=("gate", "report", "off"),
+        help="gate: a slower timing fails (default); report: shown only; off: not compared",
+    )
+    parser.add_argument("--all", action="store_true", help="print every compared figure, not only the changes")
+
+
+def _positive(name: str, text: str, above_one: bool = False) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > (1 if above_one else 0)) or value == float("inf"):
+        allowed = "a number above 1" if above_one else "a positive number"
+        raise UsageError(f"--{name} takes {allowed}, got {text!r}")
+    return value
+
+
+def _sides(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
+    if args.inputs and (args.base or args.new):
+        raise UsageError("give BASE NEW as two arguments, or --base/--new, not both")
+    if args.inputs:
+        if len(args.inputs) != 2:
+            raise UsageError(f"compare takes two inputs, BASE and NEW; got {len(args.inputs)}")
+        return [args.inputs[0]], [args.inputs[1]]
+    if not (args.base and args.new):
+        raise UsageError("compare needs BASE and NEW inputs (BASE NEW, or --base INPUT --new INPUT)")
+    return args.base, args.new
+
+
+def main(args: argparse.Namespace) -> int:
+    """Read both sides, compare, print the changes and a summary; 1 on a regression."""
+    import pandas as pd
+
+    from neural_ode.commands.report import read_inputs
+    from neural_ode.results.compare import CompareError, Thresholds, changes_table, compare_frames
+
+    thresholds = Thresholds(
+        time_factor=_positive("time-factor", args.time_factor, above_one=True),
+        alpha=_positive("alpha", args.alpha),
+        error_rtol=_positive("error-rtol", args.error_rtol),
+        rss_factor=_positive("rss-factor", args.rss_factor, above_one=True),
+        timings=args.timings,
+    )
+    base_paths, new_paths = _sides(args)
+    base, new = read_inputs(base_paths), read_inputs(new_paths)
+    try:
+        comparison = compare_frames(base, new, thresholds, base_commit=args.base_commit, new_commit=args.new_commit)
+    except CompareError as exc:
+        raise UsageError(str(exc)) from exc
+    table = changes_table(comparison, every=args.all)
+    with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_rows", None,
+                           "display.max_colwidth", 80):  # fmt: skip
+        if len(table):
+            print(table.to_string(index=False))
+    commits = f"{_short(comparison.base_commit)} -> {_short(comparison.new_commit)}"
+    for side, cells in (("BASE", comparison.only_base), ("NEW", comparison.only_new)):
+        if cells:
+            print(f"only in {side} ({len(cells)} cells, not compared): " + "; ".join(cells[:5])
+                  + (" ..." if len(cells) > 5 else ""), file=sys.stderr)  # fmt: skip
+    regressions = comparison.regressions
+    counts = comparison.table["change"].value_counts()
+    summary = (
+        f"{comparison.paired} cells paired ({commits}), {len(comparison.table)} figures compared: "
+        f"{counts.get('regression', 0)} regressions, {counts.get('improvement', 0)} improvements, "
+        f"{counts.get('changed', 0)} other changes"
+    )
+    print(summary)
+    if len(regressions):
+        names = ", ".join(sorted(regressions["metric"].unique()))
+        print(f"REGRESSION in {names}")
+        return 1
+    return 0
+
+
+def _short(commit) -> str:
+    return "no commit" if commit is None else str(commit)[:10]

@@ -1,0 +1,358 @@
+"""Comparing two result sets cell by cell: what changed, by how much, and whether it is a regression.
+
+Both sides are tables read by :mod:`neural_ode.results.readers` (our ``results.jsonl``, pytest-benchmark
+JSON, ASV results). Cells are paired by configuration (:data:`PAIR_KEYS`); each side keeps one
+commit (the newest, or one named) and one row per cell (the newest measured). Three kinds of figure,
+three tests, modelled on pyperf and asv:
+
+* exact figures (:data:`EXACT_METRICS`: NFE, saved, peak tensor and CUDA bytes, parameters) are
+  deterministic for a given code and configuration: any difference is a change, an increase a
+  regression. No tolerance, so no false alarm.
+* errors (:data:`ERROR_METRICS`) depend on floating-point summation order: a change is a rise or
+  fall by more than the relative tolerance ``error_rtol``.
+* timings (:data:`TIMED_METRICS`) are noisy: a change needs both a ratio of the medians beyond
+  ``time_factor`` (as ``asv continuous --factor``) and significance. With the repeats' samples on
+  both sides the test is a two-sided Mann-Whitney U test at ``alpha`` (pyperf compares samples
+  too). With only their statistics, as ``results.jsonl`` keeps them: when minimum and maximum are
+  known, every repeat of one side must be slower than every repeat of the other (the ranges do not
+  overlap: U = 0, which for 5 repeats a side is p = 0.008 two-sided); else the medians must differ
+  by more than the wider interquartile range. ``time_total_s`` is compared where a reader gives it
+  (ASV, pytest-benchmark: whole steps timed); ``results.jsonl`` times forward and backward apart.
+* process RSS (:data:`RSS_METRICS`) includes allocator and page effects: a change is beyond
+  ``rss_factor``.
+
+A cell measured in BASE that failed in NEW is a regression of its ``status``. Cells on one side only
+are listed, not counted as regressions (a partial sweep is not a slower library).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: configuration columns that identify a cell across result sets
+PAIR_KEYS = (
+    "workload", "method", "solver", "steps", "horizon", "rtol", "atol", "batch", "width", "dim",
+    "device", "dtype", "seed",
+)  # fmt: skip
+#: deterministic figures: any change counts, an increase is a regression
+EXACT_METRICS = ("nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "cuda_peak_bytes", "params")
+#: floating-point errors: compared within a relative tolerance
+ERROR_METRICS = ("grad_rel_error", "sol_rel_error")
+#: wall times, in seconds: ratio threshold and a statistical test on the repeats
+TIMED_METRICS = ("time_forward_s", "time_backward_s", "time_total_s")
+#: process RSS over its baseline: ratio threshold only
+RSS_METRICS = ("rss_peak_bytes",)
+
+#: what each metric is called in the table
+LABELS = {
+    "nfe_forward": "NFE forward",
+    "nfe_backward": "NFE backward",
+    "saved_bytes": "saved bytes",
+    "cpu_peak_bytes": "CPU peak bytes",
+    "cuda_peak_bytes": "CUDA peak bytes",
+    "params": "parameters",
+    "grad_rel_error": "gradient error",
+    "sol_rel_error": "solution error",
+    "time_forward_s": "time forward",
+    "time_backward_s": "time backward",
+    "time_total_s": "time forward+backward",
+    "rss_peak_bytes": "RSS peak bytes",
+    "status": "status",
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How large a change must be to count.
+
+    Attributes:
+        time_factor: a timing counts when new/base (or base/new) exceeds this ratio, and the test
+            finds it significant (asv's ``--factor``; default 1.5 on shared machines).
+        alpha: significance level of the Mann-Whitney U test when samples are available.
+        error_rtol: relative tolerance on the errors (0.05 = 5 %).
+        rss_factor: ratio beyond which a process RSS peak counts.
+        timings: ``gate`` (a slower timing is a regression), ``report`` (shown, never a regression)
+            or ``off`` (not compared).
+    """
+
+    time_factor: float = 1.5
+    alpha: float = 0.05
+    error_rtol: float = 0.05
+    rss_factor: float = 1.25
+    timings: str = "gate"
+
+
+class CompareError(ValueError):
+    """The inputs cannot be compared (nothing pairs, a named commit is absent)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome: every compared figure, and the cells found on one side only.
+
+    ``table`` columns: ``cell`` (a readable label), ``metric`` (the record's name), ``label``,
+    ``base``, ``new``, ``ratio`` (new/base), ``change`` (``regression``, ``improvement``,
+    ``changed``, ``same``), ``test`` (how it was decided), plus the pairing keys.
+    """
+
+    table: pd.DataFrame
+    only_base: list[str]
+    only_new: list[str]
+    base_commit: str | None
+    new_commit: str | None
+
+    @property
+    def regressions(self) -> pd.DataFrame:
+        """The rows that regressed."""
+        return self.table[self.table["change"] == "regression"]
+
+    @property
+    def changed(self) -> pd.DataFrame:
+        """The rows whose figure changed (any direction)."""
+        return self.table[self.table["change"] != "same"]
+
+    @property
+    def paired(self) -> int:
+        """How many cells were found on both sides."""
+        return int(self.table["cell"].nunique()) if len(self.table) else 0
+
+
+def commit_order(frame: pd.DataFrame) -> list:
+    """The commits of ``frame`` oldest first: by commit date where known, else by first measurement.
+
+    Rows without a commit form one group, ``None``.
+    """
+    if frame.empty:
+        return []
+    keys = frame["git_commit"].astype(object).where(frame["git_commit"].notna(), None)
+    when = _dates(frame, "commit_date").fillna(_dates(frame, "measured_at"))
+    order = pd.DataFrame({"commit": keys.fillna("\0none"), "when": when})
+    firsts = order.groupby("commit", sort=False)["when"].min()
+    firsts = firsts.sort_values(kind="stable", na_position="first")
+    return [None if commit == "\0none" else commit for commit in firsts.index]
+
+
+def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
+    """``frame[column]`` as UTC timestamps (NaT where absent or unparsable)."""
+    if column not in frame:
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    return pd.to_datetime(frame[column], errors="coerce", utc=True, format="ISO8601")
+
+
+def select_commit(frame: pd.DataFrame, commit: str | None = None) -> tuple[pd.DataFrame, str | None]:
+    """The rows of one commit: ``commit`` (a full hash or a prefix of one), else the newest.
+
+    Raises:
+        CompareError: ``commit`` names no commit of ``frame``, or a prefix names several.
+    """
+    commits = commit_order(frame)
+    if not commits:
+        return frame, None
+    if commit is None:
+        chosen = commits[-1]
+    else:
+        matches = [c for c in commits if c is not None and str(c).startswith(commit)]
+        if len(matches) != 1:
+            known = ", ".join(str(c)[:10] for c in commits if c is not None) or "none"
+            what = "matches several commits" if matches else "is not a commit of these results"
+            raise CompareError(f"commit {commit!r} {what}; commits: {known}")
+        chosen = matches[0]
+    rows = frame[frame["git_commit"].isna()] if chosen is None else frame[frame["git_commit"] == chosen]
+    return rows, chosen
+
+
+def _keyed(frame: pd.DataFrame) -> dict[tuple, dict]:
+    """One row per cell (the newest measured), by :func:`cell_key`."""
+    frame = frame.copy()
+    for key in PAIR_KEYS:
+        if key not in frame:
+            frame[key] = None
+    frame["_key"] = frame[list(PAIR_KEYS)].apply(lambda row: cell_key(row), axis=1)
+    order = _dates(frame, "measured_at")
+    frame = frame.assign(_order=order).sort_values("_order", kind="stable", na_position="first")
+    frame = frame.drop_duplicates("_key", keep="last")
+    return {row["_key"]: row for row in frame.to_dict("records")}
+
+
+def _number(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def cell_key(row) -> tuple:
+    """The identity of a row's cell: its pairing keys, numbers normalised (``10`` = ``10.0``)."""
+    out = []
+    for key in PAIR_KEYS:
+        value = row.get(key) if hasattr(row, "get") else row[key]
+        number = _number(value) if not isinstance(value, str) else None
+        out.append(number if number is not None else (None if _missing(value) else str(value)))
+    return tuple(out)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def cell_label(row) -> str:
+    """``mlp rk4 steps=10 adjoint cpu`` / ``mlp dopri5 h=1 tol=1e-06 direct cpu`` (plus sizes given)."""
+    parts = [str(row.get("workload")), str(row.get("solver"))]
+    steps = _number(row.get("steps"))
+    if steps is not None:
+        parts.append(f"steps={int(steps)}")
+        horizon = _number(row.get("horizon"))
+        if horizon is not None and horizon != 1:
+            parts.append(f"h={horizon:g}")
+    else:
+        parts.append(f"h={_number(row.get('horizon')) or 0:g}")
+        rtol, atol = _number(row.get("rtol")), _number(row.get("atol"))
+        parts.append(f"tol={rtol:g}" if rtol == atol else f"rtol={rtol:g} atol={atol:g}")
+    parts += [str(row.get("method")), str(row.get("device"))]
+    for size in ("batch", "width"):
+        value = _number(row.get(size))
+        if value is not None:
+            parts.append(f"{size}={int(value)}")
+    return " ".join(parts)
+
+
+def _samples(row, metric: str) -> list[float] | None:
+    samples = row.get(metric.replace("_s", "_samples_s")) if metric.endswith("_s") else None
+    if isinstance(samples, list | tuple | np.ndarray) and len(samples) >= 2:
+        return [float(s) for s in samples]
+    return None
+
+
+def _timing_test(base_row, new_row, metric: str, base: float, new: float, th: Thresholds) -> tuple[bool, str]:
+    """(significant, how it was decided) for one timing pair."""
+    base_samples, new_samples = _samples(base_row, metric), _samples(new_row, metric)
+    if base_samples and new_samples:
+        from scipy.stats import mannwhitneyu
+
+        p = float(mannwhitneyu(base_samples, new_samples, alternative="two-sided").pvalue)
+        return p < th.alpha, f"Mann-Whitney U p={p:.3g} (alpha {th.alpha:g}), factor {th.time_factor:g}"
+    low, high = metric.replace("_s", "_min_s"), metric.replace("_s", "_max_s")
+    ranges = [_number(row.get(name)) for row in (base_row, new_row) for name in (low, high)]
+    if None not in ranges:
+        base_min, base_max, new_min, new_max = ranges
+        apart = new_min > base_max or new_max < base_min
+        return apart, f"ranges apart (Mann-Whitney U = 0), factor {th.time_factor:g}"
+    iqr = metric.replace("_s", "_iqr_s")
+    spreads = [_number(base_row.get(iqr)), _number(new_row.get(iqr))]
+    spread = max((s for s in spreads if s is not None), default=None)
+    if spread is None:
+        return True, f"factor {th.time_factor:g} (no spread recorded)"
+    return abs(new - base) > spread, f"|Δ median| vs IQR {spread:.3g} s, factor {th.time_factor:g}"
+
+
+def compare_figure(metric: str, base_row, new_row, th: Thresholds) -> dict | None:
+    """The comparison of one metric of one paired cell, or None when either side lacks it."""
+    base, new = _number(base_row.get(metric)), _number(new_row.get(metric))
+    if base is None or new is None:
+        return None
+    ratio = new / base if base else (1.0 if new == base else math.inf)
+    worse = new > base  # every compared figure is lower-is-better
+    if metric in EXACT_METRICS:
+        changed, test = new != base, "exact"
+    elif metric in ERROR_METRICS:
+        changed = abs(new - base) > th.error_rtol * max(abs(base), abs(new))
+        test = f"relative tolerance {th.error_rtol:g}"
+    elif metric in RSS_METRICS:
+        changed = max(ratio, 1 / ratio if ratio else math.inf) > th.rss_factor
+        test = f"factor {th.rss_factor:g}"
+    else:
+        significant, test = _timing_test(base_row, new_row, metric, base, new, th)
+        changed = significant and max(ratio, 1 / ratio if ratio else math.inf) > th.time_factor
+    if not changed:
+        change = "same"
+    elif worse and not (metric in TIMED_METRICS and th.timings == "report"):
+        change = "regression"
+    else:
+        change = "changed" if worse else "improvement"
+    return {"metric": metric, "label": LABELS.get(metric, metric), "base": base, "new": new, "ratio": ratio,
+            "change": change, "test": test}  # fmt: skip
+
+
+def compare_frames(
+    base: pd.DataFrame,
+    new: pd.DataFrame,
+    thresholds: Thresholds | None = None,
+    *,
+    base_commit: str | None = None,
+    new_commit: str | None = None,
+) -> Comparison:
+    """Compare two result tables cell by cell (see the module's docstring for the tests).
+
+    Raises:
+        CompareError: a named commit is absent, or no cell is found on both sides.
+    """
+    thresholds = thresholds or Thresholds()
+    base, base_commit = select_commit(base, base_commit)
+    new, new_commit = select_commit(new, new_commit)
+    base_cells, new_cells = _keyed(base), _keyed(new)
+    common = [key for key in new_cells if key in base_cells]
+    if not common:
+        raise CompareError("no cell of BASE has the configuration of a cell of NEW: nothing to compare")
+    metrics = list(EXACT_METRICS) + list(ERROR_METRICS) + list(RSS_METRICS)
+    if thresholds.timings != "off":
+        metrics += list(TIMED_METRICS)
+    rows = []
+    for key in common:
+        base_row, new_row = base_cells[key], new_cells[key]
+        label = cell_label(new_row)
+        ids = {k: new_row.get(k) for k in PAIR_KEYS}
+        base_ok = str(base_row.get("status") or "ok") == "ok"
+        new_ok = str(new_row.get("status") or "ok") == "ok"
+        if base_ok != new_ok or (not base_ok and base_row.get("status") != new_row.get("status")):
+            rows.append({"cell": label, **ids, "metric": "status", "label": "status",
+                         "base": base_row.get("status") or "ok", "new": new_row.get("status") or "ok",
+                         "ratio": np.nan, "change": "regression" if base_ok else "improvement" if new_ok else "changed",
+                         "test": str(new_row.get("error") or "")[:120]})  # fmt: skip
+        if not (base_ok and new_ok):
+            continue
+        for metric in metrics:
+            row = compare_figure(metric, base_row, new_row, thresholds)
+            if row is not None:
+                rows.append({"cell": label, **ids, **row})
+    columns = ["cell", *PAIR_KEYS, "metric", "label", "base", "new", "ratio", "change", "test"]
+    table = pd.DataFrame(rows, columns=columns)
+    only_base = sorted(cell_label(row) for key, row in base_cells.items() if key not in new_cells)
+    only_new = sorted(cell_label(row) for key, row in new_cells.items() if key not in base_cells)
+    return Comparison(table, only_base, only_new, base_commit, new_commit)
+
+
+def _shown(metric: str, value) -> str:
+    if isinstance(value, str):
+        return value
+    if metric in TIMED_METRICS:
+        return f"{value * 1e3:.3g} ms"
+    if metric.endswith("_bytes"):
+        return f"{int(value):,}"
+    if metric in ERROR_METRICS:
+        return f"{value:.3g}"
+    return f"{int(value)}" if float(value).is_integer() else f"{value:.4g}"
+
+
+def changes_table(comparison: Comparison, every: bool = False) -> pd.DataFrame:
+    """The changed figures (``every``: all compared figures) as display text: cell, metric, base,
+    new, change (%), verdict, test; regressions first."""
+    rows = comparison.table if every else comparison.changed
+    order = {"regression": 0, "changed": 1, "improvement": 2, "same": 3}
+    rows = rows.assign(_order=rows["change"].map(order)).sort_values(["_order", "cell", "metric"], kind="stable")
+    percent = rows["ratio"].map(lambda r: "" if pd.isna(r) else "+inf" if math.isinf(r) else f"{(r - 1) * 100:+.1f} %")
+    return pd.DataFrame(
+        {
+            "cell": rows["cell"],
+            "metric": rows["metric"],
+            "base": [_shown(m, v) for m, v in zip(rows["metric"], rows["base"])],
+            "new": [_shown(m, v) for m, v in zip(rows["metric"], rows["new"])],
+            "change": percent,
+            "verdict": rows["change"],
+            "test": rows["test"],
+        }
+    ).reset_index(drop=True)

@@ -1,0 +1,159 @@
+"""Running a sweep on a Dask distributed cluster: ``neural-ode-bench run --scheduler tcp://HOST:PORT``.
+
+The client (this process) submits one task per cell to the scheduler and appends each record to
+the one ``results.jsonl`` as it arrives, through the same :class:`neural_ode.sweeping.runner.ResultsLog`
+as the local runner, so ``--resume``, ``compare`` and ``report`` work unchanged.
+
+On a worker, a task measures its cell in a fresh process, ``python -m neural_ode.sweeping.worker``
+(the cell's config on stdin, its record on stdout), killed past the cell's ``timeout_s`` plus
+:data:`~neural_ode.sweeping.runner.KILL_GRACE_S`: the peaks stay those of a fresh process, and a
+crash ends the cell, not the worker. Dask's worker processes are daemonic by default, and those
+may not start multiprocessing children; a worker started with ``DASK_DISTRIBUTED__WORKER__DAEMON=False``
+in its environment instead uses the local runner's forkserver, which imports torch once per worker
+rather than once per cell (seconds a cell).
+
+One cell at a time per worker: start workers with ``--nthreads 1`` (a warning names any worker
+with more threads; two cells sharing a machine's cores would time each other). Every record
+names its host (the measuring process's ``hostname``). A worker that dies mid-cell: the scheduler
+moves the cell to another worker (Dask reschedules tasks of lost workers, up to
+``distributed.scheduler.allowed-failures`` times); past that, the cell is recorded as ``crashed``
+with Dask's reason, never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from neural_ode.config import CellConfig
+from neural_ode.results.record import CellRecord
+from neural_ode.sweeping.plan import cell_label
+from neural_ode.sweeping.runner import KILL_GRACE_S, ResultsLog, SweepOutcome, _failed, _now, _with_tail, describe_exit
+
+#: seconds the client waits for the scheduler to answer
+CONNECT_TIMEOUT_S = 30
+
+
+def measure_on_worker(config: dict) -> dict:
+    """On a Dask worker: measure the cell ``config`` in a fresh Python process; its record as a dict.
+
+    Never raises for a failing cell: a timeout or a dead process gives a record with status
+    ``timeout`` or ``crashed``, as the local runner does.
+    """
+    cell = CellConfig(**config)
+    if not multiprocessing.current_process().daemon:
+        # a worker started with DASK_DISTRIBUTED__WORKER__DAEMON=False (or --no-nanny): the local
+        # runner's forkserver, which imports torch once per worker, not once per cell
+        from neural_ode.sweeping.runner import run_cell
+
+        return run_cell(cell).to_dict()
+    kill_after_s = cell.timeout_s + KILL_GRACE_S
+    measured_at, started = _now(), time.perf_counter()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "neural_ode.sweeping.worker"],
+            input=json.dumps(config),
+            capture_output=True,
+            text=True,
+            timeout=kill_after_s,
+            env=dict(os.environ),
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        message = f"killed after {kill_after_s:g} s (the cell's timeout is {cell.timeout_s:g} s)"
+        return _failed(cell, "timeout", _with_tail(message, output), started, measured_at).to_dict()
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode == 0 and lines:
+        try:
+            return CellRecord.from_dict(json.loads(lines[-1])).to_dict()
+        except (ValueError, TypeError):
+            pass
+    reason = describe_exit(done.returncode) if done.returncode != 0 else "the cell process wrote no record"
+    return _failed(cell, "crashed", _with_tail(reason, done.stderr), started, measured_at).to_dict()
+
+
+def _check_workers(client) -> None:
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    if not workers:
+        warnings.warn("the scheduler has no worker yet; the cells wait until one connects", stacklevel=3)
+    for address, worker in workers.items():
+        if worker.get("nthreads", 1) > 1:
+            warnings.warn(
+                f"worker {address} runs {worker['nthreads']} threads: cells would share its cores; "
+                "start workers with --nthreads 1",
+                stacklevel=3,
+            )
+
+
+def run_sweep_dask(
+    cells: Sequence[CellConfig],
+    out_dir: Path | str,
+    scheduler: str,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> SweepOutcome:
+    """Measure ``cells`` on the Dask cluster at ``scheduler``, appending records as they arrive.
+
+    With ``resume``, cells already recorded in ``out_dir/results.jsonl`` are skipped. Each
+    arrival is logged on stderr with the worker and host that measured it.
+
+    Raises:
+        OSError: the scheduler cannot be reached within :data:`CONNECT_TIMEOUT_S`.
+    """
+    from distributed import Client, as_completed
+    from tqdm import tqdm
+
+    log = ResultsLog(Path(out_dir) / "results.jsonl")
+    done = log.done_keys() if resume else set()
+    todo = [cell for cell in cells if cell.key not in done]
+    records: list[CellRecord] = []
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        raise OSError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+    with client:
+        _check_workers(client)
+        futures = {}
+        for index, cell in enumerate(todo):
+            future = client.submit(
+                measure_on_worker, cell.to_dict(), key=f"cell-{index}-{cell_label(cell)}", pure=False
+            )
+            futures[future] = cell
+        with tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar:
+            for future in as_completed(futures):
+                cell = futures[future]
+                try:
+                    record = CellRecord.from_dict(future.result())
+                except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection: record it, lose nothing
+                    record = _failed(
+                        cell,
+                        "crashed",
+                        f"the Dask task failed: {type(exc).__name__}: {exc}",
+                        time.perf_counter(),
+                        _now(),
+                    )
+                log.append(record)
+                records.append(record)
+                where = _task_worker(client, future)
+                bar.write(f"{cell_label(cell)}: {record.status} on {record.hostname or '?'} ({where})", file=sys.stderr)
+                bar.update(1)
+    return SweepOutcome(records=records, skipped=len(cells) - len(todo))
+
+
+def _task_worker(client, future) -> str:
+    """The address of the worker that ran ``future`` (best effort: the scheduler may have forgotten)."""
+    try:
+        who = client.who_has([future]).get(future.key) or ()
+        return ", ".join(who) or "worker released"
+    except Exception:  # noqa: BLE001 - only a log line depends on it
+        return "worker unknown"

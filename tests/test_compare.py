@@ -1,0 +1,161 @@
+"""``neural-ode-bench compare``: exact figures gate exactly, noisy timings do not, bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from neural_ode.cli import main as cli_main
+from neural_ode.config import CellConfig
+from neural_ode.results.compare import Thresholds, commit_order, compare_frames, select_commit
+from neural_ode.results.record import CellRecord
+
+
+def _record(method: str, steps: int, commit: str = "c0ffee1", when: str = "2026-11-01T10:00:00+00:00", **figures):
+    config = CellConfig(workload="mlp", method=method, solver="rk4", steps=steps, batch=4, width=8, dim=4)
+    adjoint = method != "direct"
+    values = dict(
+        nfe_forward=4 * steps,
+        nfe_backward=4 * steps if adjoint else 0,
+        saved_bytes=1000 if adjoint else 5000 * steps,
+        cpu_peak_bytes=3000 if adjoint else 9000 * steps,
+        rss_peak_bytes=2_000_000,
+        grad_rel_error=1e-6,
+        sol_rel_error=1e-7,
+        params=76,
+        time_forward_s=1e-3 * steps,
+        time_forward_iqr_s=1e-4 * steps,
+        time_forward_min_s=0.9e-3 * steps,
+        time_forward_max_s=1.2e-3 * steps,
+        time_backward_s=2e-3 * steps,
+        time_backward_iqr_s=2e-4 * steps,
+        time_backward_min_s=1.8e-3 * steps,
+        time_backward_max_s=2.4e-3 * steps,
+        time_repeats=5,
+        hostname="testhost",
+        git_commit=commit,
+        measured_at=when,
+    )
+    values.update(figures)
+    return CellRecord(config=config, **values).to_dict()
+
+
+def _rows(**kwargs) -> list[dict]:
+    return [_record(method, steps, **kwargs) for method in ("direct", "adjoint") for steps in (4, 8)]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_same_results_compare_clean(tmp_path, capsys):
+    base = _write(tmp_path / "base.jsonl", _rows())
+    new = _write(tmp_path / "new.jsonl", _rows())
+    assert cli_main(["compare", str(base), str(new)]) == 0
+    assert "4 cells paired" in capsys.readouterr().out
+
+
+def test_timing_jitter_within_the_spread_is_not_a_regression(tmp_path):
+    rows = _rows()
+    jittered = [dict(row, time_forward_s=row["time_forward_s"] * 1.15) for row in rows]
+    assert (
+        cli_main(["compare", str(_write(tmp_path / "a.jsonl", rows)), str(_write(tmp_path / "b.jsonl", jittered))]) == 0
+    )
+
+
+def test_saved_bytes_raised_20_percent_is_a_regression_naming_saved_bytes(tmp_path, capsys):
+    rows = _rows()
+    raised = [dict(row) for row in rows]
+    raised[2]["saved_bytes"] = int(raised[2]["saved_bytes"] * 1.2)
+    code = cli_main(["compare", str(_write(tmp_path / "a.jsonl", rows)), str(_write(tmp_path / "b.jsonl", raised))])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "saved_bytes" in out and "+20.0 %" in out and "REGRESSION in saved_bytes" in out
+    assert "adjoint" in out.splitlines()[1]  # the row names the cell
+
+
+def test_exact_figures_have_no_tolerance_and_decreases_are_improvements():
+    base = pd.DataFrame(_rows())
+    new = pd.DataFrame(_rows())
+    new.loc[0, "nfe_forward"] += 1
+    new.loc[1, "cpu_peak_bytes"] -= 8
+    table = compare_frames(base, new).changed.set_index("metric")
+    assert table.loc["nfe_forward", "change"] == "regression"
+    assert table.loc["cpu_peak_bytes", "change"] == "improvement"
+
+
+def test_errors_compare_within_the_relative_tolerance():
+    base = pd.DataFrame(_rows())
+    new = base.copy()
+    new.loc[0, "grad_rel_error"] *= 1.04
+    new.loc[1, "grad_rel_error"] *= 1.5
+    changed = compare_frames(base, new).changed
+    assert list(changed["metric"]) == ["grad_rel_error"]
+    assert changed.iloc[0]["change"] == "regression"
+
+
+def test_timings_need_a_significant_shift_and_the_factor():
+    base = pd.DataFrame(_rows())
+    slower = base.copy()
+    for column in ("time_backward_s", "time_backward_min_s", "time_backward_max_s"):
+        slower[column] *= 2  # every repeat slower, twice the median
+    comparison = compare_frames(base, slower)
+    assert set(comparison.regressions["metric"]) == {"time_backward_s"}
+    assert compare_frames(base, slower, Thresholds(time_factor=2.5)).regressions.empty
+    assert compare_frames(base, slower, Thresholds(timings="report")).regressions.empty
+
+
+def test_timing_samples_are_tested_with_mann_whitney():
+    base = pd.DataFrame(_rows()).assign(time_total_s=0.01)
+    new = base.copy().assign(time_total_s=0.03)
+    base["time_total_samples_s"] = [[0.010, 0.011, 0.009, 0.010, 0.012]] * len(base)
+    new["time_total_samples_s"] = [[0.030, 0.031, 0.029, 0.033, 0.030]] * len(new)
+    regressions = compare_frames(base, new).regressions
+    assert set(regressions["metric"]) == {"time_total_s"}
+    assert regressions.iloc[0]["test"].startswith("Mann-Whitney U p=")
+
+
+def test_a_cell_that_fails_in_new_is_a_status_regression():
+    base = pd.DataFrame(_rows())
+    new = base.copy()
+    new.loc[3, "status"] = "oom"
+    regressions = compare_frames(base, new).regressions
+    assert list(regressions["metric"]) == ["status"]
+
+
+def test_each_side_keeps_its_newest_commit_unless_one_is_named():
+    rows = _rows(commit="aaaa", when="2026-11-01T10:00:00+00:00") + _rows(
+        commit="bbbb", when="2026-11-02T10:00:00+00:00", saved_bytes=1
+    )
+    frame = pd.DataFrame(rows)
+    assert commit_order(frame) == ["aaaa", "bbbb"]
+    assert select_commit(frame)[1] == "bbbb"
+    assert select_commit(frame, "aa")[1] == "aaaa"
+    comparison = compare_frames(frame, frame, base_commit="aaaa")
+    assert (comparison.base_commit, comparison.new_commit) == ("aaaa", "bbbb")
+    assert set(comparison.changed["metric"]) == {"saved_bytes"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.jsonl", "b.jsonl"], "no such file"),
+        (["a.jsonl"], "two inputs"),
+        (["a.jsonl", "other.jsonl"], "nothing to compare"),
+        (["a.jsonl", "b.jsonl", "--base-commit", "zzz"], "not a commit"),
+        (["a.jsonl", "b.jsonl", "--time-factor", "0.5"], "--time-factor takes a number above 1"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "a.jsonl", _rows())
+    _write(tmp_path / "b.jsonl", _rows())
+    other = [dict(row, width=16) for row in _rows()]
+    _write(tmp_path / "other.jsonl", other)
+    assert cli_main(["compare", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
