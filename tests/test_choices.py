@@ -15,7 +15,7 @@ from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.decisions import decision_sentences
 from neural_ode.reporting.matching import cost_at, equal_accuracy_table, pairs_table, precision_line
 from neural_ode.reporting.units import duration, megabytes, tolerance
-from neural_ode.results.frame import results_frame, write_csv
+from neural_ode.results.frame import results_frame, summary_table, write_csv
 
 
 def _cell(method, solver, *, steps=None, rtol=None, error, time_s, peak, status="ok", horizon=1.0, **more) -> dict:
@@ -150,3 +150,16 @@ def test_units_are_decimal_megabytes_and_milliseconds():
 def test_report_reads_the_choices_in_sentences(rendered):
     html = (rendered / "report.html").read_text()
     assert "gradient error ≤ 1e-1" in html and "equal accuracy" in html and "equal settings" in html
+
+
+def test_console_summary_has_labelled_columns_in_the_report_units():
+    table = summary_table(results_frame(small_sweep().to_dict("records")))
+    assert list(table.columns) == [
+        "solver", "depth", "rtol", "method", "NFE fwd", "NFE bwd", "time fwd+bwd (ms)", "peak memory (MB)",
+        "grad error", "status",
+    ]  # fmt: skip
+    first = table.iloc[0]  # direct · rk4 · 8 steps: 10 ms, 4 MB (10**6 bytes, as in the report)
+    assert (first["method"], first["depth"], first["time fwd+bwd (ms)"], first["peak memory (MB)"]) == (
+        "direct", "8 steps", "10", "4",
+    )  # fmt: skip
+    assert table.loc[table["status"] == "timeout", "peak memory (MB)"].tolist() == [""]
