@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from neural_ode.reporting import render_report
 from neural_ode.reporting.choices import TARGETS, choices_table, pareto_front
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.decisions import decision_sentences
+from neural_ode.reporting.figures_base import coincidence_text, coinciding
 from neural_ode.reporting.matching import cost_at, equal_accuracy_table, pairs_table, precision_line
-from neural_ode.reporting.units import duration, megabytes, tolerance
+from neural_ode.reporting.units import duration, error, megabytes, tolerance
 from neural_ode.results.frame import results_frame, summary_table, write_csv
 
 
@@ -145,6 +147,22 @@ def test_units_are_decimal_megabytes_and_milliseconds():
     assert megabytes(2.5e9) == "2.5 GB"
     assert duration(0.0166) == "16.6 ms" and duration(1.5) == "1.5 s"
     assert tolerance(1e-5) == "1e-5" and tolerance(3e-5) == "3e-5"
+    assert error(1.53e-4) == "1.5e-4" and error(1e-4) == "1e-4" and error(0.095) == "0.095" and error(0) == "0"
+
+
+def test_figures_render_on_a_small_frame(rendered):
+    names = {p.stem for p in (rendered / "figures").glob("*.png")}
+    assert {"work_precision", "memory_precision", "time_vs_depth", "nfe_backward_vs_forward"} <= names
+    for path in (rendered / "figures").glob("*.png"):
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width > 300 and image.height > 200
+
+
+def test_coinciding_lines_are_grouped_and_named():
+    lines = {"adjoint": ([1, 2], [5, 6]), "seminorm": ([1, 2], [5.05, 6.0]), "direct": ([1, 2], [1, 2])}
+    groups = coinciding(lines)
+    assert groups == [["adjoint", "seminorm"]]
+    assert coincidence_text(groups) == "coincide: adjoint = seminorm"
 
 
 def test_report_reads_the_choices_in_sentences(rendered):

@@ -113,8 +113,10 @@ def choices_table(frame: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(out, columns=columns)
     if table.empty:
         return table
-    table = table.sort_values(["workload", "criterion", "target_grad_rel_error"], ascending=[True, False, False])
-    return table.reset_index(drop=True)
+    # per workload: time before memory, then each problem (horizon, sizes) with its targets loosest first
+    order = ["workload", "criterion", *[k for k in problem_keys(table) if k != "workload"], "target_grad_rel_error"]
+    ascending = [True, False, *[True] * (len(order) - 3), False]
+    return table.sort_values(order, ascending=ascending, kind="stable").reset_index(drop=True)
 
 
 def fronts_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 #: bytes per megabyte (10**6 bytes)
 MB = 1e6
 #: bytes per gigabyte (10**9 bytes)
@@ -51,8 +53,13 @@ def duration(value, missing: str = "—") -> str:
 
 
 def error(value, missing: str = "—") -> str:
-    """A relative error as ``3.3e-7`` (two significant digits)."""
-    return missing if _missing(value) else _short_exponent(f"{float(value):.2g}")
+    """A relative error to two significant digits: ``3.3e-7``, ``1e-4``, ``0.095``, ``0``."""
+    if _missing(value):
+        return missing
+    value = float(value)
+    if value == 0 or abs(value) >= 1e-2:
+        return f"{value:.2g}"
+    return np.format_float_scientific(value, precision=1, trim="-", exp_digits=1)
 
 
 def tolerance(value, missing: str = "—") -> str:
