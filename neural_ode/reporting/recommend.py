@@ -261,7 +261,17 @@ def _pick_advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> tuple[str, str]:
             f"{adjoint.median():.2g}×) and use less memory at depth, so prefer them unless you need the exact "
             "gradient of the discretised solve."
         )
+    faster = _faster_than_direct(accuracy)
+    if faster:
+        text += f" At equal accuracy, {faster} took less time than direct backpropagation here (median ratio)."
     return ("Pick", text + " The first section names the cheapest measured configuration for each accuracy.")
+
+
+def _faster_than_direct(accuracy: pd.DataFrame) -> str:
+    """``aca (0.75×)`` for every method whose median equal-accuracy time ratio to direct is below 1."""
+    rows = accuracy[(accuracy["criterion"] == "time") & (accuracy["method_a"] == "direct")]
+    medians = rows.groupby("method_b")["ratio"].median()
+    return ", ".join(f"{m} ({medians[m]:.2g}×)" for m in method_order(medians.index) if medians[m] < 1)
 
 
 def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
