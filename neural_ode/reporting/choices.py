@@ -35,6 +35,10 @@ PROBLEM_KEYS = ("workload", "horizon", "outputs", "batch", "width", "dim", "devi
 CHOICE_COLUMNS = ("method", "solver", "steps", "horizon", "rtol", "atol", "outputs", "batch", "width", "dtype")
 
 
+#: configuration columns written as integers (the prepared frame holds them as floats)
+INTEGER_COLUMNS = ("steps", "outputs", "batch", "width", "dim")
+
+
 def cost(frame: pd.DataFrame, criterion: str) -> pd.Series:
     """The cost of every row of a prepared ``frame`` under ``criterion`` (seconds or bytes; NaN if unmeasured)."""
     if criterion == "time":
@@ -113,6 +117,9 @@ def choices_table(frame: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(out, columns=columns)
     if table.empty:
         return table
+    for column in INTEGER_COLUMNS:
+        if column in table:
+            table[column] = pd.to_numeric(table[column]).round().astype("Int64")
     # per workload: time before memory, then each problem (horizon, sizes) with its targets loosest first
     order = ["workload", "criterion", *[k for k in problem_keys(table) if k != "workload"], "target_grad_rel_error"]
     ascending = [True, False, *[True] * (len(order) - 3), False]
