@@ -191,7 +191,7 @@ def test_head_to_head_compares_identical_cells_at_the_deepest_depth():
     assert rk4["time ratio adjoint/direct"] == pytest.approx(1.5)
     assert rk4["direct memory (MB)"] == pytest.approx(2 * 300_000 * 256 / 1e6)  # cpu_peak is preferred
     assert rk4["memory ratio adjoint/direct"] == pytest.approx(700_000 / (2 * 300_000 * 256))
-    assert table.loc[("adjoint", "dopri5"), "cell"] == "horizon 1, rtol 1e-06"
+    assert table.loc[("adjoint", "dopri5"), "cell"] == "horizon 1, rtol 1e-6"
 
 
 def test_budget_table_extrapolates_the_fitted_growth():

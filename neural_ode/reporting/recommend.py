@@ -66,7 +66,7 @@ def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
             cell = cells.sort_values(["depth", "horizon"]).iloc[-1]
             row = {"adjoint method": method, "solver": cell["solver"]}
             row["cell"] = (
-                f"horizon {cell['horizon']:g}, rtol {cell['rtol']:g}"
+                f"horizon {cell['horizon']:g}, rtol {units.tolerance(cell['rtol'])}"
                 if cell["adaptive_direct"]
                 else f"{int(cell['steps'])} steps"
             )
