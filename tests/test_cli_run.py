@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,7 +93,11 @@ def test_a_tiny_sweep_writes_every_file_with_the_solver_counts_and_records_the_f
     lines = captured.out.strip().splitlines()
     assert lines[-1] == str(out / "report.html")
     assert "4 cells: 2 ok, 2 non_finite" in captured.out
-    assert "NFE 12/12" in captured.out  # the summary table
+    assert (out / "choices.csv").is_file()  # beside results.csv
+    # the summary table: labelled columns, the report's units
+    header = r"NFE fwd\s+NFE bwd\s+time fwd\+bwd \(ms\)\s+peak memory \(MB\)\s+grad error\s+status"
+    assert re.search(header, captured.out)
+    assert re.search(r"adjoint\s+12\s+12\s", captured.out)
 
 
 def test_a_killed_sweep_resumes_without_losing_or_duplicating_a_cell(tmp_path):

@@ -59,7 +59,7 @@ def frame() -> pd.DataFrame:
 def test_html_report_renders_every_figure_in_chromium(tmp_path):
     html = render_report(frame(), tmp_path / "report")
     pngs = sorted((tmp_path / "report" / "figures").glob("*.png"))
-    assert len(pngs) == 7
+    assert len(pngs) == 8  # work- and memory-precision, saved and CPU-peak memory, time, three NFE figures
     probe = tmp_path / "probe.html"
     probe.write_text(html.read_text().replace("</body>", PROBE + "</body>"))
     with tempfile.TemporaryDirectory() as profile:

@@ -323,7 +323,7 @@ def finish(rows: list[dict], out: Path) -> int:
     frame = results_frame(rows)
     csv_path = write_csv(frame, out / "results.csv")
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_rows", None):
-        print(summary_table(frame).to_string())
+        print(summary_table(frame).to_string(index=False))
     print(status_counts(frame))
     print(f"results: {csv_path}")
     report = render_report(frame, out)

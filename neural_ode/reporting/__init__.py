@@ -9,7 +9,9 @@ returns the path of ``report.html``. It never measures anything.
 
 Modules: :mod:`~neural_ode.reporting.columns` (what is read and derived), :mod:`~.growth`
 (power-law fits in depth), :mod:`~.claims` (the paper's claims with verdicts),
-:mod:`~.recommend` (which method to pick), :mod:`~.libraries` (which library),
+:mod:`~.choices` (cheapest configuration per accuracy: choices.csv),
+:mod:`~.decisions` (those picks in sentences), :mod:`~.matching` (methods at equal accuracy and
+equal settings), :mod:`~.recommend` (which method to pick), :mod:`~.libraries` (which library),
 :mod:`~.tables` (pandas summaries),
 :mod:`~.figures` (one function per figure), :mod:`~.render` (tables to text, templates).
 """
@@ -19,23 +21,29 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+from neural_ode.reporting.choices import fronts_table, write_choices
 from neural_ode.reporting.claims import claims_table
 from neural_ode.reporting.columns import prepare
+from neural_ode.reporting.decisions import decision_sentences
 from neural_ode.reporting.figures import draw_all
 from neural_ode.reporting.history import history_changes, history_figures
 from neural_ode.reporting.libraries import libraries_section
+from neural_ode.reporting.matching import pairs_table
 from neural_ode.reporting.owned import REPORT_FILES, add_owned, check_owned, stale_figures
 from neural_ode.reporting.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
 from neural_ode.reporting.render import write_report
 from neural_ode.reporting.tables import (
     cells_table,
+    choices_display,
     failed_table,
+    fronts_display,
     growth_summary,
     provenance_table,
     sources_table,
     status_table,
     write_fits,
 )
+from neural_ode.reporting.units import MEMORY_UNIT
 from neural_ode.results.schema import METRICS
 
 
@@ -52,6 +60,7 @@ def render_report(frame, out_dir: Path, commit: str | None = None) -> Path:
 
     Raises:
         neural_ode.results.compare.CompareError: ``commit`` is not a commit of ``frame``.
+    Also writes ``choices.csv`` (:func:`neural_ode.reporting.choices.choices_table`) there.
     """
     from neural_ode.results.compare import commit_order, select_commit
 
@@ -67,14 +76,20 @@ def render_report(frame, out_dir: Path, commit: str | None = None) -> Path:
     changes = history_changes(everything)
     write_fits(data, out_dir / "fits.csv")
     pairs = head_to_head(data)
+    choices = write_choices(data, out_dir / "choices.csv")
     context = {
         "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cells": len(data),
         "ok": int(data["ok"].sum()),
         "failed": int((~data["ok"]).sum()),
+        "decisions": decision_sentences(data),
+        "choices": choices_display(choices),
+        "fronts": fronts_display(fronts_table(data)),
+        "method_pairs": pairs_table(data),
         "advice": advice(data, pairs),
         "advice_metric": advice_metric(data),
         "budgets": list(BUDGETS),
+        "memory_unit": MEMORY_UNIT,
         "head_to_head": pairs,
         "budget_table": budget_table(data),
         "claims": claims_table(data),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from neural_ode.reporting.units import MB as _MB
 from neural_ode.results.record import CONTEXT_FIELDS
 from neural_ode.results.schema import METRICS, memory_metrics, spread_columns
 from neural_ode.solvers import SOLVERS
@@ -59,8 +60,8 @@ NUMERIC_COLUMNS = (
     *METRICS,
 )  # fmt: skip
 
-#: bytes per megabyte, as the report prints memory (10**6 bytes)
-MB = 1e6
+#: bytes per megabyte, as the report prints memory (10**6 bytes; see :mod:`neural_ode.reporting.units`)
+MB = _MB
 
 
 def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:

@@ -16,7 +16,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, has_data, line_label, measured, varying
+from neural_ode.reporting.columns import (
+    LINE_KEYS,
+    MB,
+    MEMORY_METRICS,
+    has_data,
+    line_label,
+    measured,
+    metric_label,
+    varying,
+)
 from neural_ode.reporting.growth import FLAT_EXPONENT, fit_growth
 
 #: what fixes the depth of a line: outputs vary along it, these do not
@@ -53,7 +62,11 @@ def _label(line: dict, frame: pd.DataFrame) -> str:
 
 def outputs_figure(frame: pd.DataFrame, directory: Path, style) -> object:
     """Memory (each memory metric measured), forward+backward time and NFE against output count, log-log."""
-    from neural_ode.reporting.figures import FigureResult, _legend, _save, _skip, _theme, log_axes
+    from neural_ode.reporting.figures_base import FigureResult, log_axes
+    from neural_ode.reporting.figures_base import legend_below as _legend
+    from neural_ode.reporting.figures_base import save as _save
+    from neural_ode.reporting.figures_base import skip as _skip
+    from neural_ode.reporting.figures_base import theme as _theme
 
     panels = [(m, m) for m in MEMORY_METRICS if has_data(frame, m)]
     panels += [(m, m) for m in ("time_total_s", "nfe_forward", "nfe_backward") if has_data(frame, m)]
@@ -80,8 +93,7 @@ def outputs_figure(frame: pd.DataFrame, directory: Path, style) -> object:
                 )
             log_axes(ax)
             ax.set_xlabel("output times N")
-            unit = "MB" if scale == MB else ("s" if metric.endswith("_s") else "evaluations")
-            ax.set_ylabel(f"{metric} [{unit}]")
+            ax.set_ylabel(metric_label(metric))
             ax.set_title(metric)
             _legend(ax)
         fig.suptitle(TITLE + " (log-log)")

@@ -9,7 +9,8 @@ Three pieces, all computed from the run (nothing is assumed):
   with its 95 % interval), the deepest depth that stays within a few memory budgets, with its
   range and a flag when that lies far beyond the measured depths; an extrapolation for the
   measured workload and sizes only.
-* :func:`advice`: plain sentences built from the two tables.
+* :func:`advice`: plain sentences built from the two tables and from the equal-accuracy and
+  equal-settings comparisons of :mod:`neural_ode.reporting.matching`; each says which it uses.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ import math
 import numpy as np
 import pandas as pd
 
+from neural_ode.reporting import units
 from neural_ode.reporting.claims import method_family
 from neural_ode.reporting.columns import MB, MEMORY_METRICS, PAIRING_COLUMNS, has_data, measured
 from neural_ode.reporting.growth import FLAT_EXPONENT, growth_table
+from neural_ode.reporting.matching import (
+    EQUAL_ACCURACY,
+    EQUAL_SETTINGS,
+    equal_accuracy_table,
+    equal_settings_table,
+    method_order,
+)
 
 #: memory metrics in order of preference for advice: the peak that limits a run first
 PEAK_PREFERENCE = ("cuda_peak_bytes", "cpu_peak_bytes", "saved_bytes", "rss_peak_bytes")
@@ -58,7 +67,7 @@ def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
             cell = cells.sort_values(["depth", "horizon"]).iloc[-1]
             row = {"adjoint method": method, "solver": cell["solver"]}
             row["cell"] = (
-                f"horizon {cell['horizon']:g}, rtol {cell['rtol']:g}"
+                f"horizon {cell['horizon']:g}, rtol {units.tolerance(cell['rtol'])}"
                 if cell["adaptive_direct"]
                 else f"{int(cell['steps'])} steps"
             )
@@ -149,94 +158,166 @@ def _ratio_text(values: pd.Series) -> str:
     return f"{low:.2g}×" if math.isclose(low, high, rel_tol=0.05) else f"{low:.2g}× to {high:.2g}×"
 
 
-def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
-    """Plain sentences for a newcomer, as (topic, sentence): memory, time, accuracy, the pick."""
-    if pairs.empty:
-        return [
-            (
-                "Not comparable",
-                (
-                    "this run has no cell measured with both direct backpropagation and an adjoint method on the "
-                    "same configuration, so it cannot compare them; run a sweep with both methods."
-                ),
-            )
-        ]
-    sentences = []
+def _against_direct(table: pd.DataFrame, criterion: str) -> str:
+    """``adjoint 2× (1.7× to 2.5×), aca 0.75×``: each method's median ratio to direct in ``table``."""
+    rows = table[(table["criterion"] == criterion) & (table["method_a"] == "direct")]
+    parts = []
+    for method in method_order(rows["method_b"]):
+        ratios = rows.loc[rows["method_b"] == method, "ratio"].dropna()
+        if len(ratios):
+            spread = _ratio_text(ratios)
+            median = f"{ratios.median():.2g}×"
+            parts.append(f"{method} {median}" + ("" if spread == median else f" ({spread})"))
+    return ", ".join(parts)
+
+
+def _not_comparable() -> list[tuple[str, str]]:
+    return [
+        (
+            "Not comparable",
+            "this run has no cell measured with both direct backpropagation and an adjoint method on the same "
+            "configuration, so it cannot compare them; run a sweep with both methods.",
+        )
+    ]
+
+
+def _memory_advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
     metric = advice_metric(frame)
-    if metric and "memory ratio adjoint/direct" in pairs:
-        text = (
-            f"at the deepest depth measured, the adjoint methods used "
-            f"{_ratio_text(pairs['memory ratio adjoint/direct'])} the {metric} of direct backpropagation."
+    if not metric or "memory ratio adjoint/direct" not in pairs:
+        return []
+    text = (
+        f"at equal settings and the deepest depth measured, the adjoint methods used "
+        f"{_ratio_text(pairs['memory ratio adjoint/direct'])} the {metric} of direct backpropagation."
+    )
+    table = growth_table(frame, metric)
+    direct_k = table[table["method"] == "direct"]["exponent"]
+    adjoint_k = table[table["method"].map(method_family) == "adjoint"]["exponent"]
+    if len(direct_k) and len(adjoint_k):
+        shape = "flat" if adjoint_k.max() < FLAT_EXPONENT else "not flat"
+        text += (
+            f" Direct memory grows with depth as L̃^k with k = {_span(direct_k)}; adjoint memory with "
+            f"k = {_span(adjoint_k)} ({shape}). The budget table extrapolates how deep each method can go "
+            "within a memory budget."
         )
-        table = growth_table(frame, metric)
-        direct_k = table[table["method"] == "direct"]["exponent"]
-        adjoint_k = table[table["method"].map(method_family) == "adjoint"]["exponent"]
-        if len(direct_k) and len(adjoint_k):
-            shape = "flat" if adjoint_k.max() < FLAT_EXPONENT else "not flat"
-            text += (
-                f" Direct memory grows with depth as L̃^k with k = {_span(direct_k)}; adjoint memory with "
-                f"k = {_span(adjoint_k)} ({shape}). The budget table extrapolates how deep each method can go "
-                "within a memory budget."
+    return [("Memory", text)]
+
+
+def _cost_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """Time and memory of every method against direct, at equal accuracy and at equal settings."""
+    accuracy, settings = equal_accuracy_table(frame), equal_settings_table(frame)
+    out = []
+    for criterion, topic, what in (
+        ("time", "Time", "the forward + backward time"),
+        ("memory", "Peak memory", "the peak memory"),
+    ):
+        matched, same = _against_direct(accuracy, criterion), _against_direct(settings, criterion)
+        parts = []
+        if matched:
+            parts.append(
+                f"at {EQUAL_ACCURACY} (each method's cost interpolated along its work-precision front to the same "
+                f"gradient error, for every target both reach) the methods took {matched} {what} of direct "
+                "backpropagation"
             )
-        sentences.append(("Memory", text))
-    time_ratio = pairs["time ratio adjoint/direct"].dropna() if "time ratio adjoint/direct" in pairs else pd.Series()
-    if len(time_ratio):
-        faster = "slower" if time_ratio.median() > 1 else "no slower"
-        sentences.append(
-            (
-                "Time",
-                (
-                    f"the adjoint methods took {_ratio_text(time_ratio)} the forward + backward time of direct "
-                    f"backpropagation (median {time_ratio.median():.2f}×: the adjoint is {faster} here)."
-                ),
-            )
+        if same:
+            parts.append(f"at {EQUAL_SETTINGS} (identical cells, whatever their gradient error): {same}")
+        if parts:
+            out.append((f"{topic} against direct", "; ".join(parts) + ". Below 1× is cheaper than direct."))
+    return out
+
+
+def _accuracy_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """Median gradient error per solver and method: fixed-grid and adaptive solvers never share a median."""
+    rows = measured(frame, "grad_rel_error")
+    parts = []
+    for adaptive, kind in ((False, "fixed grid"), (True, "adaptive")):
+        for solver, cells in rows[rows["adaptive"] == adaptive].groupby("solver", sort=True):
+            medians = cells.groupby("method")["grad_rel_error"].median()
+            text = ", ".join(f"{m} {units.error(medians[m])}" for m in method_order(medians.index))
+            parts.append(f"{solver} ({kind}): {text}")
+    if not parts:
+        return []
+    return [
+        (
+            "Gradient accuracy",
+            "median relative error against the float64 reference over every measured cell, per solver "
+            "(steps or tolerances pooled within a solver only): " + "; ".join(parts) + ".",
         )
+    ]
+
+
+def _other_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    out = []
     noise = timing_noise(frame)
     if noise is not None:
         noisy, timed = noise
-        sentences.append(
+        out.append(
             (
                 "Timing noise",
                 f"{noisy} of {timed} timed cells have a forward or backward IQR above {NOISY_IQR:.0%} of the median "
                 "(pyperf's warning threshold)" + ("; read time ratios and time exponents as rough." if noisy else "."),
             )
         )
-    medians = {}
-    if "direct grad error" in pairs:
-        medians["direct"] = pairs["direct grad error"].median()
-    if "adjoint grad error" in pairs:
-        medians.update(pairs.groupby("adjoint method")["adjoint grad error"].median().to_dict())
-    text = ", ".join(f"{m} {v:.2g}" for m, v in medians.items() if np.isfinite(v))
-    if text:
-        text += " (at the deepest depth per solver, above)"
-    if text:
-        sentences.append(("Gradient accuracy", f"median relative error against the float64 reference: {text}."))
     seminorm = seminorm_saving(frame)
     if seminorm is not None:
-        sentences.append(
+        out.append(
             (
                 "Seminorm adjoint",
-                (
-                    f"on adaptive cells, adjoint-seminorm took a median {seminorm:.2f}× the backward NFE of the "
-                    "plain adjoint (Kidger et al. 2021 report about 0.6×)."
-                ),
+                f"on adaptive cells, adjoint-seminorm took a median {seminorm:.2f}× the backward NFE of the plain "
+                "adjoint (Kidger et al. 2021 report about 0.6×).",
             )
         )
-    if len(time_ratio) and time_ratio.median() > 1:
-        pick = (
-            "use direct backpropagation whenever its memory at your depth fits your budget (budget table): it "
-            "was faster here and gives the exact gradient of the discretised solve. Switch to an adjoint method "
-            "when it does not fit: its memory stays flat in depth, at the cost of the extra time above."
-        )
-    elif len(time_ratio):
-        pick = (
-            "the adjoint was no slower than direct backpropagation here and uses less memory at depth, so prefer "
-            "it unless you need the exact gradient of the discretised solve."
+    return out
+
+
+def _pick_advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> tuple[str, str]:
+    accuracy = equal_accuracy_table(frame)
+    adjoint = accuracy[
+        (accuracy["criterion"] == "time")
+        & (accuracy["method_a"] == "direct")
+        & (accuracy["method_b"].map(method_family) == "adjoint")
+    ]["ratio"].dropna()
+    basis = EQUAL_ACCURACY
+    if adjoint.empty and "time ratio adjoint/direct" in pairs:
+        adjoint, basis = pairs["time ratio adjoint/direct"].dropna(), EQUAL_SETTINGS
+    if adjoint.empty:
+        return ("Pick", "no time was measured for both methods on the same problem; choose by memory (budget table).")
+    if adjoint.median() > 1:
+        text = (
+            f"at {basis} the adjoint methods were slower than direct backpropagation here (median "
+            f"{adjoint.median():.2g}×), so use direct backpropagation whenever its memory at your depth fits your "
+            "budget (budget table); it also gives the exact gradient of the discretised solve. Switch to an adjoint "
+            "method when it does not fit: its memory stays flat in depth."
         )
     else:
-        pick = "no time was measured for both methods on the same cell; choose by memory (budget table)."
-    sentences.append(("Pick", pick))
-    return sentences
+        text = (
+            f"at {basis} the adjoint methods were no slower than direct backpropagation here (median "
+            f"{adjoint.median():.2g}×) and use less memory at depth, so prefer them unless you need the exact "
+            "gradient of the discretised solve."
+        )
+    faster = _faster_than_direct(accuracy)
+    if faster:
+        text += f" At equal accuracy, {faster} took less time than direct backpropagation here (median ratio)."
+    return ("Pick", text + " The first section names the cheapest measured configuration for each accuracy.")
+
+
+def _faster_than_direct(accuracy: pd.DataFrame) -> str:
+    """``aca (0.75×)`` for every method whose median equal-accuracy time ratio to direct is below 1."""
+    rows = accuracy[(accuracy["criterion"] == "time") & (accuracy["method_a"] == "direct")]
+    medians = rows.groupby("method_b")["ratio"].median()
+    return ", ".join(f"{m} ({medians[m]:.2g}×)" for m in method_order(medians.index) if medians[m] < 1)
+
+
+def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
+    """Plain sentences for a newcomer, as (topic, sentence): memory, time, accuracy, noise, the pick.
+
+    Each comparison says whether it is at equal accuracy (:mod:`neural_ode.reporting.matching`)
+    or at equal settings (identical cells, ``pairs`` from :func:`head_to_head`).
+    """
+    if pairs.empty:
+        return _not_comparable()
+    sentences = _memory_advice(frame, pairs) + _cost_advice(frame)
+    sentences += _accuracy_advice(frame) + _other_advice(frame)
+    return [*sentences, _pick_advice(frame, pairs)]
 
 
 def timing_noise(frame: pd.DataFrame) -> tuple[int, int] | None:

@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.measuring.failures import STATUSES
+from neural_ode.reporting import units
+from neural_ode.reporting.choices import problem_keys
 from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, measured, varying
+from neural_ode.reporting.decisions import configuration
 from neural_ode.reporting.growth import fits_table
 from neural_ode.results.schema import METRICS
 
@@ -54,6 +57,62 @@ def cells_table(frame: pd.DataFrame) -> pd.DataFrame:
     table = table.sort_values([c for c in ("method", "solver", "horizon", "rtol", "steps") if c in table])
     table = table.drop(columns=[c for c in ("rtol",) if c in table and table[c].isna().all()])
     return _drop_empty(table).reset_index(drop=True)
+
+
+def _problem_columns(table: pd.DataFrame) -> list[str]:
+    """The problem keys that vary in ``table`` (the workload always)."""
+    return ["workload", *[k for k in problem_keys(table) if k != "workload" and table[k].dropna().nunique() > 1]]
+
+
+def choices_display(choices: pd.DataFrame) -> pd.DataFrame:
+    """``choices.csv`` for reading: per problem and run of targets with the same picks, the fastest and the
+    least-memory configuration with their cost (ms, MB) and gradient error."""
+    if choices.empty:
+        return pd.DataFrame()
+    problem = _problem_columns(choices)
+    rows = choices.assign(configuration=choices.apply(configuration, axis=1))
+    out: list[dict] = []
+    for values, picks in rows.groupby(problem, sort=True, dropna=False):
+        runs: list[tuple[tuple, list[float], dict]] = []
+        for target, at in picks.groupby("target_grad_rel_error", sort=False):
+            row = dict(zip(problem, values if isinstance(values, tuple) else (values,), strict=True))
+            for criterion, heading, scale, unit in (
+                ("time", "fastest", 1e-3, "ms"),
+                ("memory", "least memory", units.MB, units.MEMORY_UNIT),
+            ):
+                pick = at[at["criterion"] == criterion]
+                if not pick.empty:
+                    pick = pick.iloc[0]
+                    row[heading] = pick["configuration"]
+                    row[f"{criterion} ({unit})"] = pick["value"] / scale
+                    row[f"grad error ({heading})"] = units.error(pick["grad_rel_error"])
+            key = tuple(v for k, v in row.items() if k not in problem)
+            if runs and runs[-1][0] == key:
+                runs[-1][1].append(target)
+            else:
+                runs.append((key, [target], row))
+        for _key, targets, row in runs:
+            span = (
+                units.tolerance(targets[0])
+                if len(targets) == 1
+                else (f"{units.tolerance(targets[0])} … {units.tolerance(targets[-1])}")
+            )
+            out.append(
+                {**{k: row[k] for k in problem}, "target ≤": span, **{k: v for k, v in row.items() if k not in problem}}
+            )
+    return pd.DataFrame(out)
+
+
+def fronts_display(fronts: pd.DataFrame) -> pd.DataFrame:
+    """The Pareto fronts for reading: criterion, problem, configuration, cost (ms or MB) and gradient error."""
+    if fronts.empty:
+        return pd.DataFrame()
+    problem = _problem_columns(fronts)
+    table = fronts[["criterion", *problem]].copy()
+    table["configuration"] = fronts.apply(configuration, axis=1)
+    table["cost"] = [units.cost(c, v) for c, v in zip(fronts["criterion"], fronts["value"], strict=True)]
+    table["grad error"] = fronts["grad_rel_error"].map(units.error)
+    return table.reset_index(drop=True)
 
 
 def failed_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -127,6 +186,8 @@ FIT_METRICS = (*MEMORY_METRICS, "time_forward_s", "time_backward_s", "time_total
 __all__ = [
     "LINE_KEYS",
     "cells_table",
+    "choices_display",
+    "fronts_display",
     "failed_table",
     "growth_summary",
     "write_fits",

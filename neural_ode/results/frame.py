@@ -1,4 +1,7 @@
-"""Tables of a sweep: ``results.csv`` (the contract the other tools read) and the summary printed at the end."""
+"""Tables of a sweep: ``results.csv`` (the contract the other tools read) and the summary printed at the end.
+
+The summary uses the report's units (:mod:`neural_ode.reporting.units`: ms, MB = 10**6 bytes).
+"""
 
 from __future__ import annotations
 
@@ -56,31 +59,45 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:
     return path
 
 
-def _mib(value) -> str:
-    return "-" if pd.isna(value) else f"{value / 2**20:.2f} MiB"
-
-
 def _depth(row) -> str:
-    horizon = f"h={row['horizon']:g}"
     if pd.isna(row["steps"]):
-        return horizon
-    return f"steps={row['steps']}" + ("" if row["horizon"] == 1 else f" {horizon}")
+        return f"t1={row['horizon']:g}"
+    return f"{int(row['steps'])} steps" + ("" if row["horizon"] == 1 else f" t1={row['horizon']:g}")
 
 
-def _cell_summary(row) -> str:
-    if row["status"] != "ok":
-        return str(row["status"])
-    nfe = f"NFE {row['nfe_forward']}/{row['nfe_backward']}"
-    time_ms = (row["time_forward_s"] or 0) + (row["time_backward_s"] or 0)
-    peak = row["cuda_peak_bytes"] if pd.notna(row["cuda_peak_bytes"]) else row["cpu_peak_bytes"]
-    return f"{nfe}  {time_ms * 1e3:.1f} ms  {_mib(peak)}"
+#: the summary's columns: heading -> how a row's value is formatted (units as in the report: ms, MB = 10**6 bytes)
+def _summary_columns() -> dict:
+    from neural_ode.reporting import units  # the report's units, imported late: the CLI imports this module early
+
+    def peak(row):
+        value = row["cuda_peak_bytes"] if pd.notna(row["cuda_peak_bytes"]) else row["cpu_peak_bytes"]
+        return "-" if pd.isna(value) else f"{value / units.MB:.3g}"
+
+    def total(row):
+        if pd.isna(row["time_forward_s"]) or pd.isna(row["time_backward_s"]):
+            return "-"
+        return f"{(row['time_forward_s'] + row['time_backward_s']) * 1e3:.3g}"
+
+    def count(name):
+        return lambda row: "-" if pd.isna(row[name]) else str(int(row[name]))
+
+    return {
+        "NFE fwd": count("nfe_forward"),
+        "NFE bwd": count("nfe_backward"),
+        "time fwd+bwd (ms)": total,
+        f"peak memory ({units.MEMORY_UNIT})": peak,
+        "grad error": lambda row: units.error(row["grad_rel_error"], missing="-"),
+    }
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Method side by side for each problem, solver, depth and tolerance.
+    """One labelled row per cell, in reading order, with the same units as the report.
 
-    Each entry reads ``NFE forward/backward  forward+backward median time  peak tensor memory``
-    (CUDA peak on CUDA, CPU peak otherwise), or the status of a failed cell.
+    Columns: the problem keys that vary (workload, device, dtype, batch, width), ``solver``,
+    ``depth`` (steps, or the horizon t1 of an adaptive solve), ``rtol``, ``method``, then ``NFE fwd``,
+    ``NFE bwd``, ``time fwd+bwd (ms)`` (median), ``peak memory (MB)`` (MB = 10**6 bytes:
+    CUDA peak on CUDA, CPU tensor peak otherwise), ``grad error`` (relative to the float64
+    reference) and ``status``.
     """
     if frame.empty:
         return pd.DataFrame()
@@ -89,17 +106,15 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.assign(_solver_rank=frame["solver"].map(solver_rank)).sort_values(
         ["workload", "_solver_rank", "steps", "horizon", "rtol", "atol"], kind="stable", na_position="first"
     )
-    table = frame.assign(
-        depth=frame.apply(_depth, axis=1),
-        tol=frame["rtol"].map(lambda tol: "-" if pd.isna(tol) else f"{tol:g}"),
-        summary=frame.apply(_cell_summary, axis=1),
-    )
-    index = ["workload", "device", "dtype", "batch", "width", "solver", "depth", "tol"]
-    # keep only the index levels that vary, so the table stays narrow
-    index = [column for column in index if column in ("solver", "depth") or table[column].nunique() > 1]
-    pivot = table.pivot_table(index=index, columns="method", values="summary", aggfunc="first", sort=False)
-    pivot.columns.name = None
-    return pivot.fillna("")
+    keys = [c for c in ("workload", "device", "dtype", "batch", "width") if frame[c].nunique() > 1]
+    table = frame[[*keys, "solver", "method"]].copy()
+    table.insert(len(keys) + 1, "depth", frame.apply(_depth, axis=1))
+    table.insert(len(keys) + 2, "rtol", frame["rtol"].map(lambda tol: "-" if pd.isna(tol) else f"{tol:g}"))
+    ok = frame["status"] == "ok"
+    for heading, value in _summary_columns().items():
+        table[heading] = [value(row) if good else "" for (_, row), good in zip(frame.iterrows(), ok, strict=True)]
+    table["status"] = frame["status"].astype(str)
+    return table.reset_index(drop=True)
 
 
 def status_counts(frame: pd.DataFrame) -> str:

@@ -1,0 +1,163 @@
+"""Decisions from the Pareto front: the cheapest measured configuration that reaches an accuracy.
+
+A *problem* is what the user is given (workload, horizon, sizes, device; :data:`PROBLEM_KEYS`);
+a *configuration* is what they choose (method, solver, steps or tolerances, dtype). For every
+problem and each *criterion* of :data:`CRITERIA`, every measured (``ok``) cell with a gradient
+error costs:
+
+* ``time``: the median forward + backward wall time, ``time_forward_s + time_backward_s`` (s);
+* ``memory``: the cell's peak, ``cuda_peak_bytes`` on CUDA, ``cpu_peak_bytes`` otherwise (bytes).
+
+:func:`pareto_front` keeps the cells no other cell beats on both cost and gradient error;
+:func:`choices_table` answers, for each gradient-error target of :data:`TARGETS` that some cell
+reaches, which cell is cheapest among those whose ``grad_rel_error`` is at most the target. That
+table is ``choices.csv`` beside ``results.csv``. Every value is measured; nothing is interpolated
+here (the equal-accuracy comparisons in :mod:`neural_ode.reporting.matching` interpolate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from neural_ode.reporting.columns import measured
+
+#: gradient-error targets, loosest first (relative L2 error of dL/dθ against the float64 reference)
+TARGETS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
+
+#: criterion -> (what it costs, unit of ``value``)
+CRITERIA = {"time": ("forward + backward median wall time", "s"), "memory": ("peak memory", "bytes")}
+
+#: what makes a problem: cells that differ only in other columns are alternatives to each other
+PROBLEM_KEYS = ("workload", "horizon", "outputs", "batch", "width", "dim", "device")
+
+#: the configuration columns of ``choices.csv``, in order, where the frame has them
+CHOICE_COLUMNS = ("method", "solver", "steps", "horizon", "rtol", "atol", "outputs", "batch", "width", "dtype")
+
+
+#: configuration columns written as integers (the prepared frame holds them as floats)
+INTEGER_COLUMNS = ("steps", "outputs", "batch", "width", "dim")
+
+
+def cost(frame: pd.DataFrame, criterion: str) -> pd.Series:
+    """The cost of every row of a prepared ``frame`` under ``criterion`` (seconds or bytes; NaN if unmeasured)."""
+    if criterion == "time":
+        return frame["time_forward_s"] + frame["time_backward_s"]
+    if criterion == "memory":
+        return frame["cuda_peak_bytes"].where(frame["cuda_peak_bytes"].notna(), frame["cpu_peak_bytes"])
+    raise ValueError(f"criterion {criterion!r}: allowed are {', '.join(CRITERIA)}")
+
+
+def candidates(frame: pd.DataFrame, criterion: str) -> pd.DataFrame:
+    """The ok rows with a finite gradient error and a positive finite cost, as column ``value``."""
+    rows = measured(frame, "grad_rel_error")
+    rows = rows.assign(value=cost(rows, criterion).astype(float))
+    return rows[np.isfinite(rows["value"]) & (rows["value"] > 0) & (rows["grad_rel_error"] >= 0)]
+
+
+def problem_keys(frame: pd.DataFrame) -> list[str]:
+    """The :data:`PROBLEM_KEYS` the frame has (a problem is one combination of their values)."""
+    return [k for k in PROBLEM_KEYS if k in frame]
+
+
+def problems(frame: pd.DataFrame):
+    """``(problem, rows)`` per problem of ``frame``: the problem as a dict of its key values."""
+    keys = problem_keys(frame)
+    for values, rows in frame.groupby(keys, dropna=False, sort=True):
+        yield dict(zip(keys, values, strict=True)), rows
+
+
+def pareto_front(cells: pd.DataFrame, value: str = "value") -> pd.DataFrame:
+    """The cells of ``cells`` that no other cell beats on both ``value`` and ``grad_rel_error``.
+
+    Sorted by cost ascending (so gradient error strictly descending). Of cells with equal cost
+    and error the first in frame order is kept.
+    """
+    if cells.empty:
+        return cells
+    ordered = cells.sort_values([value, "grad_rel_error"], kind="stable")
+    best = np.minimum.accumulate(ordered["grad_rel_error"].to_numpy())
+    previous = np.concatenate([[np.inf], best[:-1]])
+    return ordered[ordered["grad_rel_error"].to_numpy() < previous]
+
+
+def cheapest(cells: pd.DataFrame, target: float) -> pd.Series | None:
+    """The cheapest of ``cells`` (with ``value``) whose gradient error is at most ``target``; None if none."""
+    reaching = cells[cells["grad_rel_error"] <= target]
+    if reaching.empty:
+        return None
+    return reaching.sort_values(["value", "grad_rel_error"], kind="stable").iloc[0]
+
+
+def _columns(frame: pd.DataFrame) -> list[str]:
+    config = [c for c in CHOICE_COLUMNS if c in frame]
+    extra = [k for k in ("dim", "device") if k in frame and frame[k].dropna().nunique() > 1]
+    return ["workload", "target_grad_rel_error", "criterion", *config, *extra, "value", "grad_rel_error"]
+
+
+def choices_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The cheapest measured configuration per problem, gradient-error target and criterion.
+
+    Columns: ``workload, target_grad_rel_error, criterion``, the configuration (:data:`CHOICE_COLUMNS`
+    present in ``frame``; ``dim`` and ``device`` too when they vary), ``value`` (seconds for ``time``,
+    bytes for ``memory``) and the chosen cell's ``grad_rel_error``. Only targets that some ok cell of
+    the problem reaches appear.
+    """
+    columns = _columns(frame)
+    out = []
+    for criterion in CRITERIA:
+        rows = candidates(frame, criterion)
+        if rows.empty:
+            continue
+        for _problem, cells in problems(rows):
+            for target in TARGETS:
+                pick = cheapest(cells, target)
+                if pick is not None:
+                    out.append({**pick.to_dict(), "target_grad_rel_error": target, "criterion": criterion})
+    table = pd.DataFrame(out, columns=columns)
+    if table.empty:
+        return table
+    for column in INTEGER_COLUMNS:
+        if column in table:
+            table[column] = pd.to_numeric(table[column]).round().astype("Int64")
+    # per workload: time before memory, then each problem (horizon, sizes) with its targets loosest first
+    order = ["workload", "criterion", *[k for k in problem_keys(table) if k != "workload"], "target_grad_rel_error"]
+    ascending = [True, False, *[True] * (len(order) - 3), False]
+    return table.sort_values(order, ascending=ascending, kind="stable").reset_index(drop=True)
+
+
+def fronts_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every problem's time–error and memory–error Pareto fronts: configuration, cost and error per cell."""
+    columns = [c for c in ("criterion", *problem_keys(frame), *CHOICE_COLUMNS) if c in frame or c == "criterion"]
+    out = []
+    for criterion in CRITERIA:
+        rows = candidates(frame, criterion)
+        for _problem, cells in problems(rows):
+            front = pareto_front(cells).assign(criterion=criterion)
+            out.append(front[[*dict.fromkeys(columns), "value", "grad_rel_error"]])
+    if not out:
+        return pd.DataFrame(columns=[*dict.fromkeys(columns), "value", "grad_rel_error"])
+    return pd.concat(out, ignore_index=True)
+
+
+def write_choices(frame: pd.DataFrame, path) -> pd.DataFrame:
+    """Write :func:`choices_table` of a prepared ``frame`` to ``path`` (``choices.csv``); returns the table."""
+    table = choices_table(frame)
+    table.to_csv(path, index=False)
+    return table
+
+
+__all__ = [
+    "CHOICE_COLUMNS",
+    "CRITERIA",
+    "PROBLEM_KEYS",
+    "TARGETS",
+    "candidates",
+    "cheapest",
+    "choices_table",
+    "cost",
+    "fronts_table",
+    "pareto_front",
+    "problems",
+    "write_choices",
+]

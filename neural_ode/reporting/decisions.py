@@ -1,0 +1,134 @@
+"""The report's first section: which configuration to run for a gradient accuracy, in sentences.
+
+Built from the same picks as ``choices.csv`` (:mod:`neural_ode.reporting.choices`): for each
+problem and gradient-error target, the fastest measured configuration that reaches the target,
+the one with the least peak memory, and the fastest direct-backpropagation configuration for
+comparison. Consecutive targets with the same picks share one sentence. All figures are
+measured values of one cell (no interpolation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from neural_ode.reporting import units
+from neural_ode.reporting.choices import TARGETS, cheapest, cost, problem_keys, problems
+from neural_ode.reporting.columns import measured
+from neural_ode.solvers import SOLVERS
+
+
+def configuration(cell) -> str:
+    """A cell's configuration in words: ``adjoint · dopri5 · rtol 1e-05`` or ``direct · rk4 · 8 steps``."""
+    parts = [str(cell["method"]), str(cell["solver"])]
+    solver = SOLVERS.get(str(cell["solver"]))
+    adaptive = bool(solver.adaptive) if solver is not None else pd.isna(cell.get("steps"))
+    if adaptive and pd.notna(cell.get("rtol")):
+        atol = cell.get("atol")
+        tol = f"rtol {units.tolerance(cell['rtol'])}"
+        if pd.notna(atol) and not np.isclose(atol, cell["rtol"]):
+            tol += f", atol {units.tolerance(atol)}"
+        parts.append(tol)
+    elif pd.notna(cell.get("steps")):
+        parts.append(f"{int(cell['steps'])} steps")
+    if "dtype" in cell and cell.get("dtype") not in (None, "float32") and pd.notna(cell.get("dtype")):
+        parts.append(str(cell["dtype"]))
+    return " · ".join(parts)
+
+
+def problem_text(problem: dict, frame: pd.DataFrame) -> str:
+    """``mlp (t1 = 1, batch 128)``: the workload and the problem keys that vary in ``frame``."""
+    details = []
+    for key in problem_keys(frame):
+        value = problem[key]
+        if key == "workload" or value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        if frame[key].dropna().nunique() < 2:
+            continue
+        if key == "horizon":
+            details.append(f"t1 = {value:g}")
+        elif key == "device":
+            details.append(str(value))
+        elif key in ("batch", "width", "outputs"):
+            details.append(f"{key} {int(value)}")
+    text = str(problem["workload"])
+    return f"{text} ({', '.join(details)})" if details else text
+
+
+def _costed(frame: pd.DataFrame) -> pd.DataFrame:
+    rows = measured(frame, "grad_rel_error")
+    rows = rows.assign(time=cost(rows, "time"), memory=cost(rows, "memory"))
+    return rows[(rows["grad_rel_error"] >= 0)]
+
+
+def _pick(cells: pd.DataFrame, criterion: str, target: float):
+    part = cells[np.isfinite(cells[criterion]) & (cells[criterion] > 0)].assign(value=lambda c: c[criterion])
+    return cheapest(part, target)
+
+
+def _cell_text(cell, first: str) -> str:
+    second = "memory" if first == "time" else "time"
+    return (
+        f"{configuration(cell)} — {units.cost(first, cell[first])} "
+        f"({units.cost(second, cell[second])}, gradient error {units.error(cell['grad_rel_error'])})"
+    )
+
+
+def _sentence(fast, small, direct) -> str:
+    parts = []
+    if fast is not None:
+        parts.append(f"fastest is {_cell_text(fast, 'time')}")
+    if small is not None:
+        if fast is not None and small.name == fast.name:
+            parts.append("it also needs the least memory")
+        else:
+            text = f"least memory is {_cell_text(small, 'memory')}"
+            if fast is not None and fast["memory"] > 0 and fast["time"] > 0:
+                text += (
+                    f": {units.ratio(small['memory'] / fast['memory'])} the memory at "
+                    f"{units.ratio(small['time'] / fast['time'])} the time"
+                )
+            parts.append(text)
+    if direct is not None and fast is not None and direct.name not in (fast.name, getattr(small, "name", None)):
+        faster = fast["time"] / direct["time"]
+        parts.append(
+            f"the fastest direct backpropagation, {_cell_text(direct, 'time')}, takes "
+            f"{units.ratio(direct['time'] / fast['time'])} the time of the fastest"
+            + (" (it is faster)" if faster > 1 else "")
+        )
+    return "; ".join(parts) + "."
+
+
+def _target_span(targets: list[float]) -> str:
+    if len(targets) == 1:
+        return units.tolerance(targets[0])
+    return f"{units.tolerance(targets[0])} … {units.tolerance(targets[-1])}"
+
+
+def decision_sentences(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(heading, sentence) per problem and run of gradient-error targets with the same picks.
+
+    The heading reads ``gradient error ≤ 1e-1 … 1e-5 on mlp (t1 = 1)``; the sentence names the
+    fastest configuration reaching the targets, the one with the least peak memory, and the fastest
+    direct backpropagation, with their measured time, memory and gradient error.
+    """
+    rows = _costed(frame)
+    out = []
+    for problem, cells in problems(rows):
+        runs: list[tuple[tuple, list[float], str]] = []
+        for target in TARGETS:
+            fast, small = _pick(cells, "time", target), _pick(cells, "memory", target)
+            if fast is None and small is None:
+                continue
+            direct = _pick(cells[cells["method"] == "direct"], "time", target)
+            key = tuple(getattr(c, "name", None) for c in (fast, small, direct))
+            if runs and runs[-1][0] == key:
+                runs[-1][1].append(target)
+            else:
+                runs.append((key, [target], _sentence(fast, small, direct)))
+        where = problem_text(problem, frame)
+        out += [(f"gradient error ≤ {_target_span(targets)} on {where}", text) for _key, targets, text in runs]
+    return out
+
+
+__all__ = ["configuration", "decision_sentences", "problem_text"]

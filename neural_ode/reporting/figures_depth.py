@@ -1,0 +1,131 @@
+"""Figures against depth L̃: memory (one figure per memory metric) and wall time, with fitted exponents.
+
+One panel per solver family (fixed grid: depth = steps; adaptive: depth = forward NFE). Time
+points carry error bars from the minimum to the maximum over the timed repeats.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from neural_ode.reporting.columns import MB, MEMORY_METRICS, TIME_METRICS, has_data, measured, metric_label
+from neural_ode.reporting.figures_base import (
+    KIND_AXIS,
+    KIND_TITLE,
+    FigureResult,
+    Style,
+    coincidence_text,
+    coinciding,
+    draw_line,
+    kinds,
+    legend_below,
+    line_groups,
+    log_axes,
+    save,
+    skip,
+    spread,
+    theme,
+)
+from neural_ode.reporting.growth import fit_growth
+
+
+def memory_figure(frame: pd.DataFrame, directory: Path, metric: str, style: Style) -> FigureResult:
+    """Memory ``metric`` against depth, log-log, one line per method × solver with its fitted exponent."""
+    name = f"memory_{metric.removesuffix('_bytes')}"
+    title = f"Memory against depth: {metric_label(metric)}"
+    caption = (
+        f"{metric_label(metric)} against depth L̃ on log-log axes, one line per gradient method and solver. "
+        "The legend gives each line's fitted growth exponent k (memory ≈ c·L̃^k): the paper expects k ≈ 1 for "
+        "direct backpropagation and k ≈ 0 for the adjoint. Depth is the number of steps for fixed-grid "
+        "solvers and the forward NFE for adaptive ones. Lines that coincide are named at the foot of the panel."
+    )
+    rows = measured(frame, "depth", metric)
+    rows = rows[(rows["depth"] > 0) & (rows[metric] > 0)]
+    if rows.empty:
+        return skip(name, title, caption, f"no cell with both a depth and {metric} measured")
+    present = kinds(rows)
+    with theme():
+        fig = Figure(figsize=(6.2 * len(present), 5.8), layout="constrained")
+        axes = fig.subplots(1, len(present), squeeze=False)[0]
+        for ax, kind in zip(axes, present, strict=True):
+            part = rows[rows["adaptive"] == kind]
+            drawn = {}
+            for label, method, variant, cells in line_groups(part, frame):
+                fit = fit_growth(cells["depth"], cells[metric])  # on every cell, as the claims table fits
+                cells = cells.groupby("depth", as_index=False)[metric].mean()
+                slope = f"k = {fit.exponent:.2f}" if fit else "k: one depth only"
+                _x, _y = cells["depth"], cells[metric] / MB
+                draw_line(ax, style, method, variant, f"{label} ({slope})", _x, _y)
+                drawn[label] = (_x, _y)
+            log_axes(ax)
+            ax.set_xlabel(KIND_AXIS[kind])
+            ax.set_ylabel(metric_label(metric))
+            ax.set_title(KIND_TITLE[kind])
+            legend_below(ax, note=coincidence_text(coinciding(drawn)))
+        fig.suptitle(f"{metric_label(metric)} against depth (log-log)")
+        return FigureResult(name, title, caption, save(fig, directory, name))
+
+
+def memory_figures(frame: pd.DataFrame, directory: Path, style: Style) -> list[FigureResult]:
+    """One memory figure per memory metric with data (a single skipped result when none has)."""
+    results = [memory_figure(frame, directory, m, style) for m in MEMORY_METRICS if has_data(frame, m)]
+    if not results:
+        caption = "Memory against depth, one figure per memory metric measured."
+        return [skip("memory", "Memory against depth", caption, "no memory metric was measured")]
+    return results
+
+
+def _time_panel(ax, part: pd.DataFrame, frame: pd.DataFrame, metric: str, style: Style) -> str | None:
+    drawn = {}
+    for label, method, variant, cells in line_groups(part, frame):
+        cells = cells[np.isfinite(cells[metric]) & (cells[metric] > 0)]
+        if cells.empty:
+            continue
+        fit = fit_growth(cells["depth"], cells[metric])  # on every cell, as the claims table fits
+        cells = cells.sort_values("depth").groupby("depth", as_index=False).median(numeric_only=True)
+        slope = f"k = {fit.exponent:.2f}" if fit else "one depth"
+        x, y = cells["depth"], cells[metric] * 1e3
+        draw_line(ax, style, method, variant, f"{label} ({slope})", x, y, yerr=spread(cells, metric, 1e-3))
+        drawn[label] = (x, y)
+    log_axes(ax)
+    return coincidence_text(coinciding(drawn))
+
+
+def time_figure(frame: pd.DataFrame, directory: Path, style: Style) -> FigureResult:
+    """Forward, backward and total time against depth, log-log, per method × solver, with min–max bars."""
+    name, title = "time_vs_depth", "Time against depth"
+    caption = (
+        "Median wall time (ms) of the forward pass, the backward pass and both, against depth L̃ (log-log); "
+        "error bars span the minimum to the maximum over the timed repeats (for the total: the sums of the "
+        "forward and backward minima and maxima). Legends give each line's fitted growth exponent k "
+        "(time ≈ c·L̃^k); the paper expects k ≈ 1 for every method. Rows: fixed-grid solvers (depth = steps) "
+        "and adaptive solvers (depth = forward NFE)."
+    )
+    metrics = [m for m in TIME_METRICS if has_data(frame, m)]
+    rows = measured(frame, "depth")
+    rows = rows[rows["depth"] > 0]
+    rows = rows[rows[metrics].notna().any(axis=1)] if metrics else rows.iloc[0:0]
+    if rows.empty:
+        return skip(name, title, caption, "no cell with both a depth and a measured time")
+    present = kinds(rows)
+    with theme():
+        fig = Figure(figsize=(5.2 * len(metrics), 5.6 * len(present)), layout="constrained")
+        axes = fig.subplots(len(present), len(metrics), squeeze=False)
+        for r, kind in enumerate(present):
+            part = rows[rows["adaptive"] == kind]
+            for c, metric in enumerate(metrics):
+                ax = axes[r][c]
+                note = _time_panel(ax, part, frame, metric, style)
+                ax.set_xlabel(KIND_AXIS[kind])
+                ax.set_ylabel(f"{TIME_METRICS[metric]} time (ms)")
+                ax.set_title(f"{TIME_METRICS[metric]} — {KIND_TITLE[kind]}")
+                legend_below(ax, note=note)
+        fig.suptitle("Median wall time against depth (log-log; bars: min–max over repeats)")
+        return FigureResult(name, title, caption, save(fig, directory, name))
+
+
+__all__ = ["memory_figure", "memory_figures", "time_figure"]
