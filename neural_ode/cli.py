@@ -36,9 +36,16 @@ def command_modules() -> list:
     return [importlib.import_module(f"neural_ode.commands.{name}") for name in names if not name.startswith("_")]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (``prog: error: ...``), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="neural-ode-bench",
         description="Measure wall time, NFE and memory of Neural ODE gradient methods (adjoint vs direct).",
     )

@@ -93,6 +93,20 @@ def parse_text(name: str, value, *, error=UsageError) -> str:
     return value
 
 
+def argument(parse, **options):
+    """An argparse ``type=`` from one of these parsers: ``argument(parse_int, minimum=0)``."""
+    import argparse
+
+    def convert(text: str):
+        return parse(_ARG_NAME, text, error=argparse.ArgumentTypeError, **options)
+
+    convert.__name__ = parse.__name__.removeprefix("parse_")
+    return convert
+
+
+_ARG_NAME = "it"
+
+
 def _shown(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
