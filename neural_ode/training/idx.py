@@ -63,14 +63,18 @@ def _raw_bytes(path: Path) -> bytes:
         raise IDXError(f"{path}: larger than {limit}, more than any IDX file of MNIST; refused")
     if raw[:2] != _GZIP_MAGIC:
         return raw
-    out, data = [], raw
+    out, data, size = [], raw, 0
     try:
-        while data:  # member by member, like gzip.decompress, never more than the limit in total
+        while data:  # member by member, like gzip.decompress, 16 MiB at a time, never past the limit
             stream = zlib.decompressobj(wbits=31)
-            size = sum(map(len, out))
-            out.append(stream.decompress(data, MAX_IDX_BYTES + 1 - size))
-            if size + len(out[-1]) > MAX_IDX_BYTES or stream.unconsumed_tail:
-                raise IDXError(f"{path}: decompresses to more than {limit}, more than any IDX file of MNIST; refused")
+            while data and not stream.eof:
+                out.append(stream.decompress(data, 2**24))
+                size += len(out[-1])
+                if size > MAX_IDX_BYTES:
+                    raise IDXError(
+                        f"{path}: decompresses to more than {limit}, more than any IDX file of MNIST; refused"
+                    )
+                data = stream.unconsumed_tail
             if not stream.eof:
                 raise EOFError("compressed file ended before the end-of-stream marker was reached")
             data = stream.unused_data.lstrip(b"\0")
