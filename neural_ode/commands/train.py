@@ -25,7 +25,7 @@ from neural_ode.training.results import load_results
 from neural_ode.training.run_config import TrainConfig
 from neural_ode.training.runs import run_all
 from neural_ode.training.table1 import PRESETS, TABLE1_DEFAULTS
-from neural_ode.validation import argument, parse_float, parse_int, parse_seed, parse_timeout
+from neural_ode.validation import argument, parse_float, parse_int, parse_timeout
 
 NAME = "train"
 HELP = "train ResNet / RK-Net / ODE-Net / MLP classifiers (the paper's Table 1 and Figure 3) and report"
@@ -62,9 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=argument(parse_seed),
+        type=argument(parse_int, minimum=0, maximum=2**32 - 1),  # numpy's and scikit-learn's random_state range
         default=0,
-        help="seed of initialisation, batches and digits split (0 to 2^63-1)",
+        help="seed of initialisation, batches and digits split (0 to 2^32-1)",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--train-limit", type=_positive_int, help="train on the first N training images only")
