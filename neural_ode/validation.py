@@ -69,10 +69,11 @@ def parse_float(
             number = math.inf
     elif isinstance(value, str) and _ASCII_FLOAT.fullmatch(text := value.strip()) and len(text) <= 400:
         number = float(text)
-    low = "positive numbers" if positive else "finite numbers"
-    allowed = low if maximum == math.inf else f"{low} of at most {maximum:g}"
-    if not math.isfinite(number) or (positive and not number > 0) or number > maximum:
+    allowed = "positive numbers" if positive else "finite numbers"
+    if not math.isfinite(number) or (positive and not number > 0):
         raise error(f"{name} takes {allowed}, got {_shown(value)}")
+    if number > maximum:
+        raise error(f"{name} takes {allowed} of at most {maximum:g}, got {_shown(value)}")
     return number
 
 
