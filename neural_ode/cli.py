@@ -20,6 +20,7 @@ import os
 import pkgutil
 import sys
 import traceback
+import warnings
 
 import neural_ode.commands
 from neural_ode.validation import UsageError
@@ -36,9 +37,16 @@ def command_modules() -> list:
     return [importlib.import_module(f"neural_ode.commands.{name}") for name in names if not name.startswith("_")]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (``prog: error: ...``), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="neural-ode-bench",
         description="Measure wall time, NFE and memory of Neural ODE gradient methods (adjoint vs direct).",
     )
@@ -65,8 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed its one-line usage error (2) or the help (0)
         return exc.code if isinstance(exc.code, int) else 2
     prefix = f"neural-ode-bench {args.command}"
+
+    def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"{prefix}: warning: {_one_line(message)}", file=sys.stderr)
+
     try:
-        return int(args.handler(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warning
+            return int(args.handler(args) or 0)
     except (UsageError, ConfigError) as exc:
         print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -83,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{prefix}: internal error: {type(exc).__name__}: {_one_line(exc)[:300]}; this is a bug in "
             f"neural-ode-bench, please report it to {REPORT_TO} (set NEURAL_ODE_BENCH_DEBUG=1 for the traceback); "
-            "records already measured stay in results.jsonl",
+            "what was already measured stays on disk (a sweep's results.jsonl)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL

@@ -69,10 +69,11 @@ def parse_float(
             number = math.inf
     elif isinstance(value, str) and _ASCII_FLOAT.fullmatch(text := value.strip()) and len(text) <= 400:
         number = float(text)
-    low = "positive numbers" if positive else "finite numbers"
-    allowed = low if maximum == math.inf else f"{low} of at most {maximum:g}"
-    if not math.isfinite(number) or (positive and not number > 0) or number > maximum:
+    allowed = "positive numbers" if positive else "finite numbers"
+    if not math.isfinite(number) or (positive and not number > 0):
         raise error(f"{name} takes {allowed}, got {_shown(value)}")
+    if number > maximum:
+        raise error(f"{name} takes {allowed} of at most {maximum:g}, got {_shown(value)}")
     return number
 
 
@@ -91,6 +92,20 @@ def parse_text(name: str, value, *, error=UsageError) -> str:
     if not isinstance(value, str) or not value.strip() or "\0" in value:
         raise error(f"{name} takes one non-empty text value, got {_shown(value)}")
     return value
+
+
+def argument(parse, **options):
+    """An argparse ``type=`` from one of these parsers: ``argument(parse_int, minimum=0)``."""
+    import argparse
+
+    def convert(text: str):
+        return parse(_ARG_NAME, text, error=argparse.ArgumentTypeError, **options)
+
+    convert.__name__ = parse.__name__.removeprefix("parse_")
+    return convert
+
+
+_ARG_NAME = "it"
 
 
 def _shown(value) -> str:

@@ -25,6 +25,7 @@ from neural_ode.training.results import load_results
 from neural_ode.training.run_config import TrainConfig
 from neural_ode.training.runs import run_all
 from neural_ode.training.table1 import PRESETS, TABLE1_DEFAULTS, table1_display, table1_frame
+from neural_ode.validation import argument, parse_float, parse_int, parse_timeout
 
 NAME = "train"
 HELP = "train ResNet / RK-Net / ODE-Net / MLP classifiers (the paper's Table 1 and Figure 3) and report"
@@ -33,14 +34,9 @@ HELP = "train ResNet / RK-Net / ODE-Net / MLP classifiers (the paper's Table 1 a
 _SINGLE_RUN_FLAGS = ("solver", "method", "steps", "tol")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+#: argparse types: ASCII digits only, in int64 / seed / OS-timer range (see :mod:`neural_ode.validation`)
+_positive_int = argument(parse_int)
+_positive_float = argument(parse_float)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,23 +48,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solver", help=f"ODE models: a solver ({', '.join(SOLVERS)})")
     parser.add_argument("--method", help=f"ODE models: a gradient method ({', '.join(METHODS)})")
     parser.add_argument("--steps", type=_positive_int, help="ODE models, fixed-grid solvers: grid steps over [0, 1]")
-    parser.add_argument("--tol", type=float, help="ODE models: rtol = atol (adaptive solvers, implicit_adams)")
+    parser.add_argument(
+        "--tol", type=_positive_float, help="ODE models: rtol = atol (adaptive solvers, implicit_adams)"
+    )
     parser.add_argument("--epochs", type=_positive_int, help=f"epochs (default {TABLE1_DEFAULTS['epochs']})")
     parser.add_argument("--batch", type=_positive_int, help=f"batch size (default {TABLE1_DEFAULTS['batch']})")
     parser.add_argument("--width", type=_positive_int, help=f"channels (default {TABLE1_DEFAULTS['width']})")
-    parser.add_argument("--lr", type=float, help=f"Adam's initial learning rate (default {TABLE1_DEFAULTS['lr']:g})")
+    parser.add_argument(
+        "--lr", type=_positive_float, help=f"Adam's initial learning rate (default {TABLE1_DEFAULTS['lr']:g})"
+    )
     parser.add_argument(
         "--optimizer", default="adam", help="adam (default) or sgd (momentum 0.9, the paper's); cosine-annealed lr"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, batches and digits split")
+    parser.add_argument(
+        "--seed",
+        type=argument(parse_int, minimum=0, maximum=2**32 - 1),  # numpy's and scikit-learn's random_state range
+        default=0,
+        help="seed of initialisation, batches and digits split (0 to 2^32-1)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--train-limit", type=_positive_int, help="train on the first N training images only")
     parser.add_argument("--test-limit", type=_positive_int, help="test on the first N test images only")
-    parser.add_argument("--memory-every", type=int, default=0, help="memory probe every N epochs too (0: first/last)")
+    parser.add_argument(
+        "--memory-every",
+        type=argument(parse_int, minimum=0),
+        default=0,
+        help="memory probe every N epochs too (0: first/last)",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the memory probe")
     parser.add_argument("--no-sweep", action="store_true", help="skip the Figure 3a tolerance sweep")
-    parser.add_argument("--timeout", type=float, help="wall-clock budget per run in seconds (then status timeout)")
-    parser.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--timeout", type=argument(parse_timeout), help="wall-clock budget per run in seconds (then status timeout)"
+    )
+    parser.add_argument(
+        "--threads", type=argument(parse_int, maximum=4096), help="torch CPU threads (default: torch's choice)"
+    )
     parser.add_argument("--out", help="results folder (default reports/train/<run> or reports/<preset>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -128,6 +142,12 @@ def main(args) -> int:
     except (ConfigError, DataError, IDXError) as exc:
         raise UsageError(str(exc)) from None
     out = Path(args.out) if args.out else Path("reports") / (args.preset or f"train/{configs[0].name}")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create the folder: {exc.strerror or exc}") from exc
     print(data.describe())
     results = run_all(configs, out, data=data, sweep=not args.no_sweep, show_progress=not args.quiet)
     print(table1_display(table1_frame(load_results(out))).to_markdown(index=False))

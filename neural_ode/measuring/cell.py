@@ -19,7 +19,6 @@ the failure are kept.
 from __future__ import annotations
 
 import datetime
-import multiprocessing
 import os
 import time
 from dataclasses import dataclass
@@ -308,31 +307,63 @@ def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
         fields["solver_overhead"] = forward.median_s / (fields["nfe_forward"] * fields["time_eval_s"])
 
 
-def _rss_worker(config: CellConfig, queue) -> None:
+def rss_main() -> None:
+    """In the fresh process of :func:`rss_peak_in_fresh_process`: the cell's fields as JSON on
+    stdin; ``("ok", bytes)`` or ``("error", exception)``, pickled and base64-encoded, as the last
+    line on stdout (library output goes to stderr)."""
+    import base64
+    import json
+    import os
+    import pickle
+    import sys
+
+    result_out = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:
-        step = build_pass(config)
-        queue.put(("ok", rss_peak_bytes(step.run)))
+        step = build_pass(CellConfig(**json.loads(sys.stdin.read())))
+        result = ("ok", rss_peak_bytes(step.run))
     except Exception as exc:
-        queue.put(("error", exc))
+        result = ("error", exc)
+    try:
+        payload = pickle.dumps(result)
+    except Exception:  # an exception that does not pickle: its type and message
+        payload = pickle.dumps(("error", RuntimeError(f"{type(result[1]).__name__}: {result[1]}")))
+    result_out.write(base64.b64encode(payload).decode("ascii") + "\n")
+    result_out.flush()
 
 
 def rss_peak_in_fresh_process(config: CellConfig) -> int:
-    """RSS peak of one forward+backward of ``config`` in a newly spawned process, in bytes.
+    """RSS peak of one forward+backward of ``config`` in a new Python process, in bytes.
 
     A fresh process because the allocator keeps freed memory: only a process's first run
-    shows its true high-water mark. A failure in the child is re-raised here.
+    shows its true high-water mark. A failure in the child is re-raised here. The process is a
+    new interpreter running :func:`rss_main` (``python -c``), not a multiprocessing child: it
+    never imports the caller's ``__main__``, so a script without an ``if __name__ ==
+    "__main__":`` guard is not run a second time.
     """
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_rss_worker, args=(config, queue))
-    process.start()
+    import base64
+    import json
+    import os
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding the neural_ode package
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     try:
-        kind, value = queue.get(timeout=config.timeout_s)
+        done = subprocess.run(
+            [sys.executable, "-c", "from neural_ode.measuring.cell import rss_main; rss_main()"],
+            input=json.dumps(config.to_dict()),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=config.timeout_s,
+            check=False,
+        )
+        kind, value = pickle.loads(base64.b64decode(done.stdout.strip().splitlines()[-1]))
     except Exception as exc:
-        process.kill()
         raise RuntimeError(f"the RSS measurement process gave no result ({type(exc).__name__})") from exc
-    finally:
-        process.join(timeout=10)
     if kind == "error":
         raise value
     return value

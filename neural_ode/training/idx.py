@@ -39,18 +39,48 @@ class IDXError(ValueError):
     """An IDX file that cannot be read; the message names the file and what was expected."""
 
 
+#: the most bytes an IDX file may hold, decompressed (MNIST's largest, train images, is 47 MB):
+#: a gzip bomb (a few MB expanding to GB) is refused in one line instead of exhausting memory
+MAX_IDX_BYTES = 512 * 2**20
+
+
 def _raw_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip magic (whatever its name)."""
+    """The file's bytes, gunzipped when it starts with the gzip magic (whatever its name); at
+    most :data:`MAX_IDX_BYTES` either way, and only from a regular file (a FIFO is refused)."""
+    import zlib
+
+    from neural_ode.validation import UsageError, open_regular
+
+    limit = f"{MAX_IDX_BYTES // 2**20} MiB"
     try:
-        raw = path.read_bytes()
+        with open_regular(path) as handle:
+            raw = handle.read(MAX_IDX_BYTES + 1)
+    except UsageError as exc:
+        raise IDXError(str(exc)) from None
     except OSError as exc:
         raise IDXError(f"{path}: cannot read IDX file ({exc.strerror or exc})") from exc
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            return gzip.decompress(raw)
-        except (EOFError, OSError, gzip.BadGzipFile) as exc:
-            raise IDXError(f"{path}: the gzip stream is damaged or truncated ({exc})") from exc
-    return raw
+    if len(raw) > MAX_IDX_BYTES:
+        raise IDXError(f"{path}: larger than {limit}, more than any IDX file of MNIST; refused")
+    if raw[:2] != _GZIP_MAGIC:
+        return raw
+    out, data, size = [], raw, 0
+    try:
+        while data:  # member by member, like gzip.decompress, 16 MiB at a time, never past the limit
+            stream = zlib.decompressobj(wbits=31)
+            while data and not stream.eof:
+                out.append(stream.decompress(data, 2**24))
+                size += len(out[-1])
+                if size > MAX_IDX_BYTES:
+                    raise IDXError(
+                        f"{path}: decompresses to more than {limit}, more than any IDX file of MNIST; refused"
+                    )
+                data = stream.unconsumed_tail
+            if not stream.eof:
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            data = stream.unused_data.lstrip(b"\0")
+    except (EOFError, zlib.error) as exc:
+        raise IDXError(f"{path}: the gzip stream is damaged or truncated ({exc})") from exc
+    return b"".join(out)
 
 
 def read_idx(path: str | Path, expected_magic: int | None = None) -> np.ndarray:
