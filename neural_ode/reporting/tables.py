@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.measuring.failures import STATUSES
+from neural_ode.measuring.reference import RESOLUTION_FACTOR
 from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, measured, varying
 from neural_ode.reporting.growth import fits_table
 
@@ -31,7 +32,25 @@ CELL_COLUMNS = {
     "rss_peak_bytes": ("RSS peak (MB)", MB),
     "grad_rel_error": ("grad error", 1),
     "sol_rel_error": ("solution error", 1),
+    "ref_grad_rel_error": ("reference's own grad error", 1),
+    "interpolated": ("final value interpolated", None),
+    "threads": ("threads", None),
+    "contended": ("contended", None),
 }
+
+#: error column -> the reference's own error it is judged against
+RESOLVED_BY = {"grad_rel_error": "ref_grad_rel_error", "sol_rel_error": "ref_sol_rel_error"}
+#: what an error within RESOLUTION_FACTOR x of the reference's own error shows instead of a number
+BELOW_RESOLUTION = "below the reference's resolution"
+
+
+def _resolved(rows: pd.DataFrame, column: str) -> pd.Series:
+    """The error ``column`` of ``rows``, with errors the reference cannot resolve shown as text."""
+    values = rows[column].astype(object)
+    own = rows[RESOLVED_BY[column]] if RESOLVED_BY[column] in rows else pd.Series(np.nan, index=rows.index)
+    hidden = rows[column].notna() & own.notna() & (rows[column] <= RESOLUTION_FACTOR * own)
+    values[hidden] = [f"{BELOW_RESOLUTION} (< {RESOLUTION_FACTOR * r:.0e})" for r in own[hidden]]
+    return values
 
 
 def _config_columns(frame: pd.DataFrame) -> list[str]:
@@ -50,7 +69,14 @@ def cells_table(frame: pd.DataFrame) -> pd.DataFrame:
     config = _config_columns(frame)
     table = rows[config].copy()
     for column, (heading, scale) in CELL_COLUMNS.items():
-        table[heading] = rows[column] / scale
+        if column not in rows:
+            continue
+        if column in RESOLVED_BY:
+            table[heading] = _resolved(rows, column)
+        elif scale is None:
+            table[heading] = rows[column]
+        else:
+            table[heading] = rows[column] / scale
     table = table.sort_values([c for c in ("method", "solver", "horizon", "rtol", "steps") if c in table])
     table = table.drop(columns=[c for c in ("rtol",) if c in table and table[c].isna().all()])
     return _drop_empty(table).reset_index(drop=True)
