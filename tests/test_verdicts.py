@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from neural_ode.reporting.claims import FAILS, FLAT, GROWS, HOLDS, MIXED, NOT_ENOUGH, claims_table, line_verdict
+from neural_ode.reporting.claims import FLAT, GROWS, NOT_ENOUGH, NOT_MEASURED, claims_table, line_verdict
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.growth import fit_growth
 
@@ -18,11 +18,9 @@ def _verdicts(frame: pd.DataFrame) -> dict:
 
 
 def _compatible(full: str, fewer: str) -> bool:
-    """With one cell fewer a verdict may stay, or lose evidence; it must never turn into another decision."""
-    if fewer == full or fewer == NOT_ENOUGH:
-        return True
-    # a mixed claim may lose the one line that disagreed (or agreed) and become decided by the others
-    return full == MIXED and fewer in (HOLDS, FAILS)
+    """With one cell fewer a decided verdict may stay, or lose its evidence; it must never turn into another
+    decision. Where the whole data could not decide, any reading of less data is no flip."""
+    return full == NOT_ENOUGH or fewer in (full, NOT_ENOUGH, NOT_MEASURED)
 
 
 @pytest.mark.slow

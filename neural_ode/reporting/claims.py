@@ -24,8 +24,10 @@ solvers) gets an affine fit value ≈ intercept + slope · L̃ with a 95 % inter
   must not give another verdict).
 
 A claim *holds* when every decided line agrees with it, *does not hold* when none does, is *mixed*
-otherwise, and has *not enough evidence* when no line is decided; *not measured* when the run lacks
-the cells. The half-NFE claim is judged only on solves of at least :data:`MIN_HALF_NFE` forward
+otherwise, and has *not enough evidence* when no line is decided, or when leaving any one cell out
+would give another decided verdict (then the reason is given); *not measured* when the run lacks
+the cells. So removing one cell can only keep a decided verdict or withdraw it, never turn it into
+another. The half-NFE claim is judged only on solves of at least :data:`MIN_HALF_NFE` forward
 evaluations: shorter ones cannot show it. Every verdict says what it was measured on (workload,
 solver, depth range, and that the fields are untrained, randomly initialised networks).
 
@@ -180,32 +182,67 @@ def _measured_on(lines: pd.DataFrame) -> str:
     return "; ".join(parts) + f"; {UNTRAINED}" if parts else UNTRAINED
 
 
+def _line_label(depth, value, metric, exact, noisy) -> str:
+    return stable_line_verdict(depth, value, metric, exact, noisy)[0]
+
+
+def _aggregate(labels: list[str], expected: str) -> str:
+    return verdict([label == expected for label in labels if label != NOT_ENOUGH])
+
+
+def _stable_claim(lines: list[dict], labels: list[str], metric: str, expected: str) -> tuple[str, str | None]:
+    """The claim's verdict over ``lines``, withheld (``not enough evidence``, with the reason) when
+    leaving any one cell out would give another decided verdict: a claim one cell decides is not decided."""
+    full = _aggregate(labels, expected)
+    if full == NOT_ENOUGH:
+        return full, None
+    for i, line in enumerate(lines):
+        depth, value, noisy = line["depth"], line["value"], line["noisy"]
+        for j in range(depth.size):
+            keep = np.arange(depth.size) != j
+            label = _line_label(depth[keep], value[keep], metric, line["exact"], noisy[keep])
+            other = _aggregate([*labels[:i], label, *labels[i + 1 :]], expected)
+            if other not in (full, NOT_ENOUGH):
+                return NOT_ENOUGH, (
+                    f"verdict withheld: {full} with every cell, {other} without the {line['label']} cell at depth "
+                    f"{depth[j]:g}"
+                )
+    return full, None
+
+
 def _growth_row(frame, claim, family, metric, expected) -> dict:
     rows = measured(frame, "depth", metric)
     rows = rows[(rows["depth"] > 0) & (rows["method"].map(method_family) == family).to_numpy(dtype=bool)]
     keys = ["method", "solver", *varying(frame, exclude=("method", "solver"))]
-    passed, parts, lines = [], [], []
+    labels, parts, lines = [], [], []
     for values, cells in rows.groupby([*LINE_KEYS, "adaptive"], dropna=False, sort=True):
         line = dict(zip([*LINE_KEYS, "adaptive"], values, strict=True))
         depth, value = cells["depth"].to_numpy(dtype=float), cells[metric].to_numpy(dtype=float)
         if np.unique(depth).size < 2:
             continue
         exact = metric in EXACT_METRICS and not line["adaptive"]  # adaptive lines mix tolerances and horizons
-        label, reason = stable_line_verdict(depth, value, metric, exact, _noisy(cells))
-        if label != NOT_ENOUGH:
-            passed.append(label == expected)
+        noisy = _noisy(cells)
+        label, reason = stable_line_verdict(depth, value, metric, exact, noisy)
+        labels.append(label)
         parts.append(f"{line_label(line, keys)}: {label} ({reason})")
-        lines.append({**line, "depth_min": depth.min(), "depth_max": depth.max()})
+        lines.append(
+            {**line, "depth_min": depth.min(), "depth_max": depth.max(), "depth": depth, "value": value}
+            | {"noisy": noisy, "exact": exact, "label": line_label(line, keys)}
+        )
     if not lines:
         return _not_measured(claim, metric, expected, "no line with two or more depths")
-    on = _measured_on(pd.DataFrame(lines))
+    final, withheld = _stable_claim(lines, labels, metric, expected)
+    on = _measured_on(pd.DataFrame(lines)[["workload", "solver", "adaptive", "depth_min", "depth_max"]])
+    text = f"{len(lines)} line(s): " + "; ".join(parts)
+    if withheld:
+        text += f"; {withheld}"
     return {
         "claim": claim.statement,
         "source": claim.source,
         "metric": metric,
         "expected": expected,
-        "measured": f"{len(lines)} line(s): " + "; ".join(parts) + f" — measured on {on}",
-        "verdict": verdict(passed),
+        "measured": text + f" — measured on {on}",
+        "verdict": final,
         "measured_on": on,
     }
 
@@ -227,6 +264,12 @@ def nfe_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     rows = measured(frame, "nfe_forward", "nfe_backward")
     rows = rows[rows["adaptive"] & (rows["nfe_forward"] > 0) & (rows["method"].map(method_family) == "adjoint")]
     return rows.assign(nfe_ratio=rows["nfe_backward"] / rows["nfe_forward"])
+
+
+def _half_verdict(ratios: np.ndarray) -> str:
+    if ratios.size == 0:
+        return NOT_ENOUGH
+    return HOLDS if HALF_BAND[0] <= float(np.median(ratios)) <= HALF_BAND[1] else FAILS
 
 
 def _half_row(method: str, cells: pd.DataFrame, expected: str) -> dict:
@@ -253,11 +296,16 @@ def _half_row(method: str, cells: pd.DataFrame, expected: str) -> dict:
         row["measured"] += f" — measured on {row['measured_on']}"
         return row
     median = float(long_enough["nfe_ratio"].median())
+    decided = _half_verdict(long_enough["nfe_ratio"].to_numpy())
+    others = {_half_verdict(np.delete(long_enough["nfe_ratio"].to_numpy(), i)) for i in range(len(long_enough))}
     row["measured"] = (
         f"median {median:.2f} (range {long_enough['nfe_ratio'].min():.2f}–{long_enough['nfe_ratio'].max():.2f})"
         f" over {len(long_enough)} adaptive cell(s) of ≥ {MIN_HALF_NFE} forward NFE"
     )
-    row["verdict"] = HOLDS if HALF_BAND[0] <= median <= HALF_BAND[1] else FAILS
+    row["verdict"] = decided
+    if others - {decided, NOT_ENOUGH}:
+        row["verdict"] = NOT_ENOUGH
+        row["measured"] += f"; verdict withheld: leaving one cell out gives {', '.join(sorted(others - {decided}))}"
     row["measured"] += f" — measured on {row['measured_on']}"
     return row
 
