@@ -2,8 +2,9 @@
 
 For each workload, size, horizon and seed, the final state and the parameter gradient are
 computed once in float64 on the CPU with torchdiffeq's ``dopri8`` at rtol = atol =
-:data:`REFERENCE_TOL` (the conv block: :data:`WORKLOAD_TOLERANCES`), and cached in memory and on disk (``$NEURAL_ODE_BENCH_CACHE``, default
-``~/.cache/neural-ode-bench``) so that cells measured in fresh processes share them.
+:data:`REFERENCE_TOL` (the conv block: :data:`WORKLOAD_TOLERANCES`), and cached in memory and on
+disk (``$NEURAL_ODE_BENCH_CACHE``, default ``~/.cache/neural-ode-bench``) so that cells measured in
+fresh processes share them.
 
 What makes it a reference:
 
