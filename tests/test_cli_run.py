@@ -166,6 +166,7 @@ BAD_INPUT = [
     (["--warmup", "-1"], "--warmup takes a non-negative integer, got '-1'"),
     (["--timeout", "0"], "--timeout takes positive numbers, got '0'"),
     (["--seed", "x"], "--seed takes a non-negative integer, got 'x'"),
+    (["--threads", "0"], "--threads takes positive integers, got '0'"),
     (["--resume"], "--resume needs --out DIR"),
 ]
 

@@ -124,3 +124,26 @@ def test_saved_bytes_are_the_same_in_three_fresh_processes():
         for _ in range(3)
     }
     assert len(figures) == 1 and int(figures.pop()) > 0
+
+
+@pytest.mark.parametrize("method", ["direct", "aca"])
+def test_an_affine_fit_on_8_to_64_steps_predicts_512_steps_within_5_percent(method):
+    from neural_ode.reporting.growth import fit_growth
+
+    steps = (8, 16, 32, 64)
+    fit = fit_growth(steps, [saved(method, s).saved_bytes for s in steps])
+    assert fit.predict(512) == pytest.approx(saved(method, 512).saved_bytes, rel=0.05)
+
+
+def test_threads_come_from_the_environment_variable():
+    import torch
+
+    from neural_ode.measuring.timing import THREADS_VARIABLE, apply_threads
+
+    previous = torch.get_num_threads()
+    try:
+        assert apply_threads({THREADS_VARIABLE: "1"}) == 1
+        with pytest.raises(ValueError, match=THREADS_VARIABLE):
+            apply_threads({THREADS_VARIABLE: "zero"})
+    finally:
+        torch.set_num_threads(previous)

@@ -391,3 +391,19 @@ def test_report_of_measured_cells(tmp_path):
     render_report(records_to_frame(records), tmp_path)
     assert (tmp_path / "figures" / "memory_saved.png").is_file()
     assert records[0].torch_version in (tmp_path / "report.md").read_text()
+
+
+def test_fits_csv_has_one_row_per_fitted_line_with_the_issue_columns(tmp_path):
+    from neural_ode.reporting.tables import write_fits
+
+    table = write_fits(prepare(synthetic_frame()), tmp_path / "fits.csv")
+    written = pd.read_csv(tmp_path / "fits.csv")
+    head = ["metric", "method", "solver", "workload"]
+    assert list(written.columns[:4]) == head
+    for column in ("depth_axis", "intercept", "slope", "slope_low", "slope_high", "r2", "depth_min", "depth_max"):
+        assert column in written
+    direct = table[(table["metric"] == "saved_bytes") & (table["method"] == "direct") & (table["solver"] == "rk4")]
+    by_axis = direct.set_index("depth_axis")
+    assert by_axis.loc["steps", "slope"] == pytest.approx(4 * 300_000)  # bytes per step
+    assert by_axis.loc["evaluations", "slope"] == pytest.approx(300_000)  # bytes per evaluation
+    assert by_axis.loc["steps", "points"] == 4

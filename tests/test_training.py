@@ -111,6 +111,14 @@ def test_one_epoch_of_each_model(tiny_results, name):
         assert all(i.nfe_forward > 0 and i.nfe_backward > 0 for i in result.iterations)
 
 
+def test_saved_bytes_never_exceed_the_peak_of_the_same_step(tiny_results):
+    """The probe batch owns its storage and what existed before the forward pass is left out."""
+    for name, result in tiny_results.items():
+        epoch = result.epochs[0]
+        if epoch.saved_bytes is not None and epoch.cpu_peak_bytes is not None:
+            assert epoch.saved_bytes <= epoch.cpu_peak_bytes, name
+
+
 def test_memory_ordering_of_the_papers_claims(tiny_results):
     saved = {name: result.epochs[0].saved_bytes for name, result in tiny_results.items()}
     assert saved["odenet"] < saved["rknet"]  # O(1) vs O(L~): RK-Net keeps its 8 evaluations

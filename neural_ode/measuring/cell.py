@@ -128,7 +128,7 @@ def solver_options(config: CellConfig, t: torch.Tensor | None = None) -> dict:
     direction, so the backward pass walks the forward grid.
     """
     if SOLVERS[config.solver].adaptive:
-        if config.land and METHODS[config.method].interpolates_outputs:
+        if getattr(config, "land", False) and getattr(METHODS.get(config.method), "interpolates_outputs", False):
             # torchdiffeq then ends a step exactly on t1 instead of interpolating there
             return {"max_num_steps": config.max_num_steps, "step_t": [float(config.horizon)]}
         return {"max_num_steps": config.max_num_steps}

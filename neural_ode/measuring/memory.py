@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 
 
-def saved_bytes(forward: Callable[[], object]) -> tuple[int, object]:
+def saved_bytes(forward: Callable[[], object], exclude=()) -> tuple[int, object]:
     """Bytes of the distinct storages autograd still holds for backward when ``forward()`` returns; and its result.
 
     Every tensor saved for backward (by built-in ops and by custom ``autograd.Function``s such as
@@ -27,6 +27,9 @@ def saved_bytes(forward: Callable[[], object]) -> tuple[int, object]:
     saved by ops whose graph was dropped before the end (a solver's step-size control, an
     instrument's check) are not. Tensors a custom Function keeps as plain ``ctx`` attributes are not
     seen. Exact, and the same in every process.
+
+    ``exclude``: tensors whose storages are not counted (e.g. parameters and inputs that exist
+    before the forward pass, to count only what the forward pass allocated and keeps).
     """
     saved: list[weakref.ref] = []
 
@@ -39,7 +42,18 @@ def saved_bytes(forward: Callable[[], object]) -> tuple[int, object]:
         result = forward()
     gc.collect()
     alive = [held.tensor for held in (ref() for ref in saved) if held is not None]
+    if exclude:
+        skip = {_storage_key(tensor) for tensor in exclude}
+        alive = [tensor for tensor in alive if _storage_key(tensor) not in skip]
     return held_bytes(alive), result
+
+
+def _storage_key(tensor: torch.Tensor) -> tuple:
+    try:
+        storage = tensor.untyped_storage()
+        return (str(storage.device), storage.data_ptr())
+    except (RuntimeError, NotImplementedError):
+        return ("tensor", id(tensor))
 
 
 class _Held:

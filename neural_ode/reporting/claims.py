@@ -17,13 +17,17 @@ solvers) gets an affine fit value ≈ intercept + slope · L̃ with a 95 % inter
 * ``flat``: even the slope's upper bound adds less than :data:`FLAT_FRACTION` of the intercept
   over the measured range;
 * ``not enough evidence``: the data cannot decide: too few depths (two suffice for the exact
-  byte counts, a noisy figure needs :data:`MIN_NOISY_DEPTHS`), timings too noisy (IQR above
-  :data:`NOISY_IQR` of the median, or the machine contended, in more than :data:`MAX_NOISY_SHARE`
-  of the line's cells), or a slope that is neither.
+  byte counts of a fixed grid; a noisy figure, or an adaptive line, whose cells mix tolerances and
+  horizons, needs :data:`MIN_NOISY_DEPTHS`), timings too noisy (IQR above :data:`NOISY_IQR` of the
+  median, or the machine contended, in more than :data:`MAX_NOISY_SHARE` of the line's cells), a
+  slope that is neither, or a verdict that one cell decides (leaving any one cell of the line out
+  must not give another verdict).
 
 A claim *holds* when every decided line agrees with it, *does not hold* when none does, is *mixed*
-otherwise, and has *not enough evidence* when no line is decided; *not measured* when the run lacks
-the cells. The half-NFE claim is judged only on solves of at least :data:`MIN_HALF_NFE` forward
+otherwise, and has *not enough evidence* when no line is decided, or when leaving any one cell out
+would give another decided verdict (then the reason is given); *not measured* when the run lacks
+the cells. So removing one cell can only keep a decided verdict or withdraw it, never turn it into
+another. The half-NFE claim is judged only on solves of at least :data:`MIN_HALF_NFE` forward
 evaluations: shorter ones cannot show it. Every verdict says what it was measured on (workload,
 solver, depth range, and that the fields are untrained, randomly initialised networks).
 
@@ -38,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.reporting.columns import LINE_KEYS, MEMORY_METRICS, has_data, line_label, measured, varying
-from neural_ode.reporting.growth import growth_table
+from neural_ode.reporting.growth import fit_growth
 
 #: backward/forward NFE ratios counted as "about half"
 HALF_BAND = (0.35, 0.65)
@@ -104,30 +108,40 @@ def verdict(passed: list[bool]) -> str:
     return MIXED if any(passed) else FAILS
 
 
-def _noisy_share(cells: pd.DataFrame) -> float:
-    """Share of ``cells`` whose forward or backward IQR is wide, or that ran on a contended machine."""
-    noisy = pd.Series(False, index=cells.index)
+def _noisy(cells: pd.DataFrame) -> np.ndarray:
+    """Per cell: its forward or backward IQR is wide, or it ran on a contended machine."""
+    noisy = np.zeros(len(cells), dtype=bool)
     for phase in ("forward", "backward"):
         median, iqr = f"time_{phase}_s", f"time_{phase}_iqr_s"
         if median in cells and iqr in cells:
-            noisy |= (cells[iqr] > NOISY_IQR * cells[median]).fillna(False)
+            noisy |= (cells[iqr] > NOISY_IQR * cells[median]).fillna(False).to_numpy(dtype=bool)
     if "contended" in cells:
-        noisy |= cells["contended"].astype("boolean").fillna(False).astype(bool)
-    return float(noisy.mean()) if len(cells) else 0.0
+        noisy |= cells["contended"].map(lambda v: v is True or v == 1).to_numpy(dtype=bool)
+    return noisy
 
 
-def line_verdict(fit, metric: str, cells: pd.DataFrame | None = None) -> tuple[str, str]:
-    """(``grows linearly`` | ``flat`` | ``not enough evidence``, the reason) of one fitted line."""
-    exact = metric in EXACT_METRICS
+def line_verdict(
+    fit, metric: str, cells: pd.DataFrame | None = None, exact: bool | None = None, noisy_share: float | None = None
+) -> tuple[str, str]:
+    """(``grows linearly`` | ``flat`` | ``not enough evidence``, the reason) of one fitted line.
+
+    ``exact``: the figure is the same in every run (default: ``metric`` is one of
+    :data:`EXACT_METRICS`); then two depths decide it, otherwise :data:`MIN_NOISY_DEPTHS`.
+    ``noisy_share`` (or ``cells``, from which it is computed): the share of the line's cells with
+    noisy timings; a time line above :data:`MAX_NOISY_SHARE` gets no verdict.
+    """
+    exact = metric in EXACT_METRICS if exact is None else exact
+    if fit is None:
+        return NOT_ENOUGH, "fewer than two depths"
     if not exact and fit.depths < MIN_NOISY_DEPTHS:
         return NOT_ENOUGH, f"{fit.depths} depths (a noisy figure needs {MIN_NOISY_DEPTHS})"
-    if metric.startswith("time") and cells is not None:
-        share = _noisy_share(cells)
-        if share > MAX_NOISY_SHARE:
-            return NOT_ENOUGH, (
-                f"timings noisy: {share:.0%} of the cells have an IQR above {NOISY_IQR:.0%} of the median "
-                "or ran on a contended machine"
-            )
+    if noisy_share is None and cells is not None and len(cells):
+        noisy_share = float(_noisy(cells).mean())
+    if metric.startswith("time") and noisy_share is not None and noisy_share > MAX_NOISY_SHARE:
+        return NOT_ENOUGH, (
+            f"timings noisy: {noisy_share:.0%} of the cells have an IQR above {NOISY_IQR:.0%} of the median "
+            "or ran on a contended machine"
+        )
     scale = max(abs(fit.intercept), abs(fit.predict(fit.depth_max)), 1e-300)
     span = fit.depth_max
     if fit.slope_high * span <= FLAT_FRACTION * scale and fit.slope_low * span >= -FLAT_FRACTION * scale:
@@ -139,14 +153,24 @@ def line_verdict(fit, metric: str, cells: pd.DataFrame | None = None) -> tuple[s
     return NOT_ENOUGH, f"slope {fit.slope:.3g} ({fit.slope_low:.3g} to {fit.slope_high:.3g}) cannot be told"
 
 
-def _line_cells(frame: pd.DataFrame, line: dict, metric: str) -> pd.DataFrame:
-    """The measured cells of ``frame`` on ``line`` (same values of the line keys)."""
-    rows = measured(frame, "depth", metric)
-    mask = np.ones(len(rows), dtype=bool)
-    for key in (*LINE_KEYS, "adaptive"):
-        value = line[key]
-        mask &= ((rows[key] == value) | (rows[key].isna() & pd.isna(value))).to_numpy()
-    return rows[mask]
+def stable_line_verdict(depth, value, metric: str, exact: bool, noisy=None) -> tuple[str, str]:
+    """:func:`line_verdict` of one line (arrays of depths, values and noisy-timing flags), kept only
+    when no line with one cell fewer reads a different decided verdict (a jackknife): a verdict that
+    one cell decides is no verdict."""
+    depth, value = np.asarray(depth, dtype=float), np.asarray(value, dtype=float)
+    noisy = np.zeros(depth.size, dtype=bool) if noisy is None else np.asarray(noisy, dtype=bool)
+    share = float(noisy.mean()) if noisy.size else 0.0
+    label, reason = line_verdict(fit_growth(depth, value), metric, exact=exact, noisy_share=share)
+    if label == NOT_ENOUGH:
+        return label, reason
+    for index in range(depth.size):
+        keep = np.arange(depth.size) != index
+        other, _ = line_verdict(
+            fit_growth(depth[keep], value[keep]), metric, exact=exact, noisy_share=float(noisy[keep].mean())
+        )
+        if other not in (label, NOT_ENOUGH):
+            return NOT_ENOUGH, f"depends on one cell: {label}, but {other} without the cell at depth {depth[index]:g}"
+    return label, reason
 
 
 def _measured_on(lines: pd.DataFrame) -> str:
@@ -158,26 +182,68 @@ def _measured_on(lines: pd.DataFrame) -> str:
     return "; ".join(parts) + f"; {UNTRAINED}" if parts else UNTRAINED
 
 
+def _line_label(depth, value, metric, exact, noisy) -> str:
+    return stable_line_verdict(depth, value, metric, exact, noisy)[0]
+
+
+def _aggregate(labels: list[str], expected: str) -> str:
+    return verdict([label == expected for label in labels if label != NOT_ENOUGH])
+
+
+def _stable_claim(lines: list[dict], labels: list[str], metric: str, expected: str) -> tuple[str, str | None]:
+    """The claim's verdict over ``lines``, withheld (``not enough evidence``, with the reason) when
+    leaving any one cell out would give another decided verdict: a claim one cell decides is not decided."""
+    full = _aggregate(labels, expected)
+    if full == NOT_ENOUGH:
+        return full, None
+    for i, line in enumerate(lines):
+        depth, value, noisy = line["depth"], line["value"], line["noisy"]
+        for j in range(depth.size):
+            keep = np.arange(depth.size) != j
+            label = _line_label(depth[keep], value[keep], metric, line["exact"], noisy[keep])
+            other = _aggregate([*labels[:i], label, *labels[i + 1 :]], expected)
+            if other not in (full, NOT_ENOUGH):
+                return NOT_ENOUGH, (
+                    f"verdict withheld: {full} with every cell, {other} without the {line['label']} cell at depth "
+                    f"{depth[j]:g}"
+                )
+    return full, None
+
+
 def _growth_row(frame, claim, family, metric, expected) -> dict:
-    table = growth_table(frame, metric)
-    lines = table[table["method"].map(method_family) == family]
+    rows = measured(frame, "depth", metric)
+    rows = rows[(rows["depth"] > 0) & (rows["method"].map(method_family) == family).to_numpy(dtype=bool)]
     keys = ["method", "solver", *varying(frame, exclude=("method", "solver"))]
-    passed, parts = [], []
-    for row in lines.to_dict("records"):
-        label, reason = line_verdict(row["fit"], metric, _line_cells(frame, row, metric))
-        if label != NOT_ENOUGH:
-            passed.append(label == expected)
-        parts.append(f"{line_label(row, keys)}: {label} ({reason})")
-    if not len(lines):
+    labels, parts, lines = [], [], []
+    for values, cells in rows.groupby([*LINE_KEYS, "adaptive"], dropna=False, sort=True):
+        line = dict(zip([*LINE_KEYS, "adaptive"], values, strict=True))
+        depth, value = cells["depth"].to_numpy(dtype=float), cells[metric].to_numpy(dtype=float)
+        if np.unique(depth).size < 2:
+            continue
+        exact = metric in EXACT_METRICS and not line["adaptive"]  # adaptive lines mix tolerances and horizons
+        noisy = _noisy(cells)
+        label, reason = stable_line_verdict(depth, value, metric, exact, noisy)
+        labels.append(label)
+        parts.append(f"{line_label(line, keys)}: {label} ({reason})")
+        lines.append(
+            {**line, "depth_min": depth.min(), "depth_max": depth.max(), "depth": depth, "value": value}
+            | {"noisy": noisy, "exact": exact, "label": line_label(line, keys)}
+        )
+    if not lines:
         return _not_measured(claim, metric, expected, "no line with two or more depths")
+    final, withheld = _stable_claim(lines, labels, metric, expected)
+    on = _measured_on(pd.DataFrame(lines)[["workload", "solver", "adaptive", "depth_min", "depth_max"]])
+    text = f"{len(lines)} line(s): " + "; ".join(parts)
+    if withheld:
+        text += f"; {withheld}"
     return {
         "claim": claim.statement,
         "source": claim.source,
         "metric": metric,
         "expected": expected,
-        "measured": f"{len(lines)} line(s): " + "; ".join(parts) + f" — measured on {_measured_on(lines)}",
-        "verdict": verdict(passed),
-        "measured_on": _measured_on(lines),
+        "measured": text + f" — measured on {on}",
+        "verdict": final,
+        "measured_on": on,
     }
 
 
@@ -198,6 +264,12 @@ def nfe_ratios(frame: pd.DataFrame) -> pd.DataFrame:
     rows = measured(frame, "nfe_forward", "nfe_backward")
     rows = rows[rows["adaptive"] & (rows["nfe_forward"] > 0) & (rows["method"].map(method_family) == "adjoint")]
     return rows.assign(nfe_ratio=rows["nfe_backward"] / rows["nfe_forward"])
+
+
+def _half_verdict(ratios: np.ndarray) -> str:
+    if ratios.size == 0:
+        return NOT_ENOUGH
+    return HOLDS if HALF_BAND[0] <= float(np.median(ratios)) <= HALF_BAND[1] else FAILS
 
 
 def _half_row(method: str, cells: pd.DataFrame, expected: str) -> dict:
@@ -224,17 +296,31 @@ def _half_row(method: str, cells: pd.DataFrame, expected: str) -> dict:
         row["measured"] += f" — measured on {row['measured_on']}"
         return row
     median = float(long_enough["nfe_ratio"].median())
+    decided = _half_verdict(long_enough["nfe_ratio"].to_numpy())
+    others = {_half_verdict(np.delete(long_enough["nfe_ratio"].to_numpy(), i)) for i in range(len(long_enough))}
     row["measured"] = (
         f"median {median:.2f} (range {long_enough['nfe_ratio'].min():.2f}–{long_enough['nfe_ratio'].max():.2f})"
         f" over {len(long_enough)} adaptive cell(s) of ≥ {MIN_HALF_NFE} forward NFE"
     )
-    row["verdict"] = HOLDS if HALF_BAND[0] <= median <= HALF_BAND[1] else FAILS
+    row["verdict"] = decided
+    if others - {decided, NOT_ENOUGH}:
+        row["verdict"] = NOT_ENOUGH
+        row["measured"] += f"; verdict withheld: leaving one cell out gives {', '.join(sorted(others - {decided}))}"
     row["measured"] += f" — measured on {row['measured_on']}"
     return row
 
 
+def _slim(frame: pd.DataFrame) -> pd.DataFrame:
+    """Only the columns the claims read (row filters on a wide frame cost seconds)."""
+    wanted = [*LINE_KEYS, "adaptive", "ok", "depth", "nfe_forward", "nfe_backward", "contended", *MEMORY_METRICS]
+    wanted += ["time_total_s", "time_forward_s", "time_backward_s", "time_forward_iqr_s", "time_backward_iqr_s"]
+    wanted += ["steps", "horizon", "rtol", "atol", "seed"]
+    return frame[[c for c in dict.fromkeys(wanted) if c in frame]]
+
+
 def claims_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The claims table of a prepared frame: claim, source, metric, expected, measured, verdict, measured_on."""
+    frame = _slim(frame)
     rows = []
     memory = [m for m in MEMORY_METRICS if has_data(frame, m)]
     for key, family, expected in (("adjoint_memory", "adjoint", FLAT), ("direct_memory", "direct", GROWS)):

@@ -21,6 +21,7 @@ per checkpoint.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -92,6 +93,7 @@ class GrowthFit:
         return max((budget - self.intercept) / slope, 0.0)
 
 
+@functools.cache
 def _t_quantile(dof: int) -> float:
     from scipy import stats
 

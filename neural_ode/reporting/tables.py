@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.measuring.failures import STATUSES
+from neural_ode.measuring.reference import RESOLUTION_FACTOR
 from neural_ode.reporting import units
 from neural_ode.reporting.choices import problem_keys
 from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, measured, varying
@@ -21,16 +22,40 @@ PROVENANCE_COLUMNS = (
     "torch_version", "torchdiffeq_version", "python_version", "device_name", "threads", "hostname", "git_commit",
 )  # fmt: skip
 
-def cell_columns() -> dict[str, tuple[str, float]]:
-    """Result column -> (table heading, scale the value is divided by): the depth, then every
-    metric of the schema but the derived ratios, with the total time after the backward time."""
-    columns = {"depth": ("depth L̃", 1.0)}
+#: context fields shown in the table of cells as they are (no unit)
+CONTEXT_COLUMNS = {
+    "interpolated": "final value interpolated",
+    "threads": "threads",
+    "contended": "contended",
+}
+
+
+def cell_columns() -> dict[str, tuple[str, float | None]]:
+    """Result column -> (table heading, scale the value is divided by; None: shown as it is): the
+    depth, every metric of the schema but the derived ratios (the total time after the backward
+    time), then the context of the measurement."""
+    columns: dict[str, tuple[str, float | None]] = {"depth": ("depth L̃", 1.0)}
     for metric in METRICS.values():
         if metric.kind != "derived":
             columns[metric.name] = (metric.axis_label, metric.scale)
         if metric.name == "time_backward_s":
-            columns["time_total_s"] = ("forward + backward time (s)", 1.0)
+            columns["time_total_s"] = (f"forward + backward time ({metric.display_unit})", metric.scale)
+    columns.update({name: (heading, None) for name, heading in CONTEXT_COLUMNS.items()})
     return columns
+
+#: error column -> the reference's own error it is judged against
+RESOLVED_BY = {"grad_rel_error": "ref_grad_rel_error", "sol_rel_error": "ref_sol_rel_error"}
+#: what an error within RESOLUTION_FACTOR x of the reference's own error shows instead of a number
+BELOW_RESOLUTION = "below the reference's resolution"
+
+
+def _resolved(rows: pd.DataFrame, column: str) -> pd.Series:
+    """The error ``column`` of ``rows``, with errors the reference cannot resolve shown as text."""
+    values = rows[column].astype(object)
+    own = rows[RESOLVED_BY[column]] if RESOLVED_BY[column] in rows else pd.Series(np.nan, index=rows.index)
+    hidden = rows[column].notna() & own.notna() & (rows[column] <= RESOLUTION_FACTOR * own)
+    values[hidden] = [f"{BELOW_RESOLUTION} (< {RESOLUTION_FACTOR * r:.0e})" for r in own[hidden]]
+    return values
 
 
 def _config_columns(frame: pd.DataFrame) -> list[str]:
@@ -53,7 +78,12 @@ def cells_table(frame: pd.DataFrame) -> pd.DataFrame:
     for column, (heading, scale) in cell_columns().items():
         if column not in rows:
             continue
-        table[heading] = rows[column] / scale
+        if column in RESOLVED_BY:
+            table[heading] = _resolved(rows, column)
+        elif scale is None:
+            table[heading] = rows[column]
+        else:
+            table[heading] = rows[column] / scale
     table = table.sort_values([c for c in ("method", "solver", "horizon", "rtol", "steps") if c in table])
     table = table.drop(columns=[c for c in ("rtol",) if c in table and table[c].isna().all()])
     return _drop_empty(table).reset_index(drop=True)

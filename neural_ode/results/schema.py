@@ -33,8 +33,9 @@ from neural_ode.config import DEVICES
 #: the statistics of the timing spread, in the order of the record's fields
 SPREAD_STATS = ("iqr", "min", "max")
 KINDS = ("exact", "accuracy", "timed", "derived")
-#: display unit and scale of each unit: bytes are shown in MB (10^6 bytes) everywhere, console included
-DISPLAY = {"bytes": ("MB", 1e6), "s": ("s", 1.0), "evaluations": ("evaluations", 1.0), "ratio": ("", 1.0)}
+#: display unit and scale of each unit: bytes are shown in MB (10^6 bytes) and seconds in ms everywhere, console
+#: included
+DISPLAY = {"bytes": ("MB", 1e6), "s": ("ms", 1e-3), "evaluations": ("evaluations", 1.0), "ratio": ("", 1.0)}
 DISPLAY["count"] = ("", 1.0)
 
 

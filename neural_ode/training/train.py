@@ -176,12 +176,17 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, devic
 def probe_memory(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
     """Saved-for-backward bytes and peak tensor bytes of one forward+backward on (x, y).
 
-    Two separate runs, gradients cleared before and after, parameters untouched: the bytes
-    held for backward (saved-tensor hooks), then the peak over the run (CPU: profiler
-    allocation events; CUDA: allocator statistics).
+    Two separate runs, gradients cleared before and after, parameters untouched: the bytes the
+    forward pass allocated and autograd still holds for backward at its end (saved-tensor hooks;
+    parameters, buffers and the batch, which existed before, left out), then the peak over the run
+    (CPU: profiler allocation events; CUDA: allocator statistics). ``x`` must own its storage (a
+    slice of the dataset would otherwise be held, whole, by the first layer).
     """
     model.zero_grad(set_to_none=True)
-    held, loss = saved_bytes(lambda: F.cross_entropy(model(x), y))
+    # what the forward pass allocates and keeps: the parameters and the batch existed before it and
+    # are not in the peak over the run's start either, so saved <= peak holds
+    existing = (*model.parameters(), *model.buffers(), x, y)
+    held, loss = saved_bytes(lambda: F.cross_entropy(model(x), y), exclude=existing)
     loss.backward()
     model.zero_grad(set_to_none=True)
     del loss
@@ -240,8 +245,9 @@ def train(
     optimiser = make_optimiser(config, model)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * iterations_per_epoch)
     generator = torch.Generator().manual_seed(config.seed)
-    probe_x = data.train_images[: config.batch].to(device)
-    probe_y = data.train_labels[: config.batch].to(device)
+    # clones: a batch that owns its storage, not a view of the whole training set
+    probe_x = data.train_images[: config.batch].to(device).clone()
+    probe_y = data.train_labels[: config.batch].to(device).clone()
     started = time.perf_counter()
     epoch = 0
     try:
