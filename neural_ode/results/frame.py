@@ -111,6 +111,7 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         summary=frame.apply(_cell_summary, axis=1),
     )
     index = ["workload", "device", "dtype", "batch", "width", "solver", "depth", "tol"]
+    index += [column for column in ("dim", "layers", "outputs") if column in table]  # issue 10 axes
     # keep only the index levels that vary, so the table stays narrow
     index = [column for column in index if column in ("solver", "depth") or table[column].nunique() > 1]
     pivot = table.pivot_table(index=index, columns="method", values="summary", aggfunc="first", sort=False)
