@@ -3,7 +3,8 @@
 For each workload, size, horizon, output count and seed, the states at the output times and the
 parameter gradient are computed once in float64 on the CPU with torchdiffeq's ``dopri8`` at rtol = atol =
 :data:`REFERENCE_TOL` (the conv block: :data:`WORKLOAD_TOLERANCES`), and cached in memory and on
-disk (``$NEURAL_ODE_BENCH_CACHE``, default ``~/.cache/neural-ode-bench``) so that cells measured in fresh processes share them.
+disk (``$NEURAL_ODE_BENCH_CACHE``, default ``~/.cache/neural-ode-bench``) so that cells measured in
+fresh processes share them.
 
 What makes it a reference:
 

@@ -106,7 +106,8 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.assign(_solver_rank=frame["solver"].map(solver_rank)).sort_values(
         ["workload", "_solver_rank", "steps", "horizon", "rtol", "atol"], kind="stable", na_position="first"
     )
-    keys = [c for c in ("workload", "device", "dtype", "batch", "width") if frame[c].nunique() > 1]
+    keys = ("workload", "device", "dtype", "batch", "width", "dim", "layers", "outputs")
+    keys = [c for c in keys if c in frame and frame[c].nunique() > 1]
     table = frame[[*keys, "solver", "method"]].copy()
     table.insert(len(keys) + 1, "depth", frame.apply(_depth, axis=1))
     table.insert(len(keys) + 2, "rtol", frame["rtol"].map(lambda tol: "-" if pd.isna(tol) else f"{tol:g}"))

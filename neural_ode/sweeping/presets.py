@@ -69,7 +69,8 @@ QUICK = Preset(
     name="quick",
     description=(
         "MLP 64-256-64 batch 128, every method; rk4 over 8..64 steps, dopri5 over horizons 1..16, "
-        "dopri5+bosh3 over tolerances 1e-3..1e-7 (every figure, a few minutes on 2 cores)"
+        "dopri5+bosh3 over tolerances 1e-3..1e-7, direct/adjoint over 10 and 100 output times, the trained spiral "
+        "field and an atol << rtol seminorm cell (every figure, a few minutes on 2 cores)"
     ),
     base=_QUICK_BASE,
     grids=(

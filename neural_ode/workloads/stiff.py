@@ -43,7 +43,8 @@ class StiffWorkload(Workload):
     name = "stiff"
     description = (
         "Van der Pol at mu = 1000 (learnable log mu and omega), states near the slow branch; "
-        "explicit solvers are stability-bound (dopri5 ~ 1000 steps per unit horizon), coarse grids fail; batch 16"
+        "explicit solvers are stability-bound (thousands of evaluations per unit horizon at any tolerance), "
+        "coarse grids fail; batch 16"
     )
     defaults = {"batch": 16, "width": 1, "dim": 2, "layers": 1, "outputs": 1}
 
