@@ -13,10 +13,10 @@ from torch import nn
 from neural_ode import CellConfig, ConfigError, measure_cell
 from neural_ode.integrators import ADAPTIVE_TABLEAUX, FIXED_TABLEAUX, AdaptiveSolver
 from neural_ode.measuring.cell import build_pass
-from neural_ode.solvers import TORCHDIFFEQ_SOLVERS
 from neural_ode.measuring.reference import flat_gradient, relative_error
 from neural_ode.methods import METHODS
 from neural_ode.methods.checkpoint import CheckpointMethod, segment_bounds
+from neural_ode.solvers import TORCHDIFFEQ_SOLVERS
 
 OWN = ("own-adjoint", "checkpoint", "aca")
 SMALL = {"batch": 8, "width": 16, "dim": 3}
