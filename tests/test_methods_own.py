@@ -16,6 +16,7 @@ from neural_ode.measuring.cell import build_pass
 from neural_ode.measuring.reference import flat_gradient, relative_error
 from neural_ode.methods import METHODS
 from neural_ode.methods.checkpoint import CheckpointMethod, segment_bounds
+from neural_ode.solvers import TORCHDIFFEQ_SOLVERS
 
 OWN = ("own-adjoint", "checkpoint", "aca")
 SMALL = {"batch": 8, "width": 16, "dim": 3}
@@ -52,7 +53,7 @@ def test_registered_with_solver_lists():
     assert set(METHODS["checkpoint"].supported_solvers) == set(FIXED_TABLEAUX)
     assert set(METHODS["aca"].supported_solvers) == set(FIXED_TABLEAUX) | {"dopri5"}
     assert set(METHODS["own-adjoint"].supported_solvers) == set(FIXED_TABLEAUX) | {"dopri5"}
-    assert METHODS["direct"].supported_solvers is None
+    assert set(METHODS["direct"].supported_solvers) == set(TORCHDIFFEQ_SOLVERS)  # every solver but tsit5
 
 
 @pytest.mark.parametrize(

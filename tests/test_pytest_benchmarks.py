@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from neural_ode import METHODS, SOLVERS
+from neural_ode import SOLVERS
+from neural_ode.methods import available_methods
 from neural_ode.results.readers import pytest_benchmark as reader
 from neural_ode.results.readers import read_results
 
@@ -125,7 +126,7 @@ def test_every_method_is_benchmarked():
 
     for name in common.PROFILES:
         methods = {config.method for _, _, config in common.grid(common.PROFILES[name])}
-        assert methods == set(METHODS), name
+        assert methods == set(available_methods()), name
 
 
 @pytest.mark.slow

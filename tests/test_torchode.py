@@ -112,3 +112,19 @@ def test_without_torchode_list_marks_its_methods_unavailable(monkeypatch, capsys
         assert "unavailable" in line and "pip install -e '.[torchode]'" in line
     (direct,) = [line for line in lines if line.split()[0] == "direct"]
     assert "unavailable" not in direct
+
+
+@needs_torchode
+@pytest.mark.parametrize("method", TORCHODE_METHODS)
+def test_solve_returns_every_output_time_as_odeint_does(method):
+    from neural_ode.measuring.cell import solver_options
+
+    config = CellConfig(method="direct", solver="heun2", steps=8, **TINY_CONV)
+    step = build_pass(config)
+    field, y0 = step.problem.field, step.problem.y0
+    t = torch.linspace(0.0, 1.0, 5, dtype=torch.float64)  # every output time on the 8-step grid
+    options = solver_options(config)
+    expected = METHODS["direct"].solve(field, y0, t, solver="heun2", rtol=None, atol=None, options=options)
+    got = METHODS[method].solve(field, y0, t, solver="heun2", rtol=None, atol=None, options=options)
+    assert got.shape == (5, *y0.shape)
+    torch.testing.assert_close(got, expected, rtol=1e-13, atol=1e-13)

@@ -113,3 +113,8 @@ METHODS: dict[str, GradientMethod] = {
 """torchdiffeq's routes (``direct``: odeint, ``adjoint``/``adjoint-seminorm``: odeint_adjoint) and the
 project's own on its lean core (``own-adjoint``, ``checkpoint``, ``aca``; ``neural_ode.integrators``) and
 torchode's (``torchode``, ``torchode-backsolve``, ``torchode-joint-backsolve``; an optional extra)."""
+
+
+def available_methods() -> list[str]:
+    """The names of the methods that can run here (an optional library's only when it is installed)."""
+    return [name for name, method in METHODS.items() if method.unavailable() is None]

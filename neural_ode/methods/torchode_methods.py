@@ -21,6 +21,15 @@ controller torchdiffeq uses, safety 0.9, factors 0.2..10); fixed grids walk exac
 ``linspace`` grid of the other methods (:class:`GridController`, torchode's fixed-step
 controller pointed at the next grid point, so that no extra sliver step is taken).
 
+Facts found when measuring (torchode 1.0.1, torch 2.13): torchode clamps its last step to land on
+the end time, where torchdiffeq steps past it and returns its interpolant, so at equal tolerance and
+equal NFE torchode's adaptive gradient error is lower; ``BacksolveAdjoint``'s augmented term does
+not count its evaluations (its backward ``n_f_evals`` stay 0: the ``CountingField`` count is the
+exact one); ``torch.jit.script`` of ``AutoDiffAdjoint`` fails with an internal assert, and the
+README's ``torch.compile(solver)`` leaves ``.solve`` uncompiled (compiling ``solve`` itself works,
+after minutes of compilation: ``scripts/compare_solver_speed.py --torchode-compile``), so no JIT
+method is registered.
+
 torchode is an optional extra (``pip install -e '.[torchode]'``): imported only when a method
 solves, and without it the methods report themselves unavailable (:meth:`GradientMethod.unavailable`).
 """
