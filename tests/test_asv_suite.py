@@ -39,7 +39,6 @@ EXPECTED = [
         "nfe_backward",
         "saved_bytes",
         "peak_tensor_bytes",
-        "rss_peak_bytes",
         "grad_rel_error",
     )
 ]
