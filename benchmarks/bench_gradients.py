@@ -1,6 +1,6 @@
 """ASV benchmarks: adjoint vs direct backpropagation across solvers, depths and tolerances.
 
-Four classes over the grid of :mod:`benchmarks.common` (sized by ``NEURAL_ODE_BENCH_PROFILE``):
+Five classes over the grid of :mod:`benchmarks.common` (sized by ``NEURAL_ODE_BENCH_PROFILE``):
 
 * ``FixedGrid`` / ``Adaptive``: wall time of a whole step (``time_step``: forward + backward)
   and of the forward pass alone (``time_forward``). ``setup`` builds the cell's problem and runs
@@ -10,11 +10,11 @@ Four classes over the grid of :mod:`benchmarks.common` (sized by ``NEURAL_ODE_BE
   NFE of the forward and of the backward pass, bytes saved for backward, peak tensor
   bytes (``track_peak_tensor_bytes``: CPU tensors on CPU cells, CUDA allocations on CUDA cells,
   one benchmark so neither half is ``n/a``) and the gradient's relative error
-  against the float64 reference; and ``track_rss_peak_bytes``, the RSS peak of a step in a fresh
-  process over its post-setup baseline (ASV's ``peakmem_*`` would read the benchmark process's
-  whole RSS, torch's import included, hundreds of MB against a few MB of tensors). They come
+  against the float64 reference. They come
   from ``neural_ode.measure_cell`` run once per cell in ``setup_cache`` (shared by both
   classes), so a commit's run measures each cell once.
+* ``RssPeak``: ``track_rss_peak_bytes``, the RSS peak of a step in a fresh process over its
+  post-setup baseline (in place of ASV's ``peakmem_*``, which would count torch's import).
 
 Each class has one parameter, ``cell``, listing only the cells this machine can run (supported
 method/solver pairs; CUDA only where torch sees a GPU), written as config fields
@@ -68,7 +68,7 @@ class _Figures:
 
     def setup_cache(self):
         """Every cell of both grids measured once: ``{cell parameter: record row}``."""
-        return {cell: common.exact_figures(common.parse_cell_param(cell), rss="fresh") for cell in self.all_cells()}
+        return {cell: common.exact_figures(common.parse_cell_param(cell)) for cell in self.all_cells()}
 
     setup_cache.timeout = 1800
 
@@ -93,10 +93,6 @@ class _Figures:
 
     track_peak_tensor_bytes.unit = METRICS["cpu_peak_bytes"].unit
 
-    def track_rss_peak_bytes(self, figures, cell):
-        return self._figure("rss_peak_bytes")
-
-    track_rss_peak_bytes.unit = METRICS["rss_peak_bytes"].unit
 
 
 def _track(metric):
@@ -145,3 +141,31 @@ class FixedGridFigures(_FixedGridCells, _Figures):
 
 class AdaptiveFigures(_AdaptiveCells, _Figures):
     """Exact NFE, memory and error figures of adaptive solvers."""
+
+
+class RssPeak:
+    """Peak RSS of a step in a fresh process, over its post-setup baseline, in bytes: every cell of both grids.
+
+    ASV's ``peakmem_*`` would read the benchmark process's whole RSS, torch's import included
+    (hundreds of MB against a few MB of tensors). Each cell is measured once, in ``setup_cache``,
+    by a new ``python -m neural_ode.sweeping.worker`` (a second of imports or more a cell).
+    """
+
+    params = [common.fixed_cells() + common.adaptive_cells()]
+    param_names = common.CELL_PARAM_NAMES
+    timeout = 600
+
+    def setup_cache(self):
+        return {cell: common.fresh_process_record(common.parse_cell_param(cell)) for cell in self.params[0]}
+
+    setup_cache.timeout = 3600
+
+    def setup(self, records, cell):
+        self.row = records[cell]
+        if self.row["status"] != "ok" or self.row.get("rss_peak_bytes") is None:
+            raise RuntimeError(f"cell {cell}: no RSS peak ({self.row['status']}: {self.row['error']})")
+
+    def track_rss_peak_bytes(self, records, cell):
+        return self.row["rss_peak_bytes"]
+
+    track_rss_peak_bytes.unit = METRICS["rss_peak_bytes"].unit

@@ -220,10 +220,34 @@ def exact_figures(config: CellConfig, rss: str = "skip") -> dict:
     """The exact figures of ``config`` from the core (NFE, bytes, errors), as a record row.
 
     ``measure_cell`` without the timed repeats: one counted run, one profiled (CPU) or
-    CUDA-statistics run, and the float64 reference; ``rss="fresh"`` adds the RSS peak of a run
-    in a new process (over its post-setup baseline, so torch's import is not counted).
+    CUDA-statistics run, and the float64 reference.
     """
     return measure_cell(config, timing=False, rss=rss).to_dict()
+
+
+def fresh_process_record(config: CellConfig) -> dict:
+    """The record of ``config`` measured as a sweep does, in a new ``python -m neural_ode.sweeping.worker``
+    (its RSS peak over the post-setup baseline: torch's import is not counted).
+
+    A subprocess, not multiprocessing: a spawned or forkserver child of an ASV benchmark process
+    would re-import ASV's own main module.
+    """
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "neural_ode.sweeping.worker"],
+        input=json.dumps(config.to_dict()),
+        capture_output=True,
+        text=True,
+        timeout=config.timeout_s + 60,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"the cell process failed (exit {done.returncode}): {done.stderr[-400:]}")
+    return json.loads(lines[-1])
 
 
 def cell_id(config: CellConfig) -> str:

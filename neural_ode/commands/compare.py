@@ -81,6 +81,11 @@ def main(args: argparse.Namespace) -> int:
     )
     base_paths, new_paths = _sides(args)
     base, new = read_inputs(base_paths), read_inputs(new_paths)
+    for side, frame in (("BASE", base), ("NEW", new)):
+        hosts = frame["hostname"].dropna().unique() if "hostname" in frame else []
+        if len(hosts) > 1:
+            print(f"note: {side} holds results of {len(hosts)} hosts ({', '.join(map(str, hosts))}); "
+                  "a cell measured on several keeps its newest measurement", file=sys.stderr)  # fmt: skip
     try:
         comparison = compare_frames(base, new, thresholds, base_commit=args.base_commit, new_commit=args.new_commit)
     except CompareError as exc:

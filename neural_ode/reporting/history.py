@@ -59,7 +59,7 @@ def _hosts(frame: pd.DataFrame) -> list:
 
 
 def _rows_of(frame: pd.DataFrame, commit, host) -> pd.DataFrame:
-    commit_rows = frame["git_commit"].isna() if commit is None else frame["git_commit"] == commit
+    commit_rows = frame["git_commit"].astype(str) == commit
     host_rows = frame["hostname"].isna() if host is None else frame["hostname"] == host
     return frame[commit_rows & host_rows]
 
@@ -121,7 +121,7 @@ def history_figure(frame: pd.DataFrame, changes: pd.DataFrame, directory: Path, 
         + ("Error bars: interquartile range of the timed repeats. " if metric.endswith("_s") else "")
         + "A red ring marks a change beyond noise from the commit before (see the table of changes)."
     )
-    rows = frame[frame["ok"]]
+    rows = frame[frame["ok"] & frame["git_commit"].notna()]
     rows = rows[np.isfinite(pd.to_numeric(rows[metric], errors="coerce").astype(float))]
     if rows.empty:
         return FigureResult(name, title, caption, None, f"no measured {metric}")
@@ -133,7 +133,7 @@ def history_figure(frame: pd.DataFrame, changes: pd.DataFrame, directory: Path, 
     lines = 0
     keyed = rows.assign(_cell=[cell_key(r) for r in rows.to_dict("records")])
     for (_key, host), cells in keyed.groupby(["_cell", keyed["hostname"].fillna("(not recorded)")], sort=True):
-        cells = cells.assign(_x=cells["git_commit"].map(lambda c: positions.get(c, positions.get(None))))
+        cells = cells.assign(_x=cells["git_commit"].astype(str).map(positions))
         cells = cells.sort_values("_x")
         label = cell_label(cells.iloc[0].to_dict()) + (f" @ {host}" if len(hosts) > 1 else "")
         # each cell relative to its oldest measurement, so cells of any size share the axis

@@ -124,16 +124,15 @@ class Comparison:
 def commit_order(frame: pd.DataFrame) -> list:
     """The commits of ``frame`` oldest first: by commit date where known, else by first measurement.
 
-    Rows without a commit form one group, ``None``.
+    Rows without a commit are in no commit (see :func:`select_commit`).
     """
-    if frame.empty:
+    if frame.empty or "git_commit" not in frame:
         return []
-    keys = frame["git_commit"].astype(object).where(frame["git_commit"].notna(), None)
-    when = _dates(frame, "commit_date").fillna(_dates(frame, "measured_at"))
-    order = pd.DataFrame({"commit": keys.fillna("\0none"), "when": when})
-    firsts = order.groupby("commit", sort=False)["when"].min()
-    firsts = firsts.sort_values(kind="stable", na_position="first")
-    return [None if commit == "\0none" else commit for commit in firsts.index]
+    known = frame[frame["git_commit"].notna()]
+    when = _dates(known, "commit_date").fillna(_dates(known, "measured_at"))
+    firsts = pd.DataFrame({"commit": known["git_commit"].astype(str), "when": when})
+    firsts = firsts.groupby("commit", sort=False)["when"].min().sort_values(kind="stable", na_position="first")
+    return list(firsts.index)
 
 
 def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -144,25 +143,25 @@ def _dates(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def select_commit(frame: pd.DataFrame, commit: str | None = None) -> tuple[pd.DataFrame, str | None]:
-    """The rows of one commit: ``commit`` (a full hash or a prefix of one), else the newest.
+    """The rows of one commit: ``commit`` (a full hash or a prefix of one), else the newest; rows
+    that name no commit are kept with it (they belong to no other).
 
     Raises:
         CompareError: ``commit`` names no commit of ``frame``, or a prefix names several.
     """
     commits = commit_order(frame)
-    if not commits:
+    if not commits and commit is None:
         return frame, None
     if commit is None:
         chosen = commits[-1]
     else:
-        matches = [c for c in commits if c is not None and str(c).startswith(commit)]
+        matches = [c for c in commits if str(c).startswith(commit)]
         if len(matches) != 1:
-            known = ", ".join(str(c)[:10] for c in commits if c is not None) or "none"
+            known = ", ".join(str(c)[:10] for c in commits) or "none"
             what = "matches several commits" if matches else "is not a commit of these results"
             raise CompareError(f"commit {commit!r} {what}; commits: {known}")
         chosen = matches[0]
-    rows = frame[frame["git_commit"].isna()] if chosen is None else frame[frame["git_commit"] == chosen]
-    return rows, chosen
+    return frame[frame["git_commit"].isna() | (frame["git_commit"].astype(str) == chosen)], chosen
 
 
 def _keyed(frame: pd.DataFrame) -> dict[tuple, dict]:
