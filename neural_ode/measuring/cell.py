@@ -35,6 +35,7 @@ from neural_ode.measuring.reference import flat_gradient, reference_for, relativ
 from neural_ode.measuring.timing import Contention, time_call, time_forward_backward
 from neural_ode.methods import METHODS
 from neural_ode.results.record import CellRecord
+from neural_ode.results.schema import METRICS
 from neural_ode.solvers import SOLVERS
 from neural_ode.workloads import Problem, workload_of
 
@@ -258,6 +259,13 @@ def _measure_peak(step: GradientPass, deadline: Deadline, fields: dict) -> None:
         fields["cpu_peak_bytes"] = cpu_peak_bytes(step.run)
 
 
+def _timed_fields(name: str, timing) -> dict:
+    """The median of ``timing`` under the timed metric ``name`` and its spread under the schema's
+    spread fields (``time_forward_iqr_s``, ``_min_s``, ``_max_s``), in seconds."""
+    iqr, low, high = METRICS[name].spread_fields
+    return {name: timing.median_s, iqr: timing.iqr_s, low: timing.min_s, high: timing.max_s}
+
+
 def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
     """Median forward and backward times over repeats, and one bare evaluation's time."""
     config = step.config
@@ -276,17 +284,9 @@ def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
             between=between,
         )
     fields.update(other_cpu_cores=contention.other_cores, contended=contention.contended)
-    fields.update(
-        time_forward_s=forward.median_s,
-        time_forward_iqr_s=forward.iqr_s,
-        time_forward_min_s=forward.min_s,
-        time_forward_max_s=forward.max_s,
-        time_backward_s=backward.median_s,
-        time_backward_iqr_s=backward.iqr_s,
-        time_backward_min_s=backward.min_s,
-        time_backward_max_s=backward.max_s,
-        time_repeats=forward.repeats,
-    )
+    fields.update(_timed_fields("time_forward_s", forward))
+    fields.update(_timed_fields("time_backward_s", backward))
+    fields["time_repeats"] = forward.repeats
     deadline.check()
     field, t0 = step.problem.field, step.t[0]
     with torch.no_grad():

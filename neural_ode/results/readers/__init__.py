@@ -10,12 +10,41 @@ format is one new module.
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 from pathlib import Path
 
 
 class UnreadableResults(ValueError):
     """A path no reader accepts, or a file a reader cannot parse."""
+
+
+def load_json_object(path: Path) -> dict | None:
+    """The JSON object in the file ``path``; None when it is not a readable ``.json`` file holding
+    one object (unreadable, not UTF-8, not JSON, nested too deep, or another JSON value)."""
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".json":
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def with_record_columns(table):
+    """``table`` with every column of ``results.csv`` (a record's flat row), in order, missing ones
+    empty, then its other columns."""
+    from neural_ode.config import CellConfig
+    from neural_ode.results.record import CellRecord
+
+    columns = list(CellRecord(config=CellConfig()).to_dict())
+    for name in columns:
+        if name not in table:
+            table[name] = None
+    extra = [name for name in table.columns if name not in columns]
+    return table[columns + extra]
 
 
 def reader_modules() -> list:

@@ -39,6 +39,8 @@ import math
 import warnings
 from pathlib import Path
 
+from neural_ode.results.readers import load_json_object, with_record_columns
+
 NAME = "ASV results directory"
 
 #: timed benchmark method -> column prefix
@@ -68,14 +70,10 @@ def _cell_words(text: str) -> tuple[list[str], tuple]:
 
 
 def _is_result_file(path: Path) -> bool:
-    if path.suffix != ".json" or path.name in ("benchmarks.json", "machine.json") or not path.is_file():
+    if path.name in ("benchmarks.json", "machine.json"):
         return False
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON, nested too deep
-        return False
-    return isinstance(data, dict) and {"commit_hash", "env_name", "results"} <= set(data)
+    data = load_json_object(path)
+    return data is not None and {"commit_hash", "env_name", "results"} <= set(data)
 
 
 def _results_dir(path: Path) -> Path | None:
@@ -215,8 +213,6 @@ def read(path: Path):
     import pandas as pd
     from asv.results import Results, iter_results
 
-    from neural_ode.results.readers.pytest_benchmark import record_columns
-
     path = Path(path)
     directory = _results_dir(path)
     if directory is None:
@@ -239,9 +235,4 @@ def read(path: Path):
     table = pd.DataFrame(found)
     if table.empty:
         warnings.warn(f"{path}: no results of this project's ASV suite", stacklevel=2)
-    columns = record_columns()
-    for name in columns:
-        if name not in table:
-            table[name] = None
-    extra = [name for name in table.columns if name not in columns]
-    return table[columns + extra]
+    return with_record_columns(table)

@@ -18,9 +18,10 @@ Benchmarks without a cell config in ``extra_info`` (other suites' entries) are l
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
+
+from neural_ode.results.readers import load_json_object, with_record_columns
 
 NAME = "pytest-benchmark JSON"
 
@@ -43,25 +44,11 @@ PHASE_COLUMNS = {"forward": "time_forward", "step": "time_total"}
 
 def record_columns() -> list[str]:
     """The columns of ``results.csv``, in order (a record's flat row)."""
-    from neural_ode.config import CellConfig
-    from neural_ode.results.record import CellRecord
-
-    return list(CellRecord(config=CellConfig()).to_dict())
-
-
-def _load(path: Path) -> dict | None:
-    if not path.is_file() or path.suffix != ".json":
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON, nested too deep
-        return None
-    return data if isinstance(data, dict) else None
+    return list(with_record_columns(__import__("pandas").DataFrame()).columns)
 
 
 def _is_benchmark_file(path: Path) -> bool:
-    data = _load(path)
+    data = load_json_object(path)
     return data is not None and isinstance(data.get("benchmarks"), list) and "machine_info" in data
 
 
@@ -130,10 +117,5 @@ def read(path: Path):
     files = benchmark_files(Path(path))
     if not files:
         raise ValueError(f"{path}: not a pytest-benchmark JSON file")
-    table = pd.DataFrame([row for file in files for row in rows(_load(file))])
-    columns = record_columns()
-    for name in columns:
-        if name not in table:
-            table[name] = None
-    extra = [name for name in table.columns if name not in columns]
-    return table[columns + extra]
+    table = pd.DataFrame([row for file in files for row in rows(load_json_object(file))])
+    return with_record_columns(table)
