@@ -101,7 +101,7 @@ def test_aca_dopri5_equals_direct_backprop_through_the_same_solver():
     field, y0 = step.problem.field, step.problem.y0
     # direct backpropagation through the lean core's own dopri5 (the graph kept over every step)
     solver = AdaptiveSolver(lambda t, s: (field(t, s[0]),), ADAPTIVE_TABLEAUX["dopri5"], rtol=1e-5, atol=1e-5)
-    step.problem.loss(solver.solve((y0,), [0.0, 1.0])[-1][0]).backward()
+    step.problem.loss(solver.solve((y0,), [0.0, 1.0])[-1][0][None]).backward()  # a one-output trajectory
     expected = flat_gradient(step.problem.parameters())
     assert solver.stats.accepted >= 3
     step.zero_grad()
