@@ -570,3 +570,15 @@ def test_the_python_api_never_reruns_an_unguarded_script(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("script ran") == 1
     assert "ok True" in done.stdout
+
+
+def test_wrong_typed_asv_files_and_fifo_configs_are_one_line(tmp_path, capsys):
+    results = tmp_path / "asv"
+    (results / "machine").mkdir(parents=True)
+    (results / "benchmarks.json").write_text('["not", "a", "mapping"]')
+    (results / "machine" / "abc-env.json").write_text('{"commit_hash": "a", "env_name": "e", "results": [1]}')
+    code, err = run_cli(capsys, "report", results, "--out", tmp_path / "rep")
+    assert code == 2 and "cannot be read as results" in err and err.count("\n") == 1, err
+    os.mkfifo(tmp_path / "fifo.toml")
+    code, err = run_cli(capsys, "run", "--config", tmp_path / "fifo.toml", "--out", tmp_path / "out")
+    assert code == 2 and "not a regular file" in err, err

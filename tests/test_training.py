@@ -278,4 +278,4 @@ def test_console_exit_status_in_a_subprocess():
         timeout=120,
     )
     assert done.returncode == 2
-    assert "--epochs: expected a positive integer, got '0'" in done.stderr
+    assert "--epochs: it takes positive integers, got '0'" in done.stderr
