@@ -248,9 +248,13 @@ def test_published_pages_render_offline_with_graphs(asv_results, tmp_path):
         import asv_publish_offline
     finally:
         sys.path.pop(0)
-    results, _ = asv_results
+    results, commit = asv_results
     html = tmp_path / "html"
-    config = results.parent / "asv.conf.json"
+    # asv publishes graphs of the configured branches' commits: name the measured commit itself,
+    # which may be on no branch yet
+    settings = json.loads((results.parent / "asv.conf.json").read_text())
+    config = tmp_path / "asv.conf.json"
+    config.write_text(json.dumps(dict(settings, branches=[commit])))
     done = _asv(["publish", "--config", str(config), "--html-dir", str(html)], ROOT, _env(results.parent))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     pages = asv_publish_offline.make_offline(html)
