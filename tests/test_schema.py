@@ -54,7 +54,7 @@ SCRIPT = textwrap.dedent(
     print(json.dumps({
         "record": record.throwaway_bytes,
         "dtype": str(frame["throwaway_bytes"].dtype),
-        "asv_value": track(suite, {}),
+        "asv_value": track(suite, {}, "cell"),
         "asv_unit": track.unit,
         "extra_info": extra_info(record.to_dict(), config, "step").get("throwaway_bytes"),
     }))

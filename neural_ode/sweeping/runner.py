@@ -255,21 +255,25 @@ class ResultsLog:
 
 
 def _typed(record: CellRecord) -> CellRecord:
-    """``record``, if each measured field holds what its annotation says (int, float, str or None)."""
+    """``record``, if each measured field holds what its type says (bool, int, float, str or None)."""
     import dataclasses
+    import typing
 
     from neural_ode.validation import INT64_MAX
 
+    checks = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool) and abs(v) <= INT64_MAX,
+        float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        str: lambda v: isinstance(v, str),
+    }
     for field in dataclasses.fields(record):
-        value, kind = getattr(record, field.name), str(field.type)
+        value = getattr(record, field.name)
         if field.name == "config" or value is None:
             continue
-        if isinstance(value, bool) or (
-            ("float" in kind and not isinstance(value, int | float))
-            or ("float" not in kind and "int" in kind and not (isinstance(value, int) and abs(value) <= INT64_MAX))
-            or ("str" in kind and "int" not in kind and not isinstance(value, str))
-        ):
-            raise TypeError(f"{field.name} should be {kind}, got {value!r:.60}")
+        kinds = [kind for kind in (typing.get_args(field.type) or (field.type,)) if kind in checks]
+        if kinds and not any(checks[kind](value) for kind in kinds):
+            raise TypeError(f"{field.name} should be {field.type}, got {value!r:.60}")
     return record
 
 
