@@ -43,7 +43,7 @@ def fake_cell(config: CellConfig, **_) -> CellRecord:
     return CellRecord(config=config, status="ok", nfe_forward=config.steps or 1, nfe_backward=0, saved_bytes=64)
 
 
-def fake_report(frame, out_dir) -> Path:
+def fake_report(frame, out_dir, **_) -> Path:
     from neural_ode.reporting.owned import add_owned
 
     path = Path(out_dir) / "report.html"

@@ -110,12 +110,16 @@ def _plain(value: float, _pos=None) -> str:
     return f"{value:g}" if value > 0 and math.isfinite(value) else ""
 
 
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
 def _power(value: float, _pos=None) -> str:
     if value <= 0 or not math.isfinite(value):
         return ""
     exponent = math.floor(math.log10(value) + 1e-9)
     mantissa = value / 10**exponent
-    return f"$10^{{{exponent}}}$" if math.isclose(mantissa, 1) else f"${mantissa:g}\\times10^{{{exponent}}}$"
+    power = "10" + str(exponent).translate(_SUPERSCRIPTS)  # plain text: figures never parse mathtext
+    return power if math.isclose(mantissa, 1) else f"{mantissa:g}×{power}"
 
 
 def log_axes(ax, x: bool = True, y: bool = True) -> None:

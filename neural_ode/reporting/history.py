@@ -23,6 +23,7 @@ import pandas as pd
 
 from neural_ode.reporting.columns import has_data
 from neural_ode.reporting.figures import FigureResult
+from neural_ode.reporting.style import figure_theme
 from neural_ode.results.compare import (
     LABELS,
     CompareError,
@@ -171,4 +172,5 @@ def history_figures(frame: pd.DataFrame, changes: pd.DataFrame, directory: Path)
     """A history figure of every metric with data, when the results hold two commits or more."""
     if len(commit_order(frame)) < 2:
         return []
-    return [history_figure(frame, changes, Path(directory), m) for m in HISTORY_METRICS if has_data(frame, m)]
+    with figure_theme():
+        return [history_figure(frame, changes, Path(directory), m) for m in HISTORY_METRICS if has_data(frame, m)]

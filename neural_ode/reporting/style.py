@@ -17,4 +17,6 @@ def figure_theme(font_scale: float = 0.9):
     """A matplotlib ``rc_context`` with the report style (whitegrid, notebook sizes)."""
     style = dict(sns.axes_style("whitegrid"))
     style.update(sns.plotting_context("notebook", font_scale=font_scale))
+    # every text is shown as written: a method name like "$x$" from a result file is never mathtext
+    style["text.parse_math"] = False
     return mpl.rc_context(style)
