@@ -218,17 +218,34 @@ def spread(cells: pd.DataFrame, column: str, scale: float = 1.0):
 
 
 def legend_below(ax, fontsize: str = "x-small", note: str | None = None) -> None:
-    """The legend of ``ax`` below the axes (never over the data), in columns when it is long.
+    """The legend of ``ax``, merged into one legend for the whole figure below its panels (never
+    over the data, never cut off: constrained layout reserves its room), in as many columns as fit.
 
     ``note`` (lines that coincide, :func:`coincidence_text`) is the legend's title.
     """
-    handles = ax.get_legend_handles_labels()[0]
+    handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return
-    columns = 1 if len(handles) <= 3 else (2 if len(handles) <= 10 else 3)
-    ax.legend(
-        fontsize=fontsize, framealpha=0.85, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=columns,
-        borderaxespad=0.0, title=note, title_fontsize=fontsize,
+    fig = ax.figure
+    known: dict[str, object] = getattr(fig, "_merged_legend", {})
+    for handle, label in zip(handles, labels, strict=True):
+        known.setdefault(label, handle)
+    fig._merged_legend = known
+    notes: list[str] = getattr(fig, "_merged_notes", [])
+    if note and note not in notes:
+        notes.append(note)
+    fig._merged_notes = notes
+    for old in list(fig.legends):
+        old.remove()
+    columns = legend_columns(fig, list(known.values()))
+    # the figure grows by the legend's height, so the panels keep their size and nothing is cut off
+    base = getattr(fig, "_base_height", fig.get_figheight())
+    fig._base_height = base
+    lines = -(-len(known) // columns) + sum(note.count("\n") + 1 for note in notes)
+    fig.set_figheight(base + 0.17 * lines + 0.3)
+    fig.legend(
+        handles=list(known.values()), labels=list(known), loc="outside lower center", ncol=columns,
+        fontsize=fontsize, frameon=False, title="\n".join(notes) or None, title_fontsize=fontsize,
     )  # fmt: skip
 
 
@@ -244,8 +261,17 @@ def figure_legend(fig: Figure, style: Style, methods, variants, title_variants: 
     handles += list(extra)
     if handles:
         fig.legend(
-            handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize="small", frameon=False
-        )
+            handles=handles, loc="outside lower center", ncol=legend_columns(fig, handles), fontsize="small",
+            frameon=False,
+        )  # fmt: skip
+
+
+def legend_columns(fig: Figure, handles) -> int:
+    """As many legend columns as fit the figure's width, judged from the longest label (about
+    0.075 inch a character at the legend's small font, plus the marker): never wider than the figure."""
+    longest = max((len(str(h.get_label())) for h in handles), default=1)
+    per_column = 0.075 * longest + 0.6
+    return max(1, min(len(handles), 6, int(fig.get_figwidth() // per_column)))
 
 
 def coinciding(lines: dict[str, tuple]) -> list[list[str]]:

@@ -62,8 +62,7 @@ def _label(line: dict, frame: pd.DataFrame) -> str:
 
 def outputs_figure(frame: pd.DataFrame, directory: Path, style) -> object:
     """Memory (each memory metric measured), forward+backward time and NFE against output count, log-log."""
-    from neural_ode.reporting.figures_base import FigureResult, log_axes
-    from neural_ode.reporting.figures_base import legend_below as _legend
+    from neural_ode.reporting.figures_base import FigureResult, legend_columns, log_axes
     from neural_ode.reporting.figures_base import save as _save
     from neural_ode.reporting.figures_base import skip as _skip
     from neural_ode.reporting.figures_base import theme as _theme
@@ -74,9 +73,13 @@ def outputs_figure(frame: pd.DataFrame, directory: Path, style) -> object:
     if not panels:
         return _skip(NAME, TITLE, CAPTION, "no line with two or more output counts (sweep --outputs)")
     with _theme():
-        fig = Figure(figsize=(5.0 * len(panels), 5.6), layout="constrained")
-        axes = fig.subplots(1, len(panels), squeeze=False)[0]
-        for ax, (metric, _) in zip(axes, panels, strict=True):
+        columns = min(len(panels), 3)
+        rows = -(-len(panels) // columns)
+        fig = Figure(figsize=(4.6 * columns, 4.0 * rows + 1.2), layout="constrained")
+        axes = fig.subplots(rows, columns, squeeze=False).ravel()
+        for ax in axes[len(panels) :]:
+            ax.set_visible(False)
+        for ax, (metric, _) in zip(axes, panels, strict=False):
             scale = MB if metric.endswith("_bytes") else 1.0
             for line, cells in outputs_lines(frame, metric):
                 fit = fit_growth(cells["outputs"], cells[metric])
@@ -95,7 +98,13 @@ def outputs_figure(frame: pd.DataFrame, directory: Path, style) -> object:
             ax.set_xlabel("output times N")
             ax.set_ylabel(metric_label(metric))
             ax.set_title(metric)
-            _legend(ax)
+        # one legend for every panel (the lines are the same in each), below them, never over data
+        handles = axes[0].get_legend_handles_labels()[0]
+        if handles:
+            fig.legend(
+                handles=handles, loc="outside lower center", ncol=legend_columns(fig, handles), fontsize="small",
+                frameon=False,
+            )  # fmt: skip
         fig.suptitle(TITLE + " (log-log)")
         return FigureResult(NAME, TITLE, CAPTION, _save(fig, directory, NAME))
 
