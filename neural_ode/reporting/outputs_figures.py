@@ -26,7 +26,7 @@ from neural_ode.reporting.columns import (
     metric_label,
     varying,
 )
-from neural_ode.reporting.growth import FLAT_EXPONENT, fit_growth
+from neural_ode.reporting.growth import fit_growth
 
 #: what fixes the depth of a line: outputs vary along it, these do not
 DEPTH_KEYS = ("steps", "horizon", "rtol", "atol")
@@ -110,37 +110,56 @@ def outputs_figure(frame: pd.DataFrame, directory: Path, style) -> object:
 
 
 def outputs_claims(frame: pd.DataFrame) -> list[dict]:
-    """Claim rows on the outputs axis: adjoint memory O(1) in the number of output times?"""
-    from neural_ode.reporting.claims import FAILS, HOLDS, MIXED, NOT_MEASURED, method_family
+    """Claim rows on the outputs axis: is adjoint memory flat in the number of output times?
+
+    Judged as the depth claims are (:mod:`neural_ode.reporting.claims`): each adjoint line's affine
+    fit against N reads ``flat`` / ``grows linearly`` / ``not enough evidence`` (a jackknife over its
+    cells), and the claim is withheld when leaving one cell out would decide it otherwise.
+    """
+    from neural_ode.reporting.claims import (
+        EXACT_METRICS,
+        FLAT,
+        NOT_MEASURED,
+        UNTRAINED,
+        _stable_claim,
+        method_family,
+        stable_line_verdict,
+    )
 
     statement = "adjoint memory is O(1) in the number of output times (the loss on N states)"
     source = "torchdiffeq #259 (not a claim of the paper)"
-    expected = f"exponent in N < {FLAT_EXPONENT}"
-    metrics = [m for m in MEMORY_METRICS if has_data(frame, m)]
     rows = []
-    for metric in metrics:
-        lines = [
-            (line, cells) for line, cells in outputs_lines(frame, metric) if method_family(line["method"]) == "adjoint"
-        ]
-        fits = [(line, fit_growth(cells["outputs"], cells[metric]), cells) for line, cells in lines]
-        fits = [(line, fit, cells) for line, fit, cells in fits if fit is not None]
-        if not fits:
+    for metric in [m for m in MEMORY_METRICS if has_data(frame, m)]:
+        lines, labels, parts, on = [], [], [], []
+        for line, cells in outputs_lines(frame, metric):
+            if method_family(line["method"]) != "adjoint":
+                continue
+            depth = cells["outputs"].to_numpy(dtype=float)
+            value = cells[metric].to_numpy(dtype=float)
+            if np.unique(depth).size < 2:
+                continue
+            exact = metric in EXACT_METRICS
+            noisy = np.zeros(depth.size, dtype=bool)
+            label, reason = stable_line_verdict(depth, value, metric, exact, noisy)
+            name = _label(line, frame)
+            labels.append(label)
+            parts.append(f"{name}: {label} ({reason})")
+            lines.append({"depth": depth, "value": value, "noisy": noisy, "exact": exact, "label": name})
+            on.append(f"{line['workload']} · {line['solver']} · N = {depth.min():g}–{depth.max():g}")
+        if not lines:
             continue
-        passed = [fit.exponent < FLAT_EXPONENT for _, fit, _ in fits]
-        parts = []
-        for line, fit, cells in fits:
-            low, high = cells["outputs"].min(), cells["outputs"].max()
-            ratio = cells[cells["outputs"] == high][metric].mean() / cells[cells["outputs"] == low][metric].mean()
-            parts.append(f"{_label(line, frame)}: k = {fit.exponent:.2f}, ×{ratio:.1f} from N={low:g} to {high:g}")
-        verdict = HOLDS if all(passed) else (FAILS if not any(passed) else MIXED)
+        final, withheld = _stable_claim(lines, labels, metric, FLAT)
+        measured_on = "; ".join(dict.fromkeys(on)) + f"; {UNTRAINED}"
+        text = f"{len(lines)} line(s): " + "; ".join(parts) + (f"; {withheld}" if withheld else "")
         rows.append(
-            {"claim": statement, "source": source, "metric": metric, "expected": expected,
-             "measured": "; ".join(parts), "verdict": verdict}
+            {"claim": statement, "source": source, "metric": metric, "expected": FLAT,
+             "measured": f"{text} — measured on {measured_on}", "verdict": final, "measured_on": measured_on}
         )  # fmt: skip
     if not rows:
         rows.append(
-            {"claim": statement, "source": source, "metric": "memory", "expected": expected,
-             "measured": "no adjoint line with two or more output counts", "verdict": NOT_MEASURED}
+            {"claim": statement, "source": source, "metric": "memory", "expected": FLAT,
+             "measured": "no adjoint line with two or more output counts", "verdict": NOT_MEASURED,
+             "measured_on": ""}
         )  # fmt: skip
     return rows
 
