@@ -43,6 +43,9 @@ import pandas as pd
 
 from neural_ode.reporting.columns import LINE_KEYS, MEMORY_METRICS, has_data, line_label, measured, varying
 from neural_ode.reporting.growth import fit_growth
+from neural_ode.reporting.verdicts import DOES_NOT_HOLD as FAILS
+from neural_ode.reporting.verdicts import FLAT, GROWS, HOLDS, MIXED, NOT_MEASURED
+from neural_ode.reporting.verdicts import NOT_ENOUGH_EVIDENCE as NOT_ENOUGH
 
 #: backward/forward NFE ratios counted as "about half"
 HALF_BAND = (0.35, 0.65)
@@ -62,10 +65,6 @@ EXACT_METRICS = ("saved_bytes", "cpu_peak_bytes", "cuda_peak_bytes")
 MIN_HALF_NFE = 50
 #: what every verdict is measured on besides its cells
 UNTRAINED = "untrained (randomly initialised) field"
-
-from neural_ode.reporting.verdicts import DOES_NOT_HOLD as FAILS  # noqa: E402
-from neural_ode.reporting.verdicts import FLAT, GROWS, HOLDS, MIXED, NOT_MEASURED  # noqa: E402
-from neural_ode.reporting.verdicts import NOT_ENOUGH_EVIDENCE as NOT_ENOUGH  # noqa: E402
 
 
 @dataclass(frozen=True)

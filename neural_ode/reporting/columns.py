@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from neural_ode.reporting.units import MB as _MB
+from neural_ode.reporting.units import MB as MB  # re-exported: bytes per megabyte, as the report prints memory
 from neural_ode.results.record import CONTEXT_FIELDS
 from neural_ode.results.schema import METRICS, memory_metrics, spread_columns
 from neural_ode.solvers import SOLVERS
@@ -59,9 +59,6 @@ NUMERIC_COLUMNS = (
     *spread_columns(),
     *METRICS,
 )  # fmt: skip
-
-#: bytes per megabyte, as the report prints memory (10**6 bytes; see :mod:`neural_ode.reporting.units`)
-MB = _MB
 
 
 def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:

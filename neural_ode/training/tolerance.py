@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import torch
 import torchdiffeq
 
+from neural_ode.measuring.timing import synchronizer
 from neural_ode.training.data import Dataset
-from neural_ode.training.train import EVAL_BATCH, TrainResult, _sync
+from neural_ode.training.train import EVAL_BATCH, TrainResult
 
 #: tolerances (rtol = atol) of the Figure 3a sweep
 SWEEP_TOLERANCES = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
@@ -69,6 +70,7 @@ def tolerance_sweep(
     if block is None or result.status != "ok" or block.rtol is None or block.steps is not None:
         return []
     device = torch.device(result.config.device)
+    sync = synchronizer(device)
     images, labels = data.test_images[:limit], data.test_labels[:limit]
     model.eval()
     with torch.no_grad():
@@ -85,10 +87,10 @@ def tolerance_sweep(
                     y = labels[start : start + EVAL_BATCH].to(device)
                     features = model.features(x)
                     before = block.nfe
-                    _sync(device)
+                    sync()
                     t0 = time.perf_counter()
                     state = block(features)
-                    _sync(device)
+                    sync()
                     times.append(time.perf_counter() - t0)
                     nfe.append(block.nfe - before)
                     outputs.append(state.double().cpu())

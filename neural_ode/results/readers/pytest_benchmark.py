@@ -44,7 +44,9 @@ PHASE_COLUMNS = {"forward": "time_forward", "step": "time_total"}
 
 def record_columns() -> list[str]:
     """The columns of ``results.csv``, in order (a record's flat row)."""
-    return list(with_record_columns(__import__("pandas").DataFrame()).columns)
+    import pandas as pd
+
+    return list(with_record_columns(pd.DataFrame()).columns)
 
 
 def _is_benchmark_file(path: Path) -> bool:
