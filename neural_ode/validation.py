@@ -56,9 +56,7 @@ def parse_int(name: str, value, *, minimum: int = 1, maximum: int = INT64_MAX, e
     return number
 
 
-def parse_float(
-    name: str, value, *, positive: bool = True, maximum: float = math.inf, error=UsageError
-) -> float:
+def parse_float(name: str, value, *, positive: bool = True, maximum: float = math.inf, error=UsageError) -> float:
     """``value`` (an int, a float or an ASCII decimal string) as a finite float (> 0 if ``positive``)
     and at most ``maximum``."""
     number = math.nan

@@ -60,7 +60,8 @@ def test_a_tiny_sweep_writes_every_file_with_the_solver_counts_and_records_the_f
     config = tmp_path / "sweep.toml"
     # the config file gives some settings; options on the command line override its values
     config.write_text('method = ["direct", "adjoint"]\nsolver = "rk4"\nsteps = [99]\nhorizon = [1, 1e38]\n')
-    status = main(["run", "--config", str(config), "--steps", "3", *TINY, "--out", str(out)])
+    # --timeout 30: the reference pass spends it on the float64 reference of t1 = 1e38 (see below)
+    status = main(["run", "--config", str(config), "--steps", "3", *TINY, "--timeout", "30", "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 0, captured.err
 

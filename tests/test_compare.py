@@ -159,3 +159,28 @@ def test_bad_input_exits_2_with_one_line(tmp_path, monkeypatch, capsys, args, me
     assert cli_main(["compare", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_our_records_keep_every_repeat_so_two_sweeps_compare_with_mann_whitney(tmp_path):
+    from neural_ode import measure_cell
+    from neural_ode.results.frame import results_frame, write_csv
+    from neural_ode.sweeping.runner import ResultsLog
+
+    config = CellConfig(workload="mlp", method="direct", solver="euler", steps=3, batch=2, width=8, dim=3,
+                        repeats=5, warmup=0)  # fmt: skip
+    for side in ("base", "new"):
+        record = measure_cell(config, rss="skip", reference=False, peak=False)
+        assert len(record.time_forward_samples_s) == len(record.time_backward_samples_s) == 5
+        assert record.time_forward_s == sorted(record.time_forward_samples_s)[2]  # the median of the 5
+        ResultsLog(tmp_path / side / "results.jsonl").append(record)
+    csv = write_csv(results_frame(ResultsLog(tmp_path / "base" / "results.jsonl").records()), tmp_path / "r.csv")
+    assert "samples" not in csv.read_text().splitlines()[0]  # one value per CSV cell; the lists stay in the jsonl
+    table = compare_frames(*(_frame(tmp_path / side) for side in ("base", "new")), Thresholds(timings="report")).table
+    timed = table[table["metric"].isin(["time_forward_s", "time_backward_s"])]
+    assert len(timed) == 2 and all(test.startswith("Mann-Whitney U p=") for test in timed["test"])
+
+
+def _frame(folder: Path) -> pd.DataFrame:
+    from neural_ode.results.readers import read_results
+
+    return read_results([folder])

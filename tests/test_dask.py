@@ -109,3 +109,18 @@ def test_every_cell_is_recorded_once_even_when_a_worker_dies(cluster, tmp_path):
     assert sorted(keys) == sorted(cell.key for cell in cells)  # every cell once, none lost, none twice
     assert all(r["status"] == "ok" for r in records), [(r["status"], r["error"]) for r in records]
     assert all(r["hostname"] == socket.gethostname() for r in records)
+
+
+def test_an_unreachable_scheduler_is_refused_before_the_output_folder_exists(tmp_path):
+    out = tmp_path / "never"
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from neural_ode.sweeping import dask_runner as d; "
+         "d.CONNECT_TIMEOUT_S = 2; from neural_ode.cli import main; sys.exit(main(sys.argv[1:]))",
+         "run", "--workload", "mlp", "--method", "direct", "--solver", "rk4", "--steps", "2",
+         "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "--scheduler" in done.stderr and "cannot reach the Dask scheduler" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not out.exists()

@@ -27,10 +27,27 @@ def frame() -> pd.DataFrame:
         for tol, error, time_s in zip(TOLS, errors, times):
             rows.append(
                 dict(
-                    workload="mlp", method=method, solver="dopri5", horizon=1.0, rtol=tol, atol=tol, batch=8,
-                    width=16, dim=4, device="cpu", dtype="float32", seed=0, status="ok", nfe_forward=20,
-                    nfe_backward=0, time_forward_s=time_s / 2, time_backward_s=time_s / 2, saved_bytes=1e6,
-                    cpu_peak_bytes=2e6 if method == "torchode" else 1e6, grad_rel_error=error, solver_overhead=2.0,
+                    workload="mlp",
+                    method=method,
+                    solver="dopri5",
+                    horizon=1.0,
+                    rtol=tol,
+                    atol=tol,
+                    batch=8,
+                    width=16,
+                    dim=4,
+                    device="cpu",
+                    dtype="float32",
+                    seed=0,
+                    status="ok",
+                    nfe_forward=20,
+                    nfe_backward=0,
+                    time_forward_s=time_s / 2,
+                    time_backward_s=time_s / 2,
+                    saved_bytes=1e6,
+                    cpu_peak_bytes=2e6 if method == "torchode" else 1e6,
+                    grad_rel_error=error,
+                    solver_overhead=2.0,
                 )  # fmt: skip
             )
     return prepare(pd.DataFrame(rows))

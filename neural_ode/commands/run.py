@@ -257,6 +257,14 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     out = output_dir(settings)
+    client = None
+    if settings.get("scheduler"):  # an unreachable cluster is bad input: refused before --out exists
+        from neural_ode.sweeping.dask_runner import connect
+
+        try:
+            client = connect(str(settings["scheduler"]))
+        except OSError as exc:
+            raise UsageError(f"--scheduler: {exc}") from exc
 
     # everything the user typed is checked: from here on, the folder is created and locked
     from neural_ode.reporting.owned import add_owned
@@ -285,14 +293,10 @@ def main(args: argparse.Namespace) -> int:
         previous_threads = os.environ.get(THREADS_VARIABLE)
         os.environ[THREADS_VARIABLE] = str(threads)  # the cell processes take the sweep's environment
         try:
-            if settings.get("scheduler"):
+            if client is not None:
                 from neural_ode.sweeping.dask_runner import run_sweep_dask
 
-                try:
-                    resume = bool(settings.get("resume"))
-                    outcome = run_sweep_dask(cells, out, str(settings["scheduler"]), resume=resume)
-                except OSError as exc:
-                    raise UsageError(f"--scheduler: {exc}") from exc
+                outcome = run_sweep_dask(cells, out, client, resume=bool(settings.get("resume")))
             else:
                 outcome = run_sweep(cells, out, resume=bool(settings.get("resume")))
         except KeyboardInterrupt:

@@ -205,11 +205,13 @@ def measure_cell(
         fields["params"] = sum(p.numel() for p in step.problem.parameters())
         if rss == "here":
             fields["rss_peak_bytes"] = rss_peak_bytes(step.run)
-        _measure_exact(step, deadline, fields, reference)
+        solution, gradient = _measure_exact(step, deadline, fields)
         if peak:
             _measure_peak(step, deadline, fields)
         if timing:
             _measure_time(step, deadline, fields)
+        if reference:  # last: a reference not computed yet takes what is left of the deadline, nothing else
+            _measure_accuracy(config, solution, gradient, deadline, fields)
     except Exception as exc:  # a failed cell is a result
         fields["status"], fields["error"] = classify(exc)
     fields["cell_wall_s"] = time.perf_counter() - started
@@ -217,8 +219,9 @@ def measure_cell(
     return CellRecord(config=config, **fields)
 
 
-def _measure_exact(step: GradientPass, deadline: Deadline, fields: dict, reference: bool) -> None:
-    """NFE forward/backward, saved bytes, finiteness and accuracy, from one counted run."""
+def _measure_exact(step: GradientPass, deadline: Deadline, fields: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """NFE forward/backward, saved bytes and finiteness, from one counted run; returns the run's
+    states at the output times and its flat float64 parameter gradient (for the accuracy)."""
     counter = CountingField(step.problem.field, deadline, watch_finite=True)
     step.zero_grad()
     try:
@@ -238,12 +241,21 @@ def _measure_exact(step: GradientPass, deadline: Deadline, fields: dict, referen
     _check_finite("parameter gradient", gradient)
     config = step.config
     fields["interpolated"] = bool(config.adaptive and METHODS[config.method].interpolates_outputs and not config.land)
-    if reference:
-        ref = reference_for(config)
-        fields["sol_rel_error"] = relative_error(step.trajectory, ref.solution)
-        fields["grad_rel_error"] = relative_error(gradient, ref.gradient)
-        fields["ref_sol_rel_error"] = ref.solution_error
-        fields["ref_grad_rel_error"] = ref.gradient_error
+    return step.trajectory.detach().to("cpu", torch.float64).clone(), gradient
+
+
+def _measure_accuracy(config, solution: torch.Tensor, gradient: torch.Tensor, deadline: Deadline, fields: dict):
+    """Errors of the counted run against the float64 reference, and the reference's own errors.
+
+    A reference not cached yet (a sweep computes them first, see
+    :func:`neural_ode.sweeping.runner.prepare_references`) is computed here, within the deadline.
+    """
+    deadline.check()
+    ref = reference_for(config, check=deadline.check)
+    fields["sol_rel_error"] = relative_error(solution, ref.solution)
+    fields["grad_rel_error"] = relative_error(gradient, ref.gradient)
+    fields["ref_sol_rel_error"] = ref.solution_error
+    fields["ref_grad_rel_error"] = ref.gradient_error
 
 
 def _measure_peak(step: GradientPass, deadline: Deadline, fields: dict) -> None:
@@ -287,6 +299,8 @@ def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
     fields.update(_timed_fields("time_forward_s", forward))
     fields.update(_timed_fields("time_backward_s", backward))
     fields["time_repeats"] = forward.repeats
+    fields["time_forward_samples_s"] = list(forward.samples_s)
+    fields["time_backward_samples_s"] = list(backward.samples_s)
     deadline.check()
     field, t0 = step.problem.field, step.t[0]
     with torch.no_grad():

@@ -46,6 +46,17 @@ def device_name(device: str) -> str:
     return cpu_name()
 
 
+@functools.cache
+def package_version(name: str) -> str | None:
+    """The installed version of the distribution ``name``, None when it is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def provenance(device: str) -> dict:
     """Versions, device name, thread count, host and commit, as record fields."""
     import torchdiffeq
@@ -53,6 +64,7 @@ def provenance(device: str) -> dict:
     return {
         "torch_version": torch.__version__,
         "torchdiffeq_version": torchdiffeq.__version__,
+        "torchode_version": package_version("torchode"),
         "python_version": platform.python_version(),
         "device_name": device_name(device),
         "threads": torch.get_num_threads(),

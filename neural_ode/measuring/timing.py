@@ -21,15 +21,19 @@ class TimingStats:
     min_s: float
     max_s: float
     repeats: int
+    #: every repeat's time, in the order measured (kept for statistical comparisons)
+    samples_s: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, samples_s: list[float]) -> TimingStats:
-        """Median, interquartile range, min and max of ``samples_s``."""
+        """Median, interquartile range, min and max of ``samples_s``, and the samples."""
         if len(samples_s) >= 2:
             q1, _, q3 = statistics.quantiles(samples_s, n=4, method="inclusive")
         else:
             q1 = q3 = samples_s[0]
-        return cls(statistics.median(samples_s), q3 - q1, min(samples_s), max(samples_s), len(samples_s))
+        return cls(
+            statistics.median(samples_s), q3 - q1, min(samples_s), max(samples_s), len(samples_s), tuple(samples_s)
+        )
 
 
 def synchronizer(device: torch.device | str) -> Callable[[], None]:

@@ -19,7 +19,8 @@ from neural_ode.reporting.growth import fits_table
 from neural_ode.results.schema import METRICS
 
 PROVENANCE_COLUMNS = (
-    "torch_version", "torchdiffeq_version", "python_version", "device_name", "threads", "hostname", "git_commit",
+    "torch_version", "torchdiffeq_version", "torchode_version", "python_version", "device_name", "threads",
+    "hostname", "git_commit",
 )  # fmt: skip
 
 #: context fields shown in the table of cells as they are (no unit)
@@ -42,6 +43,7 @@ def cell_columns() -> dict[str, tuple[str, float | None]]:
             columns["time_total_s"] = (f"forward + backward time ({metric.display_unit})", metric.scale)
     columns.update({name: (heading, None) for name, heading in CONTEXT_COLUMNS.items()})
     return columns
+
 
 #: error column -> the reference's own error it is judged against
 RESOLVED_BY = {"grad_rel_error": "ref_grad_rel_error", "sol_rel_error": "ref_sol_rel_error"}

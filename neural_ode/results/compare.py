@@ -13,7 +13,8 @@ three tests, modelled on pyperf and asv:
 * timings (:data:`TIMED_METRICS`) are noisy: a change needs both a ratio of the medians beyond
   ``time_factor`` (as ``asv continuous --factor``) and significance. With the repeats' samples on
   both sides the test is a two-sided Mann-Whitney U test at ``alpha`` (pyperf compares samples
-  too). With only their statistics, as ``results.jsonl`` keeps them: when minimum and maximum are
+  too); ``results.jsonl`` keeps them (``time_forward_samples_s``, ``time_backward_samples_s``) since
+  this round. With only their statistics (older records, a CSV): when minimum and maximum are
   known, every repeat of one side must be slower than every repeat of the other (the ranges do not
   overlap: U = 0, which for 5 repeats a side is p = 0.008 two-sided); else the medians must differ
   by more than the wider interquartile range. ``time_total_s`` is compared where a reader gives it

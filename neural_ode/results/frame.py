@@ -53,9 +53,13 @@ def results_frame(rows: Iterable[dict | CellRecord]) -> pd.DataFrame:
 
 
 def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:
-    """Write ``frame`` as ``results.csv`` (missing values as empty fields); returns the path."""
+    """Write ``frame`` as ``results.csv`` (missing values as empty fields); returns the path.
+
+    The per-repeat timing samples (``*_samples_s`` lists) stay in ``results.jsonl``: a CSV cell
+    holds one value; the CSV has their median, IQR, min and max.
+    """
     path = Path(path)
-    frame.to_csv(path, index=False)
+    frame.drop(columns=[c for c in frame.columns if str(c).endswith("_samples_s")]).to_csv(path, index=False)
     return path
 
 

@@ -22,6 +22,8 @@ SCHEMA_VERSION = 1
 #: what the record says about how the cell ran and where, after the metrics: name -> type
 CONTEXT_FIELDS: dict[str, type] = {
     "time_repeats": int,  # timed repeats behind each median
+    "time_forward_samples_s": list,  # every timed repeat of the forward pass, seconds (results.jsonl only)
+    "time_backward_samples_s": list,  # every timed repeat of the backward pass, seconds (results.jsonl only)
     "interpolated": bool,  # the solver's value at the last output time was interpolated, not landed on
     "load_before": float,  # 1-minute load average of the machine when the cell started (processes)
     "load_after": float,  # 1-minute load average of the machine when the cell ended (processes)
@@ -31,6 +33,7 @@ CONTEXT_FIELDS: dict[str, type] = {
     "measured_at": str,  # ISO 8601, UTC
     "torch_version": str,
     "torchdiffeq_version": str,
+    "torchode_version": str,  # None when torchode (an extra) is not installed
     "python_version": str,
     "device_name": str,
     "threads": int,  # torch intra-op threads during the measurement

@@ -94,15 +94,32 @@ def _check_workers(client) -> None:
             )
 
 
+def connect(scheduler: str):
+    """A ``distributed.Client`` of the scheduler at ``scheduler`` (``tcp://HOST:PORT``).
+
+    Raises:
+        OSError: the scheduler cannot be reached within :data:`CONNECT_TIMEOUT_S` seconds.
+    """
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise OSError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+
+
 def run_sweep_dask(
     cells: Sequence[CellConfig],
     out_dir: Path | str,
-    scheduler: str,
+    scheduler,
     *,
     resume: bool = False,
     progress: bool = True,
 ) -> SweepOutcome:
     """Measure ``cells`` on the Dask cluster at ``scheduler``, appending records as they arrive.
+
+    ``scheduler`` is an address (``tcp://HOST:PORT``) or a client from :func:`connect` (which the
+    client's ``with`` closes at the end).
 
     With ``resume``, cells already recorded in ``out_dir/results.jsonl`` are skipped. Each
     arrival is logged on stderr with the worker and host that measured it.
@@ -110,17 +127,14 @@ def run_sweep_dask(
     Raises:
         OSError: the scheduler cannot be reached within :data:`CONNECT_TIMEOUT_S`.
     """
-    from distributed import Client, as_completed
+    from distributed import as_completed
     from tqdm import tqdm
 
     log = ResultsLog(Path(out_dir) / "results.jsonl")
     done = log.done_keys() if resume else set()
     todo = [cell for cell in cells if cell.key not in done]
     records: list[CellRecord] = []
-    try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-    except (OSError, TimeoutError) as exc:
-        raise OSError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+    client = scheduler if not isinstance(scheduler, str) else connect(scheduler)
     with client:
         _check_workers(client)
         futures = {}

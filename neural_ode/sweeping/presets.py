@@ -69,7 +69,7 @@ QUICK = Preset(
     name="quick",
     description=(
         "MLP 64-256-64 batch 128, every method; rk4 over 8..64 steps, dopri5 over horizons 1..16, "
-        "dopri5+bosh3 over tolerances 1e-3..1e-7, direct/adjoint over 10 and 100 output times, the trained spiral "
+        "dopri5+bosh3 over tolerances 1e-3..1e-7, direct/adjoint over 4 and 32 output times, the trained spiral "
         "field and an atol << rtol seminorm cell (every figure, a few minutes on 2 cores)"
     ),
     base=_QUICK_BASE,
@@ -79,13 +79,13 @@ QUICK = Preset(
         {"solver": ("dopri5", "bosh3"), "tol": (1e-3, 1e-5, 1e-7)},  # NFE, error vs tolerance
         # issue 10: where each claim can show
         # output times: the adjoint's saved states and backward restarts grow with them
-        {"method": ("direct", "adjoint"), "solver": ("rk4", "dopri5"), "steps": (16,), "outputs": (10, 100)},
+        {"method": ("direct", "adjoint"), "solver": ("rk4", "dopri5"), "steps": (16,), "outputs": (4, 32)},
         # a trained field: an adaptive solve of hundreds of evaluations (backward/forward NFE, seminorm)
         {
             "workload": ("spiral",),
             "method": _ADJOINTS,
             "solver": ("dopri5",),
-            "horizon": (0.5,),
+            "horizon": (0.25,),
             "batch": (16,),
             "width": (50,),
         },

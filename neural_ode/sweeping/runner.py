@@ -17,9 +17,12 @@ so a killed sweep loses at most the cell in flight; :class:`ResultsLog` reads it
 ``--resume``, dropping a truncated last line (with a warning) and cutting the file back to its
 last whole line before appending.
 
-The float64 reference a cell's errors are measured against is computed by the first cell of
-each problem, in its process, and cached on disk for the others (see :mod:`neural_ode.measuring.reference`):
-a reference that cannot be computed then fails its cell, not the sweep.
+The float64 references the cells' errors are measured against are computed first, in a pass of
+their own (:func:`prepare_references`): one fresh process per problem not in the disk cache yet,
+as many at a time as there are cores (nothing is timed then), each within
+:data:`REFERENCE_TIMEOUT_S`. A reference that cannot be computed there is named in a warning; its
+cells try again last, after their timings, within their own timeouts, so it fails their accuracy
+figures, not their other figures or the sweep (see :mod:`neural_ode.measuring.reference`).
 
 What it owns: the sweep appends only to a regular ``results.jsonl`` (never through a symlink, never
 to a FIFO: see :func:`neural_ode.validation.open_owned`); a cell's temporary folder lies under
@@ -48,7 +51,7 @@ from pathlib import Path
 from neural_ode.config import CellConfig
 from neural_ode.results.record import CellRecord
 from neural_ode.sweeping.plan import cell_label
-from neural_ode.sweeping.worker import PRELOAD, measure_into, run_child
+from neural_ode.sweeping.worker import PRELOAD, measure_into, reference_into, run_child
 from neural_ode.validation import check_regular_or_absent, open_owned
 
 #: seconds a cell process may run past its cell's ``timeout_s`` (a phase that overruns, a hang)
@@ -57,6 +60,9 @@ KILL_GRACE_S = 10.0
 LOG_TAIL_CHARS = 400
 #: the folder under a sweep's --out that holds its cells' temporary folders
 TMP_NAME = ".cells-tmp"
+#: seconds one reference may take in the reference pass (the conv block's at horizon 4 takes about
+#: 6 minutes of one core)
+REFERENCE_TIMEOUT_S = 1800.0
 
 
 def worker_context():
@@ -306,6 +312,9 @@ def run_sweep(
     done = log.done_keys() if resume else set()
     todo = [cell for cell in cells if cell.key not in done]
     records = []
+    with _removed_after(tmp_dir):
+        prepare_references(todo, tmp_dir=tmp_dir, progress=progress)
+    tmp_dir = clear_tmp(Path(out_dir))
     with (
         tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar,
         _removed_after(tmp_dir),
@@ -318,6 +327,78 @@ def run_sweep(
             bar.set_postfix_str(record.status, refresh=False)
             bar.update(1)
     return SweepOutcome(records=records, skipped=len(cells) - len(todo))
+
+
+def prepare_references(
+    cells: Sequence[CellConfig],
+    *,
+    tmp_dir: Path | str | None = None,
+    parallel: int | None = None,
+    timeout_s: float | None = None,
+    progress: bool = True,
+) -> dict[str, str]:
+    """Compute the float64 references ``cells`` need that the disk cache lacks, before any is measured.
+
+    One fresh process per problem, ``parallel`` at a time (default: the cores this process may
+    use); nothing is timed while they run. Each is killed after ``timeout_s`` (default: the
+    longest ``timeout_s`` of the cells that need it, at most :data:`REFERENCE_TIMEOUT_S`).
+
+    Returns:
+        the problems whose reference could not be computed: a readable label -> the reason (each
+        also given in a warning). Their cells compute it themselves, within their own timeouts.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    from neural_ode.measuring.reference import cache_key, is_cached
+
+    needed: dict[str, CellConfig] = {}
+    budget: dict[str, float] = {}  # the longest timeout of the cells that need each reference
+    for cell in cells:
+        try:
+            key = cache_key(cell)
+            if key not in needed and not is_cached(cell):
+                needed[key] = cell
+        except Exception:  # noqa: BLE001 - a problem that cannot even be built fails in its cells, with the reason
+            continue
+        if key in needed:
+            budget[key] = max(budget.get(key, 0.0), cell.timeout_s)
+    if not needed:
+        return {}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    parallel = parallel or max(1, min(len(needed), cores))
+
+    def one(key: str) -> CellRecord:
+        limit = min(REFERENCE_TIMEOUT_S, budget[key]) if timeout_s is None else timeout_s
+        return run_cell(needed[key], kill_after_s=limit, target=reference_into, tmp_dir=tmp_dir)
+
+    failed: dict[str, str] = {}
+    start_worker_server()
+    with (
+        ThreadPoolExecutor(max_workers=parallel) as pool,
+        tqdm(total=len(needed), file=sys.stderr, unit="reference", disable=not progress, dynamic_ncols=True) as bar,
+    ):
+        bar.set_description(f"float64 references ({parallel} at a time)")
+        for cell, outcome in zip(needed.values(), pool.map(one, needed)):
+            if outcome.status != "ok":
+                label = reference_label(cell)
+                failed[label] = outcome.error or outcome.status
+                warnings.warn(
+                    f"the reference of {label} could not be computed ({failed[label]}); "
+                    "its cells try again within their own timeouts",
+                    stacklevel=2,
+                )
+            bar.update(1)
+    return failed
+
+
+def reference_label(cell: CellConfig) -> str:
+    """The problem a reference belongs to, readably: workload, sizes, horizon, outputs."""
+    return (
+        f"{cell.workload} batch {cell.batch} width {cell.width} dim {cell.dim} layers {cell.layers} "
+        f"horizon {cell.horizon:g} outputs {cell.outputs} seed {cell.seed}"
+    )
 
 
 @contextlib.contextmanager

@@ -119,6 +119,21 @@ def measure_into(config: dict, record_path: str) -> None:
     os.replace(partial, record_path)
 
 
+def reference_into(config: dict, record_path: str) -> None:
+    """Compute the float64 reference of the cell ``config`` into the disk cache, then write an
+    ``ok`` record (no figures) to ``record_path`` (the sweep's reference pass)."""
+    from neural_ode.config import CellConfig
+    from neural_ode.measuring.reference import reference_for
+    from neural_ode.measuring.timing import apply_threads
+    from neural_ode.results.record import CellRecord
+
+    apply_threads()
+    cell = CellConfig(**config)
+    reference_for(cell)
+    with open(record_path, "w", encoding="utf-8") as handle:
+        json.dump(CellRecord(config=cell).to_dict(), handle)
+
+
 def main() -> int:
     """``python -m neural_ode.sweeping.worker``: the cell read from stdin, its record written to stdout."""
     record_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")

@@ -100,6 +100,9 @@ class Workload:
     #: default sizes: ``batch``, ``width``, ``dim``, ``layers`` and ``outputs`` (the meaning of
     #: each is the workload's; ``layers`` and ``outputs`` default to 1 when absent)
     defaults: ClassVar[dict[str, int]]
+    #: False for a field with kinks (ReLU): its float64 reference is then a fixed grid, not an
+    #: adaptive solve that cannot converge (see :mod:`neural_ode.measuring.reference`)
+    smooth: ClassVar[bool] = True
 
     def default(self, name: str) -> int:
         """The default of size ``name`` (``layers`` and ``outputs`` fall back to 1)."""
