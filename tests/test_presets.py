@@ -118,3 +118,17 @@ def test_applications_runs_latent_cnf_and_stiff_over_their_axes():
     assert {cell.outputs for cell in cells if cell.workload == "latent"} == {10, 50, 200}
     assert {cell.dim for cell in cells if cell.workload.startswith("cnf")} == {2, 16}
     assert {cell.solver for cell in cells if cell.workload == "stiff"} >= {"dopri5", "bosh3", "rk4"}
+
+
+def test_land_is_an_axis_with_cells_only_where_it_changes_the_solve():
+    import pytest
+
+    from neural_ode.config import ConfigError
+
+    given = {"method": "direct,aca", "solver": "dopri5,rk4", "steps": "4", "land": "true,false"}
+    cells = plan(PRESETS[DEFAULT_PRESET], given, RunSettings())
+    landed = sorted((c.method, c.solver) for c in cells if c.land)
+    assert landed == [("direct", "dopri5")]  # torchdiffeq's adaptive solve; rk4 and the own integrator always land
+    assert len(cells) == 5 and len({c.key for c in cells}) == 5
+    with pytest.raises(ConfigError, match="--land takes true or false"):
+        plan(PRESETS[DEFAULT_PRESET], {"land": "maybe"}, RunSettings())

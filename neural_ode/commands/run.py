@@ -78,6 +78,8 @@ _AXIS_HELP = {
     "layers": "hidden layers of the vector field (mlp, spiral, latent, cnf) or convolutions (conv) "
     "(positive integers; default: the workload's)",
     "dim": "state size (mlp, cnf) or latent size (latent) (positive integers; default: the workload's)",
+    "land": "true: torchdiffeq's adaptive solvers step onto the output times instead of interpolating there; "
+    "true,false measures both (default false; other cells land anyway)",
 }
 
 

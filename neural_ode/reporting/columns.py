@@ -39,10 +39,11 @@ TIME_METRICS = {
 #: what makes a line of cells that differ only in depth
 LINE_KEYS = ("workload", "method", "solver", "device", "dtype", "batch", "width", "dim", "hostname")
 LINE_KEYS += ("outputs", "layers")  # issue 10: a line is at one output count and one field depth
+LINE_KEYS += ("land",)  # interpolated and landed solves are different lines
 
 CONFIG_COLUMNS = (
     "workload", "method", "solver", "steps", "horizon", "rtol", "atol", "batch", "width", "dim",
-    "device", "dtype", "seed", "outputs", "layers",
+    "device", "dtype", "seed", "outputs", "layers", "land",
 )  # fmt: skip
 
 #: what two cells must share to be compared side by side: configuration, commit and host
@@ -55,7 +56,7 @@ TEXT_COLUMNS = (
 
 NUMERIC_COLUMNS = (
     "steps", "horizon", "rtol", "atol", "batch", "width", "dim", "seed", "repeats", "outputs", "layers",
-    *(name for name, kind in CONTEXT_FIELDS.items() if kind is not str),
+    *(name for name, kind in CONTEXT_FIELDS.items() if kind in (int, float, bool)),
     *spread_columns(),
     *METRICS,
 )  # fmt: skip
@@ -74,6 +75,9 @@ def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
         frame[name] = frame[name].astype(float)
     frame["status"] = frame["status"].fillna("ok")
     frame["ok"] = frame["status"] == "ok"
+    # results from before the land axis, and readers without it, solved without landing
+    land = frame["land"].astype(object) if "land" in frame else pd.Series(False, index=frame.index, dtype=object)
+    frame["land"] = land.where(land.notna(), False).astype(bool)
     frame["adaptive"] = frame["solver"].map(lambda s: bool(SOLVERS[s].adaptive) if s in SOLVERS else False)
     frame["adaptive"] = frame["adaptive"].astype(bool)
     frame["depth"] = np.where(frame["adaptive"], frame["nfe_forward"], frame["steps"]).astype(float)

@@ -29,7 +29,7 @@ from neural_ode.workloads import WORKLOADS
 
 #: the axes of a sweep, in the order cells are enumerated
 AXES = ("workload", "method", "solver", "steps", "horizon", "tol", "rtol", "atol", "batch", "width", "device", "dtype")
-AXES += ("outputs", "layers", "dim")
+AXES += ("outputs", "layers", "dim", "land")
 TOLERANCE_AXES = ("tol", "rtol", "atol")
 
 _CHOICES = {
@@ -41,6 +41,18 @@ _CHOICES = {
 }
 _POSITIVE_INTS = ("steps", "batch", "width", "outputs", "layers", "dim")
 _POSITIVE_FLOATS = ("horizon", "tol", "rtol", "atol")
+_BOOLEANS = ("land",)
+_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+
+def boolean(name: str, value) -> bool:
+    """``value`` (a bool, or true/false, yes/no, 1/0, on/off) as a bool, or a ConfigError naming ``name``."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(f"--{name} takes true or false (also yes/no, 1/0, on/off), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,8 @@ def parse_axis(name: str, value) -> tuple:
             parsed.append(item)
         elif name in _POSITIVE_INTS:
             parsed.append(positive_int(name, item))
+        elif name in _BOOLEANS:
+            parsed.append(boolean(name, item))
         else:
             parsed.append(positive_float(name, item))
     return tuple(dict.fromkeys(parsed))
@@ -146,7 +160,7 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
     """The cells of one grid (every axis of :data:`AXES` but rtol/atol must be present)."""
     common = {"seed": settings.seed, "repeats": settings.repeats, "warmup": settings.warmup}
     cells = []
-    for workload, method, solver, horizon, batch, width, device, dtype, outputs, layers, dim in itertools.product(
+    for workload, method, solver, horizon, batch, width, device, dtype, outputs, layers, dim, land in itertools.product(
         axes["workload"],
         axes["method"],
         axes["solver"],
@@ -158,9 +172,12 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
         axes.get("outputs", (None,)),
         axes.get("layers", (None,)),
         axes.get("dim", (None,)),
+        axes.get("land", (False,)),
     ):
         if not METHODS[method].supports(solver):
             continue  # e.g. checkpoint on an adaptive solver: not a cell of this product
+        if land and not (SOLVERS[solver].adaptive and METHODS[method].interpolates_outputs):
+            continue  # fixed grids and the own integrators land anyway: the same cell as land=false
         base = dict(
             workload=workload,
             method=method,
@@ -173,6 +190,7 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
             outputs=outputs,
             layers=layers,
             dim=dim,
+            land=land,
             timeout_s=settings.timeout_s,
             **common,
         )
