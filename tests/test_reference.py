@@ -95,15 +95,15 @@ def _grid_by_plain_backprop(config, steps_per_unit):
 def test_a_field_with_kinks_gets_a_grid_reference_that_plain_backprop_reproduces(tmp_path, monkeypatch):
     monkeypatch.setenv("NEURAL_ODE_BENCH_CACHE", str(tmp_path))
     config = CellConfig(**TINY_CONV, method="direct", solver="dopri5")
-    assert not ref.smooth("conv") and ref.smooth("mlp")
+    assert (ref.grid_steps("conv"), ref.grid_steps("stiff"), ref.grid_steps("mlp")) == (256, 20000, None)
     ref._CACHE.clear()
     reference = ref.reference_for(config)
-    solution, gradient = _grid_by_plain_backprop(config, ref.GRID_STEPS_PER_UNIT)
+    solution, gradient = _grid_by_plain_backprop(config, ref.grid_steps("conv"))
     assert reference.solution.shape == (2, 2, 4, 3, 3)
     assert ref.relative_error(solution, reference.solution) < 1e-13
     assert ref.relative_error(gradient, reference.gradient) < 1e-12
     # its own error: the distance from the same solve at half the steps
-    half_solution, half_gradient = _grid_by_plain_backprop(config, ref.GRID_STEPS_PER_UNIT // 2)
+    half_solution, half_gradient = _grid_by_plain_backprop(config, ref.grid_steps("conv") // 2)
     assert reference.gradient_error == pytest.approx(ref.relative_error(half_gradient, reference.gradient), rel=1e-6)
     assert reference.solution_error == pytest.approx(ref.relative_error(half_solution, reference.solution), rel=1e-6)
     assert 0 < reference.solution_error < reference.gradient_error < 1e-2
@@ -141,3 +141,16 @@ def test_the_sweep_computes_missing_references_first_in_their_own_pass(tmp_path,
         failed = prepare_references([CellConfig(workload="mlp", batch=2, width=8, dim=3, horizon=2.0)],
                                     tmp_dir=tmp_path, timeout_s=0.01, progress=False)  # fmt: skip
     assert list(failed) == ["mlp batch 2 width 8 dim 3 layers 1 horizon 2 outputs 1 seed 0"]
+
+
+def test_the_stiff_workload_gets_a_grid_reference_that_a_fine_rk4_cell_agrees_with(tmp_path, monkeypatch):
+    # the adaptive float64 adjoint underflows its step on Van der Pol at mu = 1000; the grid does not
+    monkeypatch.setenv("NEURAL_ODE_BENCH_CACHE", str(tmp_path))
+    config = CellConfig(workload="stiff", batch=2, method="direct", solver="rk4", steps=2000, horizon=0.1,
+                        dtype="float64")  # fmt: skip
+    ref._CACHE.clear()
+    record = measure_cell(config, rss="skip", timing=False, peak=False)
+    assert record.status == "ok", record.error
+    assert record.ref_grad_rel_error < 1e-8 and record.ref_sol_rel_error < 1e-10
+    assert record.grad_rel_error < 1e-5  # h = 5e-5 against the reference's 5e-6: rk4's h^4 gap
+    ref._CACHE.clear()

@@ -149,3 +149,13 @@ def test_the_trained_spiral_field_gives_an_adaptive_solve_of_over_a_hundred_eval
     assert record.nfe_forward >= 100
     fixed = exact(CellConfig(workload="spiral", method="adjoint", solver="rk4", steps=16, outputs=4))
     assert fixed.nfe_forward == fixed.nfe_backward == 64
+
+
+def test_the_spiral_field_is_fitted_even_when_first_built_under_no_grad(tmp_path, monkeypatch):
+    from neural_ode.workloads import spiral
+
+    monkeypatch.setenv("NEURAL_ODE_BENCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(spiral, "FIT_ITERATIONS", 2)  # the loop's grad mode, not the fit, is under test
+    with torch.no_grad():
+        state = spiral.fit_state(8, 1)
+    assert state and all(torch.isfinite(v).all() for v in state.values())

@@ -294,6 +294,10 @@ def main(args: argparse.Namespace) -> int:
         previous_handler = signal.signal(signal.SIGTERM, _interrupt)
         previous_threads = os.environ.get(THREADS_VARIABLE)
         os.environ[THREADS_VARIABLE] = str(threads)  # the cell processes take the sweep's environment
+        from neural_ode.measuring.provenance import COMMIT_VARIABLE, checkout_commit
+
+        previous_commit = os.environ.get(COMMIT_VARIABLE)
+        os.environ[COMMIT_VARIABLE] = previous_commit or checkout_commit() or ""  # one commit per sweep
         try:
             if client is not None:
                 from neural_ode.sweeping.dask_runner import run_sweep_dask
@@ -311,6 +315,8 @@ def main(args: argparse.Namespace) -> int:
                 os.environ.pop(THREADS_VARIABLE, None)
             else:
                 os.environ[THREADS_VARIABLE] = previous_threads
+            if previous_commit is None:
+                os.environ.pop(COMMIT_VARIABLE, None)
         if outcome.skipped:
             print(f"resumed: {outcome.skipped} cells were already recorded and were skipped", file=sys.stderr)
         with warnings.catch_warnings():  # the bad lines were named once, when the sweep read the log

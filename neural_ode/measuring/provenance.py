@@ -9,9 +9,21 @@ from pathlib import Path
 
 import torch
 
+#: set by a sweep to the commit it started at, so that all its cells carry it (a commit made
+#: while a sweep runs does not split the sweep: its cells run the code the sweep loaded)
+COMMIT_VARIABLE = "NEURAL_ODE_BENCH_COMMIT"
+
+
+def git_commit() -> str | None:
+    """The commit the measurement belongs to: the sweep's (``$NEURAL_ODE_BENCH_COMMIT``), else the
+    checkout's this package runs from; None outside a git checkout."""
+    import os
+
+    return os.environ.get(COMMIT_VARIABLE) or checkout_commit()
+
 
 @functools.cache
-def git_commit() -> str | None:
+def checkout_commit() -> str | None:
     """The commit of the checkout this package runs from, None outside a git checkout."""
     try:
         out = subprocess.run(

@@ -19,12 +19,15 @@ What makes it a reference:
   bound the error of the looser solve, so they over-state the reference's own error: a cell's
   error within :data:`RESOLUTION_FACTOR` x of them cannot be told from the reference's.
 
-A field that is not smooth (a workload with ``smooth = False``: the conv block's ReLUs) gets a
-fixed-grid reference instead: an adaptive solver at a tight tolerance cannot converge there (at
+A workload that declares a ``reference_grid`` (steps per unit time) gets a fixed-grid reference
+instead. Two do. The stiff Van der Pol field: the float64 dopri8 adjoint's backward solve
+underflows its step size there, while rk4 at h = 5e-5 is well inside its stability bound
+(h < 2.8 / |lambda| ~ 9e-4). And the conv block, whose ReLU kinks no adaptive solver at a tight
+tolerance can converge through (at
 each kink the error estimate falls to first order, so dopri8 at 1e-9 takes more than 6 CPU-minutes
 per solve of the conv block), and no fixed-step method does better than first order in the
 gradient either, because the sensitivity equation's right-hand side jumps at every kink. The grid
-reference is float64 ``rk4`` with :data:`GRID_STEPS_PER_UNIT` steps per unit of time, landing on
+reference is float64 ``rk4`` with the workload's steps per unit of time (conv: 256), landing on
 every output time; its gradient is the exact gradient of that discrete solve, backpropagated
 through checkpointed segments of :data:`GRID_SEGMENT` steps (memory: one state per segment plus
 one segment's graph). Its own error is estimated from the same solve at half the steps (measured
@@ -63,9 +66,8 @@ WORKLOAD_TOLERANCES: dict[str, tuple[float, float]] = {}
 #: a cell's error within this factor of the reference's own error (an upper estimate) is below its
 #: resolution: beyond it, the error measured against the reference is within 10 % of the true one
 RESOLUTION_FACTOR = 10.0
-#: the fixed-grid reference of fields that are not smooth: float64 rk4 at this many steps per unit time
+#: the fixed-grid reference (workloads with a ``reference_grid``: steps per unit time) is float64 rk4
 GRID_SOLVER = "rk4"
-GRID_STEPS_PER_UNIT = 256
 #: steps per checkpointed segment of the grid reference's backpropagation
 GRID_SEGMENT = 16
 #: bump when the reference computation changes, so stale cache files are not used
@@ -203,7 +205,8 @@ def _load(path: Path, key: str, shapes: tuple[tuple[int, ...], int]) -> Referenc
 
 
 def _key(workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int, outputs: int) -> str:
-    method = f"grid{GRID_STEPS_PER_UNIT}" if not smooth(workload) else "tol{:g}/{:g}".format(*tolerances(workload))
+    grid = grid_steps(workload)
+    method = f"grid{grid}" if grid else "tol{:g}/{:g}".format(*tolerances(workload))
     key = f"v{REFERENCE_VERSION}-{workload}-b{batch}-w{width}-d{dim}-h{horizon!r}-s{seed}-{method}"
     return key + f"-l{layers}-o{outputs}-torch{torch.__version__}"
 
@@ -264,11 +267,12 @@ class _Checked(torch.nn.Module):
         return self.field(t, y)
 
 
-def smooth(workload: str) -> bool:
-    """Whether ``workload``'s field is smooth enough for the adaptive reference (see the module docstring)."""
+def grid_steps(workload: str) -> int | None:
+    """Steps per unit time of ``workload``'s grid reference; None when it takes the adaptive one
+    (the workload's ``reference_grid``, see the module docstring)."""
     from neural_ode.workloads import workload_of
 
-    return bool(getattr(workload_of(workload), "smooth", True))
+    return getattr(workload_of(workload), "reference_grid", None)
 
 
 def solve_on_grid(settings: tuple, steps_per_unit: int, check=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -343,16 +347,17 @@ def compute_reference(
     check=None,
 ) -> Reference:
     """The reference at :data:`REFERENCE_TOL`, its own error estimated against :data:`CHECK_TOL`
-    (or the workload's pair in :data:`WORKLOAD_TOLERANCES`); for a field that is not smooth, the
-    grid reference at :data:`GRID_STEPS_PER_UNIT` steps per unit time against half as many."""
+    (or the workload's pair in :data:`WORKLOAD_TOLERANCES`); for a workload with a
+    ``reference_grid``, the grid reference at that many steps per unit time against half as many."""
     settings = (workload, batch, width, dim, horizon, seed, layers, outputs)
-    if smooth(workload):
+    grid = grid_steps(workload)
+    if grid is None:
         tol, loose = tolerances(workload)
         solution, gradient = solve_reference(settings, tol, check)
         check_solution, check_gradient = solve_reference(settings, loose, check)
     else:
-        solution, gradient = solve_on_grid(settings, GRID_STEPS_PER_UNIT, check)
-        check_solution, check_gradient = solve_on_grid(settings, GRID_STEPS_PER_UNIT // 2, check)
+        solution, gradient = solve_on_grid(settings, grid, check)
+        check_solution, check_gradient = solve_on_grid(settings, grid // 2, check)
     return Reference(
         solution,
         gradient,

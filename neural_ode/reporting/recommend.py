@@ -62,7 +62,7 @@ def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
         pairs = direct.merge(other, on=keys, suffixes=("_direct", "_adjoint"))
         if pairs.empty:
             continue
-        pairs["depth"] = pairs["depth_direct"].fillna(pairs["depth_adjoint"])
+        pairs = pairs.assign(depth=pairs["depth_direct"].fillna(pairs["depth_adjoint"]))
         for _solver, cells in pairs.groupby("solver", sort=True):
             cell = cells.sort_values(["depth", "horizon"]).iloc[-1]
             row = {"adjoint method": method, "solver": cell["solver"]}

@@ -68,13 +68,13 @@ _QUICK_BASE = {
 QUICK = Preset(
     name="quick",
     description=(
-        "MLP 64-256-64 batch 128, every method; rk4 over 8..64 steps, dopri5 over horizons 1..16, "
+        "MLP 64-256-64 batch 128, every method; rk4 over 4..32 steps, dopri5 over horizons 1..16, "
         "dopri5+bosh3 over tolerances 1e-3..1e-7, direct/adjoint over 4 and 32 output times, the trained spiral "
         "field and an atol << rtol seminorm cell (every figure, a few minutes on 2 cores)"
     ),
     base=_QUICK_BASE,
     grids=(
-        {"solver": ("rk4",), "steps": (8, 16, 32, 64)},  # memory and time vs depth, fixed grid
+        {"solver": ("rk4",), "steps": (4, 8, 16, 32)},  # memory and time vs depth, fixed grid
         {"solver": ("dopri5",), "horizon": (1.0, 4.0, 16.0)},  # vs depth, adaptive
         {"solver": ("dopri5", "bosh3"), "tol": (1e-3, 1e-5, 1e-7)},  # NFE, error vs tolerance
         # issue 10: where each claim can show

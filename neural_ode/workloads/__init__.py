@@ -100,9 +100,10 @@ class Workload:
     #: default sizes: ``batch``, ``width``, ``dim``, ``layers`` and ``outputs`` (the meaning of
     #: each is the workload's; ``layers`` and ``outputs`` default to 1 when absent)
     defaults: ClassVar[dict[str, int]]
-    #: False for a field with kinks (ReLU): its float64 reference is then a fixed grid, not an
-    #: adaptive solve that cannot converge (see :mod:`neural_ode.measuring.reference`)
-    smooth: ClassVar[bool] = True
+    #: steps per unit time of a float64 rk4 grid reference, for fields an adaptive float64 dopri8
+    #: reference cannot solve: kinks (ReLU), stiffness; None: the adaptive reference (see
+    #: :mod:`neural_ode.measuring.reference`)
+    reference_grid: ClassVar[int | None] = None
 
     def default(self, name: str) -> int:
         """The default of size ``name`` (``layers`` and ``outputs`` fall back to 1)."""

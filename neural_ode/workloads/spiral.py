@@ -80,7 +80,8 @@ def fit_state(width: int, layers: int) -> dict:
                 return stored["state"]
         except Exception:  # a corrupt file is refitted
             pass
-    state = _fit(width, layers)
+    with torch.enable_grad():  # a caller may build the problem under no_grad (the reference does)
+        state = _fit(width, layers)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
