@@ -59,10 +59,10 @@ def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
     out = []
     for method in sorted(m for m in rows["method"].dropna().unique() if method_family(m) == "adjoint"):
         other = rows[rows["method"] == method]
-        pairs = direct.merge(other, on=keys, suffixes=("_direct", "_adjoint"))
+        pairs = direct.merge(other, on=keys, suffixes=("_direct", "_adjoint")).copy()  # one block: no fragmentation
         if pairs.empty:
             continue
-        pairs = pairs.assign(depth=pairs["depth_direct"].fillna(pairs["depth_adjoint"]))
+        pairs["depth"] = pairs["depth_direct"].fillna(pairs["depth_adjoint"])
         for _solver, cells in pairs.groupby("solver", sort=True):
             cell = cells.sort_values(["depth", "horizon"]).iloc[-1]
             row = {"adjoint method": method, "solver": cell["solver"]}
