@@ -172,13 +172,33 @@ def stable_line_verdict(depth, value, metric: str, exact: bool, noisy=None) -> t
     return label, reason
 
 
+def field_state(workloads) -> str:
+    """Whether the fields behind ``workloads`` were trained (a workload's ``trained``), readably."""
+    from neural_ode.workloads import workload_of
+
+    def trained(name: str) -> bool:
+        try:
+            return bool(getattr(workload_of(name), "trained", False))
+        except Exception:  # noqa: BLE001 - a user's workload no longer importable: say untrained
+            return False
+
+    names = sorted({str(w) for w in workloads})
+    done = [w for w in names if trained(w)]
+    if not done:
+        return UNTRAINED
+    rest = [w for w in names if w not in done]
+    if not rest:
+        return f"trained field ({', '.join(done)})"
+    return f"{', '.join(done)}: trained field; {', '.join(rest)}: {UNTRAINED}"
+
+
 def _measured_on(lines: pd.DataFrame) -> str:
     parts = []
     for (workload, solver, adaptive), group in lines.groupby(["workload", "solver", "adaptive"], sort=True):
         unit = "forward NFE" if adaptive else "steps"
         low, high = group["depth_min"].min(), group["depth_max"].max()
         parts.append(f"{workload} · {solver} · {low:g}–{high:g} {unit}")
-    return "; ".join(parts) + f"; {UNTRAINED}" if parts else UNTRAINED
+    return "; ".join([*parts, field_state(lines["workload"])]) if parts else UNTRAINED
 
 
 def _line_label(depth, value, metric, exact, noisy) -> str:
@@ -283,7 +303,8 @@ def _half_row(method: str, cells: pd.DataFrame, expected: str) -> dict:
         "source": claim.source,
         "metric": "nfe_backward / nfe_forward",
         "expected": expected,
-        "measured_on": f"{on}; {UNTRAINED} (the paper: a trained network, an adaptive Adams solver)",
+        "measured_on": f"{on}; {field_state(cells['workload'])} "
+        "(the paper: a trained network, an adaptive Adams solver)",
     }
     span = f"range {cells['nfe_ratio'].min():.2f}–{cells['nfe_ratio'].max():.2f}"
     if long_enough.empty:

@@ -118,13 +118,22 @@ def line_label(values: dict, keys) -> str:
     parts = []
     for key in keys:
         value = values.get(key)
-        if key in ("batch", "width", "dim", "outputs", "layers") and value is not None and np.isfinite(value):
+        if value is None or (isinstance(value, float) and not np.isfinite(value)):
+            continue  # not a setting of this line (steps of an adaptive solve, rtol of a grid)
+        if key in ("batch", "width", "dim", "outputs", "layers"):
             parts.append(f"{key}={int(value)}")
-        elif key == "horizon" and value is not None and np.isfinite(value):
+        elif key == "horizon":
             parts.append(f"t1={value:g}")
+        elif key == "steps":
+            parts.append(f"{int(value)} steps")
+        elif key in ("rtol", "atol"):
+            parts.append(f"{key} {value:g}")
+        elif key == "land":
+            if value:
+                parts.append("landed on the output times")
         else:
             parts.append(str(value))
-    return " · ".join(parts)
+    return " · ".join(part for part in parts if part)
 
 
 def metric_label(name: str) -> str:

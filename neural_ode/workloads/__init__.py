@@ -104,6 +104,8 @@ class Workload:
     #: reference cannot solve: kinks (ReLU), stiffness; None: the adaptive reference (see
     #: :mod:`neural_ode.measuring.reference`)
     reference_grid: ClassVar[int | None] = None
+    #: True when the field's parameters were fitted to data (the report says what claims were judged on)
+    trained: ClassVar[bool] = False
 
     def default(self, name: str) -> int:
         """The default of size ``name`` (``layers`` and ``outputs`` fall back to 1)."""

@@ -130,6 +130,7 @@ class SpiralWorkload(Workload):
         "horizon 1 = the demo's [0, 25]; batch 16"
     )
     defaults = {"batch": 16, "width": 50, "dim": 2, "layers": 1, "outputs": 1}
+    trained = True  # fitted once to ode_demo's spiral
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
         dtype = dtype or getattr(torch, config.dtype)
