@@ -94,8 +94,9 @@ def reference_rows():
     for horizon in (1.0, 4.0, 16.0):
         truth = direct(horizon, 1e-13, True)
         old = direct(horizon, 1e-10, False)
-        new = solve_reference("mlp", 128, 256, 64, horizon, 0, REFERENCE_TOL)
-        check = solve_reference("mlp", 128, 256, 64, horizon, 0, CHECK_TOL)
+        settings = ("mlp", 128, 256, 64, horizon, 0, 1, 1)  # workload, batch, width, dim, t1, seed, layers, outputs
+        new = solve_reference(settings, REFERENCE_TOL)
+        check = solve_reference(settings, CHECK_TOL)
         print(
             f"{horizon:7g} {relative_error(old[1], truth[1]):13.2e} {relative_error(new[1], truth[1]):13.2e} "
             f"{relative_error(check[1], new[1]):13.2e} {relative_error(old[0], truth[0]):12.2e} "

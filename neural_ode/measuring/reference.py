@@ -129,7 +129,7 @@ def reference_for(config, check=None) -> Reference:
     settings = _settings(config)
     cached = _CACHE.get(settings)
     if cached is None:
-        cached = _CACHE[settings] = _reference(*settings, check=check)
+        cached = _CACHE[settings] = _reference(settings, check=check)
     return cached
 
 
@@ -215,18 +215,8 @@ def _path(key: str) -> Path:
     return cache_dir() / f"reference-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
 
 
-def _reference(
-    workload: str,
-    batch: int,
-    width: int,
-    dim: int,
-    horizon: float,
-    seed: int,
-    layers: int = 1,
-    outputs: int = 1,
-    check=None,
-) -> Reference:
-    settings = (workload, batch, width, dim, horizon, seed, layers, outputs)
+def _reference(settings: tuple, check=None) -> Reference:
+    """The reference of ``settings`` (see :func:`_settings`): from the disk cache, else computed and stored."""
     key = _key(*settings)
     path = _path(key)
     with torch.no_grad():
