@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -17,8 +18,6 @@ COMMIT_VARIABLE = "NEURAL_ODE_BENCH_COMMIT"
 def git_commit() -> str | None:
     """The commit the measurement belongs to: the sweep's (``$NEURAL_ODE_BENCH_COMMIT``), else the
     checkout's this package runs from; None outside a git checkout."""
-    import os
-
     return os.environ.get(COMMIT_VARIABLE) or checkout_commit()
 
 
