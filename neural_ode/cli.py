@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     70 an internal error (a bug: the message says where to report it)."""
     from neural_ode.config import ConfigError
 
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["run"] and not {"-h", "--help"} & set(words):
+        from neural_ode.sweeping.worker import begin_worker_server
+
+        begin_worker_server()  # the cell processes' server imports torch beside this process's own imports
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

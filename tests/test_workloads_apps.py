@@ -1,4 +1,4 @@
-"""The outputs axis and the application workloads (latent, cnf, stiff, spiral): exact facts only."""
+"""The outputs axis and the application workloads (latent, cnf, stiff, spiral, digits): exact facts only."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ SMALL = {
     "cnf": {"batch": 16, "width": 16},
     "cnf-hutchinson": {"batch": 16, "width": 16, "dim": 3},
     "stiff": {"batch": 4, "horizon": 0.001},
+    "digits": {"batch": 4, "width": 8},
 }
 
 
@@ -159,3 +160,36 @@ def test_the_spiral_field_is_fitted_even_when_first_built_under_no_grad(tmp_path
     with torch.no_grad():
         state = spiral.fit_state(8, 1)
     assert state and all(torch.isfinite(v).all() for v in state.values())
+
+
+def test_fitted_fields_and_solved_data_are_cached_on_disk_and_recomputed_when_corrupt(tmp_path, monkeypatch):
+    from neural_ode.workloads.cache import disk_cached
+
+    monkeypatch.setenv("NEURAL_ODE_BENCH_CACHE", str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return torch.arange(6, dtype=torch.float64).reshape(3, 2)
+
+    first = disk_cached("probe", "probe-key", compute)
+    again = disk_cached("probe", "probe-key", compute)
+    assert len(calls) == 1 and torch.equal(first, again)
+    (stored,) = tmp_path.glob("*-probe.pt")
+    stored.write_bytes(b"not a torch file")
+    assert torch.equal(disk_cached("probe", "probe-key", compute), first) and len(calls) == 2
+    assert torch.equal(disk_cached("probe", "another key", compute), first) and len(calls) == 3
+
+
+def test_the_digits_block_is_fitted_once_to_the_digits_and_classifies_them(tmp_path, monkeypatch):
+    from neural_ode.workloads import digits
+
+    monkeypatch.setenv("NEURAL_ODE_BENCH_CACHE", str(tmp_path))
+    model, accuracy = digits.fitted(8, 2)
+    again, same = digits.fitted(8, 2)  # read back from the disk cache
+    assert len(list(tmp_path.glob("*-digits.pt"))) == 1 and same == accuracy
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))
+    assert accuracy > 0.2  # twice chance for this 8-channel block (the default 64-channel one reaches 0.956)
+    problem = digits.DigitsWorkload().build(CellConfig(workload="digits", batch=4, width=8, solver="rk4", steps=4))
+    assert problem.y0.shape == (4, 8, 4, 4)
+    assert len(problem.parameters()) == len(list(model.field.parameters())) + len(list(model.head.parameters()))

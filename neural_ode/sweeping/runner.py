@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import multiprocessing
 import os
 import shutil
 import signal
@@ -51,7 +50,7 @@ from pathlib import Path
 from neural_ode.config import CellConfig
 from neural_ode.results.record import CellRecord
 from neural_ode.sweeping.plan import cell_label
-from neural_ode.sweeping.worker import PRELOAD, measure_into, reference_into, run_child
+from neural_ode.sweeping.worker import measure_into, reference_into, run_child, start_worker_server, worker_context
 from neural_ode.validation import check_regular_or_absent, open_owned
 
 #: seconds a cell process may run past its cell's ``timeout_s`` (a phase that overruns, a hang)
@@ -63,35 +62,6 @@ TMP_NAME = ".cells-tmp"
 #: seconds one reference may take in the reference pass (the conv block's at horizon 4 takes about
 #: 6 minutes of one core)
 REFERENCE_TIMEOUT_S = 1800.0
-
-
-def worker_context():
-    """The multiprocessing context that starts cell processes.
-
-    ``forkserver`` with :data:`neural_ode.sweeping.worker.PRELOAD` imported in the server, where the
-    platform has it; ``spawn`` (a new interpreter per cell, slower to start) elsewhere.
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        # '__main__' too: the server then runs the main script once, and no cell process
-        # re-runs it (with its imports, a second or more) before it starts measuring
-        context.set_forkserver_preload(["__main__", *PRELOAD])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-_server_started = False
-
-
-def start_worker_server() -> None:
-    """Start the forkserver and wait until its imports are done, once per process, so that no
-    cell's time budget pays for them."""
-    global _server_started
-    if not _server_started:
-        process = worker_context().Process(target=os.getpid, name="neural-ode-bench warm-up")
-        process.start()
-        process.join()
-        _server_started = True
 
 
 def run_cell(

@@ -135,6 +135,7 @@ class Workload:
 
 from neural_ode.workloads.cnf import CNFWorkload
 from neural_ode.workloads.conv import ConvWorkload
+from neural_ode.workloads.digits import DigitsWorkload
 from neural_ode.workloads.latent import LatentWorkload
 from neural_ode.workloads.mlp import MLPWorkload
 from neural_ode.workloads.spiral import SpiralWorkload
@@ -145,6 +146,7 @@ WORKLOADS: dict[str, Workload] = {
     for w in (
         MLPWorkload(),
         ConvWorkload(),
+        DigitsWorkload(),
         SpiralWorkload(),
         LatentWorkload(),
         CNFWorkload(),

@@ -18,13 +18,12 @@ output times (one output: the final state).
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 
 import torch
 from torch import nn
 
 from neural_ode.workloads import Problem, Workload
+from neural_ode.workloads.cache import disk_cached
 from neural_ode.workloads.mlp import tanh_mlp
 
 #: the demo's spiral: dy/dt = (y**3) @ TRUE_A from TRUE_Y0 over [0, DEMO_T1]
@@ -63,33 +62,37 @@ def true_spiral(times: torch.Tensor, y0: torch.Tensor | None = None) -> torch.Te
 
 @functools.cache
 def _demo_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """The demo's data: times (demo units) and the true spiral there, float64, ``(points, 2)``;
+    the solve (about 0.7 s) is cached on disk."""
     t = torch.linspace(0.0, DEMO_T1, DEMO_POINTS, dtype=torch.float64)
-    return t, true_spiral(t)[:, 0]  # (points, 2)
+    key = f"spiral-data-{DEMO_T1}-{DEMO_POINTS}-torch{torch.__version__}"
+    return t, disk_cached("spiral-data", key, lambda: true_spiral(t)[:, 0])
+
+
+@functools.lru_cache(maxsize=8)
+def _target(starts: tuple[float, ...], times: tuple[float, ...]) -> torch.Tensor:
+    """The true spiral continued from each start time (demo units) at each output time, float64,
+    shape ``(outputs, batch, 2)``; cached, since a cell builds its problem more than once."""
+
+    def solve() -> torch.Tensor:
+        wanted = torch.tensor(starts, dtype=torch.float64)[:, None] + torch.tensor(times, dtype=torch.float64)
+        unique, where = torch.unique(wanted.reshape(-1), sorted=True, return_inverse=True)
+        along = true_spiral(torch.cat([torch.zeros(1, dtype=torch.float64), unique]))[1:, 0]  # (unique, 2)
+        return along[where].reshape(len(starts), len(times), 2).transpose(0, 1).contiguous()
+
+    key = f"spiral-target-{starts!r}-{times!r}-torch{torch.__version__}"
+    return disk_cached("spiral-target", key, solve)
 
 
 def fit_state(width: int, layers: int) -> dict:
     """The fitted parameters of a ``width`` x ``layers`` spiral field (computed once, cached on disk)."""
-    from neural_ode.measuring.reference import cache_dir
-
     key = f"spiral-fit-v{FIT_VERSION}-w{width}-l{layers}-it{FIT_ITERATIONS}-torch{torch.__version__}"
-    path = cache_dir() / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}-spiral.pt"
-    if path.exists():
-        try:
-            stored = torch.load(path, weights_only=True)
-            if stored.get("key") == key:
-                return stored["state"]
-        except Exception:  # a corrupt file is refitted
-            pass
-    with torch.enable_grad():  # a caller may build the problem under no_grad (the reference does)
-        state = _fit(width, layers)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save({"key": key, "state": state}, tmp)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return state
+
+    def fit() -> dict:
+        with torch.enable_grad():  # a caller may build the problem under no_grad (the reference does)
+            return _fit(width, layers)
+
+    return disk_cached("spiral", key, fit)
 
 
 def _fit(width: int, layers: int) -> dict:
@@ -146,11 +149,8 @@ class SpiralWorkload(Workload):
         # the loss: squared distance from the true spiral continued from each start, at the output times;
         # the system is autonomous, so that is the one true trajectory at the start's time plus t
         times = problem.output_times(config, torch.float64, "cpu") * DEMO_T1
-        wanted = (t_data[starts][:, None] + times[None, :]).reshape(-1)
-        unique, where = torch.unique(wanted, sorted=True, return_inverse=True)
-        along = true_spiral(torch.cat([torch.zeros(1, dtype=torch.float64), unique]))[1:, 0]  # (unique, 2)
-        target = along[where].reshape(config.batch, len(times), 2).transpose(0, 1)  # (outputs, batch, 2)
-        problem.target = target.to(dtype=dtype, device=device)
+        target = _target(tuple(t_data[starts].tolist()), tuple(times.tolist()))  # (outputs, batch, 2)
+        problem.target = target.to(dtype=dtype, device=device, copy=True)
         problem.loss_fn = problem_target_loss(problem.target)
         return problem
 

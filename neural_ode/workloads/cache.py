@@ -1,0 +1,40 @@
+"""Values a workload computes once and keeps on disk: fitted parameters, solved data.
+
+Stored under the reference cache (``$NEURAL_ODE_BENCH_CACHE``, default
+``~/.cache/neural-ode-bench``), one ``torch.save`` file per key, written to a temporary name and
+renamed so that a reader sees all of a file or none of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+
+def disk_cached(kind: str, key: str, compute):
+    """``compute()`` (a tensor, or a dict or tuple of tensors), stored once keyed by ``key``.
+
+    A missing, corrupt or foreign file (another key with the same hash prefix) is computed again,
+    and stored where the folder is writable; ``kind`` names the file (``<hash>-<kind>.pt``).
+    """
+    import torch
+
+    from neural_ode.measuring.reference import cache_dir
+
+    path = cache_dir() / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}-{kind}.pt"
+    if path.exists():
+        try:
+            stored = torch.load(path, weights_only=True)
+            if stored.get("key") == key:
+                return stored["value"]
+        except Exception:  # a corrupt file is computed again
+            pass
+    value = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save({"key": key, "value": value}, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return value
