@@ -226,6 +226,19 @@ def test_budget_table_extrapolates_the_fitted_growth():
     assert table.loc[("adjoint", "rk4"), "max depth in 80 GB"] == "unbounded"
 
 
+def test_a_few_bytes_of_growth_over_the_measured_depths_set_no_budget_bound():
+    frame = synthetic_frame()
+    adjoint_rk4 = (frame["method"] == "adjoint") & (frame["solver"] == "rk4")
+    # as measured on the digits block: adjoint rk4's CPU peak 8,412,808 -> 8,412,856 bytes over its steps
+    frame.loc[adjoint_rk4, "cpu_peak_bytes"] = 8_412_808 + 4 * frame.loc[adjoint_rk4, "steps"]
+    row = budget_table(prepare(frame)).set_index(["method", "solver"]).loc[("adjoint", "rk4")]
+    assert row["max depth in 1 GB"] == "unbounded"
+    assert row["extrapolation"].startswith("memory does not grow measurably")
+    two = prepare(frame[~adjoint_rk4 | frame["steps"].isin([STEPS[0], STEPS[-1]])])
+    row = budget_table(two).set_index(["method", "solver"]).loc[("adjoint", "rk4")]
+    assert row["MB per depth unit (95% CI)"].endswith("(2 cells: no interval)")
+
+
 def test_timing_noise_counts_cells_with_a_wide_iqr():
     frame = synthetic_frame()
     assert timing_noise(prepare(frame)) == (0, 24)

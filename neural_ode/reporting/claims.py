@@ -143,7 +143,7 @@ def line_verdict(
         )
     scale = max(abs(fit.intercept), abs(fit.predict(fit.depth_max)), 1e-300)
     span = fit.depth_max
-    if fit.slope_high * span <= FLAT_FRACTION * scale and fit.slope_low * span >= -FLAT_FRACTION * scale:
+    if fit.flat_within(FLAT_FRACTION):
         return FLAT, f"slope ≤ {fit.slope_high:.3g} per depth unit: < {FLAT_FRACTION:.0%} change over the range"
     if fit.slope_low > 0 and fit.slope * span > FLAT_FRACTION * scale:
         if fit.r2 >= MIN_R2 or np.isnan(fit.r2):

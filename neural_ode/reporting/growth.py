@@ -76,6 +76,13 @@ class GrowthFit:
         """True when the slope's confidence interval lies wholly above zero."""
         return self.slope_low > 0
 
+    def flat_within(self, fraction: float) -> bool:
+        """True when the slope's whole interval changes the value by at most ``fraction`` of it
+        between depth 0 and the deepest measured depth (a growth too small to matter)."""
+        scale = max(abs(self.intercept), abs(self.predict(self.depth_max)), 1e-300)
+        span = self.depth_max
+        return self.slope_high * span <= fraction * scale and self.slope_low * span >= -fraction * scale
+
     def predict(self, depth: float) -> float:
         """The fitted value at ``depth`` (extrapolated outside the fitted range)."""
         return self.intercept + self.slope * depth

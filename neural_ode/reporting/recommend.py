@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.reporting import units
-from neural_ode.reporting.claims import method_family
+from neural_ode.reporting.claims import FLAT_FRACTION, method_family
 from neural_ode.reporting.columns import MB, MEMORY_METRICS, PAIRING_COLUMNS, has_data, measured
 from neural_ode.reporting.growth import FLAT_EXPONENT, growth_table
 from neural_ode.reporting.matching import (
@@ -101,7 +101,8 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
 
     Memory ≈ intercept + slope · L̃ (:mod:`neural_ode.reporting.growth`); the depth within a budget
     is ``(budget - intercept) / slope``, given with the range the slope's 95 % interval allows
-    (deeper bound from the lower slope). ``unbounded``: the slope cannot be told from zero. Depths are
+    (deeper bound from the lower slope). ``unbounded``: the slope cannot be told from zero, or the
+    memory grows by under 5 % over the measured depths (the claims' "flat"). Depths are
     steps for fixed-grid solvers and forward NFE for adaptive ones; a depth more than
     :data:`FAR_BEYOND` times the deepest measured one is flagged in ``extrapolation``.
     """
@@ -120,10 +121,14 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
             f"MB at depth 0 ({metric})": fit.intercept / MB,
             "MB per depth unit (95% CI)": (
                 f"{fit.slope / MB:.4g} ({fit.slope_low / MB:.4g} to {fit.slope_high / MB:.4g})"
+                if fit.points > 2
+                else f"{fit.slope / MB:.4g} (2 cells: no interval)"
             ),
             f"MB at deepest ({metric})": line["value_at_max"] / MB,
         }
-        flat = not fit.growing
+        # flat: the slope cannot be told from zero, or its growth over the measured depths is
+        # under FLAT_FRACTION of the value (the claims' "flat"): no budget bound follows from it
+        flat = not fit.growing or fit.flat_within(FLAT_FRACTION)
         farthest = 0.0
         for name, budget in BUDGETS.items():
             if flat:
