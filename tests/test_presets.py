@@ -112,9 +112,11 @@ def test_quick_has_a_cell_where_each_claim_can_show():
     assert seminorm  # atol << rtol: where the seminorm saves backward evaluations
 
 
-def test_applications_runs_latent_cnf_and_stiff_over_their_axes():
+def test_applications_runs_latent_cnf_stiff_and_digits_over_their_axes():
     cells = cells_of("applications")
-    assert {cell.workload for cell in cells} == {"latent", "cnf", "cnf-hutchinson", "stiff"}
+    assert {cell.workload for cell in cells} == {"latent", "cnf", "cnf-hutchinson", "stiff", "digits"}
+    digits = {(cell.method, cell.solver, cell.rtol, cell.steps) for cell in cells if cell.workload == "digits"}
+    assert len(digits) == 10 and ("adjoint-seminorm", "dopri5", 1e-5, None) in digits
     assert {cell.outputs for cell in cells if cell.workload == "latent"} == {10, 50, 200}
     assert {cell.dim for cell in cells if cell.workload.startswith("cnf")} == {2, 16}
     assert {cell.solver for cell in cells if cell.workload == "stiff"} >= {"dopri5", "bosh3", "rk4"}
