@@ -154,3 +154,14 @@ def test_the_stiff_workload_gets_a_grid_reference_that_a_fine_rk4_cell_agrees_wi
     assert record.ref_grad_rel_error < 1e-8 and record.ref_sol_rel_error < 1e-10
     assert record.grad_rel_error < 1e-5  # h = 5e-5 against the reference's 5e-6: rk4's h^4 gap
     ref._CACHE.clear()
+
+
+def test_a_refitted_field_gets_a_reference_of_its_own(monkeypatch):
+    from neural_ode.measuring.reference import cache_key
+    from neural_ode.workloads import spiral
+
+    cell = CellConfig(workload="spiral", solver="rk4", steps=4)
+    before = cache_key(cell)
+    monkeypatch.setattr(spiral, "FIT_ITERATIONS", spiral.FIT_ITERATIONS + 1)
+    assert cache_key(cell) != before
+    assert cache_key(CellConfig(workload="mlp", solver="rk4", steps=4)).endswith(f"-o1-torch{torch.__version__}")

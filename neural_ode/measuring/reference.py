@@ -207,8 +207,11 @@ def _load(path: Path, key: str, shapes: tuple[tuple[int, ...], int]) -> Referenc
 def _key(workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int, outputs: int) -> str:
     grid = grid_steps(workload)
     method = f"grid{grid}" if grid else "tol{:g}/{:g}".format(*tolerances(workload))
+    from neural_ode.workloads import workload_of
+
     key = f"v{REFERENCE_VERSION}-{workload}-b{batch}-w{width}-d{dim}-h{horizon!r}-s{seed}-{method}"
-    return key + f"-l{layers}-o{outputs}-torch{torch.__version__}"
+    fitted = workload_of(workload).parameters_key(width, layers)  # a refitted field has a new reference
+    return key + f"-l{layers}-o{outputs}-torch{torch.__version__}" + (f"-{fitted}" if fitted else "")
 
 
 def _path(key: str) -> Path:

@@ -107,6 +107,12 @@ class Workload:
     #: True when the field's parameters were fitted to data (the report says what claims were judged on)
     trained: ClassVar[bool] = False
 
+    def parameters_key(self, width: int, layers: int) -> str:
+        """What identifies the field's parameters beyond the cell's settings: a fitted field's fit
+        (its version and iterations), so that what is cached from them (the reference) is not
+        reused after a refit; empty for fields initialised from the seed."""
+        return ""
+
     def default(self, name: str) -> int:
         """The default of size ``name`` (``layers`` and ``outputs`` fall back to 1)."""
         return self.defaults.get(name, 1)

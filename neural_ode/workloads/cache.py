@@ -1,4 +1,5 @@
-"""Values a workload computes once and keeps on disk: fitted parameters, solved data.
+"""Values a workload computes once and keeps on disk (fitted parameters, solved data), and the
+setting its fits run in.
 
 Stored under the reference cache (``$NEURAL_ODE_BENCH_CACHE``, default
 ``~/.cache/neural-ode-bench``), one ``torch.save`` file per key, written to a temporary name and
@@ -7,6 +8,7 @@ renamed so that a reader sees all of a file or none of it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 
@@ -38,3 +40,20 @@ def disk_cached(kind: str, key: str, compute):
     except OSError:
         pass
     return value
+
+
+@contextlib.contextmanager
+def fitting(seed: int = 0):
+    """The setting of a deterministic fit: the global generator seeded with ``seed`` (and restored
+    afterwards), one torch thread (restored), gradients on (a caller may build its problem under
+    ``no_grad``, as the reference does)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(), torch.enable_grad():
+            torch.manual_seed(seed)
+            yield
+    finally:
+        torch.set_num_threads(threads)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from neural_ode.workloads import Problem
-from neural_ode.workloads.cache import disk_cached
+from neural_ode.workloads.cache import disk_cached, fitting
 from neural_ode.workloads.conv import ConvWorkload, ODEBlockField
 
 #: the fit: Adam's learning rate, batch, iterations, rk4 steps over [0, 1]
@@ -58,39 +58,36 @@ def _fit(width: int, layers: int) -> dict:
     from neural_ode.training.data import load_digits
 
     data = load_digits(seed=0)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = DigitsClassifier(width, layers)
     generator = torch.Generator().manual_seed(0)
-    optimiser = torch.optim.Adam(model.parameters(), lr=FIT_LR)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.enable_grad():  # a caller may build the problem under no_grad (the reference does)
-            order = torch.randperm(len(data.train_images), generator=generator)
-            for iteration in range(FIT_ITERATIONS):
-                start = (iteration * FIT_BATCH) % len(order)
-                if start + FIT_BATCH > len(order):  # a new epoch: a new order
-                    order = torch.randperm(len(data.train_images), generator=generator)
-                    start = 0
-                batch = order[start : start + FIT_BATCH]
-                loss = nn.functional.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
+    with fitting():
+        model = DigitsClassifier(width, layers)
+        optimiser = torch.optim.Adam(model.parameters(), lr=FIT_LR)
+        order = torch.randperm(len(data.train_images), generator=generator)
+        for iteration in range(FIT_ITERATIONS):
+            start = (iteration * FIT_BATCH) % len(order)
+            if start + FIT_BATCH > len(order):  # a new epoch: a new order
+                order = torch.randperm(len(data.train_images), generator=generator)
+                start = 0
+            batch = order[start : start + FIT_BATCH]
+            loss = nn.functional.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
         with torch.no_grad():
             accuracy = (model(data.test_images).argmax(1) == data.test_labels).double().mean()
-    finally:
-        torch.set_num_threads(threads)
     state = {name: value.detach().clone() for name, value in model.state_dict().items()}
     return {"state": state, "test_accuracy": accuracy.reshape(1)}
+
+
+def fit_key(width: int, layers: int) -> str:
+    """What identifies the fitted classifier of a ``width`` x ``layers`` block."""
+    return f"digits-fit-v{FIT_VERSION}-w{width}-l{layers}-it{FIT_ITERATIONS}-torch{torch.__version__}"
 
 
 def fitted(width: int, layers: int) -> tuple[DigitsClassifier, float]:
     """The fitted float32 classifier of a ``width`` x ``layers`` block (fitted once, cached on
     disk) and its accuracy on the held-out digits (a fraction)."""
-    key = f"digits-fit-v{FIT_VERSION}-w{width}-l{layers}-it{FIT_ITERATIONS}-torch{torch.__version__}"
-    stored = disk_cached("digits", key, lambda: _fit(width, layers))
+    stored = disk_cached("digits", fit_key(width, layers), lambda: _fit(width, layers))
     model = DigitsClassifier(width, layers)
     model.load_state_dict(stored["state"])
     return model, float(stored["test_accuracy"][0])
@@ -104,6 +101,9 @@ class DigitsWorkload(ConvWorkload):
     )
     defaults = {"batch": 32, "width": 64, "dim": 4, "layers": 2, "outputs": 1}
     trained = True  # fitted once to the digits
+
+    def parameters_key(self, width: int, layers: int) -> str:
+        return fit_key(width, layers)
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
         from neural_ode.training.data import load_digits

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from neural_ode.workloads import Problem, Workload
-from neural_ode.workloads.cache import disk_cached
+from neural_ode.workloads.cache import disk_cached, fitting
 from neural_ode.workloads.mlp import tanh_mlp
 
 #: the demo's spiral: dy/dt = (y**3) @ TRUE_A from TRUE_Y0 over [0, DEMO_T1]
@@ -84,29 +84,24 @@ def _target(starts: tuple[float, ...], times: tuple[float, ...]) -> torch.Tensor
     return disk_cached("spiral-target", key, solve)
 
 
+def fit_key(width: int, layers: int) -> str:
+    """What identifies the fitted parameters of a ``width`` x ``layers`` spiral field."""
+    return f"spiral-fit-v{FIT_VERSION}-w{width}-l{layers}-it{FIT_ITERATIONS}-torch{torch.__version__}"
+
+
 def fit_state(width: int, layers: int) -> dict:
     """The fitted parameters of a ``width`` x ``layers`` spiral field (computed once, cached on disk)."""
-    key = f"spiral-fit-v{FIT_VERSION}-w{width}-l{layers}-it{FIT_ITERATIONS}-torch{torch.__version__}"
-
-    def fit() -> dict:
-        with torch.enable_grad():  # a caller may build the problem under no_grad (the reference does)
-            return _fit(width, layers)
-
-    return disk_cached("spiral", key, fit)
+    return disk_cached("spiral", fit_key(width, layers), lambda: _fit(width, layers))
 
 
 def _fit(width: int, layers: int) -> dict:
     """The demo's training loop (RMSprop 1e-3, random segments), deterministic, float64, one thread."""
     generator = torch.Generator().manual_seed(0)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
+    with fitting():
         field = SpiralField(width, layers, scale=1.0).double()
-    t, y = _demo_data()
-    dt = float(t[1] - t[0])
-    optimiser = torch.optim.RMSprop(field.parameters(), lr=1e-3)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+        t, y = _demo_data()
+        dt = float(t[1] - t[0])
+        optimiser = torch.optim.RMSprop(field.parameters(), lr=1e-3)
         for _ in range(FIT_ITERATIONS):
             starts = torch.randint(0, DEMO_POINTS - FIT_SEGMENT, (FIT_BATCH,), generator=generator)
             state = y[starts]
@@ -121,8 +116,6 @@ def _fit(width: int, layers: int) -> dict:
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    finally:
-        torch.set_num_threads(threads)
     return {name: value.detach().clone() for name, value in field.net.state_dict().items()}
 
 
@@ -134,6 +127,9 @@ class SpiralWorkload(Workload):
     )
     defaults = {"batch": 16, "width": 50, "dim": 2, "layers": 1, "outputs": 1}
     trained = True  # fitted once to ode_demo's spiral
+
+    def parameters_key(self, width: int, layers: int) -> str:
+        return fit_key(width, layers)
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
         dtype = dtype or getattr(torch, config.dtype)
