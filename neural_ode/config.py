@@ -1,33 +1,34 @@
-"""The cell: one configuration to measure, as a frozen, validated dataclass.
+"""The cell: one configuration to measure, as a frozen, validated dataclass built from the axes.
 
 A cell is workload x gradient method x solver x depth x tolerance x size x device x dtype x
-seed. Depth is ``steps`` (number of grid steps) for fixed-grid solvers and ``horizon`` (the
-integration time t1, from t0 = 0) for adaptive ones; ``rtol``/``atol`` apply to adaptive
+seed, and whatever else :mod:`neural_ode.axes` declares: CellConfig has one field per axis with
+``config=True`` (declared there once, with its kind, range and allowed names), so a new axis needs
+no edit here. Depth is ``steps`` (number of grid steps) for fixed-grid solvers and ``horizon``
+(the integration time t1, from t0 = 0) for adaptive ones; ``rtol``/``atol`` apply to adaptive
 solvers only. Sizes left as None take the workload's defaults when the config is built.
+
+This module imports no registry: names are checked against the registries the axes name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import math
 
+from neural_ode.axes import AXES, ConfigError, config_axes
 from neural_ode.solvers import SOLVERS
-from neural_ode.validation import INT64_MAX, SEED_LIMIT, TIMEOUT_MAX_S
+from neural_ode.validation import INT64_MAX
 
-DTYPES = ("float32", "float64")
-DEVICES = ("cpu", "cuda")
+DTYPES = AXES["dtype"].choices
+DEVICES = AXES["device"].choices
 DEFAULT_TOL = 1e-6
 
 
-class ConfigError(ValueError):
-    """A cell configuration that cannot be measured; the message says what is allowed."""
+class _CellBase:
+    """What to measure; the fields are the axes of :mod:`neural_ode.axes` with ``config=True``.
+    Units: ``horizon`` in model time, ``timeout_s`` in seconds.
 
-
-@dataclass(frozen=True)
-class CellConfig:
-    """What to measure. Units: ``horizon`` in model time, ``timeout_s`` in seconds.
-
-    Attributes:
+    Attributes (the built-in axes):
         workload: a key of ``neural_ode.workloads.WORKLOADS`` (``mlp``, ``conv``, ...), or a user's
             factory ``package.module:function`` (see :mod:`neural_ode.workloads.user`).
         method: a key of ``neural_ode.methods.METHODS`` (``direct``, ``adjoint``, ...).
@@ -41,47 +42,21 @@ class CellConfig:
         outputs: number of output times the loss depends on (1 = the final state only); evenly
             spaced in (0, horizon] unless the workload brings its own times (t = 0 does not count).
         device: ``cpu`` or ``cuda``; dtype: ``float32`` or ``float64``.
-        seed: seeds the parameters, the initial state and the target.
-        repeats: timed repeats after ``warmup`` untimed ones.
-        timeout_s: wall-clock budget of the whole cell measurement.
-        max_num_steps: cap on accepted+rejected steps of an adaptive solve (then ``too_many_steps``).
         land: make torchdiffeq's adaptive solvers step exactly onto the output times (``step_t``)
             instead of returning an interpolated value there; no effect on fixed grids and on the
             project's own integrators, which always land.
+        seed: seeds the parameters, the initial state and the target.
+        max_num_steps: cap on accepted+rejected steps of an adaptive solve (then ``too_many_steps``).
+        repeats: timed repeats after ``warmup`` untimed ones.
+        timeout_s: wall-clock budget of the whole cell measurement.
     """
 
-    workload: str = "mlp"
-    method: str = "direct"
-    solver: str = "rk4"
-    steps: int | None = None
-    horizon: float = 1.0
-    rtol: float | None = None
-    atol: float | None = None
-    batch: int | None = None
-    width: int | None = None
-    dim: int | None = None
-    layers: int | None = None
-    outputs: int | None = None
-    device: str = "cpu"
-    dtype: str = "float32"
-    seed: int = 0
-    repeats: int = 5
-    warmup: int = 1
-    timeout_s: float = 300.0
-    max_num_steps: int = 20_000
-    land: bool = False
-
     def __post_init__(self) -> None:
-        from neural_ode.methods import METHODS
-        from neural_ode.workloads import WORKLOADS, workload_of
-
-        if not (isinstance(self.workload, str) and ":" in self.workload):
-            check_choice("workload", self.workload, WORKLOADS)
-        workload = workload_of(self.workload)  # a user's factory: imported here, ConfigError if it cannot be
-        check_choice("method", self.method, METHODS)
-        check_choice("solver", self.solver, SOLVERS)
-        check_choice("device", self.device, DEVICES)
-        check_choice("dtype", self.dtype, DTYPES)
+        for axis in config_axes():
+            if axis.from_workload or axis.name in ("steps", "rtol", "atol"):
+                continue
+            axis.check(getattr(self, axis.name))
+        workload = AXES["workload"].resolve(self.workload)  # a user's factory: imported here, ConfigError if not
         check_method_solver(self.method, self.solver)
         spec = SOLVERS[self.solver]
         if spec.adaptive:
@@ -104,24 +79,11 @@ class CellConfig:
             if self.steps is None:
                 self._set("steps", 10)
             check_positive("steps", self.steps, integer=True)
-        check_positive("horizon", self.horizon)
-        for name in ("batch", "width", "dim", "layers", "outputs"):
-            if getattr(self, name) is None:
-                self._set(name, workload.default(name))
-            check_positive(name, getattr(self, name), integer=True)
-        check_positive("repeats", self.repeats, integer=True)
-        if not isinstance(self.warmup, int) or isinstance(self.warmup, bool) or not 0 <= self.warmup <= INT64_MAX:
-            raise ConfigError(f"warmup must be a non-negative integer, got {self.warmup!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < SEED_LIMIT:
-            raise ConfigError(f"seed must be an integer in [0, 2^63), got {self.seed!r}")
-        check_positive("timeout_s", self.timeout_s)
-        if self.timeout_s > TIMEOUT_MAX_S:
-            raise ConfigError(
-                f"timeout_s must be at most {TIMEOUT_MAX_S:g} s (the OS timers' range), got {self.timeout_s!r}"
-            )
-        check_positive("max_num_steps", self.max_num_steps, integer=True)
-        if not isinstance(self.land, bool):
-            raise ConfigError(f"land must be true or false, got {self.land!r}")
+        for axis in config_axes():
+            if axis.from_workload:
+                if getattr(self, axis.name) is None:
+                    self._set(axis.name, workload.default(axis.name))
+                axis.check(getattr(self, axis.name))
 
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)
@@ -136,7 +98,7 @@ class CellConfig:
         """The depth axis: steps for fixed-grid solvers, horizon for adaptive ones."""
         return self.horizon if self.adaptive else self.steps
 
-    def replace(self, **changes) -> CellConfig:
+    def replace(self, **changes):
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
 
@@ -146,20 +108,31 @@ class CellConfig:
 
     @property
     def key(self) -> tuple:
-        """The identity of a cell in a sweep: every field that changes what is measured."""
-        return tuple(
-            getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("repeats", "warmup", "timeout_s")
-        )
+        """The identity of a cell in a sweep: every axis that changes what is measured (not the settings)."""
+        return tuple(getattr(self, a.name) for a in config_axes() if a.identity)
+
+
+def build_config_class() -> type:
+    """The frozen CellConfig dataclass of the declared axes (``config=True``), in declaration order."""
+    fields = [
+        (a.name, a.kind | None, dataclasses.field(default=a.default)) for a in config_axes()
+    ]
+    return dataclasses.make_dataclass(
+        "CellConfig", fields, bases=(_CellBase,), frozen=True,
+        namespace={"__doc__": _CellBase.__doc__, "__module__": __name__},
+    )  # fmt: skip
+
+
+CellConfig = build_config_class()
 
 
 def check_method_solver(method: str, solver: str) -> None:
     """Raise :class:`ConfigError` when gradient method ``method`` does not support ``solver``."""
-    from neural_ode.methods import METHODS
-
-    unavailable = METHODS[method].unavailable()
+    methods = AXES["method"].allowed()  # the registry the method axis names
+    unavailable = methods[method].unavailable()
     if unavailable is not None:
         raise ConfigError(f"method {method!r} is unavailable here: {unavailable}")
-    METHODS[method].check_solver(solver)
+    methods[method].check_solver(solver)
 
 
 def check_choice(name: str, value, allowed) -> None:
@@ -168,11 +141,12 @@ def check_choice(name: str, value, allowed) -> None:
         raise ConfigError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
 
 
+__all__ = ["DEVICES", "DTYPES", "CellConfig", "ConfigError", "check_choice", "check_method_solver", "check_positive"]
+
+
 def check_positive(name: str, value, integer: bool = False) -> None:
     """Raise :class:`ConfigError` unless ``value`` is a number (an integer if asked) above zero,
     finite, and for integers at most int64's maximum."""
-    import math
-
     kind = "integer" if integer else "number"
     bad_type = (
         (not isinstance(value, int) or isinstance(value, bool))

@@ -56,6 +56,8 @@ from pathlib import Path
 import torch
 import torchdiffeq
 
+from neural_ode.workloads.cache import cache_dir  # noqa: F401 (re-exported: where references are stored)
+
 REFERENCE_SOLVER = "dopri8"
 #: tolerance (rtol = atol) of the reference solve
 REFERENCE_TOL = 1e-12
@@ -89,11 +91,6 @@ class Reference:
     gradient: torch.Tensor
     solution_error: float | None = None
     gradient_error: float | None = None
-
-
-def cache_dir() -> Path:
-    """Where references are stored on disk."""
-    return Path(os.environ.get("NEURAL_ODE_BENCH_CACHE", Path.home() / ".cache" / "neural-ode-bench"))
 
 
 def flat_gradient(parameters) -> torch.Tensor:

@@ -34,7 +34,7 @@ from neural_ode.integrators import (
     integrate,
     trainable_parameters,
 )
-from neural_ode.methods import GradientMethod
+from neural_ode.methods.base import GradientMethod
 
 
 def _backprop_step(step, y: torch.Tensor, a: torch.Tensor, g: list[torch.Tensor], params) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from neural_ode.integrators import FIXED_TABLEAUX, Stepper, fixed_grid
-from neural_ode.methods import GradientMethod
+from neural_ode.methods.base import GradientMethod
 
 
 def segment_bounds(steps: int, segments: int, cuts=()) -> list[tuple[int, int]]:

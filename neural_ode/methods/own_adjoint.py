@@ -66,7 +66,7 @@ from neural_ode.integrators import (
     trainable_parameters,
 )
 from neural_ode.integrators.fixed_grid import combine
-from neural_ode.methods import GradientMethod
+from neural_ode.methods.base import GradientMethod
 
 
 def vjp(field, t: torch.Tensor, y: torch.Tensor, cotangent: torch.Tensor, params: Sequence[torch.Tensor]):

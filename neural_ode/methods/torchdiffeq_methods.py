@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torchdiffeq
 
-from neural_ode.methods import GradientMethod
+from neural_ode.methods.base import GradientMethod
 from neural_ode.solvers import TORCHDIFFEQ_SOLVERS
 
 

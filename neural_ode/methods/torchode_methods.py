@@ -41,7 +41,7 @@ import importlib
 import torch
 from torch import nn
 
-from neural_ode.methods import GradientMethod
+from neural_ode.methods.base import GradientMethod
 
 #: our solver name -> torchode's step method class name
 SOLVER_CLASSES = {"dopri5": "Dopri5", "tsit5": "Tsit5", "adaptive_heun": "Heun", "heun2": "Heun", "euler": "Euler"}

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from neural_ode.config import DEVICES
+from neural_ode.axes import AXES
 
+#: the statistics of the timing spread, in the order of the record's fields
+DEVICES = AXES["device"].choices
 #: the statistics of the timing spread, in the order of the record's fields
 SPREAD_STATS = ("iqr", "min", "max")
 KINDS = ("exact", "accuracy", "timed", "derived")

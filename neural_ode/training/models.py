@@ -25,54 +25,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from neural_ode.measuring.cell import solver_options
+from neural_ode.fields.odenet import PAPER_STEM_MIN_SIDE, ODEBlockField, feature_side, group_norm, head, stem  # noqa: F401
 from neural_ode.measuring.counting import CountingField
+from neural_ode.measuring.options import solver_options
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
-from neural_ode.workloads.conv import ODEBlockField, group_norm
 
-#: images this side or larger get the paper's two stride-2 convolutions
-PAPER_STEM_MIN_SIDE = 16
 MLP_HIDDEN = 300
-
-
-def stem(side: int, channels: int) -> nn.Sequential:
-    """The downsampling stem for ``side`` x ``side`` single-channel images (see module docstring)."""
-    if side >= PAPER_STEM_MIN_SIDE:
-        return nn.Sequential(
-            nn.Conv2d(1, channels, 3, 1),
-            group_norm(channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 4, 2, 1),
-            group_norm(channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 4, 2, 1),
-        )
-    return nn.Sequential(
-        nn.Conv2d(1, channels, 3, 1, padding=1),
-        group_norm(channels),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(channels, channels, 4, 2, 1),
-    )
-
-
-def feature_side(side: int) -> int:
-    """Side of the feature maps the stem makes of a ``side`` x ``side`` image."""
-    if side >= PAPER_STEM_MIN_SIDE:
-        side = side - 2
-        return ((side + 2 - 4) // 2 + 1 + 2 - 4) // 2 + 1
-    return (side + 2 - 4) // 2 + 1
-
-
-def head(channels: int, classes: int) -> nn.Sequential:
-    """Group norm, ReLU, global average pool and the linear classifier."""
-    return nn.Sequential(
-        group_norm(channels),
-        nn.ReLU(inplace=True),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(channels, classes),
-    )
 
 
 class ResBlock(nn.Module):

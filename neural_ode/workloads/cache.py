@@ -11,6 +11,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Where references are stored on disk."""
+    return Path(os.environ.get("NEURAL_ODE_BENCH_CACHE", Path.home() / ".cache" / "neural-ode-bench"))
 
 
 def disk_cached(kind: str, key: str, compute):
@@ -20,8 +26,6 @@ def disk_cached(kind: str, key: str, compute):
     and stored where the folder is writable; ``kind`` names the file (``<hash>-<kind>.pt``).
     """
     import torch
-
-    from neural_ode.measuring.reference import cache_dir
 
     path = cache_dir() / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}-{kind}.pt"
     if path.exists():

@@ -8,52 +8,13 @@ a 28x28 image. The state is synthetic (standard normal): measuring cost needs no
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from neural_ode.workloads import Workload
+from neural_ode.fields.odenet import ConcatConv2d, ODEBlockField, group_norm  # noqa: F401 (re-exported)
+from neural_ode.workloads.base import Workload
 
 #: side of the feature maps after the paper's stem (28 -> 26 -> 13 -> 6)
 FEATURE_SIDE = 6
-
-
-def group_norm(channels: int) -> nn.GroupNorm:
-    """The paper's normalisation: min(32, channels) groups."""
-    return nn.GroupNorm(min(32, channels), channels)
-
-
-class ConcatConv2d(nn.Module):
-    """A 3x3 convolution that sees the time t as one more constant input channel."""
-
-    def __init__(self, channels_in: int, channels_out: int):
-        super().__init__()
-        self.conv = nn.Conv2d(channels_in + 1, channels_out, kernel_size=3, padding=1)
-
-    def forward(self, t, x):
-        tt = torch.ones_like(x[:, :1]) * t
-        return self.conv(torch.cat([tt, x], dim=1))
-
-
-class ODEBlockField(nn.Module):
-    """The ODE-Net vector field f(t, h) of the paper's MNIST model (``layers`` = 2 convolutions).
-
-    ``layers`` norm -> ReLU -> conv stages (``norm1``, ``conv1``, ...), then a last group norm.
-    """
-
-    def __init__(self, channels: int, layers: int = 2):
-        super().__init__()
-        self.layers = layers
-        for i in range(1, layers + 1):
-            self.add_module(f"norm{i}", group_norm(channels))
-            self.add_module(f"conv{i}", ConcatConv2d(channels, channels))
-        self.add_module(f"norm{layers + 1}", group_norm(channels))
-        self.relu = nn.ReLU()
-
-    def forward(self, t, x):
-        out = x
-        for i in range(1, self.layers + 1):
-            out = getattr(self, f"conv{i}")(t, self.relu(getattr(self, f"norm{i}")(out)))
-        return getattr(self, f"norm{self.layers + 1}")(out)
 
 
 class ConvWorkload(Workload):

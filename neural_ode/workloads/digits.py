@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neural_ode.workloads import Problem
+from neural_ode.fields.odenet import head, stem
+from neural_ode.workloads.base import Problem
 from neural_ode.workloads.cache import disk_cached, fitting
 from neural_ode.workloads.conv import ConvWorkload, ODEBlockField
 
@@ -40,7 +41,6 @@ class DigitsClassifier(nn.Module):
 
     def __init__(self, width: int, layers: int, classes: int = 10):
         super().__init__()
-        from neural_ode.training.models import head, stem
 
         self.stem = stem(SIDE, width)
         self.field = ODEBlockField(width, layers)

@@ -24,7 +24,7 @@ import math
 import torch
 from torch import nn
 
-from neural_ode.workloads import Problem, Workload
+from neural_ode.workloads.base import Problem, Workload
 from neural_ode.workloads.mlp import tanh_mlp
 
 OBS_DIM = 2

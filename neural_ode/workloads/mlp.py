@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from neural_ode.workloads import Workload
+from neural_ode.workloads.base import Workload
 
 
 def tanh_mlp(dim_in: int, width: int, dim_out: int, layers: int = 1, activation=nn.Tanh) -> nn.Sequential:

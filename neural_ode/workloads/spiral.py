@@ -22,7 +22,7 @@ import functools
 import torch
 from torch import nn
 
-from neural_ode.workloads import Problem, Workload
+from neural_ode.workloads.base import Problem, Workload
 from neural_ode.workloads.cache import disk_cached, fitting
 from neural_ode.workloads.mlp import tanh_mlp
 

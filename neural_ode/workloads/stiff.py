@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from neural_ode.workloads import Problem, Workload
+from neural_ode.workloads.base import Problem, Workload
 
 MU = 1000.0
 

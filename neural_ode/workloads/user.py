@@ -30,7 +30,7 @@ import sys
 import torch
 from torch import nn
 
-from neural_ode.workloads import Problem, Workload
+from neural_ode.workloads.base import Problem, Workload
 
 #: sizes a factory's config carries when none is given
 DEFAULTS = {"batch": 16, "width": 64, "dim": 2, "layers": 1, "outputs": 1}
@@ -39,7 +39,7 @@ EXPECTED = "a factory 'package.module:function' whose function takes the cell co
 
 
 def _error(message: str):
-    from neural_ode.config import ConfigError
+    from neural_ode.axes import ConfigError
 
     return ConfigError(message)
 

@@ -1,0 +1,1 @@
+"""Vector fields and the layers around them that workloads and training models share."""
