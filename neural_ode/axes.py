@@ -195,7 +195,8 @@ def declare(axis: Axis) -> Axis:
     return axis
 
 
-_WORKLOADS, _METHODS, _SOLVERS = "neural_ode.workloads:WORKLOADS", "neural_ode.methods:METHODS", "neural_ode.solvers:SOLVERS"
+_WORKLOADS, _METHODS = "neural_ode.workloads:WORKLOADS", "neural_ode.methods:METHODS"
+_SOLVERS = "neural_ode.solvers:SOLVERS"
 for _axis in (
     Axis("workload", str, "table", "the problem: a registered workload, or your own package.module:factory",
          "mlp", choices=_WORKLOADS, show="{value}", resolver="neural_ode.workloads:workload_of"),

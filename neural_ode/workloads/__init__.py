@@ -15,7 +15,8 @@ gets the initial state as its first output.
 
 from __future__ import annotations
 
-from neural_ode.workloads.base import Problem, Workload
+from neural_ode.workloads.base import Problem as Problem
+from neural_ode.workloads.base import Workload
 from neural_ode.workloads.cnf import CNFWorkload
 from neural_ode.workloads.conv import ConvWorkload
 from neural_ode.workloads.digits import DigitsWorkload
