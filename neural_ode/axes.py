@@ -19,8 +19,9 @@ Roles (:data:`ROLES`) say how an axis groups cells:
 * ``depth``: a line is drawn along it (steps, horizon, tolerances): cells of one line differ only here;
 * ``line``: separates lines within a panel (method, solver, landing, dtype, seed);
 * ``table``: separates panels and tables: the problem's sizes and where it runs (workload, batch, width, ...);
-* ``machine``: where and with what the cell ran (host, device name, library versions, commit):
-  recorded, never planned; ``compare`` refuses to pair across them unless told to;
+* ``machine``: where and with what the cell ran (host, device name, library versions): recorded,
+  never planned; ``compare`` refuses to pair across them unless told to;
+* ``revision``: the code that measured (the commit): what ``compare`` compares across;
 * ``setting``: how a cell is measured, not what (repeats, warm-up, time budget): no part of its identity.
 
 Declare an axis before :mod:`neural_ode.config` is imported: the cell's dataclass is built from
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 
 from neural_ode.validation import INT64_MAX, SEED_LIMIT, TIMEOUT_MAX_S
 
-ROLES = ("depth", "line", "table", "machine", "setting")
+ROLES = ("depth", "line", "table", "machine", "revision", "setting")
 KINDS = (str, int, float, bool)
 #: the depth axes a figure of cost against depth is drawn along
 DEPTH_ROLE = "depth"
@@ -242,7 +243,7 @@ for _axis in (
     Axis("torchode_version", str, "machine", "torchode's version (None: not installed)", option=False,
          config=False, show="torchode {value}"),
     Axis("python_version", str, "machine", "Python's version", option=False, config=False, show="Python {value}"),
-    Axis("git_commit", str, "machine", "the commit the sweep started at", option=False, config=False,
+    Axis("git_commit", str, "revision", "the commit the sweep started at", option=False, config=False,
          show="commit {value:.10}"),
 ):  # fmt: skip
     declare(_axis)
@@ -266,7 +267,7 @@ def identity() -> tuple[str, ...]:
 def config_identity() -> tuple[str, ...]:
     """The identity of a cell's configuration (:attr:`CellConfig.key`'s fields, and the recorded
     ``threads``): what ``compare`` pairs on."""
-    return tuple(a.name for a in AXES.values() if a.identity and a.role != "machine")
+    return tuple(a.name for a in AXES.values() if a.identity and a.role not in ("machine", "revision"))
 
 
 def machine_keys() -> tuple[str, ...]:
@@ -289,7 +290,7 @@ def line_keys(along: Iterable[str] | None = None) -> tuple[str, ...]:
 def problem_keys() -> tuple[str, ...]:
     """What defines a problem the recommendations solve: the configuration's identity axes that
     are not a user's choice (workload, horizon, sizes, device, seed, ...)."""
-    return tuple(a.name for a in AXES.values() if a.identity and a.role != "machine" and not a.chosen)
+    return tuple(a.name for a in AXES.values() if a.identity and a.config and not a.chosen)
 
 
 def choice_keys() -> tuple[str, ...]:

@@ -40,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="gate: a slower timing fails (default); report: shown only; off: not compared",
     )
     parser.add_argument("--all", action="store_true", help="print every compared figure, not only the changes")
+    parser.add_argument(
+        "--across-machines",
+        action="store_true",
+        help="pair cells measured on different machines or library versions (refused by default: their figures "
+        "differ for reasons other than the code)",
+    )
 
 
 def _positive(name: str, text: str, above_one: bool = False) -> float:
@@ -87,9 +93,19 @@ def main(args: argparse.Namespace) -> int:
             print(f"note: {side} holds results of {len(hosts)} hosts ({', '.join(map(str, hosts))}); "
                   "a cell measured on several keeps its newest measurement", file=sys.stderr)  # fmt: skip
     try:
-        comparison = compare_frames(base, new, thresholds, base_commit=args.base_commit, new_commit=args.new_commit)
+        comparison = compare_frames(
+            base, new, thresholds, base_commit=args.base_commit, new_commit=args.new_commit,
+            across_machines=args.across_machines,
+        )  # fmt: skip
     except CompareError as exc:
         raise UsageError(str(exc)) from exc
+    if comparison.machines:
+        what = "; ".join(f"{axis} {', '.join(b)} vs {', '.join(n)}" for axis, (b, n) in comparison.machines.items())
+        print(f"compared across machines (--across-machines): {what}")
+    if comparison.duplicates:
+        cells = comparison.duplicates
+        print(f"warning: {len(cells)} cells measured more than once on a side with different figures, the latest "
+              "kept: " + "; ".join(cells[:5]) + (" ..." if len(cells) > 5 else ""), file=sys.stderr)  # fmt: skip
     table = changes_table(comparison, every=args.all)
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_rows", None,
                            "display.max_colwidth", 80):  # fmt: skip
@@ -100,17 +116,25 @@ def main(args: argparse.Namespace) -> int:
         if cells:
             print(f"only in {side} ({len(cells)} cells, not compared): " + "; ".join(cells[:5])
                   + (" ..." if len(cells) > 5 else ""), file=sys.stderr)  # fmt: skip
+    if len(comparison.unpaired):
+        print("unpaired cells, by the axes in which each differs from its nearest cell on the other side:")
+        print(comparison.unpaired.rename(columns={"axes": "axes that differ"}).to_string(index=False))
     regressions = comparison.regressions
     counts = comparison.table["change"].value_counts()
+    unpaired = {side: int(comparison.unpaired.loc[comparison.unpaired["side"] == side, "cells"].sum())
+                for side in ("BASE", "NEW")}  # fmt: skip
     summary = (
-        f"{comparison.paired} cells paired ({commits}), {len(comparison.table)} figures compared: "
+        f"{comparison.paired} cells paired ({commits}; "
+        f"unpaired: {unpaired['BASE']} of BASE, {unpaired['NEW']} of NEW), "
+        f"{len(comparison.table)} figures compared: "
         f"{counts.get('regression', 0)} regressions, {counts.get('improvement', 0)} improvements, "
         f"{counts.get('changed', 0)} other changes"
     )
     print(summary)
     if len(regressions):
         names = ", ".join(sorted(regressions["metric"].unique()))
-        print(f"REGRESSION in {names}")
+        cells = list(dict.fromkeys(regressions["cell"]))
+        print(f"REGRESSION in {names}: " + "; ".join(cells[:5]) + (" ..." if len(cells) > 5 else ""))
         return 1
     return 0
 

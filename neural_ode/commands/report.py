@@ -8,6 +8,7 @@ Inputs may be any mix of formats the readers in :mod:`neural_ode.results.readers
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from neural_ode.cli import UsageError
@@ -62,7 +63,13 @@ def read_inputs(paths: list[Path]):
         if frame.empty:
             raise UsageError(f"{path}: holds no results")
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    from neural_ode.results.cells import merge_duplicates
+    from neural_ode.results.compare import cell_label
+
+    merged = merge_duplicates(pd.concat(frames, ignore_index=True), label=cell_label)
+    if merged.warning():
+        print(f"warning: {merged.warning()}", file=sys.stderr)
+    return merged.frame
 
 
 def main(args: argparse.Namespace) -> int:

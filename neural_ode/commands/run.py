@@ -40,15 +40,14 @@ import tomllib
 import warnings
 from pathlib import Path
 
+from neural_ode.axes import AXES as CELL_AXES
 from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
 from neural_ode.measuring.timing import THREADS_VARIABLE
-from neural_ode.methods import METHODS
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
 from neural_ode.sweeping.plan import AXES, RunSettings, plan, positive_int
 from neural_ode.sweeping.presets import DEFAULT_PRESET, PRESETS
 from neural_ode.sweeping.runner import KILL_GRACE_S, ResultsLog, run_sweep
-from neural_ode.workloads import WORKLOADS
 
 NAME = "run"
 HELP = "measure a sweep of cells (a preset, or the product of the given axes) and render its report"
@@ -59,35 +58,33 @@ SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "
 _FLAGS = ("resume", "wait", "extend")
 CONFIG_KEYS = AXES + SETTINGS
 
-_AXIS_HELP = {
-    "workload": f"workloads: {', '.join(WORKLOADS)}, or your own package.module:factory",
-    "method": f"gradient methods: {', '.join(METHODS)}",
-    "solver": f"solvers, fixed-grid ({', '.join(FIXED_SOLVERS)}; take --steps) "
-    f"or adaptive ({', '.join(ADAPTIVE_SOLVERS)}; take --tol)",
-    "steps": "grid steps of fixed-grid solvers (positive integers)",
-    "horizon": "end of the integration interval [0, T] (positive numbers); the adaptive solvers' depth",
-    "tol": "tolerances of adaptive solvers: rtol = atol = each value",
-    "rtol": "relative tolerances (replace the tol values on that side; product with atol)",
-    "atol": "absolute tolerances (replace the tol values on that side; product with rtol)",
-    "batch": "batch sizes (positive integers; default: the preset's, else the workload's)",
-    "width": "hidden width (mlp) or channels (conv) (positive integers)",
-    "device": "cpu or cuda",
-    "dtype": "float32 or float64",
-    "outputs": "output times the loss depends on, evenly spaced in (0, T] unless the workload brings its own "
-    "(positive integers; 1 = the final state; default: the workload's)",
-    "layers": "hidden layers of the vector field (mlp, spiral, latent, cnf) or convolutions (conv) "
-    "(positive integers; default: the workload's)",
-    "dim": "state size (mlp, cnf) or latent size (latent) (positive integers; default: the workload's)",
-    "land": "true: torchdiffeq's adaptive solvers step onto the output times instead of interpolating there; "
-    "true,false measures both (default false; other cells land anyway)",
-}
+def axis_help(name: str) -> str:
+    """The help of sweep axis ``name``: its declaration's description and the names it allows."""
+    if name == "tol":
+        return "tolerances of adaptive solvers: rtol = atol = each value (positive numbers)"
+    axis = CELL_AXES[name]
+    allowed = axis.allowed()
+    text = axis.description
+    if name == "solver":
+        text += f"; fixed-grid: {', '.join(FIXED_SOLVERS)}; adaptive: {', '.join(ADAPTIVE_SOLVERS)}"
+    elif allowed is not None:
+        text += f"; allowed: {', '.join(map(str, allowed))}"
+    elif axis.kind is bool:
+        text += " (true/false; true,false measures both)"
+    elif axis.kind in (int, float):
+        text += f" ({'positive integers' if axis.kind is int else 'positive numbers'})"
+    if axis.from_workload:
+        text += "; default: the preset's for its own workload, else the workload's"
+    else:
+        text += "; default: the preset's"
+    return text.replace("%", "%%")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``run`` (every one also a key of ``--config``)."""
     axes = parser.add_argument_group("axes (comma lists; the sweep is their product)")
     for name in AXES:
-        axes.add_argument(f"--{name}", metavar="LIST", help=_AXIS_HELP[name])
+        axes.add_argument(f"--{name}", metavar="LIST", help=axis_help(name))
     parser.add_argument("--preset", help=f"a named sweep: {', '.join(PRESETS)} (default {DEFAULT_PRESET})")
     parser.add_argument("--config", metavar="FILE", help="a TOML file with the same keys as these options")
     parser.add_argument("--repeats", help="timed repeats per cell (default: the preset's)")

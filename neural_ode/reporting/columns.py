@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from neural_ode.axes import AXES, config_axes, identity, line_keys
+from neural_ode.axes import label as axis_label
 from neural_ode.reporting.units import MB as MB  # re-exported: bytes per megabyte, as the report prints memory
 from neural_ode.results.record import CONTEXT_FIELDS
 from neural_ode.results.schema import METRICS, memory_metrics, spread_columns
@@ -36,30 +38,31 @@ TIME_METRICS = {
     "time_total_s": "total (forward + backward)",
 }
 
-#: what makes a line of cells that differ only in depth
-LINE_KEYS = ("workload", "method", "solver", "device", "dtype", "batch", "width", "dim", "hostname")
-LINE_KEYS += ("outputs", "layers")  # issue 10: a line is at one output count and one field depth
-LINE_KEYS += ("land",)  # interpolated and landed solves are different lines
+#: what makes a line of cells that differ only in depth: every identity axis but the depth axes
+#: (:func:`neural_ode.axes.line_keys`; machine and commit included, so two hosts are two lines)
+LINE_KEYS = line_keys()
 
-CONFIG_COLUMNS = (
-    "workload", "method", "solver", "steps", "horizon", "rtol", "atol", "batch", "width", "dim",
-    "device", "dtype", "seed", "outputs", "layers", "land",
-)  # fmt: skip
+#: the configuration axes of a cell's identity (what is measured, not where)
+CONFIG_COLUMNS = tuple(a.name for a in config_axes() if a.identity)
 
-#: what two cells must share to be compared side by side: configuration, commit and host
-PAIRING_COLUMNS = (*CONFIG_COLUMNS, "git_commit", "hostname")
+#: what two cells must share to be compared side by side: every identity axis, machine and commit included
+PAIRING_COLUMNS = identity()
 
 TEXT_COLUMNS = (
-    "workload", "method", "solver", "device", "dtype", "status", "error", "source", "commit_date",
-    *(name for name, kind in CONTEXT_FIELDS.items() if kind is str),
+    *(a.name for a in AXES.values() if a.kind is str),
+    "status", "error", "source", "commit_date",
+    *(name for name, kind in CONTEXT_FIELDS.items() if kind is str and name not in AXES),
 )  # fmt: skip
 
 NUMERIC_COLUMNS = (
-    "steps", "horizon", "rtol", "atol", "batch", "width", "dim", "seed", "repeats", "outputs", "layers",
-    *(name for name, kind in CONTEXT_FIELDS.items() if kind in (int, float, bool)),
+    *(a.name for a in AXES.values() if a.kind in (int, float)),
+    *(name for name, kind in CONTEXT_FIELDS.items() if kind in (int, float, bool) and name not in AXES),
     *spread_columns(),
     *METRICS,
 )  # fmt: skip
+
+#: flags (true/false axes): missing values are the axis's default (results from before the axis)
+BOOLEAN_COLUMNS = tuple(a.name for a in AXES.values() if a.kind is bool)
 
 
 def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
@@ -75,9 +78,11 @@ def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
         frame[name] = frame[name].astype(float)
     frame["status"] = frame["status"].fillna("ok")
     frame["ok"] = frame["status"] == "ok"
-    # results from before the land axis, and readers without it, solved without landing
-    land = frame["land"].astype(object) if "land" in frame else pd.Series(False, index=frame.index, dtype=object)
-    frame["land"] = land.where(land.notna(), False).astype(bool)
+    # results from before a flag axis, and readers without it, ran at its default (landing: interpolated)
+    for name in BOOLEAN_COLUMNS:
+        default = bool(AXES[name].default)
+        flag = frame[name].astype(object) if name in frame else pd.Series(default, index=frame.index, dtype=object)
+        frame[name] = flag.where(flag.notna(), default).map(_flag).astype(bool)
     frame["adaptive"] = frame["solver"].map(lambda s: bool(SOLVERS[s].adaptive) if s in SOLVERS else False)
     frame["adaptive"] = frame["adaptive"].astype(bool)
     frame["depth"] = np.where(frame["adaptive"], frame["nfe_forward"], frame["steps"]).astype(float)
@@ -114,26 +119,17 @@ def varying(frame: pd.DataFrame, keys=LINE_KEYS, exclude=()) -> list[str]:
 
 
 def line_label(values: dict, keys) -> str:
-    """A short label of a line: its values of ``keys`` joined by a middle dot."""
-    parts = []
-    for key in keys:
-        value = values.get(key)
-        if value is None or (isinstance(value, float) and not np.isfinite(value)):
-            continue  # not a setting of this line (steps of an adaptive solve, rtol of a grid)
-        if key in ("batch", "width", "dim", "outputs", "layers"):
-            parts.append(f"{key}={int(value)}")
-        elif key == "horizon":
-            parts.append(f"t1={value:g}")
-        elif key == "steps":
-            parts.append(f"{int(value)} steps")
-        elif key in ("rtol", "atol"):
-            parts.append(f"{key} {value:g}")
-        elif key == "land":
-            if value:
-                parts.append("landed on the output times")
-        else:
-            parts.append(str(value))
-    return " · ".join(part for part in parts if part)
+    """A short label of a line: its values of ``keys`` as the axes show them, joined by a middle
+    dot (:func:`neural_ode.axes.label`; a value a line does not have, like steps of an adaptive
+    solve, is left out)."""
+    return axis_label(values, keys)
+
+
+def _flag(value) -> bool:
+    """A flag's value from JSON, CSV text or a number."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)
 
 
 def metric_label(name: str) -> str:

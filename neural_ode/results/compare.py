@@ -34,11 +34,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-#: configuration columns that identify a cell across result sets
-PAIR_KEYS = (
-    "workload", "method", "solver", "steps", "horizon", "rtol", "atol", "batch", "width", "dim",
-    "device", "dtype", "seed",
-)  # fmt: skip
+from neural_ode.axes import config_identity, machine_keys
+from neural_ode.axes import text as axis_text
+from neural_ode.results.cells import cell_key as identity_key
+from neural_ode.results.cells import differing_axes, merge_duplicates
+
+#: what identifies a cell across result sets: every axis of its configuration's identity
+#: (:func:`neural_ode.axes.config_identity`; threads included); the commit is what is compared
+PAIR_KEYS = config_identity()
+#: where a cell ran (host, device name, library versions): cells are paired across them only when asked
+MACHINE_KEYS = machine_keys()
 #: deterministic figures: any change counts, an increase is a regression
 EXACT_METRICS = ("nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "cuda_peak_bytes", "params")
 #: floating-point errors: compared within a relative tolerance
@@ -105,6 +110,12 @@ class Comparison:
     only_new: list[str]
     base_commit: str | None
     new_commit: str | None
+    #: why cells found no partner: one row per side and set of differing axes, with the count
+    unpaired: pd.DataFrame = None  # type: ignore[assignment]
+    #: cells measured more than once on a side with different figures (the latest kept)
+    duplicates: tuple[str, ...] = ()
+    #: machine axes whose values differ between the paired cells: axis -> (BASE values, NEW values)
+    machines: dict = None  # type: ignore[assignment]
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -165,17 +176,20 @@ def select_commit(frame: pd.DataFrame, commit: str | None = None) -> tuple[pd.Da
     return frame[frame["git_commit"].isna() | (frame["git_commit"].astype(str) == chosen)], chosen
 
 
-def _keyed(frame: pd.DataFrame) -> dict[tuple, dict]:
-    """One row per cell (the newest measured), by :func:`cell_key`."""
+def _keyed(frame: pd.DataFrame) -> tuple[dict[tuple, dict], list[str]]:
+    """One row per cell by :func:`cell_key` (duplicates merged: the latest measured kept), and the
+    labels of the cells whose duplicates disagreed."""
     frame = frame.copy()
     for key in PAIR_KEYS:
         if key not in frame:
             frame[key] = None
-    frame["_key"] = frame[list(PAIR_KEYS)].apply(lambda row: cell_key(row), axis=1)
-    order = _dates(frame, "measured_at")
-    frame = frame.assign(_order=order).sort_values("_order", kind="stable", na_position="first")
-    frame = frame.drop_duplicates("_key", keep="last")
-    return {row["_key"]: row for row in frame.to_dict("records")}
+    merged = merge_duplicates(frame, label=cell_label)
+    frame = merged.frame
+    # after the merge, cells still alike in their configuration were measured on several machines
+    keyed: dict[tuple, dict] = {}
+    for row in frame.to_dict("records"):
+        keyed[cell_key(row)] = row  # rows are oldest first: the newest of several machines wins
+    return keyed, merged.conflicts
 
 
 def _number(value) -> float | None:
@@ -188,37 +202,29 @@ def _number(value) -> float | None:
 
 def cell_key(row) -> tuple:
     """The identity of a row's cell: its pairing keys, numbers normalised (``10`` = ``10.0``)."""
-    out = []
-    for key in PAIR_KEYS:
-        value = row.get(key) if hasattr(row, "get") else row[key]
-        number = _number(value) if not isinstance(value, str) else None
-        out.append(number if number is not None else (None if _missing(value) else str(value)))
-    return tuple(out)
+    return identity_key(row, PAIR_KEYS)
+
+
+def _present(value) -> bool:
+    """True for a value that is there but not a finite number (NaN, inf, text): a broken figure."""
+    if value is None:
+        return False
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return True
+    return not math.isfinite(number)
 
 
 def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def cell_label(row) -> str:
-    """``mlp rk4 steps=10 adjoint cpu`` / ``mlp dopri5 h=1 tol=1e-06 direct cpu`` (plus sizes given)."""
-    parts = [str(row.get("workload")), str(row.get("solver"))]
-    steps = _number(row.get("steps"))
-    if steps is not None:
-        parts.append(f"steps={int(steps)}")
-        horizon = _number(row.get("horizon"))
-        if horizon is not None and horizon != 1:
-            parts.append(f"h={horizon:g}")
-    else:
-        parts.append(f"h={_number(row.get('horizon')) or 0:g}")
-        rtol, atol = _number(row.get("rtol")), _number(row.get("atol"))
-        parts.append(f"tol={rtol:g}" if rtol == atol else f"rtol={rtol:g} atol={atol:g}")
-    parts += [str(row.get("method")), str(row.get("device"))]
-    for size in ("batch", "width"):
-        value = _number(row.get(size))
-        if value is not None:
-            parts.append(f"{size}={int(value)}")
-    return " ".join(parts)
+def cell_label(row, keys=None) -> str:
+    """The pairing axes ``keys`` (default: all) with a value, as the axes show them: ``mlp direct rk4 8 steps ...``."""
+    keys = PAIR_KEYS if keys is None else keys
+    parts = [axis_text(key, row.get(key) if hasattr(row, "get") else row[key]) for key in keys]
+    return " ".join(part for part in parts if part)
 
 
 def _samples(row, metric: str) -> list[float] | None:
@@ -253,6 +259,10 @@ def _timing_test(base_row, new_row, metric: str, base: float, new: float, th: Th
 def compare_figure(metric: str, base_row, new_row, th: Thresholds) -> dict | None:
     """The comparison of one metric of one paired cell, or None when either side lacks it."""
     base, new = _number(base_row.get(metric)), _number(new_row.get(metric))
+    if base is not None and new is None and _present(new_row.get(metric)):
+        # a figure that was finite and is now NaN or infinite: never "no change"
+        return {"metric": metric, "label": LABELS.get(metric, metric), "base": base, "new": new_row.get(metric),
+                "ratio": np.nan, "change": "regression", "test": "not a finite number in NEW"}  # fmt: skip
     if base is None or new is None:
         return None
     ratio = new / base if base else (1.0 if new == base else math.inf)
@@ -285,26 +295,42 @@ def compare_frames(
     *,
     base_commit: str | None = None,
     new_commit: str | None = None,
+    across_machines: bool = False,
 ) -> Comparison:
     """Compare two result tables cell by cell (see the module's docstring for the tests).
 
+    Cells pair when every axis of :data:`PAIR_KEYS` agrees; duplicates on a side are merged first
+    (the latest measured kept, conflicts listed). Cells measured on different machines or library
+    versions (:data:`MACHINE_KEYS`) pair only with ``across_machines``.
+
     Raises:
-        CompareError: a named commit is absent, or no cell is found on both sides.
+        CompareError: a named commit is absent, no cell is found on both sides, or the paired
+            cells ran on different machines or library versions without ``across_machines``.
     """
     thresholds = thresholds or Thresholds()
     base, base_commit = select_commit(base, base_commit)
     new, new_commit = select_commit(new, new_commit)
-    base_cells, new_cells = _keyed(base), _keyed(new)
+    (base_cells, base_conflicts), (new_cells, new_conflicts) = _keyed(base), _keyed(new)
     common = [key for key in new_cells if key in base_cells]
+    unpaired = _unpaired(base_cells, new_cells)
     if not common:
-        raise CompareError("no cell of BASE has the configuration of a cell of NEW: nothing to compare")
+        why = "; ".join(f"{r.side}: {r.cells} differ in {r.axes}" for r in unpaired.itertuples())
+        raise CompareError(f"no cell of BASE has the configuration of a cell of NEW: nothing to compare ({why})")
+    machines = _machine_differences([base_cells[k] for k in common], [new_cells[k] for k in common])
+    if machines and not across_machines:
+        what = "; ".join(f"{axis} {', '.join(b)} vs {', '.join(n)}" for axis, (b, n) in machines.items())
+        raise CompareError(
+            f"BASE and NEW were measured on different machines or library versions ({what}): their figures are "
+            "not comparable; pass --across-machines to compare them anyway"
+        )
     metrics = list(EXACT_METRICS) + list(ERROR_METRICS) + list(RSS_METRICS)
     if thresholds.timings != "off":
         metrics += list(TIMED_METRICS)
+    label_keys = _label_keys([base_cells[k] for k in common] + [new_cells[k] for k in common])
     rows = []
     for key in common:
         base_row, new_row = base_cells[key], new_cells[key]
-        label = cell_label(new_row)
+        label = cell_label(new_row, label_keys)
         ids = {k: new_row.get(k) for k in PAIR_KEYS}
         base_ok = str(base_row.get("status") or "ok") == "ok"
         new_ok = str(new_row.get("status") or "ok") == "ok"
@@ -323,7 +349,45 @@ def compare_frames(
     table = pd.DataFrame(rows, columns=columns)
     only_base = sorted(cell_label(row) for key, row in base_cells.items() if key not in new_cells)
     only_new = sorted(cell_label(row) for key, row in new_cells.items() if key not in base_cells)
-    return Comparison(table, only_base, only_new, base_commit, new_commit)
+    return Comparison(
+        table, only_base, only_new, base_commit, new_commit, unpaired=unpaired,
+        duplicates=tuple(base_conflicts + new_conflicts), machines=machines,
+    )  # fmt: skip
+
+
+def _label_keys(rows: list[dict]) -> tuple[str, ...]:
+    """The pairing axes a cell's label names: method, solver, the depth, and every other that varies."""
+    varying = [k for k in PAIR_KEYS if len({identity_key(r, (k,)) for r in rows}) > 1]
+    always = ("workload", "method", "solver", "steps", "horizon", "rtol", "atol")
+    return tuple(k for k in PAIR_KEYS if k in always or k in varying)
+
+
+def _unpaired(base_cells: dict, new_cells: dict) -> pd.DataFrame:
+    """Why cells found no partner: per side, the fewest axes in which each differs from the other side's cells."""
+    counts: dict[tuple[str, str], int] = {}
+    for side, mine, theirs in (("BASE", base_cells, new_cells), ("NEW", new_cells, base_cells)):
+        others = list(theirs.values())
+        for key, row in mine.items():
+            if key in theirs:
+                continue
+            axes = differing_axes(row, others, PAIR_KEYS) if others else ()
+            name = ", ".join(axes) if axes else "no cell on the other side"
+            counts[(side, name)] = counts.get((side, name), 0) + 1
+    return pd.DataFrame(
+        [{"side": side, "axes": axes, "cells": count} for (side, axes), count in counts.items()],
+        columns=["side", "axes", "cells"],
+    )
+
+
+def _machine_differences(base_rows: list[dict], new_rows: list[dict]) -> dict:
+    """The machine axes whose recorded values differ between the sides: axis -> (BASE values, NEW values)."""
+    out = {}
+    for axis in MACHINE_KEYS:
+        sides = (base_rows, new_rows)
+        values = [sorted({str(r.get(axis)) for r in rows if not _missing(r.get(axis))}) for rows in sides]
+        if values[0] and values[1] and set(values[0]) != set(values[1]):
+            out[axis] = (tuple(values[0]), tuple(values[1]))
+    return out
 
 
 def _shown(metric: str, value) -> str:

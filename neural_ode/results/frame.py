@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from neural_ode.axes import AXES, config_axes, config_identity, depth_keys
 from neural_ode.results.record import CONTEXT_FIELDS, CellRecord
 from neural_ode.results.schema import METRICS
 from neural_ode.results.schema import integer_columns as schema_integer_columns
 
-#: the configuration columns of ``results.csv``, first and in this order
-CONFIG_CONTRACT = ("workload", "method", "solver", "steps", "horizon", "rtol", "atol", "outputs", "batch", "width")
-CONFIG_CONTRACT += ("layers", "device", "dtype", "seed")
+#: the configuration columns of ``results.csv``, first and in this order: every axis of a cell's
+#: identity that is a config field, in declaration order (:mod:`neural_ode.axes`)
+CONFIG_CONTRACT = tuple(a.name for a in config_axes() if a.identity)
 
 
 def contract_columns() -> tuple[str, ...]:
@@ -28,7 +29,7 @@ def contract_columns() -> tuple[str, ...]:
 
 def integer_columns() -> tuple[str, ...]:
     """Columns stored as integers (pandas nullable ``Int64``): integer config fields, metrics and context."""
-    config_ints = ("steps", "outputs", "batch", "width", "layers", "dim")
+    config_ints = tuple(a.name for a in config_axes() if a.kind is int)
     context_ints = tuple(name for name, kind in CONTEXT_FIELDS.items() if kind is int)
     return (*config_ints, *schema_integer_columns(), *context_ints)
 
@@ -97,11 +98,12 @@ def _summary_columns() -> dict:
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One labelled row per cell, in reading order, with the same units as the report.
 
-    Columns: the problem keys that vary (workload, device, dtype, batch, width), ``solver``,
-    ``depth`` (steps, or the horizon t1 of an adaptive solve), ``rtol``, ``method``, then ``NFE fwd``,
-    ``NFE bwd``, ``time fwd+bwd (ms)`` (median), ``peak memory (MB)`` (MB = 10**6 bytes:
-    CUDA peak on CUDA, CPU tensor peak otherwise), ``grad error`` (relative to the float64
-    reference) and ``status``.
+    Columns: every axis of the cells' identity that varies among them (:mod:`neural_ode.axes`;
+    none that is constant), with ``solver`` and ``method`` always and the depth axes as one
+    ``depth`` column (steps, or the horizon t1 of an adaptive solve), ``rtol`` when an adaptive
+    cell is there (and ``atol`` where it differs from rtol), then ``NFE fwd``, ``NFE bwd``,
+    ``time fwd+bwd (ms)`` (median), ``peak memory (MB)`` (MB = 10**6 bytes: CUDA peak on CUDA, CPU
+    tensor peak otherwise), ``grad error`` (relative to the float64 reference) and ``status``.
     """
     if frame.empty:
         return pd.DataFrame()
@@ -110,16 +112,38 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.assign(_solver_rank=frame["solver"].map(solver_rank)).sort_values(
         ["workload", "_solver_rank", "steps", "horizon", "rtol", "atol"], kind="stable", na_position="first"
     )
-    keys = ("workload", "device", "dtype", "batch", "width", "dim", "layers", "outputs")
-    keys = [c for c in keys if c in frame and frame[c].nunique() > 1]
-    table = frame[[*keys, "solver", "method"]].copy()
-    table.insert(len(keys) + 1, "depth", frame.apply(_depth, axis=1))
-    table.insert(len(keys) + 2, "rtol", frame["rtol"].map(lambda tol: "-" if pd.isna(tol) else f"{tol:g}"))
+    depth = set(depth_keys())
+    keys = [
+        name for name in config_identity()
+        if name not in depth and name not in ("method", "solver") and name in frame
+        and frame[name].astype(str).nunique() > 1
+    ]  # fmt: skip
+    table = pd.DataFrame({name: frame[name].map(lambda v, n=name: _shown(n, v)) for name in keys})
+    table["solver"] = frame["solver"]
+    table["depth"] = frame.apply(_depth, axis=1)
+    adaptive = frame["rtol"].notna()
+    if adaptive.any():
+        table["rtol"] = frame["rtol"].map(lambda tol: "-" if pd.isna(tol) else f"{tol:g}")
+        if (frame.loc[adaptive, "atol"] != frame.loc[adaptive, "rtol"]).any():
+            table["atol"] = frame["atol"].map(lambda tol: "-" if pd.isna(tol) else f"{tol:g}")
+    table["method"] = frame["method"]
     ok = frame["status"] == "ok"
     for heading, value in _summary_columns().items():
         table[heading] = [value(row) if good else "" for (_, row), good in zip(frame.iterrows(), ok, strict=True)]
     table["status"] = frame["status"].astype(str)
     return table.reset_index(drop=True)
+
+
+def _shown(name: str, value) -> str:
+    """A summary cell's value of axis ``name``: ``true``/``false`` for flags, integers without ``.0``."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "-"
+    axis = AXES.get(name)
+    if axis is not None and axis.kind is bool:
+        return "true" if bool(value) else "false"
+    if axis is not None and axis.kind is int:
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def status_counts(frame: pd.DataFrame) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from neural_ode.axes import AXES
 from neural_ode.config import CellConfig
 from neural_ode.results.schema import METRICS, Metric
 
@@ -31,15 +32,9 @@ CONTEXT_FIELDS: dict[str, type] = {
     "contended": bool,  # timed under contention (other processes took a core): timings not trustworthy
     "cell_wall_s": float,  # wall time of the whole cell measurement, seconds
     "measured_at": str,  # ISO 8601, UTC
-    "torch_version": str,
-    "torchdiffeq_version": str,
-    "torchode_version": str,  # None when torchode (an extra) is not installed
-    "python_version": str,
-    "device_name": str,
-    "threads": int,  # torch intra-op threads during the measurement
-    "hostname": str,
-    "git_commit": str,
 }
+#: and where it ran: the axes that are no config field (threads, host, device name, versions, commit)
+CONTEXT_FIELDS.update({axis.name: axis.kind for axis in AXES.values() if not axis.config})
 
 
 class _RecordBase:

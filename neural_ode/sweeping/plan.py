@@ -21,27 +21,21 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from neural_ode.config import DEVICES, DTYPES, CellConfig, ConfigError
+from neural_ode.axes import AXES as CELL_AXES
+from neural_ode.axes import option_axes
+from neural_ode.config import CellConfig, ConfigError
 from neural_ode.methods import METHODS
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS, SOLVERS
 from neural_ode.sweeping.presets import Preset
-from neural_ode.workloads import WORKLOADS
 
-#: the axes of a sweep, in the order cells are enumerated
-AXES = ("workload", "method", "solver", "steps", "horizon", "tol", "rtol", "atol", "batch", "width", "device", "dtype")
-AXES += ("outputs", "layers", "dim", "land")
+#: the tolerance axes: ``tol`` sets rtol = atol (the only sweep axis that is no axis of a cell)
 TOLERANCE_AXES = ("tol", "rtol", "atol")
-
-_CHOICES = {
-    "workload": WORKLOADS,
-    "method": METHODS,
-    "solver": SOLVERS,
-    "device": DEVICES,
-    "dtype": DTYPES,
-}
-_POSITIVE_INTS = ("steps", "batch", "width", "outputs", "layers", "dim")
-_POSITIVE_FLOATS = ("horizon", "tol", "rtol", "atol")
-_BOOLEANS = ("land",)
+#: the axes of a sweep (the cell axes declared with ``option=True``, and ``tol``), in the order
+#: cells are enumerated
+AXES = tuple(a.name for a in option_axes())
+AXES = (*AXES[: AXES.index("rtol")], "tol", *AXES[AXES.index("rtol") :])
+#: the axes a sweep takes the product of (depth and tolerances are taken per solver, see the module)
+_PRODUCT_AXES = tuple(name for name in AXES if name not in ("steps", *TOLERANCE_AXES))
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
 
@@ -90,16 +84,20 @@ def parse_axis(name: str, value) -> tuple:
     for item in values:
         if name == "workload" and isinstance(item, str) and ":" in item:
             parsed.append(item)  # a user's factory, package.module:function: checked in plan()
-        elif name in _CHOICES:
-            if not isinstance(item, str) or item not in _CHOICES[name]:
-                raise ConfigError(f"unknown {name} {item!r}; allowed: {', '.join(_CHOICES[name])}")
-            parsed.append(item)
-        elif name in _POSITIVE_INTS:
-            parsed.append(positive_int(name, item))
-        elif name in _BOOLEANS:
-            parsed.append(boolean(name, item))
-        else:
+        elif name == "tol":
             parsed.append(positive_float(name, item))
+            continue
+        axis = CELL_AXES[name]
+        if axis.kind is bool:
+            parsed.append(boolean(name, item))
+        elif axis.kind is int:
+            parsed.append(positive_int(name, item) if axis.minimum == 1 else _integer(axis, item))
+        elif axis.kind is float:
+            parsed.append(positive_float(name, item))
+        else:
+            if isinstance(item, str):
+                item = item.strip()
+            parsed.append(axis.check(item))
     return tuple(dict.fromkeys(parsed))
 
 
@@ -157,48 +155,48 @@ def tolerance_pairs(axes: Mapping[str, Sequence]) -> list[tuple[float, float]]:
 
 
 def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConfig]:
-    """The cells of one grid (every axis of :data:`AXES` but rtol/atol must be present)."""
-    common = {"seed": settings.seed, "repeats": settings.repeats, "warmup": settings.warmup}
+    """The cells of one grid: the product of its axes (an axis it lacks takes the cell's default),
+    with depth and tolerance taken per solver (see the module)."""
+    common = {"seed": settings.seed, "repeats": settings.repeats, "warmup": settings.warmup,
+              "timeout_s": settings.timeout_s}  # fmt: skip
+    names = [name for name in _PRODUCT_AXES if name in axes]
     cells = []
-    for workload, method, solver, horizon, batch, width, device, dtype, outputs, layers, dim, land in itertools.product(
-        axes["workload"],
-        axes["method"],
-        axes["solver"],
-        axes["horizon"],
-        axes["batch"],
-        axes["width"],
-        axes["device"],
-        axes["dtype"],
-        axes.get("outputs", (None,)),
-        axes.get("layers", (None,)),
-        axes.get("dim", (None,)),
-        axes.get("land", (False,)),
-    ):
+    for values in itertools.product(*(axes[name] for name in names)):
+        base = dict(zip(names, values, strict=True))
+        method, solver = base["method"], base["solver"]
         if not METHODS[method].supports(solver):
             continue  # e.g. checkpoint on an adaptive solver: not a cell of this product
-        if land and not (SOLVERS[solver].adaptive and METHODS[method].interpolates_outputs):
+        if base.get("land") and not (SOLVERS[solver].adaptive and METHODS[method].interpolates_outputs):
             continue  # fixed grids and the own integrators land anyway: the same cell as land=false
-        base = dict(
-            workload=workload,
-            method=method,
-            solver=solver,
-            horizon=float(horizon),
-            batch=batch,
-            width=width,
-            device=device,
-            dtype=dtype,
-            outputs=outputs,
-            layers=layers,
-            dim=dim,
-            land=land,
-            timeout_s=settings.timeout_s,
-            **common,
-        )
+        base["horizon"] = float(base["horizon"])
         if SOLVERS[solver].adaptive:
-            cells += [CellConfig(**base, rtol=rtol, atol=atol) for rtol, atol in tolerance_pairs(axes)]
+            cells += [CellConfig(**base, **common, rtol=rtol, atol=atol) for rtol, atol in tolerance_pairs(axes)]
         else:
-            cells += [CellConfig(**base, steps=steps) for steps in axes["steps"]]
+            cells += [CellConfig(**base, **common, steps=steps) for steps in axes["steps"]]
     return cells
+
+
+def _integer(axis, value) -> int:
+    from neural_ode.validation import parse_int
+
+    return parse_int(f"--{axis.name}", value, minimum=int(axis.minimum or 0), error=ConfigError)
+
+
+def _own_sizes(preset: Preset, parsed: Mapping[str, tuple]) -> list[dict]:
+    """The grids of a sweep given on the command line: the preset's base with the given axes
+    replaced, where a workload that is not the preset's own brings its own defaults for every
+    size axis not given (a preset's sizes are for its own workloads)."""
+    grid = {**preset.base, **parsed}
+    if "workload" not in parsed:
+        return [grid]
+    own = set(preset.base.get("workload", ()))  # the workloads the base's sizes were chosen for
+    theirs = tuple(w for w in parsed["workload"] if w not in own)
+    ours = tuple(w for w in parsed["workload"] if w in own)
+    sizes = {a.name: (None,) for a in CELL_AXES.values() if a.from_workload and a.name not in parsed}
+    grids = [{**grid, "workload": ours}] if ours else []
+    if theirs:
+        grids.append({**grid, **sizes, "workload": theirs})
+    return grids
 
 
 def plan(preset: Preset, given: Mapping[str, Sequence], settings: RunSettings) -> list[CellConfig]:
@@ -208,7 +206,7 @@ def plan(preset: Preset, given: Mapping[str, Sequence], settings: RunSettings) -
     :func:`parse_axis`. Raises :class:`ConfigError` for any bad input, before anything runs.
     """
     parsed = {name: parse_axis(name, value) for name, value in given.items()}
-    grids = [{**preset.base, **parsed}] if parsed else preset.grid_axes()
+    grids = _own_sizes(preset, parsed) if parsed else preset.grid_axes()
     cells: dict[tuple, CellConfig] = {}
     for axes in grids:
         check_axes(axes, parsed)
