@@ -290,7 +290,9 @@ def line_keys(along: Iterable[str] | None = None) -> tuple[str, ...]:
 def problem_keys() -> tuple[str, ...]:
     """What defines a problem the recommendations solve: the configuration's identity axes that
     are not a user's choice (workload, horizon, sizes, device, seed, ...)."""
-    return tuple(a.name for a in AXES.values() if a.identity and a.config and not a.chosen)
+    return tuple(
+        a.name for a in AXES.values() if a.identity and a.role not in ("machine", "revision") and not a.chosen
+    )
 
 
 def choice_keys() -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from neural_ode import axes
 from neural_ode.reporting.columns import measured
 
 #: gradient-error targets, loosest first (relative L2 error of dL/dθ against the float64 reference)
@@ -29,14 +30,14 @@ TARGETS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
 CRITERIA = {"time": ("forward + backward median wall time", "s"), "memory": ("peak memory", "bytes")}
 
 #: what makes a problem: cells that differ only in other columns are alternatives to each other
-PROBLEM_KEYS = ("workload", "horizon", "outputs", "batch", "width", "dim", "device")
+#: (every identity axis that is not a user's choice: :func:`neural_ode.axes.problem_keys`)
+PROBLEM_KEYS = axes.problem_keys()
 
-#: the configuration columns of ``choices.csv``, in order, where the frame has them
-CHOICE_COLUMNS = ("method", "solver", "steps", "horizon", "rtol", "atol", "outputs", "batch", "width", "dtype")
-
+#: what is chosen, the configuration columns of ``choices.csv`` after the problem's, in order
+CHOICE_COLUMNS = axes.choice_keys()
 
 #: configuration columns written as integers (the prepared frame holds them as floats)
-INTEGER_COLUMNS = ("steps", "outputs", "batch", "width", "dim")
+INTEGER_COLUMNS = tuple(a.name for a in axes.AXES.values() if a.kind is int)
 
 
 def cost(frame: pd.DataFrame, criterion: str) -> pd.Series:
@@ -90,16 +91,16 @@ def cheapest(cells: pd.DataFrame, target: float) -> pd.Series | None:
 
 
 def _columns(frame: pd.DataFrame) -> list[str]:
+    problem = [c for c in PROBLEM_KEYS if c in frame and c != "workload"]
     config = [c for c in CHOICE_COLUMNS if c in frame]
-    extra = [k for k in ("dim", "device") if k in frame and frame[k].dropna().nunique() > 1]
-    return ["workload", "target_grad_rel_error", "criterion", *config, *extra, "value", "grad_rel_error"]
+    return ["workload", "target_grad_rel_error", "criterion", *config, *problem, "value", "grad_rel_error"]
 
 
 def choices_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The cheapest measured configuration per problem, gradient-error target and criterion.
 
-    Columns: ``workload, target_grad_rel_error, criterion``, the configuration (:data:`CHOICE_COLUMNS`
-    present in ``frame``; ``dim`` and ``device`` too when they vary), ``value`` (seconds for ``time``,
+    Columns: ``workload, target_grad_rel_error, criterion``, the choice (:data:`CHOICE_COLUMNS`), the
+    rest of the problem (:data:`PROBLEM_KEYS`) present in ``frame``, ``value`` (seconds for ``time``,
     bytes for ``memory``) and the chosen cell's ``grad_rel_error``. Only targets that some ok cell of
     the problem reaches appear.
     """

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from neural_ode.axes import label as axis_label
+from neural_ode.axes import line_keys
 from neural_ode.reporting.claims import HALF_BAND
-from neural_ode.reporting.columns import measured
+from neural_ode.reporting.columns import measured, varying
 from neural_ode.reporting.figures_base import (
     KIND_TITLE,
     FigureResult,
@@ -94,32 +96,52 @@ def _adaptive(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     return rows[rows["adaptive"]]
 
 
+#: the axes a tolerance line is drawn along
+_ALONG_TOLERANCE = ("rtol", "atol")
+
+
+def _tolerance_lines(part: pd.DataFrame) -> tuple[list[str], list[str], pd.DataFrame]:
+    """(keys, shown, rows): a tolerance line is every identity axis but the tolerances, and the
+    relation of atol to rtol (``atol = rtol``, or a fixed atol), so that no line pools cells of
+    different atol, outputs or any other axis; ``shown`` are the keys that vary among the lines."""
+    atol_line = np.where(part["atol"] == part["rtol"], "atol = rtol", part["atol"].map(lambda a: f"atol {a:g}"))
+    part = part.assign(atol_line=atol_line)
+    keys = [k for k in line_keys(along=_ALONG_TOLERANCE) if k in part] + ["atol_line"]
+    shown = [k for k in varying(part, keys=keys) if k not in ("method", "solver")]
+    return keys, shown, part
+
+
 def _merged_lines(part: pd.DataFrame, column: str):
-    """(solver, methods, series) per group of methods whose ``column`` against rtol is identical on a solver."""
-    for solver, cells in part.groupby("solver", sort=True):
+    """(label, methods, series) per group of methods whose ``column`` against rtol is identical on one
+    line of every other axis; the label names the solver and every other axis that varies."""
+    keys, shown, part = _tolerance_lines(part)
+    others = [k for k in keys if k != "method"]
+    for values, cells in part.groupby(others, sort=True, dropna=False):
+        line = dict(zip(others, values, strict=True))
+        name = " · ".join(p for p in (line["solver"], axis_label(line, shown)) if p)
         series = {
-            method: line.groupby("rtol")[column].median().sort_index() for method, line in cells.groupby("method")
+            method: rows.groupby("rtol")[column].median().sort_index() for method, rows in cells.groupby("method")
         }
         groups: list[tuple[list[str], pd.Series]] = []
-        for method, values in series.items():
+        for method, values_ in series.items():
             for members, reference in groups:
-                if reference.index.equals(values.index) and np.allclose(reference, values, rtol=0.005):
+                if reference.index.equals(values_.index) and np.allclose(reference, values_, rtol=0.005):
                     members.append(method)
                     break
             else:
-                groups.append(([method], values))
-        for members, values in groups:
-            yield solver, members, values
+                groups.append(([method], values_))
+        for members, series_ in groups:
+            yield line["solver"], name, members, series_
 
 
 def _tolerance_panel(ax, part: pd.DataFrame, column: str, style: Style) -> None:
-    for solver, members, values in _merged_lines(part, column):
+    for solver, name, members, values in _merged_lines(part, column):
         methods = set(part.loc[part["solver"] == solver, "method"])
         if len(members) == 1:
-            color, label = style.color(members[0]), f"{members[0]} · {solver}"
+            color, label = style.color(members[0]), f"{members[0]} · {name}"
         else:
             every = f"every method ({len(members)})" if set(members) == methods else ", ".join(members)
-            color, label = "0.2", f"{solver} · {every} (identical)"
+            color, label = "0.2", f"{name} · {every} (identical)"
         ax.plot(
             values.index, values.to_numpy(), color=color, marker=style.marker(solver), linewidth=1.5, markersize=6,
             linestyle=style.linestyle(members[0]) if len(members) == 1 else "-", label=label,
