@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from neural_ode import CellConfig, measure_cell
-from neural_ode.reporting.growth import fit_growth
+from neural_ode.reporting.claims.growth import fit_growth
 
 FIT_STEPS = (8, 16, 32, 64)
 TARGET = 512

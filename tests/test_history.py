@@ -9,8 +9,8 @@ from test_compare import _rows
 
 from neural_ode.cli import main as cli_main
 from neural_ode.reporting.columns import PAIRING_COLUMNS, prepare
-from neural_ode.reporting.history import history_changes
-from neural_ode.reporting.recommend import head_to_head
+from neural_ode.reporting.tables.history import history_changes
+from neural_ode.reporting.tables.recommend import head_to_head
 from neural_ode.results.compare import select_commit
 
 COMMITS = ("1111aaaa", "2222bbbb", "3333cccc")

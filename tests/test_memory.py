@@ -128,7 +128,7 @@ def test_saved_bytes_are_the_same_in_three_fresh_processes():
 
 @pytest.mark.parametrize("method", ["direct", "aca"])
 def test_an_affine_fit_on_8_to_64_steps_predicts_512_steps_within_5_percent(method):
-    from neural_ode.reporting.growth import fit_growth
+    from neural_ode.reporting.claims.growth import fit_growth
 
     steps = (8, 16, 32, 64)
     fit = fit_growth(steps, [saved(method, s).saved_bytes for s in steps])

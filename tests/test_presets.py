@@ -32,7 +32,7 @@ def test_every_preset_measures_every_method():
 
 
 def test_libraries_preset_measures_each_library_on_shared_cells():
-    from neural_ode.reporting.libraries import library_of
+    from neural_ode.reporting.tables.libraries import library_of
 
     cells = cells_of("libraries")
     assert {library_of(cell.method) for cell in cells} == {"torchdiffeq", "torchode", "neural-ode-bench"}

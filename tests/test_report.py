@@ -15,10 +15,10 @@ from PIL import Image
 
 from neural_ode.cli import main as cli_main
 from neural_ode.reporting import render_report
-from neural_ode.reporting.claims import FAILS, HOLDS, NOT_MEASURED, claims_table
+from neural_ode.reporting.claims.paper import FAILS, HOLDS, NOT_MEASURED, claims_table
 from neural_ode.reporting.columns import prepare
-from neural_ode.reporting.growth import fit_growth, growth_table
-from neural_ode.reporting.recommend import budget_table, head_to_head, timing_noise
+from neural_ode.reporting.claims.growth import fit_growth, growth_table
+from neural_ode.reporting.tables.recommend import budget_table, head_to_head, timing_noise
 
 PROVENANCE = {
     "torch_version": "2.13.0",
@@ -407,7 +407,7 @@ def test_report_of_measured_cells(tmp_path):
 
 
 def test_fits_csv_has_one_row_per_fitted_line_with_the_issue_columns(tmp_path):
-    from neural_ode.reporting.tables import write_fits
+    from neural_ode.reporting.tables.cells import write_fits
 
     table = write_fits(prepare(synthetic_frame()), tmp_path / "fits.csv")
     written = pd.read_csv(tmp_path / "fits.csv")

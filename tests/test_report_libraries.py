@@ -10,7 +10,7 @@ import pytest
 
 from neural_ode.reporting import render_report
 from neural_ode.reporting.columns import prepare
-from neural_ode.reporting.libraries import equal_error, equal_tolerance, libraries_section, library_of
+from neural_ode.reporting.tables.libraries import equal_error, equal_tolerance, libraries_section, library_of
 
 TOLS = (1e-3, 1e-4, 1e-5)
 #: method -> (gradient error at each tolerance, total time in s at each tolerance)
@@ -83,7 +83,7 @@ def test_equal_error_interpolates_each_line_in_log_log_and_never_extrapolates():
 
 
 def test_interpolation_between_points_is_log_log():
-    from neural_ode.reporting.libraries import _interpolate
+    from neural_ode.reporting.tables.libraries import _interpolate
 
     value = _interpolate(pd.Series([1e-2, 1e-4]).to_numpy(), pd.Series([1.0, 100.0]).to_numpy(), 1e-3)
     assert value == pytest.approx(10.0)

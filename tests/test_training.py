@@ -14,7 +14,7 @@ import torch
 
 from neural_ode.cli import main as cli_main
 from neural_ode.config import ConfigError
-from neural_ode.reporting.verdicts import VERDICTS
+from neural_ode.reporting.claims.verdicts import VERDICTS
 from neural_ode.training.data import Dataset, load_digits
 from neural_ode.training.idx import write_idx
 from neural_ode.training.models import MODELS, build_model, count_parameters, feature_side

@@ -21,18 +21,12 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from neural_ode.reporting.choices import fronts_table, write_choices
-from neural_ode.reporting.claims import claims_table
+from neural_ode.reporting.claims.paper import claims_table
 from neural_ode.reporting.columns import prepare
-from neural_ode.reporting.decisions import decision_sentences
-from neural_ode.reporting.figures import draw_all
-from neural_ode.reporting.history import history_changes, history_figures
-from neural_ode.reporting.libraries import libraries_section
-from neural_ode.reporting.matching import pairs_table
+from neural_ode.reporting.figures.draw import draw_all
 from neural_ode.reporting.owned import REPORT_FILES, add_owned, check_owned, stale_figures
-from neural_ode.reporting.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
-from neural_ode.reporting.render import write_report
-from neural_ode.reporting.tables import (
+from neural_ode.reporting.page.render import write_report
+from neural_ode.reporting.tables.cells import (
     cells_table,
     choices_display,
     failed_table,
@@ -43,8 +37,14 @@ from neural_ode.reporting.tables import (
     status_table,
     write_fits,
 )
-from neural_ode.reporting.units import MEMORY_UNIT
+from neural_ode.reporting.tables.choices import fronts_table, write_choices
+from neural_ode.reporting.tables.decisions import decision_sentences
+from neural_ode.reporting.tables.history import history_changes, history_figures
+from neural_ode.reporting.tables.libraries import libraries_section
+from neural_ode.reporting.tables.matching import pairs_table
+from neural_ode.reporting.tables.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
 from neural_ode.results.schema import METRICS
+from neural_ode.units import MEMORY_UNIT
 
 
 def render_report(frame, out_dir: Path, commit: str | None = None) -> Path:
@@ -60,7 +60,7 @@ def render_report(frame, out_dir: Path, commit: str | None = None) -> Path:
 
     Raises:
         neural_ode.results.compare.CompareError: ``commit`` is not a commit of ``frame``.
-    Also writes ``choices.csv`` (:func:`neural_ode.reporting.choices.choices_table`) there.
+    Also writes ``choices.csv`` (:func:`neural_ode.reporting.tables.choices.choices_table`) there.
     """
     from neural_ode.results.compare import commit_order, select_commit
 

@@ -22,10 +22,10 @@ import pandas as pd
 
 from neural_ode.axes import AXES, config_axes, identity, line_keys
 from neural_ode.axes import label as axis_label
-from neural_ode.reporting.units import MB as MB  # re-exported: bytes per megabyte, as the report prints memory
 from neural_ode.results.record import CONTEXT_FIELDS
 from neural_ode.results.schema import METRICS, memory_metrics, spread_columns
 from neural_ode.solvers import SOLVERS
+from neural_ode.units import MB as MB  # re-exported: bytes per megabyte, as the report prints memory
 
 #: memory metrics (the schema's metrics in bytes), in the order the report shows them (each is
 #: plotted when it has data)

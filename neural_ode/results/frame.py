@@ -1,6 +1,6 @@
 """Tables of a sweep: ``results.csv`` (the contract the other tools read) and the summary printed at the end.
 
-The summary uses the report's units (:mod:`neural_ode.reporting.units`: ms, MB = 10**6 bytes).
+The summary uses the report's units (:mod:`neural_ode.units`: ms, MB = 10**6 bytes).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _depth(row) -> str:
 
 #: the summary's columns: heading -> how a row's value is formatted (units as in the report: ms, MB = 10**6 bytes)
 def _summary_columns() -> dict:
-    from neural_ode.reporting import units  # the report's units, imported late: the CLI imports this module early
+    from neural_ode import units  # the report's units, imported late: the CLI imports this module early
 
     def peak(row):
         value = row["cuda_peak_bytes"] if pd.notna(row["cuda_peak_bytes"]) else row["cpu_peak_bytes"]

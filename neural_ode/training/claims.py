@@ -1,7 +1,7 @@
 """The Section 3 claims (the paper's Table 1 and Figure 3, and the reproduction's), checked as data.
 
 :func:`claims_frame` gives one row per claim: the claim with its criterion, the paper's figure,
-what was measured here and a verdict from :mod:`neural_ode.reporting.verdicts`.
+what was measured here and a verdict from :mod:`neural_ode.reporting.claims.verdicts`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 
 import pandas as pd
 
-from neural_ode.reporting.verdicts import DOES_NOT_HOLD, HOLDS, NOT_ENOUGH_EVIDENCE, NOT_MEASURED
+from neural_ode.reporting.claims.verdicts import DOES_NOT_HOLD, HOLDS, NOT_ENOUGH_EVIDENCE, NOT_MEASURED
 from neural_ode.training.results import TrainingResults
 from neural_ode.training.stats import difference_se
 from neural_ode.training.table1 import table1_frame

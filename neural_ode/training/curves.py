@@ -14,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from neural_ode.reporting.style import DPI, figure_theme
+from neural_ode.reporting.figures.style import DPI, figure_theme
 from neural_ode.training.results import TrainingResults
 
 

@@ -10,7 +10,7 @@ writes, beside the result tables:
   was measured here and whether it holds, by a stated criterion (:mod:`neural_ode.training.claims`);
 - ``loss_curves.png`` and ``figure3.png`` (:mod:`neural_ode.training.curves`);
 - ``report.md`` and a self-contained ``report.html``, rendered through the project's one report
-  layer (:mod:`neural_ode.reporting.render`, templates ``training.md.j2`` / ``training.html.j2``).
+  layer (:mod:`neural_ode.reporting.page.render`, templates ``training.md.j2`` / ``training.html.j2``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from neural_ode.reporting.render import markdown_table, render_pair
+from neural_ode.reporting.page.render import markdown_table, render_pair
 from neural_ode.training.claims import claims_frame
 from neural_ode.training.curves import plot_figure3, plot_loss_curves
 from neural_ode.training.results import TABLES, TrainingResults, load_results

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from neural_ode.reporting.units import MB, MISSING
 from neural_ode.training.results import TrainingResults
 from neural_ode.training.run_config import TrainConfig
 from neural_ode.training.stats import binomial_se
+from neural_ode.units import MB, MISSING
 
 
 @dataclass(frozen=True)

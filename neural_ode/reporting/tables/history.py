@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.reporting.columns import has_data
-from neural_ode.reporting.figures import FigureResult
-from neural_ode.reporting.style import figure_theme
+from neural_ode.reporting.figures.draw import FigureResult
+from neural_ode.reporting.figures.style import figure_theme
 from neural_ode.results.compare import (
     LABELS,
     CompareError,

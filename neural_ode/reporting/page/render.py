@@ -16,8 +16,8 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from neural_ode.reporting.units import MISSING
-from neural_ode.reporting.verdicts import css_class
+from neural_ode.reporting.claims.verdicts import css_class
+from neural_ode.units import MISSING
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -112,7 +112,7 @@ def write_report(context: dict, out_dir: Path) -> Path:
     """Render report.md and report.html of ``context`` into ``out_dir``; returns report.html's path.
 
     ``context`` holds DataFrames (rendered as tables here), the figures
-    (:class:`neural_ode.reporting.figures.FigureResult`) and plain values.
+    (:class:`neural_ode.reporting.figures.draw.FigureResult`) and plain values.
     """
     tables = {k: v for k, v in context.items() if isinstance(v, pd.DataFrame)}
     plain = {k: v for k, v in context.items() if k not in tables}

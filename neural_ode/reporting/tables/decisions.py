@@ -1,6 +1,6 @@
 """The report's first section: which configuration to run for a gradient accuracy, in sentences.
 
-Built from the same picks as ``choices.csv`` (:mod:`neural_ode.reporting.choices`): for each
+Built from the same picks as ``choices.csv`` (:mod:`neural_ode.reporting.tables.choices`): for each
 problem and gradient-error target, the fastest measured configuration that reaches the target,
 the one with the least peak memory, and the fastest direct-backpropagation configuration for
 comparison. Consecutive targets with the same picks share one sentence. All figures are
@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from neural_ode.reporting import units
-from neural_ode.reporting.choices import TARGETS, cheapest, cost, problem_keys, problems
+from neural_ode import units
 from neural_ode.reporting.columns import measured
+from neural_ode.reporting.tables.choices import TARGETS, cheapest, cost, problem_keys, problems
 from neural_ode.solvers import SOLVERS
 
 

@@ -1,10 +1,10 @@
 """Work-precision figures: gradient error against time, and against peak memory.
 
-One panel per problem (workload, horizon, sizes: :data:`neural_ode.reporting.choices.PROBLEM_KEYS`)
+One panel per problem (workload, horizon, sizes: :data:`neural_ode.reporting.tables.choices.PROBLEM_KEYS`)
 and solver family, so that fixed-grid lines (whose errors sit together near the float32 floor)
 do not pile onto adaptive ones. One line per method and solver across its step counts or
 tolerances; each point is labelled with its setting (steps, or rtol). The grey band-line is the
-panel's Pareto front, the cells :mod:`neural_ode.reporting.choices` picks from. Time points carry
+panel's Pareto front, the cells :mod:`neural_ode.reporting.tables.choices` picks from. Time points carry
 min–max bars over the timed repeats. One short legend for the whole figure: colour = method,
 marker = solver.
 """
@@ -18,10 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from neural_ode.reporting.choices import candidates, pareto_front, problem_keys
 from neural_ode.reporting.columns import MB
-from neural_ode.reporting.decisions import problem_text
-from neural_ode.reporting.figures_base import (
+from neural_ode.reporting.figures.base import (
     KIND_TITLE,
     FigureResult,
     Style,
@@ -39,6 +37,8 @@ from neural_ode.reporting.figures_base import (
     spread,
     theme,
 )
+from neural_ode.reporting.tables.choices import candidates, pareto_front, problem_keys
+from neural_ode.reporting.tables.decisions import problem_text
 
 #: criterion -> (figure name, title, y label, scale of value, what the y axis shows)
 PRECISION = {

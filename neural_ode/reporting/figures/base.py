@@ -22,7 +22,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from neural_ode.reporting.columns import LINE_KEYS, line_label, varying
-from neural_ode.reporting.style import figure_theme
+from neural_ode.reporting.figures.style import figure_theme
 
 DPI = 110
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
@@ -102,7 +102,7 @@ class Style:
 
 def theme():
     """The report's matplotlib style (seaborn whitegrid, notebook context slightly smaller): the
-    project's one figure style, :func:`neural_ode.reporting.style.figure_theme`."""
+    project's one figure style, :func:`neural_ode.reporting.figures.style.figure_theme`."""
     return figure_theme()
 
 
@@ -335,7 +335,7 @@ def kinds(rows: pd.DataFrame) -> list[bool]:
 
 def knob_text(cell) -> str:
     """The setting of a cell: ``1e-5`` (rtol) for an adaptive solver, ``8`` (steps) for a fixed grid."""
-    from neural_ode.reporting.units import tolerance
+    from neural_ode.units import tolerance
 
     if cell["adaptive"]:
         return tolerance(cell["rtol"])

@@ -12,7 +12,7 @@ error costs:
 :func:`choices_table` answers, for each gradient-error target of :data:`TARGETS` that some cell
 reaches, which cell is cheapest among those whose ``grad_rel_error`` is at most the target. That
 table is ``choices.csv`` beside ``results.csv``. Every value is measured; nothing is interpolated
-here (the equal-accuracy comparisons in :mod:`neural_ode.reporting.matching` interpolate).
+here (the equal-accuracy comparisons in :mod:`neural_ode.reporting.tables.matching` interpolate).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The report's figures: the registry of figure functions, in report order, and :func:`draw_all`.
 
 Every function takes a prepared frame (:func:`neural_ode.reporting.columns.prepare`), the
-figures directory and the shared :class:`~neural_ode.reporting.figures_base.Style`, and returns a
-:class:`~neural_ode.reporting.figures_base.FigureResult` (or a list of them); when the data lacks
+figures directory and the shared :class:`~neural_ode.reporting.figures.base.Style`, and returns a
+:class:`~neural_ode.reporting.figures.base.FigureResult` (or a list of them); when the data lacks
 what a figure needs, no file is written and the result carries a note saying why.
 
 Modules: :mod:`~.figures_base` (result type, styles, axes, legends, spreads, notes),
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from neural_ode.reporting.figures_base import FigureResult, Style, log_axes
-from neural_ode.reporting.figures_depth import memory_figure, memory_figures, time_figure
-from neural_ode.reporting.figures_nfe import nfe_figure, nfe_time_figure, tolerance_figure
-from neural_ode.reporting.figures_precision import memory_precision_figure, work_precision_figure
-from neural_ode.reporting.outputs_figures import outputs_figure
+from neural_ode.reporting.figures.base import FigureResult, Style, log_axes
+from neural_ode.reporting.figures.depth import memory_figure, memory_figures, time_figure
+from neural_ode.reporting.figures.nfe import nfe_figure, nfe_time_figure, tolerance_figure
+from neural_ode.reporting.figures.outputs import outputs_figure
+from neural_ode.reporting.figures.precision import memory_precision_figure, work_precision_figure
 
 #: every figure in report order (the decision figures first; memory figures expand to one per memory metric)
 FIGURES: tuple[Callable[..., FigureResult | list[FigureResult]], ...] = (

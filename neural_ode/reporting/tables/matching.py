@@ -4,11 +4,11 @@
 their costs; a method that is cheaper because it is less accurate looks better here.
 
 *Equal accuracy*: each method's work-precision line is the Pareto front of its cells on one
-problem (:func:`neural_ode.reporting.choices.pareto_front`: over every solver, step count and
+problem (:func:`neural_ode.reporting.tables.choices.pareto_front`: over every solver, step count and
 tolerance measured). Its cost at a gradient error ``e`` is interpolated linearly in log error
 against log cost between the two front cells around ``e``; at an error looser than every front
 cell it is the front's cheapest cell (which reaches ``e`` as measured); tighter than every cell it
-is undefined. Two methods are compared at the targets of :data:`~neural_ode.reporting.choices.TARGETS`
+is undefined. Two methods are compared at the targets of :data:`~neural_ode.reporting.tables.choices.TARGETS`
 that both reach and no looser than the looser of their loosest errors, or, when no target falls
 there, at the tighter error both reach.
 """
@@ -20,8 +20,8 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from neural_ode.reporting.choices import CRITERIA, TARGETS, candidates, pareto_front, problem_keys, problems
 from neural_ode.reporting.columns import CONFIG_COLUMNS
+from neural_ode.reporting.tables.choices import CRITERIA, TARGETS, candidates, pareto_front, problem_keys, problems
 
 EQUAL_ACCURACY = "equal accuracy"
 EQUAL_SETTINGS = "equal settings"

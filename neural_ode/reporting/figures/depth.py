@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from neural_ode.reporting.claims.growth import fit_growth
 from neural_ode.reporting.columns import MB, MEMORY_METRICS, TIME_METRICS, has_data, measured, metric_label
-from neural_ode.reporting.figures_base import (
+from neural_ode.reporting.figures.base import (
     KIND_AXIS,
     KIND_TITLE,
     FigureResult,
@@ -30,7 +31,6 @@ from neural_ode.reporting.figures_base import (
     spread,
     theme,
 )
-from neural_ode.reporting.growth import fit_growth
 
 
 def memory_figure(frame: pd.DataFrame, directory: Path, metric: str, style: Style) -> FigureResult:

@@ -19,9 +19,9 @@ from matplotlib.figure import Figure
 
 from neural_ode.axes import label as axis_label
 from neural_ode.axes import line_keys
-from neural_ode.reporting.claims import HALF_BAND
+from neural_ode.reporting.claims.paper import HALF_BAND
 from neural_ode.reporting.columns import measured, varying
-from neural_ode.reporting.figures_base import (
+from neural_ode.reporting.figures.base import (
     KIND_TITLE,
     FigureResult,
     Style,

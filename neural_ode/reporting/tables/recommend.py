@@ -10,7 +10,7 @@ Three pieces, all computed from the run (nothing is assumed):
   range and a flag when that lies far beyond the measured depths; an extrapolation for the
   measured workload and sizes only.
 * :func:`advice`: plain sentences built from the two tables and from the equal-accuracy and
-  equal-settings comparisons of :mod:`neural_ode.reporting.matching`; each says which it uses.
+  equal-settings comparisons of :mod:`neural_ode.reporting.tables.matching`; each says which it uses.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from neural_ode.reporting import units
-from neural_ode.reporting.claims import FLAT_FRACTION, method_family
+from neural_ode import units
+from neural_ode.reporting.claims.growth import FLAT_EXPONENT, growth_table
+from neural_ode.reporting.claims.paper import FLAT_FRACTION, method_family
 from neural_ode.reporting.columns import MB, MEMORY_METRICS, PAIRING_COLUMNS, has_data, measured
-from neural_ode.reporting.growth import FLAT_EXPONENT, growth_table
-from neural_ode.reporting.matching import (
+from neural_ode.reporting.tables.matching import (
     EQUAL_ACCURACY,
     EQUAL_SETTINGS,
     equal_accuracy_table,
@@ -99,7 +99,7 @@ def _depth_text(depth: float) -> str:
 def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The deepest depth each line fits within each of :data:`BUDGETS`, from its affine memory fit.
 
-    Memory ≈ intercept + slope · L̃ (:mod:`neural_ode.reporting.growth`); the depth within a budget
+    Memory ≈ intercept + slope · L̃ (:mod:`neural_ode.reporting.claims.growth`); the depth within a budget
     is ``(budget - intercept) / slope``, given with the range the slope's 95 % interval allows
     (deeper bound from the lower slope). ``unbounded``: the slope cannot be told from zero, or the
     memory grows by under 5 % over the measured depths (the claims' "flat"). Depths are
@@ -318,7 +318,7 @@ def _faster_than_direct(accuracy: pd.DataFrame) -> str:
 def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
     """Plain sentences for a newcomer, as (topic, sentence): memory, time, accuracy, noise, the pick.
 
-    Each comparison says whether it is at equal accuracy (:mod:`neural_ode.reporting.matching`)
+    Each comparison says whether it is at equal accuracy (:mod:`neural_ode.reporting.tables.matching`)
     or at equal settings (identical cells, ``pairs`` from :func:`head_to_head`).
     """
     if pairs.empty:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from neural_ode import units
 from neural_ode.measuring.failures import STATUSES
 from neural_ode.measuring.reference import RESOLUTION_FACTOR
-from neural_ode.reporting import units
-from neural_ode.reporting.choices import problem_keys
+from neural_ode.reporting.claims.growth import fits_table
 from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, measured, varying
-from neural_ode.reporting.decisions import configuration
-from neural_ode.reporting.growth import fits_table
+from neural_ode.reporting.tables.choices import problem_keys
+from neural_ode.reporting.tables.decisions import configuration
 from neural_ode.results.schema import METRICS
 
 PROVENANCE_COLUMNS = (
@@ -183,7 +183,7 @@ def growth_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """The affine growth fit of every memory metric and of total time, per line and depth axis.
 
     Memory in MB and time in ms: intercept, slope per depth unit with its 95 % interval, R², and
-    the descriptive exponent (see :mod:`neural_ode.reporting.growth`).
+    the descriptive exponent (see :mod:`neural_ode.reporting.claims.growth`).
     """
     table = fits_table(frame, (*MEMORY_METRICS, "time_total_s"))
     columns = ["metric", "method", "solver", *varying(frame, exclude=("method", "solver"))]
