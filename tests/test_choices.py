@@ -11,13 +11,13 @@ import pytest
 from PIL import Image
 
 from neural_ode.reporting import render_report
-from neural_ode.reporting.tables.choices import TARGETS, choices_table, pareto_front
 from neural_ode.reporting.columns import prepare
-from neural_ode.reporting.tables.decisions import decision_sentences
 from neural_ode.reporting.figures.base import coincidence_text, coinciding
+from neural_ode.reporting.tables.choices import TARGETS, choices_table, pareto_front
+from neural_ode.reporting.tables.decisions import decision_sentences
 from neural_ode.reporting.tables.matching import cost_at, equal_accuracy_table, pairs_table, precision_line
-from neural_ode.units import duration, error, megabytes, tolerance
 from neural_ode.results.frame import results_frame, summary_table, write_csv
+from neural_ode.units import duration, error, megabytes, tolerance
 
 
 def _cell(method, solver, *, steps=None, rtol=None, error, time_s, peak, status="ok", horizon=1.0, **more) -> dict:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from neural_ode.reporting.claims.outputs import outputs_claims
 from neural_ode.reporting.claims.paper import claims_table
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.figures.draw import Style
-from neural_ode.reporting.claims.outputs import outputs_claims
 from neural_ode.reporting.figures.outputs import outputs_figure
 
 

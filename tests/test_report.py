@@ -15,9 +15,9 @@ from PIL import Image
 
 from neural_ode.cli import main as cli_main
 from neural_ode.reporting import render_report
+from neural_ode.reporting.claims.growth import fit_growth, growth_table
 from neural_ode.reporting.claims.paper import FAILS, HOLDS, NOT_MEASURED, claims_table
 from neural_ode.reporting.columns import prepare
-from neural_ode.reporting.claims.growth import fit_growth, growth_table
 from neural_ode.reporting.tables.recommend import budget_table, head_to_head, timing_noise
 
 PROVENANCE = {

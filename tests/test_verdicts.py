@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from neural_ode.reporting.claims.growth import fit_growth
 from neural_ode.reporting.claims.paper import FLAT, GROWS, NOT_ENOUGH, NOT_MEASURED, claims_table, line_verdict
 from neural_ode.reporting.columns import prepare
-from neural_ode.reporting.claims.growth import fit_growth
 
 QUICK = Path(__file__).parent.parent / "reports" / "quick" / "results.jsonl"
 

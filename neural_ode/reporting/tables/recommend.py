@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from neural_ode import units
+from neural_ode.axes import text as axis_text
 from neural_ode.reporting.claims.growth import FLAT_EXPONENT, growth_table
 from neural_ode.reporting.claims.paper import FLAT_FRACTION, method_family
-from neural_ode.reporting.columns import MB, MEMORY_METRICS, PAIRING_COLUMNS, has_data, measured
+from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, PAIRING_COLUMNS, has_data, measured, varying
 from neural_ode.reporting.tables.matching import (
     EQUAL_ACCURACY,
     EQUAL_SETTINGS,
@@ -110,12 +111,15 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     if metric is None:
         return pd.DataFrame()
     table = growth_table(frame, metric)
+    # every line axis that varies among the lines gets a column (workload, sizes, landing, ...)
+    shown = [k for k in varying(table, keys=LINE_KEYS) if k not in ("method", "solver")]
     out = []
     for line in table.to_dict("records"):
         fit = line["fit"]
         row = {
             "method": line["method"],
             "solver": line["solver"],
+            **{key: axis_text(key, line[key]) for key in shown},
             "depth axis": "forward NFE" if line["adaptive"] else "steps",
             "measured depths": f"{fit.depth_min:g}–{fit.depth_max:g} ({fit.points} cells)",
             f"MB at depth 0 ({metric})": fit.intercept / MB,
