@@ -125,6 +125,15 @@ def line_label(values: dict, keys) -> str:
     return axis_label(values, keys)
 
 
+def tolerance_relation(frame: pd.DataFrame) -> pd.Series:
+    """How each cell's atol relates to its rtol, for lines drawn along the tolerance: ``atol = rtol``,
+    or ``atol 1e-08`` for a fixed atol; None for fixed-grid cells. Cells of one line share it, so a
+    line never pools tolerance sweeps of different atol."""
+    rtol, atol = frame["rtol"].astype(float), frame["atol"].astype(float)
+    text = atol.map(lambda a: None if pd.isna(a) else f"atol {a:g}").astype(object)
+    return text.where(~np.isclose(atol, rtol), "atol = rtol").where(atol.notna(), None)
+
+
 def _flag(value) -> bool:
     """A flag's value from JSON, CSV text or a number."""
     if isinstance(value, str):

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from neural_ode.reporting.columns import LINE_KEYS, line_label, varying
+from neural_ode.reporting.columns import LINE_KEYS, line_label, tolerance_relation, varying
 from neural_ode.reporting.figures.style import figure_theme
 
 DPI = 110
@@ -167,7 +167,10 @@ def skip(name: str, title: str, caption: str, why: str) -> FigureResult:
 
 def line_groups(rows: pd.DataFrame, frame: pd.DataFrame, extra=()):
     """Lines of ``rows``: (label, method, variant, cells) with the label naming what varies in ``frame``."""
-    keys = [*LINE_KEYS, *extra]
+    # a line along the tolerance keeps one relation of atol to rtol (a fixed atol is another line)
+    rows = rows.assign(atol_line=tolerance_relation(rows))
+    frame = frame.assign(atol_line=tolerance_relation(frame))
+    keys = [*LINE_KEYS, "atol_line", *extra]
     shown = ["method", "solver", *varying(frame, keys=keys, exclude=("method", "solver"))]
     for values, cells in rows.groupby(keys, dropna=False, sort=True):
         line = dict(zip(keys, values, strict=True))

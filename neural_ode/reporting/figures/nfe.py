@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from neural_ode.axes import label as axis_label
 from neural_ode.axes import line_keys
 from neural_ode.reporting.claims.paper import HALF_BAND
-from neural_ode.reporting.columns import measured, varying
+from neural_ode.reporting.columns import measured, tolerance_relation, varying
 from neural_ode.reporting.figures.base import (
     KIND_TITLE,
     FigureResult,
@@ -104,8 +104,7 @@ def _tolerance_lines(part: pd.DataFrame) -> tuple[list[str], list[str], pd.DataF
     """(keys, shown, rows): a tolerance line is every identity axis but the tolerances, and the
     relation of atol to rtol (``atol = rtol``, or a fixed atol), so that no line pools cells of
     different atol, outputs or any other axis; ``shown`` are the keys that vary among the lines."""
-    atol_line = np.where(part["atol"] == part["rtol"], "atol = rtol", part["atol"].map(lambda a: f"atol {a:g}"))
-    part = part.assign(atol_line=atol_line)
+    part = part.assign(atol_line=tolerance_relation(part))
     keys = [k for k in line_keys(along=_ALONG_TOLERANCE) if k in part] + ["atol_line"]
     shown = [k for k in varying(part, keys=keys) if k not in ("method", "solver")]
     return keys, shown, part

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from neural_ode import units
+from neural_ode.axes import AXES, choice_keys
+from neural_ode.axes import text as axis_text
 from neural_ode.reporting.columns import measured
 from neural_ode.reporting.tables.choices import TARGETS, cheapest, cost, problem_keys, problems
 from neural_ode.solvers import SOLVERS
@@ -31,26 +33,27 @@ def configuration(cell) -> str:
         parts.append(tol)
     elif pd.notna(cell.get("steps")):
         parts.append(f"{int(cell['steps'])} steps")
-    if "dtype" in cell and cell.get("dtype") not in (None, "float32") and pd.notna(cell.get("dtype")):
-        parts.append(str(cell["dtype"]))
+    # every other choice (dtype, landing, any axis declared later) where it is not the default
+    for key in choice_keys():
+        if key in ("method", "solver", "steps", "rtol", "atol") or key not in cell:
+            continue
+        value = cell.get(key)
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value == AXES[key].default:
+            continue
+        parts.append(axis_text(key, value))
     return " · ".join(parts)
 
 
 def problem_text(problem: dict, frame: pd.DataFrame) -> str:
-    """``mlp (t1 = 1, batch 128)``: the workload and the problem keys that vary in ``frame``."""
+    """``mlp (t1=1, batch=128)``: the workload and every problem axis that varies in ``frame``."""
     details = []
     for key in problem_keys(frame):
         value = problem[key]
         if key == "workload" or value is None or (isinstance(value, float) and np.isnan(value)):
             continue
-        if frame[key].dropna().nunique() < 2:
+        if frame[key].dropna().astype(str).nunique() < 2:
             continue
-        if key == "horizon":
-            details.append(f"t1 = {value:g}")
-        elif key == "device":
-            details.append(str(value))
-        elif key in ("batch", "width", "outputs"):
-            details.append(f"{key} {int(value)}")
+        details.append(axis_text(key, value))
     text = str(problem["workload"])
     return f"{text} ({', '.join(details)})" if details else text
 
