@@ -244,6 +244,9 @@ def cell_label(config: CellConfig) -> str:
         depth = f"steps={config.steps} {depth}"
     extra = f" out={config.outputs}" if config.outputs != 1 else ""
     extra += f" l{config.layers}" if config.layers != 1 else ""
-    extra += f" {config.device}" if config.device != "cpu" else ""
-    extra += f" {config.dtype}" if config.dtype != "float32" else ""
+    shown = {"workload", "method", "solver", "steps", "horizon", "rtol", "atol", "batch", "width", "outputs", "layers"}
+    for axis in option_axes():  # every other axis where the cell is not at its default (device, dtype, landing, ...)
+        value = getattr(config, axis.name)
+        if axis.name not in shown and not axis.from_workload and value != axis.default:
+            extra += f" {axis.text(value)}"
     return f"{config.workload} {config.method} {config.solver} {depth} b{config.batch} w{config.width}{extra}"

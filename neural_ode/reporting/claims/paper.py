@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from neural_ode.axes import depth_keys
 from neural_ode.reporting.claims.lines import (  # noqa: F401 (re-exported)
     EXACT_METRICS,
     FLAT_FRACTION,
@@ -195,7 +196,7 @@ def _slim(frame: pd.DataFrame) -> pd.DataFrame:
     """Only the columns the claims read (row filters on a wide frame cost seconds)."""
     wanted = [*LINE_KEYS, "adaptive", "ok", "depth", "nfe_forward", "nfe_backward", "contended", *MEMORY_METRICS]
     wanted += ["time_total_s", "time_forward_s", "time_backward_s", "time_forward_iqr_s", "time_backward_iqr_s"]
-    wanted += ["steps", "horizon", "rtol", "atol", "seed"]
+    wanted += list(depth_keys())
     return frame[[c for c in dict.fromkeys(wanted) if c in frame]]
 
 

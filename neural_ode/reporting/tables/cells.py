@@ -13,7 +13,7 @@ from neural_ode import units
 from neural_ode.measuring.failures import STATUSES
 from neural_ode.measuring.reference import RESOLUTION_FACTOR
 from neural_ode.reporting.claims.growth import fits_table
-from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, measured, varying
+from neural_ode.reporting.columns import CONFIG_COLUMNS, LINE_KEYS, MB, MEMORY_METRICS, measured, varying
 from neural_ode.reporting.tables.choices import problem_keys
 from neural_ode.reporting.tables.decisions import configuration
 from neural_ode.results.schema import METRICS
@@ -62,7 +62,7 @@ def _resolved(rows: pd.DataFrame, column: str) -> pd.Series:
 
 def _config_columns(frame: pd.DataFrame) -> list[str]:
     columns = ["method", "solver", "steps", "horizon", "rtol"]
-    columns += varying(frame, keys=("workload", "device", "dtype", "batch", "width", "dim", "atol", "seed"))
+    columns += varying(frame, keys=CONFIG_COLUMNS, exclude=columns)
     return [c for c in columns if frame[c].notna().any()]
 
 
@@ -150,7 +150,8 @@ def fronts_display(fronts: pd.DataFrame) -> pd.DataFrame:
 def failed_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every failed cell: its configuration, status and error message."""
     rows = frame[~frame["ok"]]
-    config = [c for c in ("method", "solver", "steps", "horizon", "rtol", "atol", "dtype", "device") if c in rows]
+    config = ["method", "solver", "steps", "horizon", "rtol", "atol"]
+    config += varying(frame, keys=CONFIG_COLUMNS, exclude=config)
     table = rows[[*config, "status", "error", "source"]].copy()
     table["error"] = table["error"].fillna("(no message)")
     if table["source"].nunique(dropna=True) <= 1:

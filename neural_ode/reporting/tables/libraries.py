@@ -21,12 +21,14 @@ import math
 import numpy as np
 import pandas as pd
 
+from neural_ode.axes import line_keys
 from neural_ode.reporting.columns import CONFIG_COLUMNS, MB, has_data, measured
 
 #: memory shown beside time, in order of preference: the peak that limits a run first
 MEMORY_PREFERENCE = ("cuda_peak_bytes", "cpu_peak_bytes", "rss_peak_bytes", "saved_bytes")
-#: what fixes a problem: cells with equal values compute the same gradient (the reference's inputs)
-PROBLEM_KEYS = ("workload", "horizon", "batch", "width", "dim", "dtype", "device", "seed")
+#: what fixes a problem: cells with equal values compute the same gradient (the reference's inputs):
+#: every line axis (:func:`neural_ode.axes.line_keys`) but the method and solver a library is tried with
+PROBLEM_KEYS = tuple(k for k in line_keys() if k not in ("method", "solver"))
 
 
 def library_of(method) -> str:
