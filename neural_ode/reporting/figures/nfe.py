@@ -106,6 +106,9 @@ def _tolerance_lines(part: pd.DataFrame) -> tuple[list[str], list[str], pd.DataF
     different atol, outputs or any other axis; ``shown`` are the keys that vary among the lines."""
     part = part.assign(atol_line=tolerance_relation(part))
     keys = [k for k in line_keys(along=_ALONG_TOLERANCE) if k in part] + ["atol_line"]
+    # only lines along the tolerance: a line of one tolerance is a point (its cell is in the other figures)
+    tolerances = part.groupby(keys, dropna=False, sort=False)["rtol"].transform("nunique")
+    part = part[tolerances >= 2]
     shown = [k for k in varying(part, keys=keys) if k not in ("method", "solver")]
     return keys, shown, part
 

@@ -12,6 +12,7 @@ marker = solver.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -113,7 +114,8 @@ def precision_figure(frame: pd.DataFrame, directory: Path, style: Style, criteri
             found = _panel(ax, part, frame, criterion, style)
             methods |= found[0]
             variants += found[1]
-            ax.set_title(f"{problem_text(problem, frame)}: {KIND_TITLE[kind]}", fontsize="medium")
+            title = f"{problem_text(problem, frame)}: {KIND_TITLE[kind]}"
+            ax.set_title(textwrap.fill(title, 62), fontsize="medium")  # a long problem wraps, never runs off
             ax.set_ylabel(ylabel)
         for ax in axes[len(panels) :]:
             ax.set_axis_off()
