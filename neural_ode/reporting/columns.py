@@ -113,9 +113,26 @@ def has_data(frame: pd.DataFrame, column: str) -> bool:
     return column in frame and len(measured(frame, column)) > 0
 
 
-def varying(frame: pd.DataFrame, keys=LINE_KEYS, exclude=()) -> list[str]:
-    """The keys among ``keys`` that take more than one value in ``frame`` (for labels)."""
-    return [k for k in keys if k not in exclude and k in frame and frame[k].dropna().nunique() > 1]
+def varying(frame: pd.DataFrame, keys=LINE_KEYS, exclude=(), implied: bool = False) -> list[str]:
+    """The keys among ``keys`` that take more than one value in ``frame`` (for labels).
+
+    ``implied``: leave out a key whose value follows from an earlier one's in every cell of ``frame``
+    (the batch size of each workload, when each workload ran at one size): naming the earlier
+    key already tells the cells apart, and a legend stays readable.
+    """
+    shown = [k for k in keys if k not in exclude and k in frame and frame[k].dropna().nunique() > 1]
+    if not implied:
+        return shown
+    kept: list[str] = []
+    for key in shown:
+        follows = any(
+            (frame.groupby(frame[earlier].astype(str), sort=False)[key].nunique(dropna=False) <= 1).all()
+            for earlier in kept
+            if earlier not in ("method", "solver")
+        )
+        if not follows:
+            kept.append(key)
+    return kept
 
 
 def line_label(values: dict, keys) -> str:

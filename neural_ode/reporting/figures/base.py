@@ -171,7 +171,7 @@ def line_groups(rows: pd.DataFrame, frame: pd.DataFrame, extra=()):
     rows = rows.assign(atol_line=tolerance_relation(rows))
     frame = frame.assign(atol_line=tolerance_relation(frame))
     keys = [*LINE_KEYS, "atol_line", *extra]
-    shown = ["method", "solver", *varying(frame, keys=keys, exclude=("method", "solver"))]
+    shown = ["method", "solver", *varying(frame, keys=keys, exclude=("method", "solver"), implied=True)]
     for values, cells in rows.groupby(keys, dropna=False, sort=True):
         line = dict(zip(keys, values, strict=True))
         variant = line_label(line, [k for k in shown if k != "method"])
