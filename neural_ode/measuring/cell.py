@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 
 from neural_ode.config import CellConfig
+from neural_ode.measuring.backsolve import reverse_state_error
 from neural_ode.measuring.counting import CountingField, Deadline
 from neural_ode.measuring.failures import NonFiniteError, classify
 from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, rss_peak_bytes, saved_bytes
@@ -177,6 +178,8 @@ def _measure_exact(step: GradientPass, deadline: Deadline, fields: dict) -> tupl
         fields["saved_bytes"], loss = saved_bytes(lambda: step.forward(counter))
         fields["nfe_forward"] = counter.nfe
         _check_finite("final state", step.final_state)
+        # before the backward pass, so that a backward pass that blows up still has its diagnosis
+        fields["reverse_state_error"] = reverse_state_error(step)
         _check_finite("loss", loss)
         step.backward(loss)
     except Exception as exc:

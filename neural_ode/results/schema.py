@@ -162,6 +162,12 @@ for _metric in (
         "sol_rel_error", "ratio", "relative L2 error of the final state against the float64 reference",
         "solution error", kind="accuracy",
     ),
+    Metric(
+        "reverse_state_error", "ratio",
+        "adjoint cells: largest relative L2 error of a state reconstructed by solving backwards over one output "
+        "interval with the cell's solver and tolerances (what a backsolve adjoint integrates); None otherwise",
+        "reconstructed state error", kind="accuracy", track=False,  # no figure for direct cells: not an ASV track
+    ),
     Metric("params", "count", "number of trainable parameters of the vector field", "parameters", int),
     Metric(
         "ref_grad_rel_error", "ratio", "the float64 reference's own gradient error (vs 100x looser tolerance)",
