@@ -26,9 +26,11 @@ CORE_METHODS = {name for name, method in METHODS.items() if method.requires is N
 
 
 def test_every_preset_measures_every_method():
-    # the optional libraries' methods (torchode) are measured by the `libraries` preset only
-    for name in set(PRESETS) - {"libraries"}:
+    # the optional libraries' methods (torchode) are measured by the `libraries` preset only; the
+    # `validation` preset measures the methods its published rows compare
+    for name in set(PRESETS) - {"libraries", "validation"}:
         assert {cell.method for cell in cells_of(name)} == CORE_METHODS, name
+    assert {cell.method for cell in cells_of("validation")} == {"direct", "adjoint", "adjoint-seminorm", "aca"}
 
 
 def test_libraries_preset_measures_each_library_on_shared_cells():

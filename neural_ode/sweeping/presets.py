@@ -226,6 +226,44 @@ LIBRARIES = Preset(
     timeout_s=300.0,
 )
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (QUICK, PAPER, FULL, APPLICATIONS, LIBRARIES)}
+# --- issue 23: the cells behind the "Against published results" table (neural-ode-bench published) ---
+VALIDATION = Preset(
+    name="validation",
+    description=(
+        "the cells behind `neural-ode-bench published`: the seminorm and the backward/forward NFE ratio on the "
+        "trained spiral and digits fields and the cnf and latent ones, adjoint memory over 1..100 output times "
+        "(torchdiffeq #259), and SciMLSensitivity's spiral (30 save points over its [0, 1.5]) through backsolve, "
+        "checkpointed and direct gradients"
+    ),
+    base={
+        "workload": ("spiral",),
+        "method": ("adjoint", "adjoint-seminorm"),
+        "solver": ("dopri5",),
+        "steps": (10,),
+        "horizon": (1.0,),
+        "tol": (1e-3, 1e-5),
+        "batch": (None,),
+        "width": (None,),
+        "device": ("cpu",),
+        "dtype": ("float32",),
+        "outputs": (None,),
+        "layers": (None,),
+        "dim": (None,),
+    },
+    grids=(
+        {"workload": ("spiral", "digits", "cnf", "latent")},  # seminorm, backward/forward NFE
+        {"workload": ("mlp",), "method": ("adjoint", "direct"), "tol": (1e-5,), "outputs": (1, 10, 100),
+         "batch": (16,), "width": (64,), "dim": (8,)},  # torchdiffeq #259
+        # SciMLSensitivity's spiral: 2-50-2, t in [0, 1.5] of the demo's 25 (horizon 0.06), 30 save points
+        {"method": ("adjoint", "aca", "direct"), "tol": (1e-5,), "horizon": (0.06,), "outputs": (30,)},
+    ),
+    repeats=5,
+    warmup=1,
+    timeout_s=300.0,
+)
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset for preset in (QUICK, PAPER, FULL, APPLICATIONS, LIBRARIES, VALIDATION)
+}
 
 DEFAULT_PRESET = "quick"

@@ -1,0 +1,50 @@
+"""``neural-ode-bench published [INPUT...] --out DIR``: our figures beside six published ones.
+
+Reads result inputs (any the readers know; the ``validation`` preset's sweep holds the cells every
+row needs), counts the joint and per-sample steps of torchode's Van der Pol batch (deterministic),
+and writes ``published.md`` and ``published.csv`` into DIR: per row the published claim, its source,
+the published number, ours, what ours was measured on, and a verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+NAME = "published"
+HELP = "our measurements beside six published results (published.md, published.csv)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """INPUT... (result files or sweep directories; optional) and --out DIR."""
+    parser.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
+                        help="result files or sweep directories (e.g. of `run --preset validation`)")  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write published.md/.csv")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Read the inputs, fill the table, write it, print where it is."""
+    import pandas as pd
+
+    from neural_ode.commands.report import read_inputs
+    from neural_ode.published.table import published_table
+    from neural_ode.reporting.columns import prepare
+    from neural_ode.reporting.owned import add_owned, check_owned
+    from neural_ode.validation import UsageError
+
+    frame = prepare(read_inputs(args.inputs) if args.inputs else pd.DataFrame())
+    table = published_table(frame)
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a directory")
+    args.out.mkdir(parents=True, exist_ok=True)
+    names = ["published.md", "published.csv"]
+    check_owned(args.out, names)
+    add_owned(args.out, [args.out / name for name in names])
+    table.to_csv(args.out / "published.csv", index=False)
+    sources = ", ".join(str(p) for p in args.inputs) or "no results file (only the counted rows)"
+    text = "# Against published results\n\nOur figures from " + sources + ", beside the published ones. A row " \
+        "measured on untrained fields or other sizes says so: \"not reproduced here\" means not on these cells.\n\n"
+    (args.out / "published.md").write_text(text + table.to_markdown(index=False) + "\n")
+    print(table[["claim", "verdict"]].to_string(index=False))
+    print(args.out / "published.md")
+    return 0

@@ -1,0 +1,2 @@
+"""Our measurements beside published ones: the claims (:mod:`.table`) and the counts measured for them
+(:mod:`.joint`)."""

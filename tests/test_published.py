@@ -1,0 +1,34 @@
+"""Against published results: the joint-step counts and the table the ``published`` command writes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from neural_ode.cli import main as cli_main
+from neural_ode.published.table import COLUMNS, PUBLISHED
+
+joint = pytest.importorskip("neural_ode.published.joint")
+pytest.importorskip("torchode")
+
+
+def test_joint_steps_grow_with_the_spread_of_mu_and_two_libraries_count_the_joint_solve_alike():
+    narrow, wide = joint.step_counts(1.0), joint.step_counts(100.0)
+    # every sample alike: one step size fits all, joint = per sample
+    assert narrow.per_sample_max == narrow.torchode_joint and narrow.joint_over_per_sample == 1.0
+    # spread mu: the joint solve follows the stiffest sample (torchode's paper: up to 4x)
+    assert wide.torchode_joint == wide.torchdiffeq_joint  # torchode holding the batch as one sample = torchdiffeq
+    assert abs(wide.torchode_joint - wide.per_sample_max) <= 2
+    assert 3.5 < wide.joint_over_per_sample < 4.5
+
+
+def test_the_published_command_writes_every_row_with_its_source_and_verdict(tmp_path, capsys):
+    assert cli_main(["published", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "published.csv")
+    assert list(table.columns) == COLUMNS and len(table) == len(PUBLISHED) >= 6
+    assert table["source"].notna().all() and table["published"].notna().all()
+    counted = table[table["claim"].str.contains("jointly")].iloc[0]
+    assert counted["verdict"] == "reproduced" and "4.01x (mu 1–100)" in counted["ours"]
+    # without results, the measured rows say what they lack instead of a number
+    assert (table.loc[~table["claim"].str.contains("jointly"), "verdict"] == "not measured").all()
+    assert "# Against published results" in (tmp_path / "published.md").read_text()
