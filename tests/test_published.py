@@ -23,7 +23,7 @@ def test_joint_steps_grow_with_the_spread_of_mu_and_two_libraries_count_the_join
 
 
 def test_the_published_command_writes_every_row_with_its_source_and_verdict(tmp_path, capsys):
-    assert cli_main(["published", "--out", str(tmp_path)]) == 0
+    assert cli_main(["published", "--out", str(tmp_path), "--no-training"]) == 0
     table = pd.read_csv(tmp_path / "published.csv")
     assert list(table.columns) == COLUMNS and len(table) == len(PUBLISHED) >= 6
     assert table["source"].notna().all() and table["published"].notna().all()
@@ -32,3 +32,15 @@ def test_the_published_command_writes_every_row_with_its_source_and_verdict(tmp_
     # without results, the measured rows say what they lack instead of a number
     assert (table.loc[~table["claim"].str.contains("jointly"), "verdict"] == "not measured").all()
     assert "# Against published results" in (tmp_path / "published.md").read_text()
+
+
+@pytest.mark.slow
+def test_solver_dependence_trains_and_evaluates_every_model_at_every_solver():
+    from neural_ode.published.solver_dependence import EVAL_STEPS, solver_dependence
+
+    models = solver_dependence(epochs=1, train_steps=(1, 2), train_limit=256)
+    assert [m.train_steps for m in models] == [1, 2]
+    for model in models:
+        assert set(model.accuracy) == {*EVAL_STEPS, "dopri5"}
+        assert all(0.0 <= a <= 1.0 for a in model.accuracy.values())
+        assert model.drop_points == pytest.approx(100 * (model.accuracy[model.train_steps] - model.accuracy["dopri5"]))

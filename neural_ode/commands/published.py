@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", type=Path, metavar="INPUT",
                         help="result files or sweep directories (e.g. of `run --preset validation`)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write published.md/.csv")
+    parser.add_argument("--no-training", action="store_true",
+                        help="skip the rows that train models (solver dependence: about 25 s on one core)")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -33,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
     from neural_ode.validation import UsageError
 
     frame = prepare(read_inputs(args.inputs) if args.inputs else pd.DataFrame())
-    table = published_table(frame)
+    table = published_table(frame, train=not args.no_training)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
     args.out.mkdir(parents=True, exist_ok=True)
