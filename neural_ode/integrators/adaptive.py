@@ -118,6 +118,27 @@ class AdaptiveSolver:
         indices = range(len(tensors)) if self.norm_components is None else self.norm_components
         return max((rms(tensors[i]) for i in indices), default=0.0)
 
+    def _error_ratio(self, error: Sequence[torch.Tensor], y: State, y_new: State) -> float:
+        """max over components of RMS(err / (atol + rtol * max(|y|, |y_new|))), one float.
+
+        Works in place on the error estimate (a fresh no-grad tensor) and its scale: per
+        component abs, abs, maximum, mul_, add_, div_ and one ``vector_norm`` (its RMS is the
+        norm over sqrt(numel)), instead of a new tensor per operation.
+        """
+        indices = range(len(error)) if self.norm_components is None else self.norm_components
+        worst = 0.0
+        with torch.no_grad():
+            for i in indices:
+                e = error[i]
+                if not e.numel():
+                    continue
+                scale = torch.maximum(y[i].abs(), y_new[i].abs()).mul_(self.rtol).add_(self.atol)
+                value = float(torch.linalg.vector_norm(e.div_(scale))) / math.sqrt(e.numel())
+                if math.isnan(value):
+                    return value  # the caller raises NonFiniteError
+                worst = max(worst, value)
+        return worst
+
     @staticmethod
     def _combine(y: torch.Tensor | None, ks: Sequence[State], m: int, terms, dt: float) -> torch.Tensor:
         """``y + dt * sum(coef * ks[j][m])`` over ``terms``; without ``y``, the sum alone."""
@@ -129,9 +150,14 @@ class AdaptiveSolver:
             result.add_(ks[j][m], alpha=coef * dt)  # in place on a fresh tensor: autograd-safe
         return result
 
-    def _stage_time(self, i: int, t: float, t_next: float, step: float, like: torch.Tensor) -> torch.Tensor:
-        c = self.tableau.c[i]
-        return self._time(t_next if c == 1.0 else t + c * step, like)
+    def _stage_times(self, t: float, t_next: float, step: float, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The time tensors of stages 1.. of a step: one tensor made, then 0-dim views of it.
+
+        The values are the Python floats ``t + c_i * step`` (``t_next`` where ``c_i == 1``)
+        rounded once to the state's dtype, as a tensor per stage would have them.
+        """
+        values = [t_next if c == 1.0 else t + c * step for c in self.tableau.c[1:]]
+        return torch.tensor(values, dtype=like.dtype, device=like.device).unbind(0)
 
     def stages(self, t: float, t_next: float, step: float, y: State, f0: State, *, error: bool = True):
         """One step's stages from ``(t, y)`` with ``f0 = vf(t, y)``: the new state, and with
@@ -140,14 +166,15 @@ class AdaptiveSolver:
         The solution needs ``len(b) - 1`` evaluations beyond ``f0``; the error one more.
         """
         rows, dyn, last = self.rows, self.dynamic, len(self.tableau.c) - 1
+        times = self._stage_times(t, t_next, step, y[0])
         ks = [f0]
         for i in range(1, last):
             stage = tuple(self._combine(y[m], ks, m, rows[i], step) for m in range(dyn)) + tuple(y[dyn:])
-            ks.append(self.vf(self._stage_time(i, t, t_next, step, y[0]), stage))
+            ks.append(self.vf(times[i - 1], stage))
         y_new = tuple(self._combine(y[m], ks, m, rows[last], step) for m in range(len(y)))
         if not error:
             return y_new, None, None
-        ks.append(self.vf(self._stage_time(last, t, t_next, step, y[0]), y_new))
+        ks.append(self.vf(times[last - 1], y_new))
         with torch.no_grad():
             estimate = [self._combine(None, ks, m, self.errors, step) for m in range(len(y))]
         return y_new, ks[-1], estimate
@@ -213,10 +240,7 @@ class AdaptiveSolver:
                 raise RuntimeError(f"underflow in dt {h}")
             step = direction * h
             y_new, f_new, error = self.stages(t, t_next, step, y, f0)
-            with torch.no_grad():
-                ratio = self._norm(
-                    [e / (self.atol + self.rtol * torch.maximum(a.abs(), b.abs())) for e, a, b in zip(error, y, y_new)]
-                )
+            ratio = self._error_ratio(error, y, y_new)
             if not math.isfinite(ratio):
                 raise NonFiniteError(f"non-finite values in the state or its error estimate at t={t}")
             if ratio <= 1.0:

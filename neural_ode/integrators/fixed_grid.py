@@ -33,30 +33,66 @@ def combine(y: torch.Tensor, k: Sequence[torch.Tensor], terms: Sequence[tuple[in
     return result
 
 
+def _step_source(rows, weights) -> str:
+    """Python source of one straight-line step for a tableau (no loops, no lists, no lookups).
+
+    The arithmetic is exactly :func:`combine`'s: per stage ``torch.add(y, k_j, alpha=coef * dt)``
+    then ``add_`` for the remaining terms (same operations, same order, same Python-float alphas
+    ``coef * dt``), so results, NFE and autograd graphs are those of the loop it replaces.
+    """
+
+    def terms_source(target, terms, out):
+        (j, coef), rest = terms[0], terms[1:]
+        lines = [f"    {target} = torch.add(y, k{j}, alpha={coef!r} * dt{out})"]
+        lines += [f"    {target}.add_(k{j}, alpha={coef!r} * dt)" for j, coef in rest]
+        return lines
+
+    lines = ["def step(field, times, y, dt, out=None):"]
+    for i, row in enumerate(rows):
+        if row:
+            lines += terms_source(f"s{i}", row, "")
+            lines.append(f"    k{i} = field(times[{i}], s{i})")
+        else:
+            lines.append(f"    k{i} = field(times[{i}], y)")
+    lines.append("    if out is None:")
+    lines += ["    " + line for line in terms_source("r", weights, "")]
+    lines.append("    else:")
+    lines += ["    " + line for line in terms_source("r", weights, ", out=out")]
+    lines.append("    return r")
+    return "\n".join(lines) + "\n"
+
+
 class Stepper:
-    """A Butcher tableau compiled for stepping: its non-zero coefficients as lists.
+    """A Butcher tableau compiled for stepping: its non-zero coefficients, and a generated step.
 
     :meth:`step` takes one step of the method; it works with and without autograd (the graph
     of a step is exactly the one direct backpropagation through the same arithmetic builds).
+    It is generated once per tableau as straight-line Python (see :func:`_step_source`): per
+    step only the vector-field calls and one fused ``add``/``add_`` per non-zero coefficient run,
+    with no Python loop, list or generator around them.
     """
+
+    _generated: dict[str, object] = {}
 
     def __init__(self, tableau: ButcherTableau):
         self.tableau = tableau
         self.c = tableau.c[: tableau.stages]
         self.rows = [tuple((j, a) for j, a in enumerate(row) if a != 0.0) for row in tableau.a[: tableau.stages]]
         self.weights = tuple((j, b) for j, b in enumerate(tableau.b) if b != 0.0)
+        self.source = _step_source(self.rows, self.weights)
+        step = Stepper._generated.get(self.source)
+        if step is None:
+            namespace = {"torch": torch}
+            exec(compile(self.source, f"<lean step {tableau.name}>", "exec"), namespace)  # noqa: S102
+            step = Stepper._generated[self.source] = namespace["step"]
+        #: ``step(field, times, y, dt, out=None)``: one step from ``y`` at ``times[0]`` over ``dt``
+        #: (``times[i]`` is stage i's time tensor); ``out`` (no-grad use only) receives the result
+        self.step = step
 
     @property
     def evals_per_step(self) -> int:
         """Vector-field evaluations per step."""
         return len(self.rows)
-
-    def step(self, field: nn.Module, times: Sequence[torch.Tensor], y: torch.Tensor, dt: float, out=None):
-        """One step from ``y`` at ``times[0]`` over ``dt``; ``times[i]`` is stage i's time tensor."""
-        k = []
-        for i, row in enumerate(self.rows):
-            k.append(field(times[i], combine(y, k, row, dt) if row else y))
-        return combine(y, k, self.weights, dt, out=out)
 
 
 class FixedGrid:
@@ -87,6 +123,7 @@ class FixedGrid:
         self._interior = torch.tensor(interior, dtype=times.dtype, device=times.device) if interior else None
         self._slot = {ci: k for k, ci in enumerate(interior)}
         self._cache: dict[bool, tuple[int, tuple[torch.Tensor, ...]]] = {}
+        self._ends_only = self.c in ((0.0,), (0.0, 1.0))
 
     @property
     def steps(self) -> int:
@@ -104,6 +141,8 @@ class FixedGrid:
     def _stages(self, n: int, reverse: bool) -> tuple[torch.Tensor, ...]:
         start, end = (self.points[n + 1], self.points[n]) if reverse else (self.points[n], self.points[n + 1])
         if self._interior is None:
+            if self._ends_only:  # (start,), (start, end), ...: the common fixed-grid methods
+                return (start, end)[: len(self.c)]
             return tuple(start if ci == 0.0 else end for ci in self.c)
         chunk = n // self.CHUNK
         cached = self._cache.get(reverse)
