@@ -138,6 +138,15 @@ class FixedGrid:
         """Time tensors of the stages of step n walked backwards: ``times[n+1] - c_i * dts[n]``."""
         return self._stages(n, reverse=True)
 
+    def walk(self):
+        """``(stage times, dt)`` of every step in order: :meth:`stage_times` without its per-step lookups."""
+        if self._interior is None and self._ends_only:
+            points = self.points
+            if len(self.c) == 1:
+                return zip(zip(points), self.dts)
+            return zip(zip(points, points[1:]), self.dts)
+        return ((self._stages(n, reverse=False), dt) for n, dt in enumerate(self.dts))
+
     def _stages(self, n: int, reverse: bool) -> tuple[torch.Tensor, ...]:
         start, end = (self.points[n + 1], self.points[n]) if reverse else (self.points[n], self.points[n + 1])
         if self._interior is None:
@@ -218,26 +227,26 @@ def integrate(field: nn.Module, y0: torch.Tensor, grid: FixedGrid, stepper: Step
     if keep not in ("outputs", "all"):
         raise ValueError(f"keep must be 'outputs' or 'all', got {keep!r}")
     wanted = list(range(grid.steps + 1)) if keep == "all" else grid.outputs
+    step = stepper.step
     if torch.is_grad_enabled():
         kept, y = [], y0
         slot = {index: position for position, index in enumerate(wanted)}
         if 0 in slot:
             kept.append(y0)
-        for n, dt in enumerate(grid.dts):
-            y = stepper.step(field, grid.stage_times(n), y, dt)
-            if n + 1 in slot:
+        for n, (times, dt) in enumerate(grid.walk(), start=1):
+            y = step(field, times, y, dt)
+            if n in slot:
                 kept.append(y)
         return torch.stack(kept)
     states = torch.empty((len(wanted), *y0.shape), dtype=y0.dtype, device=y0.device)
     views = states.unbind(0)
     views[0].copy_(y0)
     if keep == "all":
-        y = views[0]
-        for n, dt in enumerate(grid.dts):
-            y = stepper.step(field, grid.stage_times(n), y, dt, out=views[n + 1])
-        return states
-    targets = {index: views[position] for position, index in enumerate(wanted)}
-    y = y0
-    for n, dt in enumerate(grid.dts):
-        y = stepper.step(field, grid.stage_times(n), y, dt, out=targets.get(n + 1))
+        targets = views[1:]
+    else:
+        position = {index: views[k] for k, index in enumerate(wanted)}
+        targets = [position.get(n) for n in range(1, grid.steps + 1)]
+    y = views[0] if keep == "all" else y0
+    for (times, dt), out in zip(grid.walk(), targets):
+        y = step(field, times, y, dt, out=out)
     return states
