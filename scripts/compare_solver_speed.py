@@ -12,7 +12,8 @@ and reports medians with their interquartile ranges and the ratios the issue ask
    control built per call). Each contender's NFE is counted once (outside the timed runs); its
    ratio is, per round, its time over (its NFE x one bare evaluation of the same round): the
    floor is 1.0. Medians and quartiles of these per-round ratios are reported;
-2. forward+backward of every gradient method in ``METHODS`` that takes heun2, with equal steps,
+2. forward+backward of torchdiffeq's adjoint, own-adjoint and direct (``--all-methods``: every
+   gradient method in ``METHODS`` that takes heun2), with equal steps,
    on both models, through the measuring core's
    :class:`~neural_ode.measuring.cell.GradientPass`, as per-round ratios to torchdiffeq's adjoint;
 3. where the lean core's time beyond the floor goes: torch.profiler operator counts per step of
@@ -216,11 +217,15 @@ def solver_cost(model: str, sizes: dict, solver: str, *, steps: int, tol: float,
     return rows
 
 
-def gradient_methods(model: str, sizes: dict, steps: int, repeats: int, device: str) -> list[dict]:
-    """Part 2: forward+backward of every available method that takes heun2, equal steps; per-round ratio to adjoint."""
+#: part 2's methods by default (``--all-methods``: every available one that takes heun2)
+GRADIENT_METHODS = ("adjoint", "own-adjoint", "direct")
+
+
+def gradient_methods(model: str, sizes: dict, steps: int, repeats: int, device: str, names=GRADIENT_METHODS) -> list:
+    """Part 2: forward+backward of the methods ``names`` (None: all that take heun2); per-round ratio to adjoint."""
     passes = {}
     for name, method in METHODS.items():
-        if method.unavailable() is None and method.supports(FIXED):
+        if (names is None or name in names) and method.unavailable() is None and method.supports(FIXED):
             passes[name] = build_pass(CellConfig(method=name, solver=FIXED, steps=steps, device=device, **sizes))
 
     def round_trip(step):
@@ -395,6 +400,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write speed.md, speed.csv, speed.json here")
     parser.add_argument("--quick", action="store_true", help="tiny models and 5 steps (a smoke run, not a measurement)")
     parser.add_argument("--skip-gradients", action="store_true", help="leave out part 2 (forward+backward)")
+    parser.add_argument("--all-methods", action="store_true", help="part 2 with every method (default: adjoint, "
+                        "own-adjoint, direct)")  # fmt: skip
     parser.add_argument("--compiled", action="store_true", help="add part 4: torchode and the lean step compiled")
     parser.add_argument("--profile", action="store_true", help="add part 5: cProfile of torchdiffeq and torchode")
     args = parser.parse_args(argv)
@@ -423,7 +430,8 @@ def main(argv=None) -> int:
             print(f"solver cost: {label}, {solver}: done")
     if not args.skip_gradients:
         for label, sizes, steps in models:
-            rows += gradient_methods(label, sizes, steps, args.repeats, args.device)
+            names = None if args.all_methods else GRADIENT_METHODS
+            rows += gradient_methods(label, sizes, steps, args.repeats, args.device, names)
             print(f"forward+backward: {label}: done")
     for label, sizes, steps in models[:1]:  # the small model: where overhead shows
         for solver in ("dopri5", FIXED):
