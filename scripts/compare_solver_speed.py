@@ -403,6 +403,7 @@ def main(argv=None) -> int:
     parser.add_argument("--all-methods", action="store_true", help="part 2 with every method (default: adjoint, "
                         "own-adjoint, direct)")  # fmt: skip
     parser.add_argument("--compiled", action="store_true", help="add part 4: torchode and the lean step compiled")
+    parser.add_argument("--torchode-compile", dest="compiled", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="add part 5: cProfile of torchdiffeq and torchode")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.steps < 1 or args.large_steps < 1 or not args.tol > 0:
