@@ -1,7 +1,8 @@
 """Cross-check of ``cuda_peak_bytes`` against ``torch.cuda.max_memory_allocated`` on a CUDA GPU.
 
-For every available gradient method (rk4, 10 steps; dopri5 at 1e-3 for those without rk4) on
-the MLP workload at the sizes of ``scripts/device_check.sh``'s sweep, in one process:
+For every ok CUDA cell of a sweep (``--sweep DIR``: one per method and solver, its config rebuilt
+from the record), or without one for every available method (rk4, 10 steps; dopri5 at 1e-3 for
+those without rk4; MLP at SIZES), in one process:
 
 - ``project_bytes``: what the sweep records, the measuring core's
   :func:`neural_ode.measuring.memory.cuda_peak_bytes` around one whole gradient pass, after the
@@ -9,8 +10,7 @@ the MLP workload at the sizes of ``scripts/device_check.sh``'s sweep, in one pro
 - ``direct_bytes``: the same pass measured here by hand: synchronise, reset the peak, read
   ``torch.cuda.memory_allocated``, run, synchronise, ``torch.cuda.max_memory_allocated`` minus
   the baseline;
-- ``sweep_bytes``: the figure the sweep (``--sweep DIR``, its ``results.jsonl``) recorded for
-  the same cell in its own process, when found.
+- ``sweep_bytes``: the figure the sweep recorded for the same cell in its own process.
 
 Each method is checked ``--rounds`` times, the two in-process measurements alternating; a method
 passes when every project figure is within ``--tolerance`` (relative, default 1 %) of the direct
@@ -25,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -55,19 +56,26 @@ def direct_peak_bytes(run) -> int:
     return torch.cuda.max_memory_allocated() - baseline
 
 
-def sweep_figures(folder: Path | None) -> dict[tuple[str, str], int]:
-    """(method, solver) -> cuda_peak_bytes of the sweep's ok CUDA records at SIZES."""
-    figures = {}
+def sweep_cells(folder: Path | None) -> list[tuple]:
+    """(config, recorded cuda_peak_bytes) of the sweep's ok CUDA records, one per method and solver.
+
+    The config is rebuilt from the record's own fields, so the pass checked here is the one the
+    sweep measured (sizes, horizon, outputs, dtype, seed included).
+    """
+    from neural_ode import CellConfig
+
     path = None if folder is None else folder / "results.jsonl"
     if path is None or not path.exists():
-        return figures
+        return []
+    names = {field.name for field in dataclasses.fields(CellConfig)}
+    cells = {}
     for line in path.read_text().splitlines():
         record = json.loads(line) if line.strip() else {}
         if record.get("device") != "cuda" or record.get("status") != "ok" or record.get("cuda_peak_bytes") is None:
             continue
-        if all(record.get(key) == value for key, value in SIZES.items()):
-            figures[(record["method"], record["solver"])] = int(record["cuda_peak_bytes"])
-    return figures
+        config = CellConfig(**{key: value for key, value in record.items() if key in names})
+        cells.setdefault((config.method, config.solver), (config, int(record["cuda_peak_bytes"])))
+    return list(cells.values())
 
 
 def relative(a: int, b: int) -> float:
@@ -75,17 +83,16 @@ def relative(a: int, b: int) -> float:
     return abs(a - b) / max(b, 1)
 
 
-def check(method: str, rounds: int, tolerance: float, sweep: dict) -> dict:
-    """The cross-check of one method: figures, largest relative differences, verdict."""
+def check(config, rounds: int, tolerance: float, recorded: int | None = None) -> dict:
+    """The cross-check of one cell: figures, largest relative differences, verdict."""
     from neural_ode.measuring.cell import build_pass
     from neural_ode.measuring.memory import cuda_peak_bytes
 
-    config = cell_config(method)
     step = build_pass(config)
     step.run()  # warm-up: cuBLAS workspaces and the caching allocator settle before measuring
     project, direct = [], []
 
-    def prepare():
+    def prepare():  # as neural_ode.measuring.cell before its peak run
         step.zero_grad()
         step.release()
 
@@ -96,10 +103,9 @@ def check(method: str, rounds: int, tolerance: float, sweep: dict) -> dict:
         direct.append(direct_peak_bytes(step.run))
     worst = max(relative(p, d) for p, d in zip(project, direct))
     result = {
-        "method": method, "solver": config.solver, "project_bytes": project, "direct_bytes": direct,
+        "method": config.method, "solver": config.solver, "project_bytes": project, "direct_bytes": direct,
         "max_rel_diff": worst, "ok": worst <= tolerance,
     }  # fmt: skip
-    recorded = sweep.get((method, config.solver))
     if recorded is not None:
         result["sweep_bytes"] = recorded
         result["sweep_rel_diff"] = relative(recorded, direct[-1])
@@ -119,24 +125,27 @@ def main(argv=None) -> int:
         return 2
     from neural_ode import METHODS
 
-    sweep = sweep_figures(args.sweep)
+    cells = sweep_cells(args.sweep)
+    if args.sweep is not None and not cells:
+        print(f"cuda_peak_check: no ok CUDA record in {args.sweep}; checking the default cells", file=sys.stderr)
+    if not cells:
+        cells = [(cell_config(name), None) for name, method in METHODS.items() if method.unavailable() is None]
     results = []
-    for name, method in METHODS.items():
-        if method.unavailable() is not None:
-            results.append({"method": name, "skipped": method.unavailable()})
-            continue
+    for config, recorded in cells:
         try:
-            results.append(check(name, args.rounds, args.tolerance, sweep))
+            results.append(check(config, args.rounds, args.tolerance, recorded))
         except Exception as exc:  # one method's failure is a finding, the others still run
-            results.append({"method": name, "ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]})
+            results.append({"method": config.method, "solver": config.solver, "ok": False,
+                            "error": f"{type(exc).__name__}: {exc}"[:500]})  # fmt: skip
         row = results[-1]
-        print(f"{name:<28} {'ok' if row.get('ok') else 'FAIL'} {row.get('max_rel_diff', row.get('error', ''))}")
+        verdict = "ok" if row["ok"] else "FAIL"
+        print(f"{row['method']:<28} {row['solver']:<8} {verdict} {row.get('max_rel_diff', row.get('error', ''))}")
     report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "tolerance": args.tolerance,
               "results": results}  # fmt: skip
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1) + "\n")
-    return 0 if all(row.get("ok", True) for row in results) else 1
+    return 0 if results and all(row["ok"] for row in results) else 1
 
 
 if __name__ == "__main__":
