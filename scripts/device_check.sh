@@ -91,7 +91,7 @@ from neural_ode.results.readers import asv
 table = asv.read(sys.argv[1])
 rows = table.to_dict("records") if hasattr(table, "to_dict") else list(table)
 cuda = [r for r in rows if r.get("device") == "cuda"]
-bad = [r for r in cuda if r.get("status") not in (None, "ok")]
+bad = [r for r in cuda if isinstance(r.get("status"), str) and r["status"] != "ok"]  # the reader: "error"
 for r in cuda:
     print(r.get("method"), r.get("solver"), r.get("status"), r.get("cuda_peak_bytes"))
 print(f"{len(cuda)} CUDA cells, {len(bad)} not ok")
