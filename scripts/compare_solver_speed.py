@@ -19,10 +19,11 @@ and reports medians with their interquartile ranges and the ratios the issue ask
 3. where the lean core's time beyond the floor goes: torch.profiler operator counts per step of
    a lean solve minus those of its NFE bare evaluations (counts are deterministic; the CPU times
    beside them are as noisy as the machine);
-4. with ``--compiled``: torchode's solve and the lean core's fixed-grid step under
-   ``torch.compile`` (compile time, the first call's time over an eager call's, reported apart;
-   a compile that fails is recorded with its error). The lean core has no compiled adaptive step
-   (see ``neural_ode.integrators.compiled``);
+4. unless ``--no-compiled``: torchode's solve and the lean core's fixed-grid step under
+   ``torch.compile`` (compile time, the first call's time minus an eager call's, reported apart;
+   it depends on Inductor's on-disk cache, and recompiles after the first call fall in the
+   untimed warm-up rounds; a compile that fails is recorded with its error). The lean core has
+   no compiled adaptive step (see ``neural_ode.integrators.compiled``);
 5. with ``--profile``: cProfile of torchdiffeq's and torchode's dopri5 (printed only).
 
 With ``--device cuda`` every timed call ends with ``torch.cuda.synchronize()``.
@@ -330,7 +331,9 @@ def render(meta: dict, rows: list[dict]) -> str:
         "## Solver cost, no grad: time / (NFE x one bare evaluation)", "",
         "1.00x is the floor (the vector field's evaluations alone); median [first-third quartile] of the "
         "per-round ratios. Compiled contenders: NFE counted on the eager solve; compile time (first call "
-        "minus an eager call) apart.", "",
+        "minus an eager call) apart; it depends on Inductor's on-disk cache (cold, the first compile "
+        "of a process took tens of seconds here), and recompiles after the first call fall in the untimed "
+        "warm-up rounds.", "",
         "| model | solve | NFE (torchdiffeq / torchode / lean) | " + " | ".join(CONTENDERS) + " |",
         "|---|---|---|" + "---|" * len(CONTENDERS),
     ]  # fmt: skip
@@ -345,7 +348,7 @@ def render(meta: dict, rows: list[dict]) -> str:
         lines += ["", "Compiles that failed:", ""]
         lines += [f"- {row['contender']}, {row['model']}, {row['solve']}: `{row['error']}`" for row in errors]
     if not meta["compiled"]:
-        lines += ["", "Compiled contenders not run (pass `--compiled`; each compile takes tens of seconds on CPU)."]
+        lines += ["", "Compiled contenders not run (`--no-compiled`)."]
     gradient_rows = [row for row in rows if row["part"] == "gradient"]
     if gradient_rows:
         lines += [
@@ -402,7 +405,9 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-gradients", action="store_true", help="leave out part 2 (forward+backward)")
     parser.add_argument("--all-methods", action="store_true", help="part 2 with every method (default: adjoint, "
                         "own-adjoint, direct)")  # fmt: skip
-    parser.add_argument("--compiled", action="store_true", help="add part 4: torchode and the lean step compiled")
+    parser.add_argument("--no-compiled", dest="compiled", action="store_false",
+                        help="leave out part 4 (torch.compile of torchode and the lean step; about 2 of the 4 minutes)")
+    parser.add_argument("--compiled", dest="compiled", action="store_true", help=argparse.SUPPRESS)  # the default
     parser.add_argument("--torchode-compile", dest="compiled", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="add part 5: cProfile of torchdiffeq and torchode")
     args = parser.parse_args(argv)
