@@ -66,6 +66,53 @@ class AdaptiveStats:
     steps: list[AcceptedStep] = field(default_factory=list)
 
 
+def _stages_source(rows, errors, components: int, dynamic: int) -> str:
+    """Python source of one step's stages for a tableau and a state of ``components`` tensors.
+
+    Straight-line code: per stage and dynamic component ``torch.add(y_m, k_j[m], alpha=a * dt)``
+    then ``add_`` for the other terms (exactly :meth:`AdaptiveSolver._combine`: same operations,
+    same order, same Python-float alphas ``a * dt``); quadrature components enter the stages
+    unchanged; the error estimate starts with ``k_j[m] * (e * dt)``, under no_grad.
+    """
+    last = len(rows) - 1
+
+    def combine(target, start, terms, m):
+        (j, coef), rest = terms[0], terms[1:]
+        first = f"torch.add({start}, k{j}[{m}], alpha={coef!r} * dt)" if start else f"k{j}[{m}] * ({coef!r} * dt)"
+        return [f"    {target} = {first}"] + [f"    {target}.add_(k{j}[{m}], alpha={coef!r} * dt)" for j, coef in rest]
+
+    lines = ["def stages(vf, times, y, k0, dt, error):"]
+    for i in range(1, last):
+        for m in range(dynamic):
+            lines += combine(f"s{i}_{m}", f"y[{m}]", rows[i], m)
+        state = ", ".join([f"s{i}_{m}" for m in range(dynamic)] + [f"y[{m}]" for m in range(dynamic, components)])
+        lines.append(f"    k{i} = vf(times[{i - 1}], ({state},))")
+    for m in range(components):
+        lines += combine(f"n{m}", f"y[{m}]", rows[last], m)
+    new = ", ".join(f"n{m}" for m in range(components))
+    lines += ["    if not error:", f"        return ({new},), None, None"]
+    lines.append(f"    k{last} = vf(times[{last - 1}], ({new},))")
+    lines.append("    with torch.no_grad():")
+    for m in range(components):
+        lines += ["    " + line for line in combine(f"e{m}", None, errors, m)]
+    lines.append(f"    return ({new},), k{last}, [{', '.join(f'e{m}' for m in range(components))}]")
+    return "\n".join(lines) + "\n"
+
+
+_GENERATED: dict[tuple, Callable] = {}
+
+
+def _generate_stages(rows, errors, components: int, dynamic: int) -> Callable:
+    """The function :func:`_stages_source` writes, compiled once per process for each set of arguments."""
+    key = (tuple(rows), errors, components, dynamic)
+    if key not in _GENERATED:
+        namespace = {"torch": torch}
+        source = _stages_source(rows, errors, components, dynamic)
+        exec(compile(source, "<lean stages>", "exec"), namespace)  # noqa: S102
+        _GENERATED[key] = namespace["stages"]
+    return _GENERATED[key]
+
+
 class AdaptiveSolver:
     """Integrate ``d(state)/dt = vf(t, state)`` with an embedded pair (``tableau.e`` not None).
 
@@ -109,6 +156,8 @@ class AdaptiveSolver:
         self.stats = AdaptiveStats()
         self.rows = [tuple((j, a) for j, a in enumerate(row) if a != 0.0) for row in tableau.a]
         self.errors = tuple((j, e) for j, e in enumerate(tableau.e) if e != 0.0)
+        if not all(self.rows[1:]) or not self.errors:
+            raise ValueError(f"tableau {tableau.name}: every stage after the first needs a non-zero coefficient")
 
     # -- helpers ---------------------------------------------------------------------------
     def _time(self, t: float, like: torch.Tensor) -> torch.Tensor:
@@ -117,6 +166,27 @@ class AdaptiveSolver:
     def _norm(self, tensors: Sequence[torch.Tensor]) -> float:
         indices = range(len(tensors)) if self.norm_components is None else self.norm_components
         return max((rms(tensors[i]) for i in indices), default=0.0)
+
+    def _error_ratio(self, error: Sequence[torch.Tensor], y: State, y_new: State) -> float:
+        """max over components of RMS(err / (atol + rtol * max(|y|, |y_new|))), one float.
+
+        Works in place on the error estimate (a fresh no-grad tensor) and its scale: per
+        component abs, abs, maximum, mul_, add_, div_ and one ``vector_norm`` (its RMS is the
+        norm over sqrt(numel)), instead of a new tensor per operation.
+        """
+        indices = range(len(error)) if self.norm_components is None else self.norm_components
+        worst = 0.0
+        with torch.no_grad():
+            for i in indices:
+                e = error[i]
+                if not e.numel():
+                    continue
+                scale = torch.maximum(y[i].abs(), y_new[i].abs()).mul_(self.rtol).add_(self.atol)
+                value = float(e.div_(scale).square_().mean().sqrt())
+                if math.isnan(value):
+                    return value  # the caller raises NonFiniteError
+                worst = max(worst, value)
+        return worst
 
     @staticmethod
     def _combine(y: torch.Tensor | None, ks: Sequence[State], m: int, terms, dt: float) -> torch.Tensor:
@@ -129,28 +199,25 @@ class AdaptiveSolver:
             result.add_(ks[j][m], alpha=coef * dt)  # in place on a fresh tensor: autograd-safe
         return result
 
-    def _stage_time(self, i: int, t: float, t_next: float, step: float, like: torch.Tensor) -> torch.Tensor:
-        c = self.tableau.c[i]
-        return self._time(t_next if c == 1.0 else t + c * step, like)
+    def _stage_times(self, t: float, t_next: float, step: float, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The time tensors of stages 1.. of a step: one tensor made, then 0-dim views of it.
+
+        The values are the Python floats ``t + c_i * step`` (``t_next`` where ``c_i == 1``)
+        rounded once to the state's dtype, as a tensor per stage would have them.
+        """
+        values = [t_next if c == 1.0 else t + c * step for c in self.tableau.c[1:]]
+        return torch.tensor(values, dtype=like.dtype, device=like.device).unbind(0)
 
     def stages(self, t: float, t_next: float, step: float, y: State, f0: State, *, error: bool = True):
         """One step's stages from ``(t, y)`` with ``f0 = vf(t, y)``: the new state, and with
         ``error`` also f at the new state (first same as last) and the error estimate.
 
-        The solution needs ``len(b) - 1`` evaluations beyond ``f0``; the error one more.
+        The solution needs ``len(b) - 1`` evaluations beyond ``f0``; the error one more. Runs
+        straight-line code generated once per tableau and number of components
+        (:func:`_stages_source`), the same operations in the same order as :meth:`_combine`.
         """
-        rows, dyn, last = self.rows, self.dynamic, len(self.tableau.c) - 1
-        ks = [f0]
-        for i in range(1, last):
-            stage = tuple(self._combine(y[m], ks, m, rows[i], step) for m in range(dyn)) + tuple(y[dyn:])
-            ks.append(self.vf(self._stage_time(i, t, t_next, step, y[0]), stage))
-        y_new = tuple(self._combine(y[m], ks, m, rows[last], step) for m in range(len(y)))
-        if not error:
-            return y_new, None, None
-        ks.append(self.vf(self._stage_time(last, t, t_next, step, y[0]), y_new))
-        with torch.no_grad():
-            estimate = [self._combine(None, ks, m, self.errors, step) for m in range(len(y))]
-        return y_new, ks[-1], estimate
+        stages = _generate_stages(self.rows, self.errors, len(y), self.dynamic)
+        return stages(self.vf, self._stage_times(t, t_next, step, y[0]), y, f0, step, error)
 
     def step_solution(self, t: float, t_next: float, step: float, y: State) -> State:
         """Re-run an accepted step's solution from ``y`` (``f0`` evaluated here, not reused):
@@ -213,10 +280,7 @@ class AdaptiveSolver:
                 raise RuntimeError(f"underflow in dt {h}")
             step = direction * h
             y_new, f_new, error = self.stages(t, t_next, step, y, f0)
-            with torch.no_grad():
-                ratio = self._norm(
-                    [e / (self.atol + self.rtol * torch.maximum(a.abs(), b.abs())) for e, a, b in zip(error, y, y_new)]
-                )
+            ratio = self._error_ratio(error, y, y_new)
             if not math.isfinite(ratio):
                 raise NonFiniteError(f"non-finite values in the state or its error estimate at t={t}")
             if ratio <= 1.0:

@@ -33,30 +33,66 @@ def combine(y: torch.Tensor, k: Sequence[torch.Tensor], terms: Sequence[tuple[in
     return result
 
 
+def _step_source(rows, weights) -> str:
+    """Python source of one straight-line step for a tableau (no loops, no lists, no lookups).
+
+    The arithmetic is exactly :func:`combine`'s: per stage ``torch.add(y, k_j, alpha=coef * dt)``
+    then ``add_`` for the remaining terms (same operations, same order, same Python-float alphas
+    ``coef * dt``), so results, NFE and autograd graphs are those of the loop it replaces.
+    """
+
+    def terms_source(target, terms, out):
+        (j, coef), rest = terms[0], terms[1:]
+        lines = [f"    {target} = torch.add(y, k{j}, alpha={coef!r} * dt{out})"]
+        lines += [f"    {target}.add_(k{j}, alpha={coef!r} * dt)" for j, coef in rest]
+        return lines
+
+    lines = ["def step(field, times, y, dt, out=None):"]
+    for i, row in enumerate(rows):
+        if row:
+            lines += terms_source(f"s{i}", row, "")
+            lines.append(f"    k{i} = field(times[{i}], s{i})")
+        else:
+            lines.append(f"    k{i} = field(times[{i}], y)")
+    lines.append("    if out is None:")
+    lines += ["    " + line for line in terms_source("r", weights, "")]
+    lines.append("    else:")
+    lines += ["    " + line for line in terms_source("r", weights, ", out=out")]
+    lines.append("    return r")
+    return "\n".join(lines) + "\n"
+
+
 class Stepper:
-    """A Butcher tableau compiled for stepping: its non-zero coefficients as lists.
+    """A Butcher tableau compiled for stepping: its non-zero coefficients, and a generated step.
 
     :meth:`step` takes one step of the method; it works with and without autograd (the graph
     of a step is exactly the one direct backpropagation through the same arithmetic builds).
+    It is generated once per tableau as straight-line Python (see :func:`_step_source`): per
+    step only the vector-field calls and one fused ``add``/``add_`` per non-zero coefficient run,
+    with no Python loop, list or generator around them.
     """
+
+    _generated: dict[str, object] = {}
 
     def __init__(self, tableau: ButcherTableau):
         self.tableau = tableau
         self.c = tableau.c[: tableau.stages]
         self.rows = [tuple((j, a) for j, a in enumerate(row) if a != 0.0) for row in tableau.a[: tableau.stages]]
         self.weights = tuple((j, b) for j, b in enumerate(tableau.b) if b != 0.0)
+        self.source = _step_source(self.rows, self.weights)
+        step = Stepper._generated.get(self.source)
+        if step is None:
+            namespace = {"torch": torch}
+            exec(compile(self.source, f"<lean step {tableau.name}>", "exec"), namespace)  # noqa: S102
+            step = Stepper._generated[self.source] = namespace["step"]
+        #: ``step(field, times, y, dt, out=None)``: one step from ``y`` at ``times[0]`` over ``dt``
+        #: (``times[i]`` is stage i's time tensor); ``out`` (no-grad use only) receives the result
+        self.step = step
 
     @property
     def evals_per_step(self) -> int:
         """Vector-field evaluations per step."""
         return len(self.rows)
-
-    def step(self, field: nn.Module, times: Sequence[torch.Tensor], y: torch.Tensor, dt: float, out=None):
-        """One step from ``y`` at ``times[0]`` over ``dt``; ``times[i]`` is stage i's time tensor."""
-        k = []
-        for i, row in enumerate(self.rows):
-            k.append(field(times[i], combine(y, k, row, dt) if row else y))
-        return combine(y, k, self.weights, dt, out=out)
 
 
 class FixedGrid:
@@ -87,6 +123,7 @@ class FixedGrid:
         self._interior = torch.tensor(interior, dtype=times.dtype, device=times.device) if interior else None
         self._slot = {ci: k for k, ci in enumerate(interior)}
         self._cache: dict[bool, tuple[int, tuple[torch.Tensor, ...]]] = {}
+        self._ends_only = self.c in ((0.0,), (0.0, 1.0))
 
     @property
     def steps(self) -> int:
@@ -101,9 +138,20 @@ class FixedGrid:
         """Time tensors of the stages of step n walked backwards: ``times[n+1] - c_i * dts[n]``."""
         return self._stages(n, reverse=True)
 
+    def walk(self):
+        """``(stage times, dt)`` of every step in order: :meth:`stage_times` without its per-step lookups."""
+        if self._interior is None and self._ends_only:
+            points = self.points
+            if len(self.c) == 1:
+                return zip(zip(points), self.dts)
+            return zip(zip(points, points[1:]), self.dts)
+        return ((self._stages(n, reverse=False), dt) for n, dt in enumerate(self.dts))
+
     def _stages(self, n: int, reverse: bool) -> tuple[torch.Tensor, ...]:
         start, end = (self.points[n + 1], self.points[n]) if reverse else (self.points[n], self.points[n + 1])
         if self._interior is None:
+            if self._ends_only:  # (start,), (start, end), ...: the common fixed-grid methods
+                return (start, end)[: len(self.c)]
             return tuple(start if ci == 0.0 else end for ci in self.c)
         chunk = n // self.CHUNK
         cached = self._cache.get(reverse)
@@ -179,26 +227,26 @@ def integrate(field: nn.Module, y0: torch.Tensor, grid: FixedGrid, stepper: Step
     if keep not in ("outputs", "all"):
         raise ValueError(f"keep must be 'outputs' or 'all', got {keep!r}")
     wanted = list(range(grid.steps + 1)) if keep == "all" else grid.outputs
+    step = stepper.step
     if torch.is_grad_enabled():
         kept, y = [], y0
         slot = {index: position for position, index in enumerate(wanted)}
         if 0 in slot:
             kept.append(y0)
-        for n, dt in enumerate(grid.dts):
-            y = stepper.step(field, grid.stage_times(n), y, dt)
-            if n + 1 in slot:
+        for n, (times, dt) in enumerate(grid.walk(), start=1):
+            y = step(field, times, y, dt)
+            if n in slot:
                 kept.append(y)
         return torch.stack(kept)
     states = torch.empty((len(wanted), *y0.shape), dtype=y0.dtype, device=y0.device)
     views = states.unbind(0)
     views[0].copy_(y0)
     if keep == "all":
-        y = views[0]
-        for n, dt in enumerate(grid.dts):
-            y = stepper.step(field, grid.stage_times(n), y, dt, out=views[n + 1])
-        return states
-    targets = {index: views[position] for position, index in enumerate(wanted)}
-    y = y0
-    for n, dt in enumerate(grid.dts):
-        y = stepper.step(field, grid.stage_times(n), y, dt, out=targets.get(n + 1))
+        targets = views[1:]
+    else:
+        position = {index: views[k] for k, index in enumerate(wanted)}
+        targets = [position.get(n) for n in range(1, grid.steps + 1)]
+    y = views[0] if keep == "all" else y0
+    for (times, dt), out in zip(grid.walk(), targets):
+        y = step(field, times, y, dt, out=out)
     return states

@@ -63,6 +63,7 @@ from neural_ode.integrators import (
     adaptive_solver,
     fixed_grid,
     integrate,
+    pullback,
     trainable_parameters,
 )
 from neural_ode.integrators.fixed_grid import combine
@@ -78,7 +79,7 @@ def vjp(field, t: torch.Tensor, y: torch.Tensor, cotangent: torch.Tensor, params
     with torch.enable_grad():
         y = y.detach().requires_grad_(True)
         f = field(t, y)
-        grads = torch.autograd.grad(f, (y, *params), cotangent, allow_unused=True)
+        grads = pullback(f, (y, *params), cotangent)  # torch.autograd.grad without its Python checks
     grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, (y, *params))]
     return f.detach(), grads[0], grads[1:]
 
