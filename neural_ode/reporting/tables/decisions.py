@@ -15,7 +15,7 @@ import pandas as pd
 from neural_ode import units
 from neural_ode.axes import AXES, choice_keys
 from neural_ode.axes import text as axis_text
-from neural_ode.reporting.columns import measured
+from neural_ode.reporting.columns import measured, varying
 from neural_ode.reporting.tables.choices import TARGETS, cheapest, cost, problem_keys, problems
 from neural_ode.solvers import SOLVERS
 
@@ -47,11 +47,10 @@ def configuration(cell) -> str:
 def problem_text(problem: dict, frame: pd.DataFrame) -> str:
     """``mlp (t1=1, batch=128)``: the workload and every problem axis that varies in ``frame``."""
     details = []
-    for key in problem_keys(frame):
+    # the problem axes that vary, less those implied by the workload (each workload's sizes)
+    for key in varying(frame, keys=problem_keys(frame), implied=True):
         value = problem[key]
         if key == "workload" or value is None or (isinstance(value, float) and np.isnan(value)):
-            continue
-        if frame[key].dropna().astype(str).nunique() < 2:
             continue
         details.append(axis_text(key, value))
     text = str(problem["workload"])
