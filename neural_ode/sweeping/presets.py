@@ -48,6 +48,12 @@ class Preset:
 
 
 #: the methods every installation has (the optional libraries' methods are named by the `libraries` preset)
+#: every workload at its own sizes (the size axes None), on the CPU in float32
+_OWN_SIZES = {name: (None,) for name in ("batch", "width", "outputs", "layers", "dim")} | {
+    "device": ("cpu",),
+    "dtype": ("float32",),
+}
+
 ALL_METHODS = tuple(name for name, method in METHODS.items() if method.requires is None)
 _ADJOINTS = ("direct", "adjoint", "adjoint-seminorm")
 
@@ -169,13 +175,7 @@ APPLICATIONS = Preset(
         "steps": (20,),
         "horizon": (1.0,),
         "tol": (1e-5,),
-        "batch": (None,),
-        "width": (None,),
-        "device": ("cpu",),
-        "dtype": ("float32",),
-        "outputs": (None,),
-        "layers": (None,),
-        "dim": (None,),
+        **_OWN_SIZES,
     },
     grids=(
         # latent ODE: cost against the number of irregular observations, adaptive and fixed grid
@@ -242,13 +242,7 @@ VALIDATION = Preset(
         "steps": (10,),
         "horizon": (1.0,),
         "tol": (1e-3, 1e-5),
-        "batch": (None,),
-        "width": (None,),
-        "device": ("cpu",),
-        "dtype": ("float32",),
-        "outputs": (None,),
-        "layers": (None,),
-        "dim": (None,),
+        **_OWN_SIZES,
     },
     grids=(
         {"workload": ("spiral", "digits", "cnf", "latent")},  # seminorm, backward/forward NFE
