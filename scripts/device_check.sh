@@ -17,9 +17,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 OUT=${1:-reports/cuda}
 
-if ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
-    version=$("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "not importable")
-    echo "device_check: no CUDA GPU here (torch $version): nothing to check" >&2
+if ! version=$("$PYTHON" -c 'import sys, torch; print(torch.__version__); sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null); then
+    echo "device_check: no CUDA GPU here (torch ${version:-not importable}): nothing to check" >&2
     exit 2
 fi
 
