@@ -59,6 +59,7 @@ from neural_ode.integrators import ADAPTIVE_TABLEAUX, FIXED_TABLEAUX, Stepper, a
 from neural_ode.integrators.compiled import compile_step, integrate_compiled
 from neural_ode.measuring.cell import build_pass, solver_options
 from neural_ode.measuring.counting import CountingField
+from neural_ode.measuring.timing import synchronizer
 
 SMALL = {"batch": 16, "width": 50, "dim": 2}
 LARGE = {"batch": 256, "width": 256, "dim": 64}
@@ -67,11 +68,6 @@ TINY = {"batch": 4, "width": 8, "dim": 2}
 FIXED = "heun2"
 #: the contenders of part 1, in the report's column order
 CONTENDERS = ("torchdiffeq", "torchode", "torchode compiled", "lean", "lean compiled")
-
-
-def synchronizer(device: str):
-    """What ends a timed call: ``torch.cuda.synchronize`` on CUDA (kernels run asynchronously), nothing on CPU."""
-    return torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
 
 def interleaved(contenders: dict, repeats: int, warmup: int = 2, sync=lambda: None) -> dict[str, list[float]]:

@@ -2,7 +2,8 @@
 # Every CUDA path of the project, run on a machine with a CUDA GPU, in under 8 minutes:
 #   1. a CUDA sweep through every gradient method (tiny MLP cells, rk4 and dopri5) -> OUT/sweep/
 #   2. cuda_peak_bytes cross-checked against torch.cuda.max_memory_allocated      -> OUT/peak_check.json
-#   3. the ASV suite's CUDA cells (smoke profile; --bench device=cuda)            -> OUT/asv/
+#   3. the ASV suite's CUDA cells (smoke profile; timed and figure benchmarks; RssPeak, a
+#      host-RSS figure measured in a fresh process per cell, is left out for time) -> OUT/asv/
 #   4. the pytest-benchmark suite's CUDA cells (smoke profile)                    -> OUT/pytest-benchmark.json
 #   5. the speed script on CUDA (eager contenders; compiling would not fit the time) -> OUT/speed/
 # and a summary, OUT/device_check.md (one line per part: exit status, seconds, log).
@@ -16,9 +17,8 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 OUT=${1:-reports/cuda}
 
-if ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
-    version=$("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo "not importable")
-    echo "device_check: no CUDA GPU here (torch $version): nothing to check" >&2
+if ! version=$("$PYTHON" -c 'import sys, torch; print(torch.__version__); sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null); then
+    echo "device_check: no CUDA GPU here (torch ${version:-not importable}): nothing to check" >&2
     exit 2
 fi
 
@@ -55,7 +55,7 @@ part() {
 
 METHODS=$("$PYTHON" -c 'from neural_ode import METHODS; print(",".join(n for n, m in METHODS.items() if m.unavailable() is None))')
 rm -rf "$OUT/sweep"
-part sweep 140 "$PYTHON" -m neural_ode.cli run --device cuda --workload mlp --method "$METHODS" \
+part sweep 110 "$PYTHON" -m neural_ode.cli run --device cuda --workload mlp --method "$METHODS" \
     --solver rk4,dopri5 --steps 10 --tol 1e-3 --batch 16 --width 32 --dim 2 \
     --repeats 3 --warmup 1 --timeout 60 --out "$OUT/sweep"
 part sweep-status 20 "$PYTHON" - "$OUT/sweep/results.jsonl" <<'PY'
@@ -67,7 +67,7 @@ for r in records:
 print(f"{len(records)} CUDA records, {len(bad)} not ok")
 sys.exit(1 if bad or not records else 0)
 PY
-part peak-check 60 "$PYTHON" scripts/cuda_peak_check.py --sweep "$OUT/sweep" --out "$OUT/peak_check.json"
+part peak-check 50 "$PYTHON" scripts/cuda_peak_check.py --sweep "$OUT/sweep" --out "$OUT/peak_check.json"
 
 # ASV: its own config with every output under OUT/asv, the machine file there too
 mkdir -p "$OUT/asv"
@@ -82,9 +82,9 @@ config.update(repo=str(Path.cwd()), benchmark_dir=str(Path.cwd() / "benchmarks")
 (out / "asv.conf.json").write_text(json.dumps(config))
 PY
 export ASV_PYTHONPATH="$PYTHONPATH"
-part asv 100 env HOME="$OUT/asv" sh -c '"$0" -m asv machine --yes --machine gpu --config "$1" &&
+part asv 160 env HOME="$OUT/asv" sh -c '"$0" -m asv machine --yes --machine gpu --config "$1" &&
     "$0" -m asv run --python=same --quick --show-stderr --machine gpu --set-commit-hash "$(git rev-parse HEAD)" \
-        --bench "device=cuda" --config "$1"' "$PYTHON" "$OUT/asv/asv.conf.json"
+        --bench "^bench_gradients\.(FixedGrid|Adaptive)(Figures)?\..*device=cuda" --config "$1"' "$PYTHON" "$OUT/asv/asv.conf.json"
 part asv-cuda-cells 20 "$PYTHON" - "$OUT/asv/results" <<'PY'
 import sys
 from neural_ode.results.readers import asv
@@ -101,7 +101,7 @@ PY
 part pytest-benchmark 60 "$PYTHON" -m pytest -p no:cacheprovider -q benchmarks/test_bench_gradients.py -k cuda \
     --benchmark-only --benchmark-json="$OUT/pytest-benchmark.json" \
     --benchmark-min-rounds=2 --benchmark-max-time=0.01 --benchmark-warmup=off
-part speed 80 "$PYTHON" scripts/compare_solver_speed.py --device cuda --repeats 10 --no-compiled --out "$OUT/speed"
+part speed 60 "$PYTHON" scripts/compare_solver_speed.py --device cuda --repeats 10 --no-compiled --out "$OUT/speed"
 
 echo >>"$SUMMARY"
 [ "$failed" -eq 0 ] && echo "Every part passed." >>"$SUMMARY" || echo "Some part failed: see its log." >>"$SUMMARY"

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is here: the check would run")
 
 
+@pytest.mark.slow
 @no_gpu
 def test_device_check_exits_2_with_one_line_without_a_gpu(tmp_path):
     out = tmp_path / "cuda"
@@ -30,6 +31,7 @@ def test_device_check_exits_2_with_one_line_without_a_gpu(tmp_path):
     assert not out.exists()  # nothing written
 
 
+@pytest.mark.slow
 @no_gpu
 def test_cuda_peak_check_exits_2_without_a_gpu(tmp_path):
     done = subprocess.run(

@@ -171,8 +171,8 @@ class AdaptiveSolver:
         """max over components of RMS(err / (atol + rtol * max(|y|, |y_new|))), one float.
 
         Works in place on the error estimate (a fresh no-grad tensor) and its scale: per
-        component abs, abs, maximum, mul_, add_, div_ and one ``vector_norm`` (its RMS is the
-        norm over sqrt(numel)), instead of a new tensor per operation.
+        component abs, abs, maximum, then mul_, add_, div_, square_ in place, mean, sqrt: the
+        arithmetic of ``rms(e / (atol + rtol * m))`` to the bit, with three tensors fewer.
         """
         indices = range(len(error)) if self.norm_components is None else self.norm_components
         worst = 0.0
