@@ -243,6 +243,12 @@ def _interrupt(signum, frame) -> None:
 def main(args: argparse.Namespace) -> int:
     """Plan and check the sweep, measure it, write the tables and the report; print the report's path."""
     settings = gather(args)
+    from neural_ode.storage.trust import forget_factories, trust_factories
+    from neural_ode.sweeping.plan import split_values
+
+    forget_factories()  # only this command's own --workload (command line or --config) may import code
+    if settings.get("workload") is not None:
+        trust_factories(str(v) for v in split_values(settings["workload"]))
     preset_name = str(settings.get("preset", DEFAULT_PRESET))
     if preset_name not in PRESETS:
         raise UsageError(f"unknown preset {preset_name!r}; allowed: {', '.join(PRESETS)}")

@@ -187,10 +187,12 @@ class ResultsLog:
     def records(self, *, warn: bool = True) -> list[CellRecord]:
         """The lines that are valid cell records; any other (wrong fields, wrong types, values out
         of range) is skipped, with a warning when ``warn``."""
+        from neural_ode.storage.records import check_row
+
         records = []
         for number, row in enumerate(self.rows(), 1):
             try:
-                records.append(_typed(CellRecord.from_dict(row)))
+                records.append(_typed(check_row(row, str(self.path), build=True)))
             except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
                 if warn:
                     message = f"{self.path}: record {number} is not a cell record ({str(exc)[:200]}); ignored"
@@ -214,9 +216,9 @@ class ResultsLog:
         """Cut an unfinished last line; end a whole last line that lacks its newline."""
         with open_owned(self.path, "r") as handle:
             data = handle.buffer.read()
-        if not data or data.endswith(b"\n"):
+        if not data or data.endswith((b"\n", b"\r")):
             return
-        cut = data.rfind(b"\n") + 1
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
         try:
             json.loads(data[cut:])
         except (ValueError, RecursionError):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from neural_ode.config import CellConfig
+from neural_ode.storage.trust import check_workload
 from neural_ode.validation import UsageError, open_owned
 
 SPEC_NAME = "sweep.json"
@@ -33,10 +34,12 @@ def read_spec(out_dir: Path) -> list[CellConfig] | None:
     try:
         with open_owned(path, "r") as handle:
             data = json.loads(handle.read(50_000_000))
+        for fields in data["cells"]:  # a factory named in the file is not imported unless the user named it
+            check_workload(fields.get("workload") if isinstance(fields, dict) else None, str(path))
         cells = [CellConfig(**fields) for fields in data["cells"]]
     except UsageError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, RecursionError, AttributeError) as exc:
         raise UsageError(
             f"{path} is damaged ({type(exc).__name__}: {str(exc)[:120]}); move it away to resume with the axes given"
         ) from exc
