@@ -47,9 +47,7 @@ def _is_float(value) -> bool:
 
 def _is_list(value) -> bool:
     return (
-        isinstance(value, list)
-        and len(value) <= MAX_SAMPLES
-        and all(_is_float(v) and math.isfinite(v) for v in value)
+        isinstance(value, list) and len(value) <= MAX_SAMPLES and all(_is_float(v) and math.isfinite(v) for v in value)
     )
 
 
