@@ -45,7 +45,7 @@ from neural_ode.config import ConfigError
 from neural_ode.measuring.timing import THREADS_VARIABLE
 from neural_ode.methods import METHODS
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
-from neural_ode.sweeping.plan import AXES, RunSettings, plan, positive_int
+from neural_ode.sweeping.plan import AXES, MAX_CELLS, RunSettings, plan, positive_int
 from neural_ode.sweeping.presets import DEFAULT_PRESET, PRESETS
 from neural_ode.sweeping.runner import KILL_GRACE_S, ResultsLog, run_sweep
 from neural_ode.workloads import WORKLOADS
@@ -55,8 +55,9 @@ HELP = "measure a sweep of cells (a preset, or the product of the given axes) an
 
 #: keys of a --config file besides the axes, with their option's meaning
 SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "wait", "extend", "threads", "scheduler")
+SETTINGS += ("yes",)
 #: settings that are true or false
-_FLAGS = ("resume", "wait", "extend")
+_FLAGS = ("resume", "wait", "extend", "yes")
 CONFIG_KEYS = AXES + SETTINGS
 
 _AXIS_HELP = {
@@ -117,6 +118,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="with --resume: add the cells of the axes given to the folder's sweep (else a different sweep is refused)",
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        default=None,
+        help=f"run a sweep of more than {MAX_CELLS:,} cells (else refused with its size)",
     )
     parser.add_argument(
         "--wait",
@@ -255,7 +262,8 @@ def main(args: argparse.Namespace) -> int:
     preset = PRESETS[preset_name]
     given = {name: settings[name] for name in AXES if name in settings}
     try:
-        cells = plan(preset, given, run_settings(settings, preset))
+        limit = None if settings.get("yes") else MAX_CELLS
+        cells = plan(preset, given, run_settings(settings, preset), max_cells=limit)
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     try:

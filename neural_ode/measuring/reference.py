@@ -92,8 +92,9 @@ class Reference:
 
 
 def cache_dir() -> Path:
-    """Where references are stored on disk."""
-    return Path(os.environ.get("NEURAL_ODE_BENCH_CACHE", Path.home() / ".cache" / "neural-ode-bench"))
+    """Where references are stored on disk: ``$NEURAL_ODE_BENCH_CACHE``, unless unset or empty
+    (an empty value would mean the current directory): ``~/.cache/neural-ode-bench``."""
+    return Path(os.environ.get("NEURAL_ODE_BENCH_CACHE") or Path.home() / ".cache" / "neural-ode-bench")
 
 
 def flat_gradient(parameters) -> torch.Tensor:
