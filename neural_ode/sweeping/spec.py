@@ -37,7 +37,10 @@ def read_spec(out_dir: Path) -> list[CellConfig] | None:
         with open_owned(path, "r") as handle:
             data = json.loads(handle.read(MAX_BYTES + 1))
         for fields in data["cells"]:  # a factory named in the file is not imported unless the user named it
-            check_workload(fields.get("workload") if isinstance(fields, dict) else None, str(path))
+            try:
+                check_workload(fields.get("workload") if isinstance(fields, dict) else None)
+            except ValueError as exc:
+                raise UsageError(f"{path}: {exc}; refused") from None
         cells = [CellConfig(**fields) for fields in data["cells"]]
     except UsageError:
         raise
