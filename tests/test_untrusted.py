@@ -304,3 +304,29 @@ def test_fuzzed_records_through_resume_report_and_compare_end_in_0_or_2(changes,
             assert code in (0, 2), (args[0], err)
             assert "Traceback" not in err and "internal error" not in err, err
         assert snapshot(root, folder, rep) == before
+
+
+@pytest.mark.slow
+def test_a_real_report_of_extreme_allowed_values_renders(tmp_path, capsys):
+    """Values at the reader's limits (0, 1e-300, 1e15, horizon 1e15) through the real report."""
+    from neural_ode.results.schema import METRICS
+
+    rows = []
+    for steps, value in [(2, 1e15), (4, 0), (8, 1e15), (16, 1e-300), (32, 1e15)]:
+        for method in ("direct", "adjoint"):
+            horizon = 1e15 if steps == 32 else 1.0
+            config = CellConfig(
+                workload="mlp", method=method, solver="euler", steps=steps, batch=2, width=4, horizon=horizon
+            )
+            values = {
+                k: value if METRICS[k].dtype is float else int(value if method == "direct" else 0) for k in METRICS
+            }
+            rows.append(CellRecord(config=config, status="ok", hostname="<script>x</script>", **values).to_dict())
+    rows.append(record(time_forward_s=1e308))  # beyond the limit: named and skipped
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, err = cli(capsys, "report", folder, "--out", tmp_path / "rep")
+    assert code == 0, err
+    assert "time_forward_s is 1e+308" in err
+    assert "<script>x</script>" not in (tmp_path / "rep" / "report.html").read_text()

@@ -29,6 +29,9 @@ FACTORY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z
 REQUIRED = ("workload", "method", "solver")
 #: the longest text a field may hold, characters
 MAX_TEXT = 20_000
+#: the largest measured value a record may hold (seconds, bytes, counts, relative errors): beyond
+#: anything measurable, and small enough that the report's fits (squares, sums) stay finite
+MAX_MEASURED = 1e15
 #: the most samples a list field may hold
 MAX_SAMPLES = 100_000
 
@@ -47,7 +50,9 @@ def _is_float(value) -> bool:
 
 def _is_list(value) -> bool:
     return (
-        isinstance(value, list) and len(value) <= MAX_SAMPLES and all(_is_float(v) and math.isfinite(v) for v in value)
+        isinstance(value, list)
+        and len(value) <= MAX_SAMPLES
+        and all(_is_float(v) and math.isfinite(v) and 0 <= v <= MAX_MEASURED for v in value)
     )
 
 
@@ -56,7 +61,7 @@ _CHECKS = {
     int: (_is_int, "an integer within int64"),
     float: (_is_float, "a number"),
     str: (lambda v: isinstance(v, str) and len(v) <= MAX_TEXT, f"a text of at most {MAX_TEXT} characters"),
-    list: (_is_list, "a list of finite numbers"),
+    list: (_is_list, "a list of measurements (numbers in [0, 1e15])"),
 }
 
 
@@ -124,7 +129,13 @@ def check_row(row: dict, where: str = "", *, build: bool = False):
             _check_value(name, row[name], annotation, finite=True)
     for name, annotation in record_types.items():
         if name in row:
-            _check_value(name, row[name], annotation, finite=name not in _metric_names())
+            _check_value(name, row[name], annotation, finite=True)
+            if name in _metric_names() and row[name] is not None and not 0 <= row[name] <= MAX_MEASURED:
+                raise BadRecord(f"{name} is {row[name]!r}; allowed: a measurement in [0, {MAX_MEASURED:g}] or null")
+    for name in ("horizon", "rtol", "atol", "timeout_s", "load_before", "load_after", "other_cpu_cores", "cell_wall_s"):
+        value = row.get(name)
+        if _is_float(value) and abs(value) > MAX_MEASURED:
+            raise BadRecord(f"{name} is {value!r}; allowed: at most {MAX_MEASURED:g}")
     if "status" in row and row["status"] not in STATUSES:
         raise BadRecord(f"status is {repr(row['status'])[:60]}; allowed: {', '.join(STATUSES)}")
     if untrusted_factory and not is_trusted(workload):
@@ -138,7 +149,7 @@ def check_row(row: dict, where: str = "", *, build: bool = False):
 
 @functools.cache
 def _metric_names() -> frozenset[str]:
-    """Measured fields (metrics and their spreads), which may be NaN or infinite (a diverged cell)."""
+    """Measured fields (metrics and their spreads): finite, non-negative, at most :data:`MAX_MEASURED`."""
     from neural_ode.results.schema import METRICS
 
     names = set()

@@ -177,34 +177,51 @@ def check_problem(name: str, problem) -> None:
 
 #: seconds the factory check may take when the cell's own timeout is longer
 CHECK_TIMEOUT_S = 120.0
+#: seconds the check's child process may take to start (Python, torch) before the user's code runs
+STARTUP_S = 120.0
 
 
 def check_factory(config) -> None:
     """Build ``config``'s problem once in a child process, so that a broken factory fails before
     anything runs, and a factory (or its module's import) that hangs, calls ``sys.exit`` or
-    ``os._exit`` ends only that child: bounded by the cell's timeout (at most
-    :data:`CHECK_TIMEOUT_S` seconds); a ConfigError names what happened."""
+    ``os._exit`` ends only that child. The user's code (import and call) is bounded by the cell's
+    timeout (at most :data:`CHECK_TIMEOUT_S` seconds), counted once the child has started
+    (:data:`STARTUP_S` at most); a ConfigError names what happened."""
     import json
+    import select
     import subprocess
 
     limit = min(float(config.timeout_s), CHECK_TIMEOUT_S)
     code = "from neural_ode.workloads.user import _check_in_child; _check_in_child()"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=os.getcwd(),
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+    )
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            input=json.dumps(config.to_dict()),
-            capture_output=True,
-            text=True,
-            timeout=limit,
-            cwd=os.getcwd(),
-            env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
-        )
+        child.stdin.write(json.dumps(config.to_dict()))
+        child.stdin.close()
+        child.stdin = None  # communicate() below must not touch the closed pipe
+        ready = select.select([child.stdout], [], [], STARTUP_S)[0] and child.stdout.readline()
+        if ready and ready.strip() == "neural-ode-bench-ready":
+            output = child.communicate(timeout=limit)[0]
+        else:
+            output = ready or ""
+            child.wait(timeout=5)
     except subprocess.TimeoutExpired:
         raise _error(
             f"workload {config.workload!r}: importing the module and calling the factory took longer than "
             f"{limit:g} s (the cell's timeout); expected {EXPECTED}"
         ) from None
-    last = [line for line in done.stdout.splitlines() if line.startswith("neural-ode-bench-check:")]
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    last = [line for line in output.splitlines() if line.startswith("neural-ode-bench-check:")]
     if last:
         message = json.loads(last[-1].partition(":")[2])
         if message:
@@ -212,7 +229,7 @@ def check_factory(config) -> None:
         return
     raise _error(
         f"workload {config.workload!r}: the factory (or its module's import) ended the process "
-        f"with exit status {done.returncode} before returning a Problem; expected {EXPECTED}"
+        f"with exit status {child.returncode} before returning a Problem; expected {EXPECTED}"
     )
 
 
@@ -223,6 +240,8 @@ def _check_in_child() -> None:
     from neural_ode.config import CellConfig, ConfigError
 
     config = CellConfig(**json.loads(sys.stdin.read()))
+    sys.stdout.write("neural-ode-bench-ready\n")  # the user's code runs from here: the bound starts
+    sys.stdout.flush()
     try:
         workload = FactoryWorkload.resolve(config.workload)
         problem = workload.build(config)
