@@ -330,3 +330,22 @@ def test_a_real_report_of_extreme_allowed_values_renders(tmp_path, capsys):
     assert code == 0, err
     assert "time_forward_s is 1e+308" in err
     assert "<script>x</script>" not in (tmp_path / "rep" / "report.html").read_text()
+
+
+# --- slow to stop ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_interrupted_reference_pass_kills_its_processes_within_seconds():
+    """Ctrl-C in the reference pass sets :data:`runner.STOP`: a process another thread waits on
+    (here a cell of a million steps, budget 600 s) is killed at once, not after its budget."""
+    import threading
+
+    config = CellConfig(workload="mlp", method="direct", solver="euler", steps=10**6, batch=2, width=4, timeout_s=600)
+    timer = threading.Timer(1.0, runner.STOP.set)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run_cell(config, kill_after_s=600)
+    finally:
+        runner.STOP.clear()
