@@ -349,3 +349,35 @@ def test_an_interrupted_reference_pass_kills_its_processes_within_seconds():
             runner.run_cell(config, kill_after_s=600)
     finally:
         runner.STOP.clear()
+
+
+# --- the cluster path ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("says", [b"", b"HTTP/1.1 200 OK\r\n\r\n", b"\x10" + b"\x00" * 7 + b"\xff" * 16])
+def test_a_service_that_is_not_a_dask_scheduler_is_refused(says, capsys, monkeypatch, tmp_path):
+    import socket
+    import threading
+
+    from neural_ode.sweeping import dask_runner
+
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def serve():
+        connection, _ = server.accept()
+        held.append(connection)
+        connection.sendall(says)  # then silence, the connection kept open
+
+    threading.Thread(target=serve, daemon=True).start()
+    monkeypatch.setattr(dask_runner, "CONNECT_TIMEOUT_S", 1)
+    port = server.getsockname()[1]
+    out = tmp_path / "never"
+    try:
+        code, err = cli(capsys, "run", *TINY, "--scheduler", f"tcp://127.0.0.1:{port}", "--out", out)
+    finally:
+        server.close()
+        for connection in held:
+            connection.close()
+    assert code == 2 and "is not a Dask scheduler" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
