@@ -132,7 +132,7 @@ def check_row(row: dict, where: str = "", *, build: bool = False):
             _check_value(name, row[name], annotation, finite=True)
             if name in _metric_names() and row[name] is not None and not 0 <= row[name] <= MAX_MEASURED:
                 raise BadRecord(f"{name} is {row[name]!r}; allowed: a measurement in [0, {MAX_MEASURED:g}] or null")
-    for name in ("horizon", "rtol", "atol", "timeout_s", "load_before", "load_after", "other_cpu_cores", "cell_wall_s"):
+    for name in ("load_before", "load_after", "other_cpu_cores", "cell_wall_s"):  # config values: CellConfig checks
         value = row.get(name)
         if _is_float(value) and abs(value) > MAX_MEASURED:
             raise BadRecord(f"{name} is {value!r}; allowed: at most {MAX_MEASURED:g}")
