@@ -76,4 +76,8 @@ def add_owned(folder: Path, paths: Iterable[Path]) -> None:
 def stale_figures(folder: Path) -> list[Path]:
     """The ``figures/*.png`` the manifest lists (an earlier report's), to remove before drawing."""
     folder = Path(folder)
-    return [folder / name for name in sorted(owned(folder)) if name.startswith("figures/") and name.endswith(".png")]
+    return [
+        folder / name
+        for name in sorted(owned(folder))
+        if name.startswith("figures/") and name.endswith(".png") and name.count("/") == 1  # never below figures/
+    ]
