@@ -381,3 +381,23 @@ def test_a_service_that_is_not_a_dask_scheduler_is_refused(says, capsys, monkeyp
             connection.close()
     assert code == 2 and "is not a Dask scheduler" in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_threads_reach_the_workers_cell_processes(monkeypatch):
+    """The sweep's --threads travels with each task: the worker's cell process reads it."""
+    from neural_ode.measuring.timing import THREADS_VARIABLE
+    from neural_ode.sweeping import dask_runner
+
+    seen = {}
+
+    def cell_process(config, **_):
+        seen["threads"] = os.environ.get(THREADS_VARIABLE)
+        return fake_cell(config)
+
+    monkeypatch.setattr(runner, "run_cell", cell_process)
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    config = CellConfig(workload="mlp", method="direct", solver="euler", steps=2, batch=2, width=4)
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "environ", dict(os.environ))  # the worker's environment, restored after
+        row = dask_runner.measure_on_worker(config.to_dict(), "3")
+    assert seen["threads"] == "3" and row["status"] == "ok"
