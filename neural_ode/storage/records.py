@@ -41,6 +41,9 @@ class BadRecord(ValueError):
 
 
 def _is_int(value) -> bool:
+    """An integer within int64; an integral float too (``64.0``: pandas writes integer columns with gaps so)."""
+    if isinstance(value, float):
+        return math.isfinite(value) and value.is_integer() and abs(value) <= INT64_MAX
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= INT64_MAX
 
 
@@ -140,11 +143,20 @@ def check_row(row: dict, where: str = "", *, build: bool = False):
         raise BadRecord(f"status is {repr(row['status'])[:60]}; allowed: {', '.join(STATUSES)}")
     if untrusted_factory and not is_trusted(workload):
         return None  # read as data only: its factory is not imported
+    row = {k: _as_declared(v, config_types.get(k) or record_types.get(k)) for k, v in row.items()}
     try:
         config = CellConfig(**{k: v for k, v in row.items() if k in config_types})
         return CellRecord(config=config, **{k: v for k, v in row.items() if k in record_types})
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
         raise BadRecord(str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__) from exc
+
+
+def _as_declared(value, annotation):
+    """An integral float of an int-only field as an int (``64.0`` -> ``64``); any other value as is."""
+    kinds, _ = _kinds(annotation) if annotation is not None else ([], False)
+    if isinstance(value, float) and kinds == [int] and _is_int(value):
+        return int(value)
+    return value
 
 
 @functools.cache

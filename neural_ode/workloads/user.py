@@ -26,6 +26,7 @@ import functools
 import importlib
 import os
 import sys
+import time
 
 import torch
 from torch import nn
@@ -198,19 +199,24 @@ def check_factory(config) -> None:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        text=True,
+        bufsize=0,  # unbuffered: the lines read before communicate() leave nothing behind in a buffer
         cwd=os.getcwd(),
         env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
     )
     try:
-        child.stdin.write(json.dumps(config.to_dict()))
+        child.stdin.write(json.dumps(config.to_dict()).encode())
         child.stdin.close()
         child.stdin = None  # communicate() below must not touch the closed pipe
-        ready = select.select([child.stdout], [], [], STARTUP_S)[0] and child.stdout.readline()
-        if ready and ready.strip() == "neural-ode-bench-ready":
-            output = child.communicate(timeout=limit)[0]
+        started, ready, output = time.monotonic(), False, ""  # output: the child's stdout after the marker
+        while not ready:  # lines before the marker (a library's start-up chatter) are skipped
+            left = STARTUP_S - (time.monotonic() - started)
+            line = child.stdout.readline() if left > 0 and select.select([child.stdout], [], [], left)[0] else ""
+            if not line:
+                break
+            ready = line.strip() == b"neural-ode-bench-ready"
+        if ready:
+            output = child.communicate(timeout=limit)[0].decode("utf-8", "replace")
         else:
-            output = ready or ""
             child.wait(timeout=5)
     except subprocess.TimeoutExpired:
         raise _error(
