@@ -322,7 +322,7 @@ def test_resume_skips_bad_lines_with_a_warning(tmp_path, capsys):
         code, err = run_cli(capsys, "run", *TINY, "--out", out, "--resume")
     assert code == 0, err
     assert "line 2 is not a record (a JSON list)" in err
-    assert "steps must be a positive integer, got 'x'" in err and "nfe_forward should be" in err
+    assert "steps is 'x' (str); allowed: an integer" in err and "nfe_forward is 'many' (str)" in err
     assert "truncated or corrupt" in err and "1 cells were already recorded" in err
 
 

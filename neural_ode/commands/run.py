@@ -45,7 +45,7 @@ from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
 from neural_ode.measuring.timing import THREADS_VARIABLE
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
-from neural_ode.sweeping.plan import AXES, RunSettings, plan, positive_int
+from neural_ode.sweeping.plan import AXES, MAX_CELLS, RunSettings, plan, positive_int
 from neural_ode.sweeping.presets import DEFAULT_PRESET, PRESETS
 from neural_ode.sweeping.runner import KILL_GRACE_S, ResultsLog, run_sweep
 
@@ -54,8 +54,9 @@ HELP = "measure a sweep of cells (a preset, or the product of the given axes) an
 
 #: keys of a --config file besides the axes, with their option's meaning
 SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "wait", "extend", "threads", "scheduler")
+SETTINGS += ("yes",)
 #: settings that are true or false
-_FLAGS = ("resume", "wait", "extend")
+_FLAGS = ("resume", "wait", "extend", "yes")
 CONFIG_KEYS = AXES + SETTINGS
 
 def axis_help(name: str) -> str:
@@ -114,6 +115,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="with --resume: add the cells of the axes given to the folder's sweep (else a different sweep is refused)",
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        default=None,
+        help=f"run a sweep of more than {MAX_CELLS:,} cells (else refused with its size)",
     )
     parser.add_argument(
         "--wait",
@@ -240,13 +247,20 @@ def _interrupt(signum, frame) -> None:
 def main(args: argparse.Namespace) -> int:
     """Plan and check the sweep, measure it, write the tables and the report; print the report's path."""
     settings = gather(args)
+    from neural_ode.storage.trust import forget_factories, trust_factories
+    from neural_ode.sweeping.plan import split_values
+
+    forget_factories()  # only this command's own --workload (command line or --config) may import code
+    if settings.get("workload") is not None:
+        trust_factories(str(v) for v in split_values(settings["workload"]))
     preset_name = str(settings.get("preset", DEFAULT_PRESET))
     if preset_name not in PRESETS:
         raise UsageError(f"unknown preset {preset_name!r}; allowed: {', '.join(PRESETS)}")
     preset = PRESETS[preset_name]
     given = {name: settings[name] for name in AXES if name in settings}
     try:
-        cells = plan(preset, given, run_settings(settings, preset))
+        limit = None if settings.get("yes") else MAX_CELLS
+        cells = plan(preset, given, run_settings(settings, preset), max_cells=limit)
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     try:

@@ -32,7 +32,10 @@ def owned(folder: Path) -> set[str]:
     except (OSError, ValueError, RecursionError, UsageError):
         return set()
     files = data.get("files") if isinstance(data, dict) else None
-    return {name for name in files if isinstance(name, str)} if isinstance(files, list) else set()
+    from neural_ode.storage.writer import safe_name
+
+    # a name that leaves the folder (absolute, ``..``) is never trusted: nothing outside is written or deleted
+    return {name for name in files if safe_name(name)} if isinstance(files, list) else set()
 
 
 def check_owned(folder: Path, names: Iterable[str] = REPORT_FILES) -> None:
@@ -62,15 +65,19 @@ def check_owned(folder: Path, names: Iterable[str] = REPORT_FILES) -> None:
 def add_owned(folder: Path, paths: Iterable[Path]) -> None:
     """Add ``paths`` (under ``folder``) to the manifest."""
     folder = Path(folder)
-    names = owned(folder) | {Path(p).resolve().relative_to(folder.resolve()).as_posix() for p in paths}
-    target = folder / MANIFEST
-    check_regular_or_absent(target)
-    partial = folder / f"{MANIFEST}.partial"
-    partial.write_text(json.dumps({"files": sorted(names)}, indent=1), encoding="utf-8")
-    os.replace(partial, target)
+    from neural_ode.storage.writer import relative_name
+
+    names = owned(folder) | {relative_name(folder, Path(p)) for p in paths}
+    from neural_ode.storage.writer import replace_atomically
+
+    replace_atomically(folder / MANIFEST, json.dumps({"files": sorted(names)}, indent=1).encode("utf-8"))
 
 
 def stale_figures(folder: Path) -> list[Path]:
     """The ``figures/*.png`` the manifest lists (an earlier report's), to remove before drawing."""
     folder = Path(folder)
-    return [folder / name for name in sorted(owned(folder)) if name.startswith("figures/") and name.endswith(".png")]
+    return [
+        folder / name
+        for name in sorted(owned(folder))
+        if name.startswith("figures/") and name.endswith(".png") and name.count("/") == 1  # never below figures/
+    ]

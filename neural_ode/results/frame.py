@@ -60,7 +60,9 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:
     holds one value; the CSV has their median, IQR, min and max.
     """
     path = Path(path)
-    frame.drop(columns=[c for c in frame.columns if str(c).endswith("_samples_s")]).to_csv(path, index=False)
+    from neural_ode.storage.writer import write_table
+
+    write_table(frame.drop(columns=[c for c in frame.columns if str(c).endswith("_samples_s")]), path)
     return path
 
 

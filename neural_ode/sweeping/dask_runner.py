@@ -41,12 +41,17 @@ from neural_ode.sweeping.runner import KILL_GRACE_S, ResultsLog, SweepOutcome, _
 CONNECT_TIMEOUT_S = 30
 
 
-def measure_on_worker(config: dict) -> dict:
+def measure_on_worker(config: dict, threads: str | None = None) -> dict:
     """On a Dask worker: measure the cell ``config`` in a fresh Python process; its record as a dict.
 
     Never raises for a failing cell: a timeout or a dead process gives a record with status
-    ``timeout`` or ``crashed``, as the local runner does.
+    ``timeout`` or ``crashed``, as the local runner does. ``threads`` is the sweep's ``--threads``
+    (torch CPU threads of the cell process; None: the worker's environment decides).
     """
+    from neural_ode.measuring.timing import THREADS_VARIABLE
+
+    if threads is not None:
+        os.environ[THREADS_VARIABLE] = str(threads)  # read by the cell process (run_cell passes the environment)
     cell = CellConfig(**config)
     if not multiprocessing.current_process().daemon:
         # a worker started with DASK_DISTRIBUTED__WORKER__DAEMON=False (or --no-nanny): the local
@@ -102,10 +107,64 @@ def connect(scheduler: str):
     """
     from distributed import Client
 
+    _probe(scheduler, CONNECT_TIMEOUT_S)
     try:
         return Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as exc:
         raise OSError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+
+
+def _probe(scheduler: str, timeout_s: float) -> None:
+    """Raise OSError within ``timeout_s`` seconds unless ``scheduler`` (``tcp://HOST:PORT``) speaks
+    first the way a Dask server does: on accepting, it sends its handshake, one framed message
+    (an 8-byte length, then a frame count and frame lengths). A silent service or one that says
+    something else (HTTP, SSH, garbage) is refused here instead of hanging the client."""
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    if not scheduler.startswith("tcp://"):
+        return  # tls://, inproc://, ...: left to distributed's own checks
+    try:
+        parts = urlsplit(scheduler)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise OSError(f"{scheduler} is not tcp://HOST:PORT ({exc})") from exc
+    if not host or port is None:
+        raise OSError(f"{scheduler} is not tcp://HOST:PORT")
+    deadline = time.monotonic() + timeout_s
+
+    def receive(sock, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no Dask handshake within {timeout_s:g} s")
+            sock.settimeout(left)
+            chunk = sock.recv(size - len(data))
+            if not chunk:
+                raise ConnectionError("the service closed the connection without a Dask handshake")
+            data += chunk
+        return data
+
+    not_dask = f"the service at {scheduler} is not a Dask scheduler"
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout_s)
+    except OSError as exc:
+        raise OSError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+    try:
+        with sock:
+            (size,) = struct.unpack("<Q", receive(sock, 8))
+            if not 16 <= size <= 1_000_000:
+                raise OSError(f"{not_dask} (its first bytes are not a Dask message)")
+            body = receive(sock, size)
+            (frames,) = struct.unpack_from("<Q", body)
+            if not 1 <= frames <= 1000 or 8 + 8 * frames > size:
+                raise OSError(f"{not_dask} (its first message is not a Dask handshake)")
+    except TimeoutError as exc:
+        raise OSError(f"{not_dask} (no handshake within {timeout_s:g} s)") from exc
+    except (ConnectionError, struct.error) as exc:
+        raise OSError(f"{not_dask} ({exc})") from exc
 
 
 def run_sweep_dask(
@@ -134,13 +193,17 @@ def run_sweep_dask(
     done = log.done_keys() if resume else set()
     todo = [cell for cell in cells if cell.key not in done]
     records: list[CellRecord] = []
+    from neural_ode.measuring.timing import THREADS_VARIABLE
+
+    threads = os.environ.get(THREADS_VARIABLE)  # the sweep's --threads, for the workers' cell processes
+    lost: list[str] = []
     client = scheduler if not isinstance(scheduler, str) else connect(scheduler)
     with client:
         _check_workers(client)
         futures = {}
         for index, cell in enumerate(todo):
             future = client.submit(
-                measure_on_worker, cell.to_dict(), key=f"cell-{index}-{cell_label(cell)}", pure=False
+                measure_on_worker, cell.to_dict(), threads, key=f"cell-{index}-{cell_label(cell)}", pure=False
             )
             futures[future] = cell
         with tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar:
@@ -148,19 +211,23 @@ def run_sweep_dask(
                 cell = futures[future]
                 try:
                     record = CellRecord.from_dict(future.result())
-                except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost connection: record it, lose nothing
-                    record = _failed(
-                        cell,
-                        "crashed",
-                        f"the Dask task failed: {type(exc).__name__}: {exc}",
-                        time.perf_counter(),
-                        _now(),
-                    )
+                except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost scheduler: the cluster's fault
+                    # measure_on_worker never raises for a failing cell: this cell was not measured, so
+                    # it is not recorded (a measured failure it is not); --resume runs it again
+                    lost.append(f"{cell_label(cell)} ({type(exc).__name__})")
+                    bar.update(1)
+                    continue
                 log.append(record)
                 records.append(record)
                 where = _task_worker(client, future)
                 bar.write(f"{cell_label(cell)}: {record.status} on {record.hostname or '?'} ({where})", file=sys.stderr)
                 bar.update(1)
+    if lost:
+        warnings.warn(
+            f"{len(lost)} cells were lost to the cluster (a dead worker or scheduler) and not recorded, "
+            f"e.g. {lost[0]}; continue with: neural-ode-bench run --resume --out {out_dir}",
+            stacklevel=2,
+        )
     return SweepOutcome(records=records, skipped=len(cells) - len(todo))
 
 

@@ -199,19 +199,31 @@ def _own_sizes(preset: Preset, parsed: Mapping[str, tuple]) -> list[dict]:
     return grids
 
 
-def plan(preset: Preset, given: Mapping[str, Sequence], settings: RunSettings) -> list[CellConfig]:
+#: the most cells a sweep may plan without ``--yes``
+MAX_CELLS = 10_000
+
+
+def plan(
+    preset: Preset, given: Mapping[str, Sequence], settings: RunSettings, max_cells: int | None = None
+) -> list[CellConfig]:
     """The cells of a sweep: ``preset``'s grids, or, when axes are ``given``, the one grid they make.
 
     ``given`` maps axis names to raw values (comma lists, lists or single values), as parsed by
-    :func:`parse_axis`. Raises :class:`ConfigError` for any bad input, before anything runs.
+    :func:`parse_axis`. Raises :class:`ConfigError` for any bad input, before anything runs, and
+    for a sweep of more than ``max_cells`` cells (None: no limit).
     """
     parsed = {name: parse_axis(name, value) for name, value in given.items()}
     grids = _own_sizes(preset, parsed) if parsed else preset.grid_axes()
     cells: dict[tuple, CellConfig] = {}
     for axes in grids:
         check_axes(axes, parsed)
+        bound = math.prod(len(v) for v in axes.values() if isinstance(v, list | tuple))
+        if max_cells is not None and bound > 100 * max_cells:  # too many to even list them
+            raise ConfigError(_too_many(f"up to {bound:,}", max_cells))
         for cell in expand(axes, settings):
             cells.setdefault(cell.key, cell)
+    if max_cells is not None and len(cells) > max_cells:
+        raise ConfigError(_too_many(f"{len(cells):,}", max_cells))
     check_factories(cells.values())
     if not cells:
         pairs = "; ".join(
@@ -221,6 +233,10 @@ def plan(preset: Preset, given: Mapping[str, Sequence], settings: RunSettings) -
         )
         raise ConfigError(f"no cell to run: no method given supports any solver given ({pairs})")
     return list(cells.values())
+
+
+def _too_many(size: str, limit: int) -> str:
+    return f"the sweep planned has {size} cells, more than {limit:,}; add --yes to run it, or give fewer axis values"
 
 
 def check_factories(cells: Iterable[CellConfig]) -> None:

@@ -41,6 +41,7 @@ import signal
 import stat
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -102,7 +103,11 @@ def run_cell(
         started = time.perf_counter()
         process.start()
         try:
-            process.join(kill_after_s)
+            deadline = time.monotonic() + kill_after_s
+            while process.is_alive() and time.monotonic() < deadline and not STOP.is_set():
+                process.join(min(0.2, max(0.0, deadline - time.monotonic())))  # a Ctrl-C elsewhere: within 0.2 s
+            if STOP.is_set() and process.is_alive():
+                raise KeyboardInterrupt
             timed_out = process.is_alive()
         finally:
             if process.is_alive():
@@ -187,10 +192,12 @@ class ResultsLog:
     def records(self, *, warn: bool = True) -> list[CellRecord]:
         """The lines that are valid cell records; any other (wrong fields, wrong types, values out
         of range) is skipped, with a warning when ``warn``."""
+        from neural_ode.storage.records import check_row
+
         records = []
         for number, row in enumerate(self.rows(), 1):
             try:
-                records.append(_typed(CellRecord.from_dict(row)))
+                records.append(_typed(check_row(row, str(self.path), build=True)))
             except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
                 if warn:
                     message = f"{self.path}: record {number} is not a cell record ({str(exc)[:200]}); ignored"
@@ -214,9 +221,9 @@ class ResultsLog:
         """Cut an unfinished last line; end a whole last line that lacks its newline."""
         with open_owned(self.path, "r") as handle:
             data = handle.buffer.read()
-        if not data or data.endswith(b"\n"):
+        if not data or data.endswith((b"\n", b"\r")):
             return
-        cut = data.rfind(b"\n") + 1
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
         try:
             json.loads(data[cut:])
         except (ValueError, RecursionError):
@@ -323,6 +330,7 @@ def prepare_references(
 
     from neural_ode.measuring.reference import cache_key, is_cached
 
+    STOP.clear()  # an earlier interrupted pass of this process is over
     needed: dict[str, CellConfig] = {}
     budget: dict[str, float] = {}  # the longest timeout of the cells that need each reference
     for cell in cells:
@@ -348,6 +356,7 @@ def prepare_references(
     with (
         ThreadPoolExecutor(max_workers=parallel) as pool,
         tqdm(total=len(needed), file=sys.stderr, unit="reference", disable=not progress, dynamic_ncols=True) as bar,
+        _stopping_on_interrupt(),  # innermost: the threads are told to stop before the pool waits for them
     ):
         bar.set_description(f"float64 references ({parallel} at a time)")
         for cell, outcome in zip(needed.values(), pool.map(one, needed)):
@@ -361,6 +370,21 @@ def prepare_references(
                 )
             bar.update(1)
     return failed
+
+
+#: set while an interrupted pass stops: every :func:`run_cell` in flight (in any thread) kills its
+#: process within 0.2 s, so Ctrl-C during the reference pass stops in well under 5 s
+STOP = threading.Event()
+
+
+@contextlib.contextmanager
+def _stopping_on_interrupt():
+    """On Ctrl-C (or SIGTERM) in the body, tell the other threads' cell processes to stop, then re-raise."""
+    try:
+        yield
+    except BaseException:
+        STOP.set()
+        raise
 
 
 def reference_label(cell: CellConfig) -> str:

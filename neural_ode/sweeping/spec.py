@@ -15,10 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from neural_ode.config import CellConfig
+from neural_ode.storage.trust import check_workload
 from neural_ode.validation import UsageError, open_owned
 
 SPEC_NAME = "sweep.json"
 FORMAT = 1
+#: the largest sweep.json read back, bytes
+MAX_BYTES = 50_000_000
 
 
 def read_spec(out_dir: Path) -> list[CellConfig] | None:
@@ -32,11 +35,16 @@ def read_spec(out_dir: Path) -> list[CellConfig] | None:
         return None
     try:
         with open_owned(path, "r") as handle:
-            data = json.loads(handle.read(50_000_000))
+            data = json.loads(handle.read(MAX_BYTES + 1))
+        for fields in data["cells"]:  # a factory named in the file is not imported unless the user named it
+            try:
+                check_workload(fields.get("workload") if isinstance(fields, dict) else None)
+            except ValueError as exc:
+                raise UsageError(f"{path}: {exc}; refused") from None
         cells = [CellConfig(**fields) for fields in data["cells"]]
     except UsageError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, RecursionError, AttributeError) as exc:
         raise UsageError(
             f"{path} is damaged ({type(exc).__name__}: {str(exc)[:120]}); move it away to resume with the axes given"
         ) from exc
@@ -46,10 +54,12 @@ def read_spec(out_dir: Path) -> list[CellConfig] | None:
 def write_spec(out_dir: Path, cells: Sequence[CellConfig]) -> Path:
     """Record ``cells`` as the folder's sweep (written to a temporary name, then renamed)."""
     path = Path(out_dir) / SPEC_NAME
-    partial = Path(out_dir) / f".{SPEC_NAME}.partial"
-    with open_owned(partial, "w") as handle:
-        json.dump({"format": FORMAT, "cells": [cell.to_dict() for cell in cells]}, handle, indent=1)
-    os.replace(partial, path)
+    from neural_ode.storage.writer import write_file
+
+    text = json.dumps({"format": FORMAT, "cells": [cell.to_dict() for cell in cells]}, indent=1)
+    if len(text) > MAX_BYTES:  # never write a specification read_spec would refuse
+        raise UsageError(f"the sweep's {len(cells)} cells make a {len(text)}-byte {SPEC_NAME}; at most {MAX_BYTES}")
+    write_file(path, text)
     return path
 
 

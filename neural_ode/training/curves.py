@@ -15,6 +15,7 @@ import seaborn as sns
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from neural_ode.reporting.figures.style import DPI, figure_theme
+from neural_ode.storage.writer import write_figure
 from neural_ode.training.results import TrainingResults
 
 
@@ -115,7 +116,7 @@ def _plot_loss_curves(results: TrainingResults, path: str | Path) -> Path:
         _empty(right, "no epoch completed")
     right.set_title("Test error after each epoch")
     fig.tight_layout(rect=(0, 0.12, 1, 1))
-    fig.savefig(path, dpi=DPI)
+    write_figure(fig, path, dpi=DPI)
     plt.close(fig)
     return path
 
@@ -142,7 +143,7 @@ def _plot_figure3(results: TrainingResults, path: str | Path) -> Path:
     _panel_c(axes[1, 0], adjoint, [labels[r] for r in adjoint_runs], palette)
     _panel_d(axes[1, 1], iterations, order, palette)
     fig.tight_layout(h_pad=2.5)
-    fig.savefig(path, dpi=DPI)
+    write_figure(fig, path, dpi=DPI)
     plt.close(fig)
     return path
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from neural_ode.reporting.page.render import markdown_table, render_pair
+from neural_ode.storage.writer import write_file, write_table
 from neural_ode.training.claims import claims_frame
 from neural_ode.training.curves import plot_figure3, plot_loss_curves
 from neural_ode.training.results import TABLES, TrainingResults, load_results
@@ -89,11 +90,11 @@ def render_training_report(out_dir: str | Path, title: str = "Section 3 reproduc
     out_dir = Path(out_dir)
     results = load_results(out_dir)
     table = table1_frame(results)
-    table.to_csv(out_dir / "table1.csv", index=False)
+    write_table(table, out_dir / "table1.csv")
     display = table1_display(table)
-    (out_dir / "table1.md").write_text(markdown_table(display) + "\n")
+    write_file(out_dir / "table1.md", markdown_table(display) + "\n")
     claims = claims_frame(results)
-    claims.to_csv(out_dir / "claims.csv", index=False)
+    write_table(claims, out_dir / "claims.csv")
     runs = results.runs[[c for c in RUN_COLUMNS if c in results.runs]]
     context = {
         "title": title,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from neural_ode.storage.writer import write_table
 from neural_ode.training.tolerance import ToleranceRecord
 from neural_ode.training.train import EpochRecord, IterationRecord, TrainResult
 
@@ -57,7 +58,7 @@ def save_results(results: list[TrainResult], out_dir: str | Path, sweeps: list |
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = results_frames(results, sweeps)
     for name in TABLES:
-        getattr(frames, name).to_csv(out_dir / f"{name}.csv", index=False)
+        write_table(getattr(frames, name), out_dir / f"{name}.csv")
     return out_dir
 
 

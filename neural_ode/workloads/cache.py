@@ -15,8 +15,9 @@ from pathlib import Path
 
 
 def cache_dir() -> Path:
-    """Where references are stored on disk."""
-    return Path(os.environ.get("NEURAL_ODE_BENCH_CACHE", Path.home() / ".cache" / "neural-ode-bench"))
+    """Where references are stored on disk: ``$NEURAL_ODE_BENCH_CACHE``, unless unset or empty
+    (an empty value would mean the current directory): ``~/.cache/neural-ode-bench``."""
+    return Path(os.environ.get("NEURAL_ODE_BENCH_CACHE") or Path.home() / ".cache" / "neural-ode-bench")
 
 
 def disk_cached(kind: str, key: str, compute):

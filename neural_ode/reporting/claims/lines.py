@@ -123,7 +123,10 @@ def field_state(workloads) -> str:
     from neural_ode.workloads import workload_of
 
     def trained(name: str) -> bool:
+        from neural_ode.storage.trust import check_workload
+
         try:
+            check_workload(name)  # a factory named only in a results file is never imported
             return bool(getattr(workload_of(name), "trained", False))
         except Exception:  # noqa: BLE001 - a user's workload no longer importable: say untrained
             return False

@@ -156,7 +156,9 @@ def save(fig: Figure, directory: Path, name: str) -> Path:
     """Write ``fig`` as ``<directory>/<name>.png``; returns the path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.png"
-    fig.savefig(path, dpi=DPI)
+    from neural_ode.storage.writer import write_figure
+
+    write_figure(fig, path, dpi=DPI)
     return path
 
 

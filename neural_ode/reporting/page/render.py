@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.reporting.claims.verdicts import css_class
+from neural_ode.storage.writer import write_file
 from neural_ode.units import MISSING
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -129,13 +130,13 @@ def write_report(context: dict, out_dir: Path) -> Path:
             )
             for f in context[key]
         ]
-    (out_dir / "report.md").write_text(_environment(False).get_template("report.md.j2").render(md_context))
+    write_file(out_dir / "report.md", _environment(False).get_template("report.md.j2").render(md_context))
 
     html_context = dict(plain, claims_rows=claims, **{k: html_table(v) for k, v in tables.items()})
     for key in ("figures", "history_figures"):
         html_context[key] = [dict(f.__dict__, src=embedded(f.path)) for f in context[key]]
     html = out_dir / "report.html"
-    html.write_text(_environment(True).get_template("report.html.j2").render(html_context))
+    write_file(html, _environment(True).get_template("report.html.j2").render(html_context))
     return html
 
 
@@ -149,9 +150,9 @@ def render_pair(name: str, context: dict, tables: dict, figures: dict, out_dir: 
     out_dir = Path(out_dir)
     md = dict(context, **{k: markdown_table(v) for k, v in tables.items()})
     md.update({k: Path(v).relative_to(out_dir).as_posix() for k, v in figures.items()})
-    (out_dir / "report.md").write_text(_environment(False).get_template(f"{name}.md.j2").render(md))
+    write_file(out_dir / "report.md", _environment(False).get_template(f"{name}.md.j2").render(md))
     html = dict(context, **{k: html_table(v) for k, v in tables.items()})
     html.update({k: embedded(v) for k, v in figures.items()})
     path = out_dir / "report.html"
-    path.write_text(_environment(True).get_template(f"{name}.html.j2").render(html))
+    write_file(path, _environment(True).get_template(f"{name}.html.j2").render(html))
     return path

@@ -208,7 +208,9 @@ def growth_summary(frame: pd.DataFrame) -> pd.DataFrame:
 def write_fits(frame: pd.DataFrame, path) -> pd.DataFrame:
     """Write ``fits.csv`` (every fitted memory and time line, :func:`fits_table`) to ``path``; returns it."""
     table = fits_table(frame, FIT_METRICS)
-    table.to_csv(path, index=False)
+    from neural_ode.storage.writer import write_table
+
+    write_table(table, path)
     return table
 
 

@@ -144,7 +144,9 @@ def fronts_table(frame: pd.DataFrame) -> pd.DataFrame:
 def write_choices(frame: pd.DataFrame, path) -> pd.DataFrame:
     """Write :func:`choices_table` of a prepared ``frame`` to ``path`` (``choices.csv``); returns the table."""
     table = choices_table(frame)
-    table.to_csv(path, index=False)
+    from neural_ode.storage.writer import write_table
+
+    write_table(table, path)
     return table
 
 

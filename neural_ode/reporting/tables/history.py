@@ -163,7 +163,9 @@ def history_figure(frame: pd.DataFrame, changes: pd.DataFrame, directory: Path, 
         caption += f" {lines} lines: legend left out."
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.png"
-    fig.savefig(path, dpi=110)
+    from neural_ode.storage.writer import write_figure
+
+    write_figure(fig, path, dpi=110)
     plt.close(fig)
     return FigureResult(name, title, caption, path)
 

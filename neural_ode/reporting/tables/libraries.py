@@ -149,13 +149,14 @@ def equal_error(frame: pd.DataFrame) -> pd.DataFrame:
                 if math.isnan(time_ms):
                     continue
                 nfe = (line["nfe_forward"] + line["nfe_backward"].fillna(0)).to_numpy(float)
+                nfe_at = _interpolate(errors, nfe, target)
                 row = {
                     "workload": problem[0],
                     "grad error": target,
                     "library": library,
                     "method": method,
                     "solver": solver,
-                    "NFE fwd+bwd": round(_interpolate(errors, nfe, target)),
+                    "NFE fwd+bwd": round(nfe_at) if math.isfinite(nfe_at) else None,
                     "time total (ms)": time_ms,
                 }
                 if peak is not None:

@@ -19,26 +19,36 @@ def can_read(path: Path) -> bool:
 
 
 def load_rows(path: Path) -> list[dict]:
-    """The records of a JSON-lines file; a line that is truncated, corrupt, too deeply nested,
-    not valid UTF-8 or not a JSON object is dropped with a warning. A FIFO or a device is refused
-    (:class:`neural_ode.validation.UsageError`) rather than waited on."""
+    """The valid cell records of a JSON-lines file (LF, CRLF or CR-only line endings).
+
+    A line that is truncated, corrupt, too deeply nested, not valid UTF-8, not a JSON object or
+    not a valid cell record (:func:`neural_ode.storage.records.check_row`: every field of its
+    schema type, a registered workload) is named in one warning and dropped. A FIFO or a device
+    is refused (:class:`neural_ode.validation.UsageError`) rather than waited on."""
+    from neural_ode.storage.records import BadRecord, check_row
     from neural_ode.validation import open_regular
 
     rows = []
     with open_regular(_file(path)) as handle:
-        for number, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting too deep
-                warnings.warn(f"{path}: line {number} is truncated or corrupt and was dropped", stacklevel=2)
-                continue
-            if not isinstance(row, dict):
-                kind = type(row).__name__
-                warnings.warn(f"{path}: line {number} is not a record (a JSON {kind}); dropped", stacklevel=2)
-                continue
-            rows.append(row)
+        data = handle.read()
+    for number, raw in enumerate(data.splitlines(), 1):  # bytes.splitlines: \n, \r\n and \r only
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nesting too deep
+            warnings.warn(f"{path}: line {number} is truncated or corrupt and was dropped", stacklevel=2)
+            continue
+        if not isinstance(row, dict):
+            kind = type(row).__name__
+            warnings.warn(f"{path}: line {number} is not a record (a JSON {kind}); dropped", stacklevel=2)
+            continue
+        try:
+            check_row(row, str(path))
+        except (BadRecord, ValueError, RecursionError) as exc:
+            warnings.warn(f"{path}: line {number} is not a valid cell record ({str(exc)[:240]}); dropped", stacklevel=2)
+            continue
+        rows.append(row)
     return rows
 
 
