@@ -44,7 +44,7 @@ def fake_cell(config: CellConfig, **_) -> CellRecord:
 
 
 def fake_report(frame, out_dir, **_) -> Path:
-    from neural_ode.reporting.owned import add_owned
+    from neural_ode.storage.owned import add_owned
 
     path = Path(out_dir) / "report.html"
     add_owned(Path(out_dir), [path])

@@ -136,8 +136,8 @@ def test_a_workload_read_from_a_file_is_never_imported(tmp_path, capsys, monkeyp
 
 
 def test_the_writer_refuses_links_outside_paths_foreign_files_and_fifos(tmp_path, capsys, monkeypatch):
-    from neural_ode.reporting.owned import MANIFEST, check_owned
     from neural_ode.storage import writer
+    from neural_ode.storage.owned import MANIFEST, check_owned
 
     victim = tmp_path / "victim.txt"
     victim.write_text("mine")
@@ -180,8 +180,8 @@ def test_the_writer_refuses_links_outside_paths_foreign_files_and_fifos(tmp_path
 
 
 def test_an_interrupted_write_leaves_a_folder_that_resume_and_report_accept(tmp_path, capsys, monkeypatch):
-    from neural_ode.reporting.owned import check_owned
     from neural_ode.storage import writer
+    from neural_ode.storage.owned import check_owned
 
     folder = tmp_path / "out"
     with fast():

@@ -31,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
     from neural_ode.commands.report import read_inputs
     from neural_ode.published.table import published_table
     from neural_ode.reporting.columns import prepare
-    from neural_ode.reporting.owned import add_owned, check_owned
+    from neural_ode.storage.writer import write_file, write_table
     from neural_ode.validation import UsageError
 
     frame = prepare(read_inputs(args.inputs) if args.inputs else pd.DataFrame())
@@ -39,14 +39,11 @@ def main(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
     args.out.mkdir(parents=True, exist_ok=True)
-    names = ["published.md", "published.csv"]
-    check_owned(args.out, names)
-    add_owned(args.out, [args.out / name for name in names])
-    table.to_csv(args.out / "published.csv", index=False)
+    write_table(table, args.out / "published.csv", args.out)
     sources = ", ".join(str(p) for p in args.inputs) or "no results file (only the counted rows)"
     text = "# Against published results\n\nOur figures from " + sources + ", beside the published ones. A row " \
         "measured on untrained fields or other sizes says so: \"not reproduced here\" means not on these cells.\n\n"
-    (args.out / "published.md").write_text(text + table.to_markdown(index=False) + "\n")
+    write_file(args.out / "published.md", text + table.to_markdown(index=False) + "\n", args.out)
     print(table[["claim", "verdict"]].to_string(index=False))
     print(args.out / "published.md")
     return 0

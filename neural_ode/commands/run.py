@@ -204,7 +204,7 @@ def output_dir(settings: dict) -> Path:
 
 def check_folder(out: Path, resume: bool) -> None:
     """Under the folder's lock: a fresh run must not mix with old results, nor overwrite files it did not write."""
-    from neural_ode.reporting.owned import REPORT_FILES, check_owned
+    from neural_ode.storage.owned import REPORT_FILES, check_owned
     from neural_ode.validation import check_regular_or_absent
 
     results = out / "results.jsonl"
@@ -280,7 +280,7 @@ def main(args: argparse.Namespace) -> int:
             raise UsageError(f"--scheduler: {exc}") from exc
 
     # everything the user typed is checked: from here on, the folder is created and locked
-    from neural_ode.reporting.owned import add_owned
+    from neural_ode.storage.owned import add_owned
     from neural_ode.sweeping.lock import FolderLock
     from neural_ode.sweeping.spec import SPEC_NAME, write_spec
 

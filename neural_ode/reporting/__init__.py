@@ -24,7 +24,6 @@ from pathlib import Path
 from neural_ode.reporting.claims.paper import claims_table
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.figures.draw import draw_all
-from neural_ode.reporting.owned import REPORT_FILES, add_owned, check_owned, stale_figures
 from neural_ode.reporting.page.render import write_report
 from neural_ode.reporting.tables.cells import (
     cells_table,
@@ -44,6 +43,7 @@ from neural_ode.reporting.tables.libraries import libraries_section
 from neural_ode.reporting.tables.matching import pairs_table
 from neural_ode.reporting.tables.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
 from neural_ode.results.schema import METRICS
+from neural_ode.storage.owned import REPORT_FILES, add_owned, check_owned, stale_figures
 from neural_ode.units import MEMORY_UNIT
 
 

@@ -3,7 +3,7 @@
 A write is refused (:class:`neural_ode.validation.UsageError`, one line) when its path is
 outside its folder (absolute, or with ``..``), when the path or one of the folders on the way is
 a symlink, when something that is not a regular file is there (a FIFO is never opened), or when
-a file is already there that the folder's manifest (:mod:`neural_ode.reporting.owned`) does not
+a file is already there that the folder's manifest (:mod:`neural_ode.storage.owned`) does not
 list as the tool's own. Otherwise the name is recorded as owned first, then the bytes are written
 to a fresh temporary file in the same folder (``O_EXCL``: never an existing file, never through a
 link), fsynced, and renamed over the target (``os.replace``): an interrupted write (Ctrl-C, a
@@ -13,38 +13,13 @@ stays one that ``--resume`` and ``report`` accept.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path, PurePosixPath
 
+from neural_ode.storage.owned import MANIFEST, add_owned, owned
+from neural_ode.storage.paths import relative_name, replace_atomically
 from neural_ode.validation import UsageError, check_regular_or_absent
-
-
-def relative_name(folder: Path, path: Path) -> str:
-    """``path`` as a plain folder-relative name; a UsageError if it leaves ``folder``."""
-    folder, path = Path(folder), Path(path)
-    try:
-        relative = path.relative_to(folder) if path.is_absolute() == folder.is_absolute() else None
-    except ValueError:
-        relative = None
-    if relative is None:
-        try:
-            relative = path.absolute().relative_to(folder.absolute())
-        except ValueError:
-            raise UsageError(f"{path}: is outside the folder {folder}; this tool writes only inside it") from None
-    if not safe_name(relative.as_posix()):
-        raise UsageError(f"{path}: is outside the folder {folder}; this tool writes only inside it")
-    return relative.as_posix()
-
-
-def safe_name(name) -> bool:
-    """True for a plain relative name inside its folder: not absolute, no ``..``, no empty part."""
-    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
-        return False
-    pure = PurePosixPath(name)
-    return not pure.is_absolute() and all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 def _make_folders(folder: Path, name: str) -> None:
@@ -67,7 +42,6 @@ def write_file(path: Path | str, data: bytes | str, folder: Path | str | None = 
     Returns the path. Raises UsageError for a path outside ``folder``, a symlink, a non-regular
     file, or an existing file the folder's manifest does not list (see the module docstring).
     """
-    from neural_ode.reporting.owned import MANIFEST, add_owned, owned
 
     path = Path(path)
     if folder is None:  # the tool's figures go to FOLDER/figures/: the manifest is FOLDER's
@@ -85,24 +59,6 @@ def write_file(path: Path | str, data: bytes | str, folder: Path | str | None = 
         add_owned(folder, [folder / name])  # recorded before the write: an interrupted write never wedges
     replace_atomically(folder / name, data.encode("utf-8") if isinstance(data, str) else data)
     return path
-
-
-def replace_atomically(path: Path, data: bytes) -> None:
-    """``data`` into a fresh temporary file beside ``path``, fsynced, renamed over ``path``."""
-    check_regular_or_absent(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        check_regular_or_absent(path)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def write_figure(fig, path: Path | str, folder: Path | str | None = None, **savefig) -> Path:

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from neural_ode.storage.paths import relative_name, replace_atomically, safe_name
 from neural_ode.validation import UsageError, check_regular_or_absent
 
 MANIFEST = ".neural-ode-bench-files.json"
@@ -32,7 +33,6 @@ def owned(folder: Path) -> set[str]:
     except (OSError, ValueError, RecursionError, UsageError):
         return set()
     files = data.get("files") if isinstance(data, dict) else None
-    from neural_ode.storage.writer import safe_name
 
     # a name that leaves the folder (absolute, ``..``) is never trusted: nothing outside is written or deleted
     return {name for name in files if safe_name(name)} if isinstance(files, list) else set()
@@ -65,10 +65,8 @@ def check_owned(folder: Path, names: Iterable[str] = REPORT_FILES) -> None:
 def add_owned(folder: Path, paths: Iterable[Path]) -> None:
     """Add ``paths`` (under ``folder``) to the manifest."""
     folder = Path(folder)
-    from neural_ode.storage.writer import relative_name
 
     names = owned(folder) | {relative_name(folder, Path(p)) for p in paths}
-    from neural_ode.storage.writer import replace_atomically
 
     replace_atomically(folder / MANIFEST, json.dumps({"files": sorted(names)}, indent=1).encode("utf-8"))
 
