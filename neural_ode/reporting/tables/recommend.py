@@ -24,7 +24,7 @@ from neural_ode import units
 from neural_ode.axes import text as axis_text
 from neural_ode.reporting.claims.growth import FLAT_EXPONENT, growth_table
 from neural_ode.reporting.claims.paper import FLAT_FRACTION, method_family
-from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, PAIRING_COLUMNS, has_data, measured, varying
+from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, PAIRING_COLUMNS, has_data, measured, trusted, varying
 from neural_ode.reporting.tables.matching import (
     EQUAL_ACCURACY,
     EQUAL_SETTINGS,
@@ -235,8 +235,9 @@ def _cost_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def _accuracy_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """Median gradient error per solver and method: fixed-grid and adaptive solvers never share a median."""
-    rows = measured(frame, "grad_rel_error")
+    """Median gradient error per solver and method: fixed-grid and adaptive solvers never share a
+    median; a wrong gradient (``gradient_wrong``) is in none."""
+    rows = trusted(frame, "grad_rel_error")
     parts = []
     for adaptive, kind in ((False, "fixed grid"), (True, "adaptive")):
         for solver, cells in rows[rows["adaptive"] == adaptive].groupby("solver", sort=True):
