@@ -43,9 +43,7 @@ RIGHT = {"workload": "stiff", "method": "direct", "solver": "rk4", "steps": 40, 
 @pytest.fixture(scope="module")
 def stiff_cells():
     common = {"batch": 2, "repeats": 1, "warmup": 0}
-    return [
-        measure_cell(CellConfig(**spec, **common), rss="skip", peak=True, timing=True) for spec in (WRONG, RIGHT)
-    ]
+    return [measure_cell(CellConfig(**spec, **common), rss="skip", peak=True, timing=True) for spec in (WRONG, RIGHT)]
 
 
 @pytest.mark.slow  # the stiff reference: a 20,000-step float64 grid (about 5 s)

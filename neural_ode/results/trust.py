@@ -34,10 +34,7 @@ WRONG_FLOOR = 1e-2
 BEYOND_SOLUTION = 1e3
 
 #: the rule in words, for reports and docs
-RULE = (
-    f"gradient error > {WRONG_ABOVE:g}, or > {WRONG_FLOOR:g} and more than {BEYOND_SOLUTION:g}x the "
-    "solution error"
-)
+RULE = f"gradient error > {WRONG_ABOVE:g}, or > {WRONG_FLOOR:g} and more than {BEYOND_SOLUTION:g}x the solution error"
 
 
 def gradient_wrong(grad_rel_error, sol_rel_error) -> bool:

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from neural_ode.reporting.columns import MB
+from neural_ode.reporting.columns import MB, wrong_gradients
 from neural_ode.reporting.figures.base import (
     KIND_TITLE,
     FigureResult,
@@ -26,6 +26,7 @@ from neural_ode.reporting.figures.base import (
     coincidence_text,
     coinciding,
     draw_line,
+    draw_wrong_gradients,
     figure_legend,
     kinds,
     knob_text,
@@ -36,10 +37,8 @@ from neural_ode.reporting.figures.base import (
     skip,
     spread,
     theme,
-    draw_wrong_gradients,
     wrong_gradient_handle,
 )
-from neural_ode.reporting.columns import wrong_gradients
 from neural_ode.reporting.tables.choices import candidates, cost, pareto_front, problem_keys
 from neural_ode.reporting.tables.decisions import problem_text
 

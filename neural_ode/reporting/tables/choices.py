@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode import axes
-from neural_ode.reporting.columns import measured, trusted
+from neural_ode.reporting.columns import trusted
 
 #: gradient-error targets, loosest first (relative L2 error of dL/dθ against the float64 reference)
 TARGETS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)

@@ -24,7 +24,16 @@ from neural_ode import units
 from neural_ode.axes import text as axis_text
 from neural_ode.reporting.claims.growth import FLAT_EXPONENT, growth_table
 from neural_ode.reporting.claims.paper import FLAT_FRACTION, method_family
-from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, PAIRING_COLUMNS, has_data, measured, trusted, varying
+from neural_ode.reporting.columns import (
+    LINE_KEYS,
+    MB,
+    MEMORY_METRICS,
+    PAIRING_COLUMNS,
+    has_data,
+    measured,
+    trusted,
+    varying,
+)
 from neural_ode.reporting.tables.matching import (
     EQUAL_ACCURACY,
     EQUAL_SETTINGS,
