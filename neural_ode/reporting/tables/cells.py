@@ -192,7 +192,7 @@ def growth_summary(frame: pd.DataFrame) -> pd.DataFrame:
     table = fits_table(frame, (*MEMORY_METRICS, "time_total_s"))
     columns = ["metric", "method", "solver", *varying(frame, exclude=("method", "solver"))]
     columns += ["depth_axis", "depth_min", "depth_max", "points", "intercept", "slope", "slope 95% CI"]
-    columns += ["r2", "exponent"]
+    columns += ["r2", "exponent", "growth", "law_check"]
     if table.empty:
         return pd.DataFrame(columns=columns)
     scale = np.where(table["metric"] == "time_total_s", 1e-3, MB)
