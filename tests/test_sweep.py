@@ -134,7 +134,7 @@ def test_every_preset_plans_without_error():
 def test_cell_label_names_depth_and_tolerance():
     fixed, adaptive = plan(QUICK, {"method": "direct", "solver": "rk4,dopri5", "steps": "8", "tol": "1e-4"}, SETTINGS)
     assert cell_label(fixed) == "mlp direct rk4 steps=8 h=1 b128 w256"
-    assert cell_label(adaptive) == "mlp direct dopri5 h=1 tol=0.0001 b128 w256"
+    assert cell_label(adaptive) == "mlp direct dopri5 h=1 tol=0.0001 b128 w256 landed on the output times"
 
 
 def test_unsupported_method_solver_pairs_are_left_out_of_the_product():

@@ -220,11 +220,15 @@ def _against_direct(table: pd.DataFrame, criterion: str) -> str:
     rows = table[(table["criterion"] == criterion) & (table["method_a"] == "direct")]
     parts = []
     for method in method_order(rows["method_b"]):
-        ratios = rows.loc[rows["method_b"] == method, "ratio"].dropna()
+        mine = rows[rows["method_b"] == method]
+        ratios = mine["ratio"].dropna()
         if len(ratios):
             spread = _ratio_text(ratios)
             median = f"{ratios.median():.2g}×"
-            parts.append(f"{method} {median}" + ("" if spread == median else f" ({spread})"))
+            what = [spread] if spread != median else []
+            if "contest" in mine:  # what the head-to-head compares, and on which landing (like with like)
+                what.append(f"{mine['contest'].iloc[0]}, {' and '.join(sorted(set(mine['landing'])))}")
+            parts.append(f"{method} {median}" + (f" ({'; '.join(what)})" if what else ""))
     return ", ".join(parts)
 
 
@@ -287,7 +291,14 @@ def _cost_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
         if same:
             parts.append(f"at {EQUAL_SETTINGS} (identical cells, whatever their gradient error): {same}")
         if parts:
-            out.append((f"{topic} against direct", "; ".join(parts) + ". Below 1× is cheaper than direct."))
+            out.append(
+                (
+                    f"{topic} against direct",
+                    "; ".join(parts) + ". Below 1× is cheaper than direct. Landed cells are compared with landed ones "
+                    "only, interpolated with interpolated; each ratio says whether it compares methods (one library), "
+                    "implementations (one method on two libraries, as lean-direct against direct) or both.",
+                )
+            )
     return out
 
 
