@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode import units
-from neural_ode.axes import text as axis_text
+from neural_ode.axes import label as axis_label
 from neural_ode.reporting.claims.growth import growth_table, law_table
 from neural_ode.reporting.claims.lines import line_verdict
 from neural_ode.reporting.claims.paper import FLAT_FRACTION, method_family
@@ -134,7 +134,7 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
         row = {
             "method": line["method"],
             "solver": line["solver"],
-            **{key: axis_text(key, line[key]) for key in shown},
+            **{key: axis_label(line, [key]) for key in shown},
             "depth axis (the method's law)": line["depth_axis"],
             "measured depths": f"{fit.depth_min:g}–{fit.depth_max:g} ({fit.points} cells)",
             f"MB at depth 0 ({metric})": fit.intercept / MB,
