@@ -321,13 +321,27 @@ def text(name: str, value) -> str:
 
 
 def label(values: Mapping, keys: Iterable[str]) -> str:
-    """A label naming ``values`` of ``keys`` (``dopri5 · rtol 1e-05 · layers=3``), joined by a middle dot."""
-    parts = (text(key, values.get(key)) for key in keys)
+    """A label naming ``values`` of ``keys`` (``dopri5 · rtol 1e-05 · layers=3``), joined by a middle dot.
+
+    ``land`` names what happened, not the setting, where ``values`` name the method and solver: a
+    fixed grid or the lean core lands whatever ``land`` says (:func:`lands_anyway`)."""
+    parts = (text(key, True if key == "land" and lands_anyway(values) else values.get(key)) for key in keys)
     return " · ".join(part for part in parts if part)
+
+
+def lands_anyway(values: Mapping) -> bool:
+    """True when the cell's method and solver land on the output times whatever ``land`` says: a
+    fixed-grid solver, or a method whose solver never interpolates there (the lean core)."""
+    method, solver = values.get("method"), values.get("solver")
+    methods, solvers = AXES["method"].allowed(), AXES["solver"].allowed()
+    if not isinstance(method, str) or not isinstance(solver, str) or method not in methods or solver not in solvers:
+        return False
+    return not (solvers[solver].adaptive and getattr(methods[method], "interpolates_outputs", False))
 
 
 __all__ = [
     "AXES", "ROLES", "Axis", "ConfigError", "choice_keys", "config_axes", "config_identity", "declare",
-    "depth_keys", "identity", "label", "line_keys", "machine_keys", "option_axes", "problem_keys", "table_keys",
+    "depth_keys", "identity", "label", "lands_anyway", "line_keys", "machine_keys", "option_axes", "problem_keys",
+    "table_keys",
     "text",
 ]  # fmt: skip

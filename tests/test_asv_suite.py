@@ -177,7 +177,7 @@ def test_reader_maps_asv_results_back_to_cells(asv_results):
     assert set(fixed.index) == {name for name in available_methods() if METHODS[name].supports("euler")}
     assert set(adaptive.index) == {name for name in available_methods() if METHODS[name].supports("dopri5")}
     # Euler, 10 steps: 10 evaluations forward; backward 0 for direct, 10 for the adjoints
-    assert fixed["nfe_forward"].tolist() == [10] * len(available_methods())
+    assert fixed["nfe_forward"].tolist() == [10] * len(fixed)  # every method that takes euler
     assert fixed.loc["direct", "nfe_backward"] == 0 and fixed.loc["adjoint", "nfe_backward"] == 10
     assert (fixed["steps"] == 10).all() and (fixed["batch"] == 256).all()
     assert (fixed["time_total_s"] > 0).all()

@@ -184,3 +184,32 @@ def _frame(folder: Path) -> pd.DataFrame:
     from neural_ode.results.readers import read_results
 
     return read_results([folder])
+
+
+def test_a_timing_with_too_few_repeats_is_not_enough_samples_and_never_a_regression(tmp_path, capsys):
+    # one repeat a side, the new one 2.58x slower (as once seen between two identical --repeats 1 runs)
+    base_rows = _rows(time_repeats=1, time_forward_samples_s=[1e-3], time_backward_samples_s=[2e-3])
+    new_rows = _rows(time_repeats=1, time_forward_samples_s=[2.58e-3], time_backward_samples_s=[2e-3])
+    for row in new_rows:
+        row["time_forward_s"] *= 2.58
+    table = compare_frames(pd.DataFrame(base_rows), pd.DataFrame(new_rows)).table
+    timed = table[table["metric"] == "time_forward_s"]
+    assert set(timed["change"]) == {"not enough samples"}
+    assert timed["test"].iloc[0] == "1 and 1 repeats: a test needs 5 a side"
+    assert not (table["change"] == "regression").any()
+    base, new = _write(tmp_path / "base.jsonl", base_rows), _write(tmp_path / "new.jsonl", new_rows)
+    assert cli_main(["compare", str(base), str(new), "--min-samples", "1"]) == 2  # at least 2
+    assert cli_main(["compare", str(base), str(new), "--min-samples", "2"]) == 0
+    assert "not enough samples" in capsys.readouterr().out
+
+
+def test_two_identical_one_repeat_runs_compare_clean_with_not_enough_samples(tmp_path, capsys):
+    from neural_ode import measure_cell
+
+    config = CellConfig(workload="mlp", method="direct", solver="rk4", steps=2, batch=4, width=8, dim=4, repeats=1,
+                        warmup=0)  # fmt: skip
+    runs = [measure_cell(config, rss="skip", peak=False, reference=False).to_dict() for _ in range(2)]
+    base, new = _write(tmp_path / "base.jsonl", runs[:1]), _write(tmp_path / "new.jsonl", runs[1:])
+    assert cli_main(["compare", str(base), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "not enough samples" in out and "0 regressions" in out

@@ -24,7 +24,7 @@ def test_direct_memory_doubles_when_steps_double(metric, steps):
     assert ratio == pytest.approx(2.0, rel=0.10)
 
 
-@pytest.mark.parametrize("method", ["adjoint", "adjoint-seminorm"])
+@pytest.mark.parametrize("method", ["adjoint"])  # adjoint-seminorm takes adaptive solvers only
 @pytest.mark.parametrize("metric", MEMORY)
 def test_adjoint_memory_is_flat_from_10_to_160_steps(method, metric):
     shallow, deep = getattr(memory(method, 10), metric), getattr(memory(method, 160), metric)

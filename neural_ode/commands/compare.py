@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-factor", default="1.5", metavar="F", help="timing ratio that counts (default 1.5)")
     parser.add_argument("--alpha", default="0.05", metavar="P", help="Mann-Whitney U significance (default 0.05)")
     parser.add_argument("--error-rtol", default="0.05", metavar="R", help="relative tolerance on errors (0.05)")
+    parser.add_argument(
+        "--min-samples", default="5", metavar="N",
+        help="timed repeats a side a timing test needs; fewer: 'not enough samples', never a regression (default 5)",
+    )  # fmt: skip
     parser.add_argument("--rss-factor", default="1.25", metavar="F", help="RSS peak ratio that counts (1.25)")
     parser.add_argument(
         "--timings",
@@ -59,6 +63,16 @@ def _positive(name: str, text: str, above_one: bool = False) -> float:
     return value
 
 
+def _count(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise UsageError(f"--{name} takes an integer of at least 2, got {text!r}")
+    return value
+
+
 def _sides(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
     if args.inputs and (args.base or args.new):
         raise UsageError("give BASE NEW as two arguments, or --base/--new, not both")
@@ -76,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from neural_ode.commands.report import read_inputs
-    from neural_ode.results.compare import CompareError, Thresholds, changes_table, compare_frames
+    from neural_ode.results.compare import NOT_ENOUGH_SAMPLES, CompareError, Thresholds, changes_table, compare_frames
 
     thresholds = Thresholds(
         time_factor=_positive("time-factor", args.time_factor, above_one=True),
@@ -84,6 +98,7 @@ def main(args: argparse.Namespace) -> int:
         error_rtol=_positive("error-rtol", args.error_rtol),
         rss_factor=_positive("rss-factor", args.rss_factor, above_one=True),
         timings=args.timings,
+        min_samples=_count("min-samples", args.min_samples),
     )
     base_paths, new_paths = _sides(args)
     base, new = read_inputs(base_paths), read_inputs(new_paths)
@@ -130,6 +145,11 @@ def main(args: argparse.Namespace) -> int:
         f"{counts.get('regression', 0)} regressions, {counts.get('improvement', 0)} improvements, "
         f"{counts.get('changed', 0)} other changes"
     )
+    if counts.get(NOT_ENOUGH_SAMPLES, 0):
+        summary += (
+            f"; {counts[NOT_ENOUGH_SAMPLES]} timings {NOT_ENOUGH_SAMPLES} (fewer than {thresholds.min_samples} "
+            "repeats a side: not tested, never a regression; measure with more --repeats)"
+        )
     print(summary)
     if len(regressions):
         names = ", ".join(sorted(regressions["metric"].unique()))

@@ -38,6 +38,7 @@ from neural_ode.measuring.timing import Contention, time_call, time_forward_back
 from neural_ode.methods import METHODS
 from neural_ode.results.record import CellRecord
 from neural_ode.results.schema import METRICS
+from neural_ode.results.trust import gradient_wrong
 from neural_ode.workloads import Problem, workload_of
 
 RssMode = Literal["fresh", "here", "skip"]
@@ -206,6 +207,7 @@ def _measure_accuracy(config, solution: torch.Tensor, gradient: torch.Tensor, de
     ref = reference_for(config, check=deadline.check)
     fields["sol_rel_error"] = relative_error(solution, ref.solution)
     fields["grad_rel_error"] = relative_error(gradient, ref.gradient)
+    fields["gradient_wrong"] = gradient_wrong(fields["grad_rel_error"], fields["sol_rel_error"])
     fields["ref_sol_rel_error"] = ref.solution_error
     fields["ref_grad_rel_error"] = ref.gradient_error
 

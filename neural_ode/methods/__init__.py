@@ -11,6 +11,7 @@ from __future__ import annotations
 from neural_ode.methods.aca import ACAMethod
 from neural_ode.methods.base import GradientMethod
 from neural_ode.methods.checkpoint import CheckpointMethod
+from neural_ode.methods.lean_direct import LeanDirectMethod
 from neural_ode.methods.own_adjoint import OwnAdjointMethod
 from neural_ode.methods.torchdiffeq_methods import AdjointMethod, DirectMethod, SeminormAdjointMethod
 from neural_ode.methods.torchode_methods import (
@@ -28,13 +29,15 @@ METHODS: dict[str, GradientMethod] = {
         OwnAdjointMethod(),
         CheckpointMethod(),
         ACAMethod(),
+        LeanDirectMethod(),
         TorchodeAutoDiffMethod(),
         TorchodeBacksolveMethod(),
         TorchodeJointBacksolveMethod(),
     )
 }
 """torchdiffeq's routes (``direct``: odeint, ``adjoint``/``adjoint-seminorm``: odeint_adjoint) and the
-project's own on its lean core (``own-adjoint``, ``checkpoint``, ``aca``; ``neural_ode.integrators``) and
+project's own on its lean core (``own-adjoint``, ``checkpoint``, ``aca``, ``lean-direct``;
+``neural_ode.integrators``) and
 torchode's (``torchode``, ``torchode-backsolve``, ``torchode-joint-backsolve``; an optional extra)."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torchdiffeq
 
 from neural_ode.methods.base import GradientMethod
-from neural_ode.solvers import TORCHDIFFEQ_SOLVERS
+from neural_ode.solvers import SOLVERS, TORCHDIFFEQ_SOLVERS
 
 
 def _tolerances(rtol, atol) -> dict:
@@ -58,3 +58,6 @@ class SeminormAdjointMethod(AdjointMethod):
     name = "adjoint-seminorm"
     description = "adjoint with the seminorm on the backward solve's error control (Kidger et al. 2021)"
     adjoint_options = {"norm": "seminorm"}
+    #: adaptive solvers only: the seminorm changes the backward solve's error control, and a fixed grid has none
+    #: (with a fixed-grid solver it would be measured as a method while doing exactly what ``adjoint`` does)
+    supported_solvers = tuple(name for name in TORCHDIFFEQ_SOLVERS if SOLVERS[name].adaptive)

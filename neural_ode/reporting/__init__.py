@@ -38,6 +38,7 @@ from neural_ode.reporting.tables.cells import (
 )
 from neural_ode.reporting.tables.choices import fronts_table, write_choices
 from neural_ode.reporting.tables.decisions import decision_sentences
+from neural_ode.reporting.tables.gradients import wrong_gradient_section
 from neural_ode.reporting.tables.history import history_changes, history_figures
 from neural_ode.reporting.tables.libraries import libraries_section
 from neural_ode.reporting.tables.matching import pairs_table
@@ -106,6 +107,7 @@ def render_report(frame, out_dir: Path, commit: str | None = None) -> Path:
         "all_cells": cells_table(everything),
         "glossary": list(METRICS.values()),
         **libraries_section(data),
+        **wrong_gradient_section(data),
     }
     drawn = [f.path for f in (*context["figures"], *context["history_figures"]) if f.path]
     add_owned(out_dir, drawn + [out_dir / n for n in REPORT_FILES])

@@ -13,6 +13,9 @@ Derived columns:
     ``time_total_s``: forward + backward median wall time, in seconds.
     ``time_total_min_s``: forward + backward minimum wall time, in seconds.
     ``ok``: the cell was measured without failure (rows without a status count as measured).
+    ``gradient_wrong``: an ok cell whose gradient error is far beyond what its solution error
+        implies (:mod:`neural_ode.results.trust`), recomputed from the errors so that results from
+        before the flag carry it too. :func:`trusted` leaves these out of picks, fronts and medians.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from neural_ode.axes import AXES, config_axes, identity, line_keys
 from neural_ode.axes import label as axis_label
 from neural_ode.results.record import CONTEXT_FIELDS
 from neural_ode.results.schema import METRICS, memory_metrics, spread_columns
+from neural_ode.results.trust import gradient_wrong_column
 from neural_ode.solvers import SOLVERS
 from neural_ode.units import MB as MB  # re-exported: bytes per megabyte, as the report prints memory
 
@@ -78,6 +82,8 @@ def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
         frame[name] = frame[name].astype(float)
     frame["status"] = frame["status"].fillna("ok")
     frame["ok"] = frame["status"] == "ok"
+    wrong = gradient_wrong_column(frame["grad_rel_error"], frame["sol_rel_error"])
+    frame["gradient_wrong"] = pd.Series(wrong, index=frame.index, dtype=bool) & frame["ok"]
     # results from before a flag axis, and readers without it, ran at its default (landing: interpolated)
     for name in BOOLEAN_COLUMNS:
         default = bool(AXES[name].default)
@@ -106,6 +112,20 @@ def measured(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
         values = pd.to_numeric(rows[name], errors="coerce")
         rows = rows[np.isfinite(values.astype(float))]
     return rows
+
+
+def trusted(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """The :func:`measured` rows whose gradient can be believed (not ``gradient_wrong``): what picks,
+    Pareto fronts, equal-accuracy comparisons and medians of gradient error are made from."""
+    rows = measured(frame, *columns)
+    return rows[~rows["gradient_wrong"].astype(bool)] if "gradient_wrong" in rows else rows
+
+
+def wrong_gradients(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ok rows flagged ``gradient_wrong`` (status ok, gradient error beyond what the solve implies)."""
+    if "gradient_wrong" not in frame:
+        return frame.iloc[0:0]
+    return frame[frame["ok"] & frame["gradient_wrong"].astype(bool)]
 
 
 def has_data(frame: pd.DataFrame, column: str) -> bool:

@@ -19,6 +19,9 @@ three tests, modelled on pyperf and asv:
   overlap: U = 0, which for 5 repeats a side is p = 0.008 two-sided); else the medians must differ
   by more than the wider interquartile range. ``time_total_s`` is compared where a reader gives it
   (ASV, pytest-benchmark: whole steps timed); ``results.jsonl`` times forward and backward apart.
+  A timing with fewer than ``min_samples`` repeats on either side (default
+  :data:`MIN_SAMPLES`) is not tested at all: its change reads :data:`NOT_ENOUGH_SAMPLES` and is
+  never a regression. Two identical ``--repeats 1`` runs once gave "+158 %, significant".
 * process RSS (:data:`RSS_METRICS`) includes allocator and page effects: a change is beyond
   ``rss_factor``.
 
@@ -53,6 +56,15 @@ TIMED_METRICS = ("time_forward_s", "time_backward_s", "time_total_s")
 #: process RSS over its baseline: ratio threshold only
 RSS_METRICS = ("rss_peak_bytes",)
 
+#: repeats a side below which a timing is not tested. With n repeats a side, the smallest two-sided
+#: Mann-Whitney p is 2 / C(2n, n): 1.0, 0.33, 0.10 for 1-3 (never below alpha 0.05), 0.029 for 4
+#: (only when every repeat of one side beats every repeat of the other: one outlier decides), 0.008
+#: for 5, where one overlapping pair still gives p = 0.016. asv and pyperf likewise refuse to
+#: call a difference from a handful of samples.
+MIN_SAMPLES = 5
+#: the change of a timing with too few repeats to test
+NOT_ENOUGH_SAMPLES = "not enough samples"
+
 #: what each metric is called in the table
 LABELS = {
     "nfe_forward": "NFE forward",
@@ -83,6 +95,8 @@ class Thresholds:
         rss_factor: ratio beyond which a process RSS peak counts.
         timings: ``gate`` (a slower timing is a regression), ``report`` (shown, never a regression)
             or ``off`` (not compared).
+        min_samples: timed repeats each side needs before a timing is tested (:data:`MIN_SAMPLES`);
+            fewer: ``not enough samples``, never a regression.
     """
 
     time_factor: float = 1.5
@@ -90,6 +104,7 @@ class Thresholds:
     error_rtol: float = 0.05
     rss_factor: float = 1.25
     timings: str = "gate"
+    min_samples: int = MIN_SAMPLES
 
 
 class CompareError(ValueError):
@@ -234,6 +249,15 @@ def _samples(row, metric: str) -> list[float] | None:
     return None
 
 
+def _sample_count(row, metric: str) -> int | None:
+    """How many timed repeats are behind ``metric`` of ``row``: its samples, else ``time_repeats``; None if unknown."""
+    samples = row.get(metric.replace("_s", "_samples_s")) if metric.endswith("_s") else None
+    if isinstance(samples, list | tuple | np.ndarray):
+        return len(samples)
+    repeats = _number(row.get("time_repeats"))
+    return int(repeats) if repeats is not None else None
+
+
 def _timing_test(base_row, new_row, metric: str, base: float, new: float, th: Thresholds) -> tuple[bool, str]:
     """(significant, how it was decided) for one timing pair."""
     base_samples, new_samples = _samples(base_row, metric), _samples(new_row, metric)
@@ -276,6 +300,12 @@ def compare_figure(metric: str, base_row, new_row, th: Thresholds) -> dict | Non
         changed = max(ratio, 1 / ratio if ratio else math.inf) > th.rss_factor
         test = f"factor {th.rss_factor:g}"
     else:
+        counts = [_sample_count(row, metric) for row in (base_row, new_row)]
+        if any(count is not None and count < th.min_samples for count in counts):
+            shown = " and ".join("?" if count is None else str(count) for count in counts)
+            return {"metric": metric, "label": LABELS.get(metric, metric), "base": base, "new": new, "ratio": ratio,
+                    "change": NOT_ENOUGH_SAMPLES,
+                    "test": f"{shown} repeats: a test needs {th.min_samples} a side"}  # fmt: skip
         significant, test = _timing_test(base_row, new_row, metric, base, new, th)
         changed = significant and max(ratio, 1 / ratio if ratio else math.inf) > th.time_factor
     if not changed:
@@ -406,7 +436,7 @@ def changes_table(comparison: Comparison, every: bool = False) -> pd.DataFrame:
     """The changed figures (``every``: all compared figures) as display text: cell, metric, base,
     new, change (%), verdict, test; regressions first."""
     rows = comparison.table if every else comparison.changed
-    order = {"regression": 0, "changed": 1, "improvement": 2, "same": 3}
+    order = {"regression": 0, "changed": 1, "improvement": 2, NOT_ENOUGH_SAMPLES: 3, "same": 4}
     rows = rows.assign(_order=rows["change"].map(order)).sort_values(["_order", "cell", "metric"], kind="stable")
     percent = rows["ratio"].map(lambda r: "" if pd.isna(r) else "+inf" if math.isinf(r) else f"{(r - 1) * 100:+.1f} %")
     return pd.DataFrame(

@@ -26,6 +26,8 @@ CONTEXT_FIELDS: dict[str, type] = {
     "time_forward_samples_s": list,  # every timed repeat of the forward pass, seconds (results.jsonl only)
     "time_backward_samples_s": list,  # every timed repeat of the backward pass, seconds (results.jsonl only)
     "interpolated": bool,  # the solver's value at the last output time was interpolated, not landed on
+    # status ok, but the gradient error is far beyond what the solution error implies (neural_ode.results.trust)
+    "gradient_wrong": bool,
     "load_before": float,  # 1-minute load average of the machine when the cell started (processes)
     "load_after": float,  # 1-minute load average of the machine when the cell ended (processes)
     "other_cpu_cores": float,  # cores kept busy by other processes during the timed runs (/proc/stat)

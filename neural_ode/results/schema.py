@@ -139,7 +139,9 @@ for _metric in (
     Metric(
         "saved_bytes", "bytes",
         "bytes of the distinct storages the autograd graph still holds for backward when the forward pass ends "
-        "(saved-tensor hooks; parameters included; what was saved and freed before, or by instruments, excluded)",
+        "(saved-tensor hooks; parameters included; what was saved and freed before, or by instruments, excluded; "
+        "tensors a Function keeps as plain attributes are not seen: checkpoint keeps none, see its test against an "
+        "allocator count)",
         "saved for backward", int,
     ),
     Metric(

@@ -167,13 +167,13 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
         if not METHODS[method].supports(solver):
             continue  # e.g. checkpoint on an adaptive solver: not a cell of this product
         if base.get("land") and not (SOLVERS[solver].adaptive and METHODS[method].interpolates_outputs):
-            continue  # fixed grids and the own integrators land anyway: the same cell as land=false
+            base["land"] = False  # fixed grids and the own integrators land anyway: the same cell as land=false
         base["horizon"] = float(base["horizon"])
         if SOLVERS[solver].adaptive:
             cells += [CellConfig(**base, **common, rtol=rtol, atol=atol) for rtol, atol in tolerance_pairs(axes)]
         else:
             cells += [CellConfig(**base, **common, steps=steps) for steps in axes["steps"]]
-    return cells
+    return list({cell.key: cell for cell in cells}.values())  # land=true,false: one cell where landing is moot
 
 
 def _integer(axis, value) -> int:

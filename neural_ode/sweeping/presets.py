@@ -69,6 +69,7 @@ _QUICK_BASE = {
     "width": (256,),
     "device": ("cpu",),
     "dtype": ("float32",),
+    "land": (True,),  # torchdiffeq's adaptive solvers land on the output times, as the lean core does
 }
 
 QUICK = Preset(

@@ -10,13 +10,17 @@ extrapolate wrongly by orders of magnitude.
 
 The growth exponent ``k`` is kept as a descriptive figure only, computed from the affine fit: the
 log-log slope of the part above the intercept (value − intercept against depth); 1 for a straight
-line, 0 when the slope cannot be told from zero.
+line. It is given only where growth is measurable: a line that grows by less than
+:data:`MEASURABLE_GROWTH` of its value over its depths, or whose slope cannot be told from zero,
+reads ``flat`` (column ``growth``) and has no exponent (an adjoint's 112 bytes over 4-32 steps is
+not "k = 1.00").
 
 Depth is the ``depth`` column of :func:`neural_ode.reporting.columns.prepare`: steps for
 fixed-grid solvers, forward NFE for adaptive ones. :func:`fits_table` also fits memory against
-the unit in which a method's memory grows (``memory_unit`` of its class: evaluations for
-``direct``, checkpoints for ``checkpoint``), so that the slope is the increment per evaluation or
-per checkpoint.
+the unit of the method's memory law (:mod:`neural_ode.methods.laws`: forward evaluations for
+``direct``, accepted steps for ``aca``, segments or steps per segment for ``checkpoint``, nothing
+for the adjoints, which must stay flat), so that the slope is the increment per unit and the budget
+table extrapolates in it; :func:`law_table` flags a line that leaves its method's law.
 """
 
 from __future__ import annotations
@@ -28,12 +32,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from neural_ode.methods.laws import law_of
 from neural_ode.reporting.columns import LINE_KEYS, measured
 
 #: confidence level of the slope's interval
 CONFIDENCE = 0.95
 #: kept for callers that still compare exponents: below it a figure counts as flat
 FLAT_EXPONENT = 0.2
+#: growth over the measured depths below this fraction of the value is not measurable: "flat"
+MEASURABLE_GROWTH = 0.05
+#: a line leaves its method's law when a cell is further than this from the law's fit (relative)
+LAW_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,17 @@ class GrowthFit:
         scale = max(abs(self.intercept), abs(self.predict(self.depth_max)), 1e-300)
         span = self.depth_max
         return self.slope_high * span <= fraction * scale and self.slope_low * span >= -fraction * scale
+
+    @property
+    def growth(self) -> str:
+        """``grows`` when the slope is above zero and moves the value by :data:`MEASURABLE_GROWTH`
+        or more over the measured depths; else ``flat``."""
+        return "grows" if self.growing and not self.flat_within(MEASURABLE_GROWTH) else "flat"
+
+    @property
+    def measurable_exponent(self) -> float:
+        """:attr:`exponent` where the line grows measurably, NaN where it reads flat."""
+        return self.exponent if self.growth == "grows" else math.nan
 
     def predict(self, depth: float) -> float:
         """The fitted value at ``depth`` (extrapolated outside the fitted range)."""
@@ -169,10 +189,16 @@ def _exponent(depth, value, intercept: float, slope: float, slope_low: float) ->
     return float(k)
 
 
-#: columns of :func:`growth_table` besides the line keys
+#: columns of :func:`growth_table` besides the line keys (``exponent``: NaN where the line reads flat)
 FIT_COLUMNS = (
-    "intercept", "slope", "slope_low", "slope_high", "r2", "exponent", "points", "depths", "depth_min", "depth_max",
+    "intercept", "slope", "slope_low", "slope_high", "r2", "exponent", "growth", "points", "depths", "depth_min",
+    "depth_max",
 )  # fmt: skip
+
+
+def _fit_values(fit: GrowthFit) -> dict:
+    values = {name: getattr(fit, name) for name in FIT_COLUMNS if name not in ("exponent", "growth")}
+    return dict(values, exponent=fit.measurable_exponent, growth=fit.growth)
 
 
 def growth_table(frame: pd.DataFrame, metric: str, depth: str = "depth") -> pd.DataFrame:
@@ -193,59 +219,109 @@ def growth_table(frame: pd.DataFrame, metric: str, depth: str = "depth") -> pd.D
             continue
         deepest = line[line[depth] == fit.depth_max][metric].mean()
         row = dict(zip(keys, values, strict=True))
-        row.update({name: getattr(fit, name) for name in FIT_COLUMNS})
+        row.update(_fit_values(fit))
         row.update(coefficient=fit.coefficient, value_at_max=float(deepest), fit=fit)
         out.append(row)
     return pd.DataFrame(out, columns=columns)
 
 
-def _method_unit(method) -> str | None:
-    from neural_ode.methods import METHODS
-
-    spec = METHODS.get(method) if isinstance(method, str) else None
-    return getattr(spec, "memory_unit", None)
+#: columns of :func:`law_table` besides those of :func:`growth_table`
+LAW_COLUMNS = ("law", "depth_axis", "leaves_law", "law_check")
 
 
-def _unit_depths(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with ``evaluations`` (forward NFE) and ``checkpoints`` (segments of ``checkpoint``)."""
-    frame = frame.assign(evaluations=frame["nfe_forward"].astype(float))
-    steps = frame["steps"].astype(float)
-    frame["checkpoints"] = np.where(frame["method"] == "checkpoint", np.ceil(np.sqrt(steps)), np.nan)
-    return frame
+def _line_ids(table: pd.DataFrame) -> list[tuple]:
+    """One hashable key per row: its line keys and ``adaptive``, as text."""
+    keys = [*LINE_KEYS, "adaptive"]
+    return list(zip(*(table[k].astype(str) for k in keys), strict=True)) if len(table) else []
+
+
+def law_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per line of memory ``metric``, fitted in the unit of its method's memory law.
+
+    Columns: those of :func:`growth_table` (depths in the law's unit) and :data:`LAW_COLUMNS`:
+    ``law`` (:data:`neural_ode.methods.laws.MEMORY_LAWS`), ``depth_axis`` (the unit), ``leaves_law``
+    (True: a flat law's line grows measurably, or a cell of a growing law's line lies more than
+    :data:`LAW_TOLERANCE` off the law's straight line) and ``law_check`` (why, in words). Lines of
+    methods that are not registered (other readers) are left out.
+    """
+    columns = [*LINE_KEYS, "adaptive", *FIT_COLUMNS, "coefficient", "value_at_max", "fit", *LAW_COLUMNS]
+    rows = measured(frame, metric)
+    laws = rows["method"].map(law_of)
+    rows, laws = rows[laws.notna()], laws[laws.notna()]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    parts = []
+    for name in sorted({law.name for law in laws}):
+        part = rows[laws.map(lambda law: law.name) == name]
+        law = law_of(part["method"].iloc[0])
+        depth = law.depth(metric, part["steps"], part["nfe_forward"], part["adaptive"])
+        part = part.assign(law_depth=depth)
+        table = growth_table(part, metric, depth="law_depth")
+        if table.empty:
+            continue
+        table["law"] = name
+        table["depth_axis"] = [law.unit(metric, bool(a)) for a in table["adaptive"]]
+        checks = [_law_check(law.grows, fit, part, line, metric) for line, fit in zip(
+            table.to_dict("records"), table["fit"], strict=True)]  # fmt: skip
+        table["leaves_law"] = [leaves for leaves, _ in checks]
+        table["law_check"] = [text for _, text in checks]
+        parts.append(table)
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True).reindex(columns=columns)
+
+
+def _law_check(grows: bool, fit: GrowthFit, cells: pd.DataFrame, line: dict, metric: str) -> tuple[bool, str]:
+    """(leaves the law, why) of one fitted line."""
+    if not grows:
+        if fit.growth == "grows":
+            return True, f"a flat law, but it grows by {fit.slope * fit.depth_max:.4g} over its depths"
+        return False, f"flat as its law says (growth under {MEASURABLE_GROWTH:.0%})"
+    mine = cells
+    for key in [*LINE_KEYS, "adaptive"]:
+        value = line[key]
+        mine = mine[mine[key].isna()] if pd.isna(value) else mine[mine[key] == value]
+    depth, value = mine["law_depth"].to_numpy(float), mine[metric].to_numpy(float)
+    if fit.depths < 3:
+        return False, f"{fit.depths} depths: the law is fitted, not checked"
+    worst = float(np.max(np.abs(value - fit.predict(depth)) / np.maximum(np.abs(value), 1e-300)))
+    if worst > LAW_TOLERANCE:
+        return True, f"a cell lies {worst:.0%} off the law's straight line"
+    return False, f"every cell within {worst:.1%} of the law's straight line"
 
 
 def fits_table(frame: pd.DataFrame, metrics) -> pd.DataFrame:
     """Every fitted line of ``metrics`` as ``fits.csv`` holds it, one row per (metric, line, depth axis).
 
     Columns: ``metric, method, solver, workload``, the other line keys (``device, dtype, batch,
-    width, dim``), ``depth_axis`` (``steps`` or ``forward NFE``; for memory also ``evaluations``
-    or ``checkpoints`` where that is the unit the method's memory grows in),
+    width, dim``), ``depth_axis`` (``steps`` or ``forward NFE``; for memory also a row in the unit
+    of the method's law, :func:`law_table`: ``evaluations``, ``segments``, ``steps per segment``),
     ``intercept, slope, slope_low, slope_high, r2, depth_min, depth_max, points`` (intercept in
-    the metric's unit, slope in that unit per depth unit), then ``exponent``.
+    the metric's unit, slope in that unit per depth unit), ``exponent`` (empty where the line reads
+    flat), ``growth`` (``grows`` or ``flat``), then for the law rows ``law``, ``leaves_law`` and
+    ``law_check``.
     """
     from neural_ode.reporting.columns import MEMORY_METRICS
 
     first = ("method", "solver", "workload")
     head = ["metric", *first, *[k for k in LINE_KEYS if k not in first]]
     columns = [*head, "depth_axis", "intercept", "slope", "slope_low", "slope_high", "r2"]
-    columns += ["depth_min", "depth_max", "points", "exponent"]
+    columns += ["depth_min", "depth_max", "points", "exponent", "growth", "law", "leaves_law", "law_check"]
     parts = []
-    frame = _unit_depths(frame)
     for metric in metrics:
         if metric not in frame or not frame[metric].notna().any():
             continue
         table = growth_table(frame, metric)
-        if len(table):
-            axis = np.where(table["adaptive"], "forward NFE", "steps")
-            parts.append(table.assign(metric=metric, depth_axis=axis))
-        if metric not in MEMORY_METRICS:
-            continue
-        for unit, column in (("evaluation", "evaluations"), ("checkpoint", "checkpoints")):
-            rows = frame[frame["method"].map(_method_unit) == unit]
-            rows = rows[~rows["adaptive"]] if unit == "evaluation" else rows  # adaptive: depth already is NFE
-            table = growth_table(rows, metric, depth=column) if len(rows) else pd.DataFrame()
-            if len(table):
-                parts.append(table.assign(metric=metric, depth_axis=column))
+        table = table.assign(metric=metric, depth_axis=np.where(table["adaptive"], "forward NFE", "steps"))
+        if metric in MEMORY_METRICS:
+            laws = law_table(frame, metric).assign(metric=metric)
+            # a law fitted in steps or forward NFE is the same fit as the plain row: keep the law's row only
+            same = laws[laws["depth_axis"].to_numpy() == np.where(laws["adaptive"], "forward NFE", "steps")]
+            seen = set(_line_ids(same))
+            table = table[[key not in seen for key in _line_ids(table)]]
+            parts.append(laws)
+        parts.append(table)
+    parts = [part for part in parts if len(part)]
     if not parts:
         return pd.DataFrame(columns=columns)
-    return pd.concat(parts, ignore_index=True)[columns]
+    return pd.concat(parts, ignore_index=True).reindex(columns=columns)

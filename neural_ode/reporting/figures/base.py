@@ -200,6 +200,20 @@ def draw_line(ax, style: Style, method, variant, label, x, y, connect: bool = Tr
         ax.errorbar(x, y, yerr=yerr, elinewidth=0.9, capsize=2.5, alpha=0.95, **kwargs)
 
 
+#: how a cell flagged ``gradient_wrong`` is drawn: apart from every method's colour and marker
+WRONG_GRADIENT = dict(color="#d62728", marker="X", markersize=9, markeredgecolor="black", linestyle="none", zorder=6)
+
+
+def wrong_gradient_handle() -> Line2D:
+    """The legend entry of the cells flagged ``gradient_wrong``."""
+    return Line2D([], [], label="gradient wrong (left out of picks and fronts)", **WRONG_GRADIENT)
+
+
+def draw_wrong_gradients(ax, x, y) -> None:
+    """The cells flagged ``gradient_wrong`` at (x, y): a red cross, never joined to a method's line."""
+    ax.plot(x, y, **WRONG_GRADIENT)
+
+
 def spread(cells: pd.DataFrame, column: str, scale: float = 1.0):
     """(below, above) distances from the median ``column`` to the minimum and maximum over repeats.
 

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from neural_ode.reporting.claims.growth import fit_growth
+from neural_ode.methods.laws import law_of
+from neural_ode.reporting.claims.growth import GrowthFit, fit_growth
 from neural_ode.reporting.columns import MB, MEMORY_METRICS, TIME_METRICS, has_data, measured, metric_label
 from neural_ode.reporting.figures.base import (
     KIND_AXIS,
@@ -39,9 +40,12 @@ def memory_figure(frame: pd.DataFrame, directory: Path, metric: str, style: Styl
     title = f"Memory against depth: {metric_label(metric)}"
     caption = (
         f"{metric_label(metric)} against depth L̃ on log-log axes, one line per gradient method and solver. "
-        "The legend gives each line's fitted growth exponent k (memory ≈ c·L̃^k): the paper expects k ≈ 1 for "
-        "direct backpropagation and k ≈ 0 for the adjoint. Depth is the number of steps for fixed-grid "
-        "solvers and the forward NFE for adaptive ones. Lines that coincide are named at the foot of the panel."
+        "The legend gives each line's growth in the unit of its method's memory law (forward evaluations for "
+        "direct, accepted steps for aca, segments or steps per segment for checkpoint, whose memory grows like "
+        "sqrt(N) in steps): the exponent k of memory above its intercept against that unit (k ≈ 1: linear in it), "
+        "or `flat` where memory grows by under 5 % over the depths measured. Depth is the number of steps for "
+        "fixed-grid solvers and the forward NFE for adaptive ones. Lines that coincide are named at the foot of "
+        "the panel."
     )
     rows = measured(frame, "depth", metric)
     rows = rows[(rows["depth"] > 0) & (rows[metric] > 0)]
@@ -55,9 +59,8 @@ def memory_figure(frame: pd.DataFrame, directory: Path, metric: str, style: Styl
             part = rows[rows["adaptive"] == kind]
             drawn = {}
             for label, method, variant, cells in line_groups(part, frame):
-                fit = fit_growth(cells["depth"], cells[metric])  # on every cell, as the claims table fits
+                slope = _law_label(cells, metric, method)  # on every cell, as the claims table fits
                 cells = cells.groupby("depth", as_index=False)[metric].mean()
-                slope = f"k = {fit.exponent:.2f}" if fit else "k: one depth only"
                 _x, _y = cells["depth"], cells[metric] / MB
                 draw_line(ax, style, method, variant, f"{label} ({slope})", _x, _y)
                 drawn[label] = (_x, _y)
@@ -68,6 +71,26 @@ def memory_figure(frame: pd.DataFrame, directory: Path, metric: str, style: Styl
             legend_below(ax, note=coincidence_text(coinciding(drawn)))
         fig.suptitle(f"{metric_label(metric)} against depth (log-log)")
         return FigureResult(name, title, caption, save(fig, directory, name))
+
+
+def _growth_text(fit: GrowthFit, unit: str | None = None) -> str:
+    """``flat`` where the line grows by under 5 % over its depths, else ``k = 1.00`` (``in <unit>``)."""
+    if fit.growth == "flat":
+        return "flat"
+    return f"k = {fit.exponent:.2f}" + (f" in {unit}" if unit else "")
+
+
+def _law_label(cells: pd.DataFrame, metric: str, method) -> str:
+    """A memory line's growth in the unit of its method's law (in depth for a method without one)."""
+    law = law_of(method)
+    adaptive = bool(cells["adaptive"].iloc[0])
+    if law is None:
+        fit, unit = fit_growth(cells["depth"], cells[metric]), None
+    else:
+        depth = law.depth(metric, cells["steps"], cells["nfe_forward"], cells["adaptive"])
+        fit, unit = fit_growth(depth, cells[metric]), law.unit(metric, adaptive)
+        unit = None if unit in ("steps", "forward NFE") else unit
+    return _growth_text(fit, unit) if fit else "k: one depth only"
 
 
 def memory_figures(frame: pd.DataFrame, directory: Path, style: Style) -> list[FigureResult]:
@@ -87,7 +110,7 @@ def _time_panel(ax, part: pd.DataFrame, frame: pd.DataFrame, metric: str, style:
             continue
         fit = fit_growth(cells["depth"], cells[metric])  # on every cell, as the claims table fits
         cells = cells.sort_values("depth").groupby("depth", as_index=False).median(numeric_only=True)
-        slope = f"k = {fit.exponent:.2f}" if fit else "one depth"
+        slope = _growth_text(fit) if fit else "one depth"
         x, y = cells["depth"], cells[metric] * 1e3
         draw_line(ax, style, method, variant, f"{label} ({slope})", x, y, yerr=spread(cells, metric, 1e-3))
         drawn[label] = (x, y)

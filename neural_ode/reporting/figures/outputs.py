@@ -59,7 +59,7 @@ def outputs_figure(frame: pd.DataFrame, directory: Path, style) -> object:
             for line, cells in outputs_lines(frame, metric):
                 fit = fit_growth(cells["outputs"], cells[metric])
                 points = cells.groupby("outputs", as_index=False)[metric].median()
-                slope = f"k = {fit.exponent:.2f}" if fit else ""
+                slope = ("flat" if fit.growth == "flat" else f"k = {fit.exponent:.2f}") if fit else ""
                 method = line["method"]
                 ax.plot(
                     points["outputs"],

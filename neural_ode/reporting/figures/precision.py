@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from neural_ode.reporting.columns import MB
+from neural_ode.reporting.columns import MB, wrong_gradients
 from neural_ode.reporting.figures.base import (
     KIND_TITLE,
     FigureResult,
@@ -27,6 +27,7 @@ from neural_ode.reporting.figures.base import (
     coincidence_text,
     coinciding,
     draw_line,
+    draw_wrong_gradients,
     figure_legend,
     kinds,
     knob_text,
@@ -37,8 +38,9 @@ from neural_ode.reporting.figures.base import (
     skip,
     spread,
     theme,
+    wrong_gradient_handle,
 )
-from neural_ode.reporting.tables.choices import candidates, pareto_front, problem_keys
+from neural_ode.reporting.tables.choices import candidates, cost, pareto_front, problem_keys
 from neural_ode.reporting.tables.decisions import problem_text
 
 #: criterion -> (figure name, title, y label, scale of value, what the y axis shows)
@@ -60,6 +62,7 @@ def _panels(rows: pd.DataFrame) -> list[tuple[dict, bool, pd.DataFrame]]:
 def _panel(ax, part: pd.DataFrame, frame: pd.DataFrame, criterion: str, style: Style) -> tuple[set, list]:
     scale = PRECISION[criterion][3]
     methods, variants, drawn, labels = set(), [], {}, []
+    wrong, part = part[part["_wrong"]], part[~part["_wrong"]]
     front = pareto_front(part).sort_values("grad_rel_error")
     ax.step(
         front["grad_rel_error"], front["value"] / scale, where="post", color="0.55", linewidth=5, alpha=0.35,
@@ -75,6 +78,8 @@ def _panel(ax, part: pd.DataFrame, frame: pd.DataFrame, criterion: str, style: S
         labels.append((cells["grad_rel_error"], y, [knob_text(c) for c in cells.to_dict("records")]))
         methods.add(method)
         variants.append(variant)
+    if len(wrong):
+        draw_wrong_gradients(ax, wrong["grad_rel_error"], wrong["value"] / scale)
     log_axes(ax)
     ax.margins(x=0.08, y=0.08)
     placed: list = []
@@ -95,11 +100,15 @@ def precision_figure(frame: pd.DataFrame, directory: Path, style: Style, criteri
         "family; one line per method and solver through its step counts or tolerances, each point labelled with "
         "its setting (steps for fixed-grid solvers, rtol for adaptive ones; a label is left out where it would "
         "overlap another). The wide grey line is the panel's Pareto front: the cells no other beats on both "
-        "axes, from which choices.csv picks."
+        "axes, from which choices.csv picks. A red cross is a cell whose gradient is wrong (status ok, gradient "
+        "error far beyond what its solution error implies): drawn, never on a line, a front or a pick."
     )
     if criterion == "time":
         caption += " Bars span the minimum to the maximum over the timed repeats."
-    rows = candidates(frame, criterion)
+    rows = candidates(frame, criterion).assign(_wrong=False)
+    wrong = wrong_gradients(frame)
+    wrong = wrong.assign(value=cost(wrong, criterion).astype(float), _wrong=True)
+    rows = pd.concat([rows, wrong[wrong["value"] > 0]]) if len(wrong) else rows
     rows = rows[rows["grad_rel_error"] > 0]
     if rows.empty:
         return skip(name, title, caption, f"no cell with both a gradient error and a {criterion} measured")
@@ -120,7 +129,8 @@ def precision_figure(frame: pd.DataFrame, directory: Path, style: Style, criteri
         for ax in axes[len(panels) :]:
             ax.set_axis_off()
         front = Line2D([], [], color="0.55", linewidth=5, alpha=0.35, label="Pareto front")
-        figure_legend(fig, style, methods, variants, extra=[front])
+        extra = [front, wrong_gradient_handle()] if rows["_wrong"].any() else [front]
+        figure_legend(fig, style, methods, variants, extra=extra)
         fig.suptitle(f"{title} (log-log)")
         return FigureResult(name, title, caption, save(fig, directory, name))
 

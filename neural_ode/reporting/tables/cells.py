@@ -26,6 +26,7 @@ PROVENANCE_COLUMNS = (
 #: context fields shown in the table of cells as they are (no unit)
 CONTEXT_COLUMNS = {
     "interpolated": "final value interpolated",
+    "gradient_wrong": "gradient wrong",
     "threads": "threads",
     "contended": "contended",
 }
@@ -86,6 +87,8 @@ def cells_table(frame: pd.DataFrame) -> pd.DataFrame:
             table[heading] = rows[column]
         else:
             table[heading] = rows[column] / scale
+    if "gradient wrong" in table and not table["gradient wrong"].astype(bool).any():
+        table = table.drop(columns=["gradient wrong"])  # shown where some cell is flagged
     table = table.sort_values([c for c in ("method", "solver", "horizon", "rtol", "steps") if c in table])
     table = table.drop(columns=[c for c in ("rtol",) if c in table and table[c].isna().all()])
     return _drop_empty(table).reset_index(drop=True)
@@ -189,7 +192,7 @@ def growth_summary(frame: pd.DataFrame) -> pd.DataFrame:
     table = fits_table(frame, (*MEMORY_METRICS, "time_total_s"))
     columns = ["metric", "method", "solver", *varying(frame, exclude=("method", "solver"))]
     columns += ["depth_axis", "depth_min", "depth_max", "points", "intercept", "slope", "slope 95% CI"]
-    columns += ["r2", "exponent"]
+    columns += ["r2", "exponent", "growth", "law_check"]
     if table.empty:
         return pd.DataFrame(columns=columns)
     scale = np.where(table["metric"] == "time_total_s", 1e-3, MB)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode import axes
-from neural_ode.reporting.columns import measured
+from neural_ode.reporting.columns import trusted
 
 #: gradient-error targets, loosest first (relative L2 error of dL/dθ against the float64 reference)
 TARGETS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8)
@@ -50,8 +50,9 @@ def cost(frame: pd.DataFrame, criterion: str) -> pd.Series:
 
 
 def candidates(frame: pd.DataFrame, criterion: str) -> pd.DataFrame:
-    """The ok rows with a finite gradient error and a positive finite cost, as column ``value``."""
-    rows = measured(frame, "grad_rel_error")
+    """The ok rows with a finite gradient error and a positive finite cost, as column ``value``;
+    a cell flagged ``gradient_wrong`` is no candidate (:func:`neural_ode.reporting.columns.trusted`)."""
+    rows = trusted(frame, "grad_rel_error")
     rows = rows.assign(value=cost(rows, criterion).astype(float))
     return rows[np.isfinite(rows["value"]) & (rows["value"] > 0) & (rows["grad_rel_error"] >= 0)]
 

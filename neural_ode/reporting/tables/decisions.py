@@ -15,7 +15,7 @@ import pandas as pd
 from neural_ode import units
 from neural_ode.axes import AXES, choice_keys
 from neural_ode.axes import text as axis_text
-from neural_ode.reporting.columns import measured, varying
+from neural_ode.reporting.columns import trusted, varying
 from neural_ode.reporting.tables.choices import TARGETS, cheapest, cost, problem_keys, problems
 from neural_ode.solvers import SOLVERS
 
@@ -58,7 +58,7 @@ def problem_text(problem: dict, frame: pd.DataFrame) -> str:
 
 
 def _costed(frame: pd.DataFrame) -> pd.DataFrame:
-    rows = measured(frame, "grad_rel_error")
+    rows = trusted(frame, "grad_rel_error")
     rows = rows.assign(time=cost(rows, "time"), memory=cost(rows, "memory"))
     return rows[(rows["grad_rel_error"] >= 0)]
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.axes import line_keys
-from neural_ode.reporting.columns import CONFIG_COLUMNS, MB, has_data, measured
+from neural_ode.reporting.columns import CONFIG_COLUMNS, MB, has_data, measured, trusted
 
 #: memory shown beside time, in order of preference: the peak that limits a run first
 MEMORY_PREFERENCE = ("cuda_peak_bytes", "cpu_peak_bytes", "rss_peak_bytes", "saved_bytes")
@@ -129,7 +129,7 @@ def equal_error(frame: pd.DataFrame) -> pd.DataFrame:
     Columns: workload, target gradient error, library, method, solver, interpolated NFE
     (forward + backward), total time (ms) and memory (MB), sorted by time within each target.
     """
-    rows = _with_library(measured(frame, "grad_rel_error", "time_total_s"))
+    rows = _with_library(trusted(frame, "grad_rel_error", "time_total_s"))
     rows = rows[rows["grad_rel_error"] > 0]
     if rows.empty:
         return pd.DataFrame()

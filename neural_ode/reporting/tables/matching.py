@@ -11,6 +11,12 @@ cell it is the front's cheapest cell (which reaches ``e`` as measured); tighter 
 is undefined. Two methods are compared at the targets of :data:`~neural_ode.reporting.tables.choices.TARGETS`
 that both reach and no looser than the looser of their loosest errors, or, when no target falls
 there, at the tighter error both reach.
+
+*Like with like*: a method that lands on the output times is never matched against one that
+interpolates there (at rtol 1e-5 direct dopri5's gradient error was 9.8e-5 interpolated and 8.1e-7
+landed): both kinds of comparison run within one :func:`landing` only, and every row says which.
+Every row also says what the contest compares (:func:`contest`): two gradient methods on one
+implementation (``methods``), one method on two libraries (``implementations``), or both at once.
 """
 
 from __future__ import annotations
@@ -20,11 +26,52 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from neural_ode.methods import METHODS
 from neural_ode.reporting.columns import CONFIG_COLUMNS
 from neural_ode.reporting.tables.choices import CRITERIA, TARGETS, candidates, pareto_front, problem_keys, problems
 
 EQUAL_ACCURACY = "equal accuracy"
 EQUAL_SETTINGS = "equal settings"
+#: how a cell's value at the output times came about
+LANDED, INTERPOLATED = "landed", "interpolated"
+
+
+def landing(rows: pd.DataFrame) -> pd.Series:
+    """Per cell: ``interpolated`` where the solver's value at the output times was interpolated (the
+    record's ``interpolated``; for results without it: an adaptive torchdiffeq solve without
+    ``land``), else ``landed`` (fixed grids and the lean core always land)."""
+    recorded = pd.to_numeric(rows["interpolated"], errors="coerce") if "interpolated" in rows else None
+
+    def derived(row) -> bool:
+        spec = METHODS.get(row.get("method"))
+        interpolates = bool(spec is not None and spec.interpolates_outputs)
+        return bool(row.get("adaptive")) and interpolates and not bool(row.get("land"))
+
+    flags = [
+        bool(value) if recorded is not None and pd.notna(value) else derived(row)
+        for value, row in zip(recorded if recorded is not None else [None] * len(rows), rows.to_dict("records"),
+                              strict=True)
+    ]  # fmt: skip
+    return pd.Series(np.where(flags, INTERPOLATED, LANDED), index=rows.index, dtype=object)
+
+
+def contest(a: str, b: str) -> str:
+    """What a head-to-head of methods ``a`` and ``b`` compares: ``methods`` (two gradient methods on
+    one library), ``implementations`` (one gradient family on two libraries) or ``methods and
+    implementations`` (both differ, e.g. torchdiffeq's direct against the lean core's aca)."""
+    spec_a, spec_b = METHODS.get(a), METHODS.get(b)
+    if spec_a is None or spec_b is None:
+        return "methods"
+    same_library = spec_a.library == spec_b.library
+    same_method = spec_a.family == spec_b.family and spec_a.family == "direct"
+    if same_library:
+        return "methods"
+    return "implementations" if same_method or _same_route(spec_a, spec_b) else "methods and implementations"
+
+
+def _same_route(spec_a, spec_b) -> bool:
+    """Two adjoints (a backward solve each) on two libraries: one method, two implementations."""
+    return spec_a.family == spec_b.family == "adjoint"
 
 
 def method_order(methods) -> list[str]:
@@ -66,39 +113,48 @@ def matched_errors(line_a, line_b) -> list[float]:
 def equal_accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every pair of methods on every problem at each matched gradient error, per criterion.
 
-    Columns: the problem keys, ``criterion``, ``method_a``, ``method_b``, ``grad_rel_error`` (the
-    matched error), ``value_a``, ``value_b`` (interpolated costs: seconds or bytes) and ``ratio``
+    Columns: the problem keys, ``criterion``, ``landing`` (both fronts are of that landing only),
+    ``method_a``, ``method_b``, ``contest`` (:func:`contest`), ``grad_rel_error`` (the matched
+    error), ``value_a``, ``value_b`` (interpolated costs: seconds or bytes) and ``ratio``
     (``value_b / value_a``).
     """
     out = []
     for criterion in CRITERIA:
         rows = candidates(frame, criterion)
+        rows = rows.assign(landing=landing(rows))
         for problem, cells in problems(rows):
-            lines = {m: precision_line(c) for m, c in cells.groupby("method")}
-            for a, b in itertools.combinations(method_order(lines), 2):
-                for error in matched_errors(lines[a], lines[b]):
-                    value_a, value_b = cost_at(lines[a], error), cost_at(lines[b], error)
-                    out.append(
-                        {**problem, "criterion": criterion, "method_a": a, "method_b": b, "grad_rel_error": error,
-                         "value_a": value_a, "value_b": value_b, "ratio": value_b / value_a}
-                    )  # fmt: skip
-    columns = [*problem_keys(frame), "criterion", "method_a", "method_b", "grad_rel_error", "value_a", "value_b"]
-    return pd.DataFrame(out, columns=[*columns, "ratio"])
+            for landed, same in cells.groupby("landing", sort=True):
+                lines = {m: precision_line(c) for m, c in same.groupby("method")}
+                for a, b in itertools.combinations(method_order(lines), 2):
+                    for error in matched_errors(lines[a], lines[b]):
+                        value_a, value_b = cost_at(lines[a], error), cost_at(lines[b], error)
+                        out.append(
+                            {**problem, "criterion": criterion, "landing": landed, "method_a": a, "method_b": b,
+                             "contest": contest(a, b), "grad_rel_error": error, "value_a": value_a,
+                             "value_b": value_b, "ratio": value_b / value_a}
+                        )  # fmt: skip
+    columns = [*problem_keys(frame), "criterion", "landing", "method_a", "method_b", "contest", "grad_rel_error"]
+    return pd.DataFrame(out, columns=[*columns, "value_a", "value_b", "ratio"])
 
 
 def equal_settings_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every pair of methods on identical cells, per criterion: one row per cell pair.
 
-    Columns: ``criterion``, ``method_a``, ``method_b``, ``solver``, ``value_a``, ``value_b``,
-    ``ratio`` (``value_b / value_a``), ``error_a``, ``error_b`` (their gradient errors).
+    Columns: ``criterion``, ``method_a``, ``method_b``, ``contest``, ``landing``, ``solver``,
+    ``value_a``, ``value_b``, ``ratio`` (``value_b / value_a``), ``error_a``, ``error_b`` (their
+    gradient errors). Identical settings are not enough: a landed cell is paired with a landed one
+    only (``land`` is a setting of torchdiffeq's solvers; the lean core lands whatever it says).
     """
-    keys = [c for c in CONFIG_COLUMNS if c != "method" and c in frame]
+    keys = [c for c in CONFIG_COLUMNS if c not in ("method", "land") and c in frame] + ["landing"]
     out = []
     for criterion in CRITERIA:
         rows = candidates(frame, criterion)
+        rows = rows.assign(landing=landing(rows))
         by_method = {m: c for m, c in rows.groupby("method")}
         for a, b in itertools.combinations(method_order(by_method), 2):
             pairs = by_method[a].merge(by_method[b], on=keys, suffixes=("_a", "_b"))
+            # a cell of the lean core is one cell whatever its `land` says: keep one pairing per cell of each side
+            pairs = pairs.drop_duplicates(subset=[c for c in pairs.columns if c.endswith("_a") and "samples" not in c])
             if pairs.empty:
                 continue
             out.append(
@@ -107,6 +163,8 @@ def equal_settings_table(frame: pd.DataFrame) -> pd.DataFrame:
                         "criterion": criterion,
                         "method_a": a,
                         "method_b": b,
+                        "contest": contest(a, b),
+                        "landing": pairs["landing"],
                         "solver": pairs["solver"],
                         "value_a": pairs["value_a"],
                         "value_b": pairs["value_b"],
@@ -116,7 +174,8 @@ def equal_settings_table(frame: pd.DataFrame) -> pd.DataFrame:
                     }
                 )  # fmt: skip
             )
-    columns = ["criterion", "method_a", "method_b", "solver", "value_a", "value_b", "ratio", "error_a", "error_b"]
+    columns = ["criterion", "method_a", "method_b", "contest", "landing", "solver", "value_a", "value_b", "ratio"]
+    columns += ["error_a", "error_b"]
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns)
 
 
@@ -145,7 +204,7 @@ def pairs_table(frame: pd.DataFrame) -> pd.DataFrame:
     methods = method_order(frame.loc[frame["ok"], "method"].dropna())
     out = []
     for a, b in itertools.combinations(methods, 2):
-        row = {"method A": a, "method B": b}
+        row = {"method A": a, "method B": b, "compares": contest(a, b)}
         for criterion in CRITERIA:
             acc = accuracy[
                 (accuracy["method_a"] == a) & (accuracy["method_b"] == b) & (accuracy["criterion"] == criterion)
@@ -156,6 +215,8 @@ def pairs_table(frame: pd.DataFrame) -> pd.DataFrame:
             row[f"{criterion} B/A at {EQUAL_ACCURACY}"] = _span(acc["ratio"])
             row[f"{criterion} B/A at {EQUAL_SETTINGS}"] = _span(same["ratio"])
             if criterion == "time":
+                kinds = sorted(set(acc["landing"]) | set(same["landing"]))
+                row["landing (like with like)"] = " and ".join(kinds) if kinds else "—"
                 errors = acc["grad_rel_error"]
                 row["matched errors"] = (
                     "—" if errors.empty else f"{errors.min():.0e}–{errors.max():.0e}".replace("e-0", "e-")
@@ -168,7 +229,9 @@ def pairs_table(frame: pd.DataFrame) -> pd.DataFrame:
 __all__ = [
     "EQUAL_ACCURACY",
     "EQUAL_SETTINGS",
+    "contest",
     "cost_at",
+    "landing",
     "equal_accuracy_table",
     "equal_settings_table",
     "matched_errors",

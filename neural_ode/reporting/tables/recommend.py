@@ -21,10 +21,21 @@ import numpy as np
 import pandas as pd
 
 from neural_ode import units
-from neural_ode.axes import text as axis_text
-from neural_ode.reporting.claims.growth import FLAT_EXPONENT, growth_table
+from neural_ode.axes import label as axis_label
+from neural_ode.reporting.claims.growth import growth_table, law_table
+from neural_ode.reporting.claims.lines import line_verdict
 from neural_ode.reporting.claims.paper import FLAT_FRACTION, method_family
-from neural_ode.reporting.columns import LINE_KEYS, MB, MEMORY_METRICS, PAIRING_COLUMNS, has_data, measured, varying
+from neural_ode.reporting.claims.verdicts import NOT_ENOUGH_EVIDENCE
+from neural_ode.reporting.columns import (
+    LINE_KEYS,
+    MB,
+    MEMORY_METRICS,
+    PAIRING_COLUMNS,
+    has_data,
+    measured,
+    trusted,
+    varying,
+)
 from neural_ode.reporting.tables.matching import (
     EQUAL_ACCURACY,
     EQUAL_SETTINGS,
@@ -98,19 +109,23 @@ def _depth_text(depth: float) -> str:
 
 
 def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The deepest depth each line fits within each of :data:`BUDGETS`, from its affine memory fit.
+    """The deepest depth each line fits within each of :data:`BUDGETS`, from its affine memory fit
+    in the unit of its method's memory law (:func:`neural_ode.reporting.claims.growth.law_table`).
 
-    Memory ≈ intercept + slope · L̃ (:mod:`neural_ode.reporting.claims.growth`); the depth within a budget
-    is ``(budget - intercept) / slope``, given with the range the slope's 95 % interval allows
-    (deeper bound from the lower slope). ``unbounded``: the slope cannot be told from zero, or the
-    memory grows by under 5 % over the measured depths (the claims' "flat"). Depths are
-    steps for fixed-grid solvers and forward NFE for adaptive ones; a depth more than
+    Memory ≈ intercept + slope · u, u the law's unit (forward evaluations for direct, accepted steps
+    for aca, segments or steps per segment for checkpoint; steps or forward NFE for the flat
+    adjoints); the depth within a budget is ``(budget - intercept) / slope`` in that unit, given
+    with the range the slope's 95 % interval allows (deeper bound from the lower slope), and for
+    checkpoint also in steps (N = u², since u = ceil(sqrt N)). ``unbounded``: the slope cannot be
+    told from zero, or the memory grows by under 5 % over the measured depths (the claims' "flat").
+    No bound at all from a line the claims call ``not enough evidence`` (too few depths for a noisy
+    figure, a poor straight line), nor from one that leaves its law. A depth more than
     :data:`FAR_BEYOND` times the deepest measured one is flagged in ``extrapolation``.
     """
     metric = advice_metric(frame)
     if metric is None:
         return pd.DataFrame()
-    table = growth_table(frame, metric)
+    table = law_table(frame, metric)
     # every line axis that varies among the lines gets a column (workload, sizes, landing, ...)
     shown = [k for k in varying(table, keys=LINE_KEYS) if k not in ("method", "solver")]
     out = []
@@ -119,8 +134,8 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
         row = {
             "method": line["method"],
             "solver": line["solver"],
-            **{key: axis_text(key, line[key]) for key in shown},
-            "depth axis": "forward NFE" if line["adaptive"] else "steps",
+            **{key: axis_label(line, [key]) for key in shown},
+            "depth axis (the method's law)": line["depth_axis"],
             "measured depths": f"{fit.depth_min:g}–{fit.depth_max:g} ({fit.points} cells)",
             f"MB at depth 0 ({metric})": fit.intercept / MB,
             "MB per depth unit (95% CI)": (
@@ -133,7 +148,18 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
         # flat: the slope cannot be told from zero, or its growth over the measured depths is
         # under FLAT_FRACTION of the value (the claims' "flat"): no budget bound follows from it
         flat = not fit.growing or fit.flat_within(FLAT_FRACTION)
-        farthest = 0.0
+        verdict, why = line_verdict(fit, metric, cells=_line_cells(frame, line))
+        if verdict == NOT_ENOUGH_EVIDENCE or line["leaves_law"]:
+            for name in BUDGETS:
+                row[f"max depth in {name}"] = "—"
+            row["extrapolation"] = (
+                f"no bound: the line leaves its method's law ({line['law_check']})"
+                if line["leaves_law"]
+                else f"no bound: {NOT_ENOUGH_EVIDENCE} ({why})"
+            )
+            out.append(row)
+            continue
+        farthest, per_step = 0.0, _in_steps(line, _line_cells(frame, line))
         for name, budget in BUDGETS.items():
             if flat:
                 depth = fit.depth_within(budget, slope=0.0)
@@ -144,6 +170,8 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
             text = _depth_text(depth)
             if not math.isclose(deep, shallow, rel_tol=0.005) and depth >= 1:
                 text += f" ({_depth_text(shallow)}–{_depth_text(deep)})"
+            if per_step is not None and depth >= 1 and math.isfinite(depth):
+                text += f" ≈ {_depth_text(per_step(depth))} steps"
             row[f"max depth in {name}"] = text
             farthest = max(farthest, depth)
         if flat:
@@ -159,6 +187,26 @@ def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _in_steps(line: dict, cells: pd.DataFrame):
+    """How a depth in the unit of a fixed-grid line's law reads in steps (None where it is steps or NFE):
+    evaluations / (evaluations per step); checkpoint's segments or steps per segment u: N = u²."""
+    if line["adaptive"] or line["depth_axis"] in ("steps", "forward NFE"):
+        return None
+    if line["law"] == "checkpoint":
+        return lambda u: u * u
+    per_step = (cells["nfe_forward"] / cells["steps"]).median()
+    return (lambda u: u / per_step) if per_step > 0 else None
+
+
+def _line_cells(frame: pd.DataFrame, line: dict) -> pd.DataFrame:
+    """The measured cells of one fitted line (its line keys and ``adaptive``)."""
+    cells = frame
+    for key in [*LINE_KEYS, "adaptive"]:
+        value = line.get(key)
+        cells = cells[cells[key].isna()] if pd.isna(value) else cells[cells[key] == value]
+    return cells
+
+
 def _ratio_text(values: pd.Series) -> str:
     values = values.dropna()
     if values.empty:
@@ -172,11 +220,15 @@ def _against_direct(table: pd.DataFrame, criterion: str) -> str:
     rows = table[(table["criterion"] == criterion) & (table["method_a"] == "direct")]
     parts = []
     for method in method_order(rows["method_b"]):
-        ratios = rows.loc[rows["method_b"] == method, "ratio"].dropna()
+        mine = rows[rows["method_b"] == method]
+        ratios = mine["ratio"].dropna()
         if len(ratios):
             spread = _ratio_text(ratios)
             median = f"{ratios.median():.2g}×"
-            parts.append(f"{method} {median}" + ("" if spread == median else f" ({spread})"))
+            what = [spread] if spread != median else []
+            if "contest" in mine:  # what the head-to-head compares, and on which landing (like with like)
+                what.append(f"{mine['contest'].iloc[0]}, {' and '.join(sorted(set(mine['landing'])))}")
+            parts.append(f"{method} {median}" + (f" ({'; '.join(what)})" if what else ""))
     return ", ".join(parts)
 
 
@@ -199,14 +251,23 @@ def _memory_advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, 
         f"{_ratio_text(pairs['memory ratio adjoint/direct'])} the {metric} of direct backpropagation."
     )
     table = growth_table(frame, metric)
-    direct_k = table[table["method"] == "direct"]["exponent"]
-    adjoint_k = table[table["method"].map(method_family) == "adjoint"]["exponent"]
-    if len(direct_k) and len(adjoint_k):
-        shape = "flat" if adjoint_k.max() < FLAT_EXPONENT else "not flat"
+    direct = table[table["method"] == "direct"]
+    adjoint = table[table["method"].map(method_family) == "adjoint"]
+    if len(direct) and len(adjoint):
+        growing = direct[direct["growth"] == "grows"]["exponent"]
+        flat = int((adjoint["growth"] == "flat").sum())
+        direct_text = (
+            f"Direct memory grows with depth as L̃^k with k = {_span(growing)}"
+            if len(growing)
+            else "Direct memory does not grow measurably with depth here"
+        )
+        adjoint_text = f"adjoint memory is flat on {flat} of {len(adjoint)} lines (growth under {FLAT_FRACTION:.0%})"
+        grows = adjoint[adjoint["growth"] == "grows"]["exponent"]
+        if len(grows):
+            adjoint_text += f", grows with k = {_span(grows)} on the others"
         text += (
-            f" Direct memory grows with depth as L̃^k with k = {_span(direct_k)}; adjoint memory with "
-            f"k = {_span(adjoint_k)} ({shape}). The budget table extrapolates how deep each method can go "
-            "within a memory budget."
+            f" {direct_text}; {adjoint_text}. The budget table extrapolates how deep each method can go within a "
+            "memory budget, each line in the unit of its method's memory law."
         )
     return [("Memory", text)]
 
@@ -230,13 +291,21 @@ def _cost_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
         if same:
             parts.append(f"at {EQUAL_SETTINGS} (identical cells, whatever their gradient error): {same}")
         if parts:
-            out.append((f"{topic} against direct", "; ".join(parts) + ". Below 1× is cheaper than direct."))
+            out.append(
+                (
+                    f"{topic} against direct",
+                    "; ".join(parts) + ". Below 1× is cheaper than direct. Landed cells are compared with landed ones "
+                    "only, interpolated with interpolated; each ratio says whether it compares methods (one library), "
+                    "implementations (one method on two libraries, as lean-direct against direct) or both.",
+                )
+            )
     return out
 
 
 def _accuracy_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """Median gradient error per solver and method: fixed-grid and adaptive solvers never share a median."""
-    rows = measured(frame, "grad_rel_error")
+    """Median gradient error per solver and method: fixed-grid and adaptive solvers never share a
+    median; a wrong gradient (``gradient_wrong``) is in none."""
+    rows = trusted(frame, "grad_rel_error")
     parts = []
     for adaptive, kind in ((False, "fixed grid"), (True, "adaptive")):
         for solver, cells in rows[rows["adaptive"] == adaptive].groupby("solver", sort=True):
