@@ -355,9 +355,11 @@ def _write_jsonl(path: Path, frame: pd.DataFrame) -> Path:
 def test_report_command_renders_a_jsonl_file(tmp_path, capsys):
     frame = synthetic_frame()
     frame = frame[(frame["solver"] == "rk4") | (frame["status"] != "ok")]  # fewer figures: a faster test
+    # the seminorm takes adaptive solvers only: such a record is no valid cell, and the reader drops it
+    frame = frame[~((frame["method"] == "adjoint-seminorm") & (frame["solver"] == "rk4"))]
     results = _write_jsonl(tmp_path / "results.jsonl", frame)
     assert cli_main(["report", str(results), "--out", str(tmp_path / "out")]) == 0
-    assert f"{tmp_path / 'out' / 'report.html'} (13 cells;" in capsys.readouterr().out
+    assert f"{tmp_path / 'out' / 'report.html'} ({len(frame)} cells;" in capsys.readouterr().out
     md = (tmp_path / "out" / "report.md").read_text()
     assert "testhost" in md and UNDERFLOW in md and "](figures/memory_saved.png)" in md
     assert (tmp_path / "out" / "figures" / "memory_saved.png").is_file()
