@@ -140,7 +140,7 @@ def varying(frame: pd.DataFrame, keys=LINE_KEYS, exclude=(), implied: bool = Fal
     (the batch size of each workload, when each workload ran at one size): naming the earlier
     key already tells the cells apart, and a legend stays readable.
     """
-    shown = [k for k in keys if k not in exclude and k in frame and frame[k].dropna().nunique() > 1]
+    shown = [k for k in keys if k not in exclude and k in frame and _distinct(frame, k) > 1]
     if not implied:
         return shown
     kept: list[str] = []
@@ -160,6 +160,14 @@ def line_label(values: dict, keys) -> str:
     dot (:func:`neural_ode.axes.label`; a value a line does not have, like steps of an adaptive
     solve, is left out)."""
     return axis_label(values, keys)
+
+
+def _distinct(frame: pd.DataFrame, key: str) -> int:
+    """How many different values of ``key`` a label would show in ``frame``: flags as they read
+    (a fixed grid reads "landed" whatever its ``land`` says), other columns as stored."""
+    if key in BOOLEAN_COLUMNS:
+        return frame.apply(lambda row: axis_label(row, [key]), axis=1).nunique() if len(frame) else 0
+    return frame[key].dropna().nunique()
 
 
 def tolerance_relation(frame: pd.DataFrame) -> pd.Series:
