@@ -40,8 +40,6 @@ from neural_ode.validation import INT64_MAX, SEED_LIMIT, TIMEOUT_MAX_S
 
 ROLES = ("depth", "line", "table", "machine", "revision", "setting")
 KINDS = (str, int, float, bool)
-#: the depth axes a figure of cost against depth is drawn along
-DEPTH_ROLE = "depth"
 
 
 class ConfigError(ValueError):
@@ -277,7 +275,7 @@ def machine_keys() -> tuple[str, ...]:
 
 def depth_keys() -> tuple[str, ...]:
     """The axes a line of cost against depth is drawn along (steps, horizon, tolerances)."""
-    return tuple(a.name for a in AXES.values() if a.role == DEPTH_ROLE)
+    return tuple(a.name for a in AXES.values() if a.role == "depth")
 
 
 def line_keys(along: Iterable[str] | None = None) -> tuple[str, ...]:
@@ -298,11 +296,6 @@ def problem_keys() -> tuple[str, ...]:
 def choice_keys() -> tuple[str, ...]:
     """What a user chooses to solve a problem (method, solver, steps, tolerances, landing, dtype)."""
     return tuple(a.name for a in AXES.values() if a.identity and a.chosen)
-
-
-def table_keys() -> tuple[str, ...]:
-    """The axes that separate panels and tables (the problem's sizes and where it runs)."""
-    return tuple(a.name for a in AXES.values() if a.role == "table")
 
 
 def text(name: str, value) -> str:
@@ -342,6 +335,5 @@ def lands_anyway(values: Mapping) -> bool:
 __all__ = [
     "AXES", "ROLES", "Axis", "ConfigError", "choice_keys", "config_axes", "config_identity", "declare",
     "depth_keys", "identity", "label", "lands_anyway", "line_keys", "machine_keys", "option_axes", "problem_keys",
-    "table_keys",
-    "text",
+        "text",
 ]  # fmt: skip

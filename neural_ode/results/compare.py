@@ -40,7 +40,7 @@ import pandas as pd
 from neural_ode.axes import config_identity, machine_keys
 from neural_ode.axes import text as axis_text
 from neural_ode.results.cells import cell_key as identity_key
-from neural_ode.results.cells import differing_axes, merge_duplicates
+from neural_ode.results.cells import differing_axes, merge_duplicates, normalised
 
 #: what identifies a cell across result sets: every axis of its configuration's identity
 #: (:func:`neural_ode.axes.config_identity`; threads included); the commit is what is compared
@@ -231,10 +231,6 @@ def _present(value) -> bool:
     return not math.isfinite(number)
 
 
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def cell_label(row, keys=None) -> str:
     """The pairing axes ``keys`` (default: all) with a value, as the axes show them: ``mlp direct rk4 8 steps ...``."""
     keys = PAIR_KEYS if keys is None else keys
@@ -414,7 +410,7 @@ def _machine_differences(base_rows: list[dict], new_rows: list[dict]) -> dict:
     out = {}
     for axis in MACHINE_KEYS:
         sides = (base_rows, new_rows)
-        values = [sorted({str(r.get(axis)) for r in rows if not _missing(r.get(axis))}) for rows in sides]
+        values = [sorted({str(r.get(axis)) for r in rows if normalised(r.get(axis)) is not None}) for rows in sides]
         if values[0] and values[1] and set(values[0]) != set(values[1]):
             out[axis] = (tuple(values[0]), tuple(values[1]))
     return out

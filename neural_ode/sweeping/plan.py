@@ -27,6 +27,7 @@ from neural_ode.config import CellConfig, ConfigError
 from neural_ode.methods import METHODS
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS, SOLVERS
 from neural_ode.sweeping.presets import Preset
+from neural_ode.validation import TIMEOUT_MAX_S, parse_float, parse_int
 
 #: the tolerance axes: ``tol`` sets rtol = atol (the only sweep axis that is no axis of a cell)
 TOLERANCE_AXES = ("tol", "rtol", "atol")
@@ -91,7 +92,7 @@ def parse_axis(name: str, value) -> tuple:
         if axis.kind is bool:
             parsed.append(boolean(name, item))
         elif axis.kind is int:
-            parsed.append(positive_int(name, item) if axis.minimum == 1 else _integer(axis, item))
+            parsed.append(_integer(axis, item))
         elif axis.kind is float:
             parsed.append(positive_float(name, item))
         else:
@@ -103,15 +104,11 @@ def parse_axis(name: str, value) -> tuple:
 
 def positive_int(name: str, value) -> int:
     """``value`` as an integer in [1, int64 max] (ASCII digits only), or a ConfigError naming ``name``."""
-    from neural_ode.validation import parse_int
-
     return parse_int(f"--{name}", value, error=ConfigError)
 
 
 def positive_float(name: str, value) -> float:
     """``value`` as a finite number > 0 (ASCII decimal text or a number), or a ConfigError naming ``name``."""
-    from neural_ode.validation import TIMEOUT_MAX_S, parse_float
-
     return parse_float(f"--{name}", value, maximum=TIMEOUT_MAX_S if name == "timeout" else math.inf, error=ConfigError)
 
 
@@ -177,8 +174,6 @@ def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConf
 
 
 def _integer(axis, value) -> int:
-    from neural_ode.validation import parse_int
-
     return parse_int(f"--{axis.name}", value, minimum=int(axis.minimum or 0), error=ConfigError)
 
 
