@@ -18,8 +18,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/neural-ode-bench run
 
+# the suite on every core (pytest-xdist), each test module on one worker so that its fixtures run once
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only

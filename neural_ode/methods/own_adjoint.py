@@ -108,6 +108,51 @@ def adjoint_step(field, stepper: Stepper, times, y, a, g: list[torch.Tensor], h:
     return combine(y, F, stepper.weights, -h), combine(a, V, stepper.weights, h)
 
 
+def _adjoint_step_source(rows, weights) -> str:
+    """Python source of :func:`adjoint_step` for one tableau, as straight-line code.
+
+    The same calls in the same order as the loop (per stage ``combine`` of y with ``-h`` and of
+    a with ``h``, one :func:`vjp`, a ``_foreach_add_`` into g where the stage has a weight; then
+    the two weighted sums), so the result is bitwise that of :func:`adjoint_step`, without the
+    loop's per-step lists, dict and calls.
+    """
+
+    def terms(target, start, k, coefs, dt):
+        (j, coef), rest = coefs[0], coefs[1:]
+        return [f"    {target} = torch.add({start}, {k}{j}, alpha={coef!r} * {dt})"] + [
+            f"    {target}.add_({k}{j}, alpha={coef!r} * {dt})" for j, coef in rest
+        ]
+
+    weight = dict(weights)
+    lines = ["def step(field, times, y, a, g, h, params):", "    mh = -h"]
+    for i, row in enumerate(rows):
+        if row:
+            lines += terms(f"Y{i}", "y", "F", row, "mh") + terms(f"A{i}", "a", "V", row, "h")
+        else:
+            lines += [f"    Y{i} = y", f"    A{i} = a"]
+        lines.append(f"    F{i}, V{i}, W{i} = vjp(field, times[{i}], Y{i}, A{i}, params)")
+        if i in weight:
+            lines.append(f"    if g:\n        torch._foreach_add_(g, W{i}, alpha=h * {weight[i]!r})")
+    lines += terms("y_new", "y", "F", weights, "mh") + terms("a_new", "a", "V", weights, "h")
+    lines.append("    return y_new, a_new")
+    return "\n".join(lines) + "\n"
+
+
+_GENERATED_STEPS: dict[str, object] = {}
+
+
+def generated_adjoint_step(stepper: Stepper):
+    """:func:`adjoint_step` for ``stepper``'s tableau as generated straight-line code, made
+    once per process: ``step(field, times, y, a, g, h, params) -> (y, a)``."""
+    source = _adjoint_step_source(stepper.rows, stepper.weights)
+    step = _GENERATED_STEPS.get(source)
+    if step is None:
+        namespace = {"torch": torch, "vjp": vjp}
+        exec(compile(source, f"<adjoint step {stepper.tableau.name}>", "exec"), namespace)  # noqa: S102
+        step = _GENERATED_STEPS[source] = namespace["step"]
+    return step
+
+
 class OwnAdjointFunction(torch.autograd.Function):
     """The adjoint method as an autograd Function: ``apply(field, solver, rtol, atol, options, t, y0, *params)``.
 
@@ -149,11 +194,12 @@ def _backward_fixed(field, stepper: Stepper, grid, ys, grad_ys, params):
     last = len(grid.outputs) - 1
     y, a = ys[last], grad_ys[last].clone()
     g = [torch.zeros_like(p) for p in params]
+    step = generated_adjoint_step(stepper)  # adjoint_step, generated straight-line for this tableau
     for n in reversed(range(grid.steps)):
         k = output_at.get(n + 1)
         if k is not None and k != last:  # an output time: the loss also depends on y there
             y, a = ys[k], a + grad_ys[k]
-        y, a = adjoint_step(field, stepper, grid.reverse_stage_times(n), y, a, g, grid.dts[n], params)
+        y, a = step(field, grid.reverse_stage_times(n), y, a, g, grid.dts[n], params)
     return a + grad_ys[0], g
 
 
