@@ -281,6 +281,7 @@ class AdaptiveSolver:
             step = direction * h
             y_new, f_new, error = self.stages(t, t_next, step, y, f0)
             ratio = self._error_ratio(error, y, y_new)
+            error = None  # freed before the next attempt runs (the peak holds one attempt, not two)
             if not math.isfinite(ratio):
                 raise NonFiniteError(f"non-finite values in the state or its error estimate at t={t}")
             if ratio <= 1.0:
@@ -292,6 +293,7 @@ class AdaptiveSolver:
             else:
                 self.stats.rejected += 1
                 shrink = self.dfactor
+            y_new = f_new = None  # a rejected attempt's state and stages go before the retry
             if ratio == 0.0:
                 factor = self.ifactor
             else:
