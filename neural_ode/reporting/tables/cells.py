@@ -120,7 +120,11 @@ def choices_display(choices: pd.DataFrame) -> pd.DataFrame:
                     pick = pick.iloc[0]
                     row[heading] = pick["configuration"]
                     row[f"{criterion} ({unit})"] = pick["value"] / scale
-                    row[f"grad error ({heading})"] = units.error(pick["grad_rel_error"])
+                    row[f"grad error ({heading})"] = units.error(pick["grad_rel_error"]) + (
+                        f" (decided by round-off: floor {units.error(pick['grad_roundoff_floor'])})"
+                        if bool(pick.get("decided_by_roundoff", False))
+                        else ""
+                    )
             key = tuple(v for k, v in row.items() if k not in problem)
             if runs and runs[-1][0] == key:
                 runs[-1][1].append(target)
