@@ -140,8 +140,9 @@ def choices_table(frame: pd.DataFrame) -> pd.DataFrame:
             for target in TARGETS:
                 pick = cheapest(cells, target)
                 if pick is not None:
+                    rounded = decided_by_roundoff(target, pick.get("grad_roundoff_floor"))
                     out.append({**pick.to_dict(), "target_grad_rel_error": target, "criterion": criterion,
-                                "decided_by_roundoff": decided_by_roundoff(target, pick.get("grad_roundoff_floor"))})
+                                "decided_by_roundoff": rounded})  # fmt: skip
     table = pd.DataFrame(out, columns=columns)
     if table.empty:
         return table
