@@ -102,6 +102,11 @@ def setting_help(key: str) -> str:
     return (SETTING_AXES[key].description + _SETTING_HELP.get(key, "") + " (default: the preset's)").replace("%", "%%")
 
 
+def _option(key: str) -> str:
+    """The option of setting ``key``: ``--max-repeats`` for ``max_repeats``."""
+    return f"--{key.replace('_', '-')}"
+
+
 def _metavar(axis) -> str:
     return "SECONDS" if axis.name.endswith("_s") else "N" if axis.kind is int else "FRACTION"
 
@@ -114,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help=f"a named sweep: {', '.join(PRESETS)} (default {DEFAULT_PRESET})")
     parser.add_argument("--config", metavar="FILE", help="a TOML file with the same keys as these options")
     for key, axis in SETTING_AXES.items():
-        parser.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar=_metavar(axis), help=setting_help(key))
+        parser.add_argument(_option(key), dest=key, metavar=_metavar(axis), help=setting_help(key))
     parser.add_argument("--seed", help="seed of parameters, initial state and target (default 0)")
     parser.add_argument(
         "--threads",
@@ -201,9 +206,9 @@ def run_settings(settings: dict, preset) -> RunSettings:
         if value is None:
             values[axis.name] = None
         elif axis.kind is int:
-            values[axis.name] = parse_int(f"--{key}", value, minimum=int(axis.minimum), error=ConfigError)
+            values[axis.name] = parse_int(_option(key), value, minimum=int(axis.minimum), error=ConfigError)
         else:
-            values[axis.name] = parse_float(f"--{key}", value, maximum=axis.maximum or math.inf, error=ConfigError)
+            values[axis.name] = parse_float(_option(key), value, maximum=axis.maximum or math.inf, error=ConfigError)
     if "repeats" in settings and "max_repeats" not in settings:
         values["max_repeats"] = None  # --repeats N alone: exactly N, as before calibration
     return RunSettings(seed=parse_seed("--seed", settings.get("seed", 0), error=ConfigError), **values)
