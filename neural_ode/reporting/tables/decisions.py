@@ -115,7 +115,7 @@ def _roundoff_note(cells: list) -> str:
         return ""
     floors = ", ".join(f"{units.error(c['grad_roundoff_floor'])} ({configuration(c)})" for c in cells)
     return (
-        f" **Decided by round-off**: float32 rounding alone moves the gradient by {floors} against the same solve "
+        f" Decided by round-off: float32 rounding alone moves the gradient by {floors} against the same solve "
         f"in float64, at least {ROUNDOFF_SHARE:.0%} of the target: whether a cell meets it depends on rounding as "
         "much as on the method, steps or tolerance (measure in float64 to rank them)."
     )
