@@ -227,10 +227,18 @@ for _axis in (
          minimum=0, maximum=SEED_LIMIT - 1),
     Axis("max_num_steps", int, "line", "cap on the accepted+rejected steps of an adaptive solve", 20_000,
          option=False),
-    Axis("repeats", int, "setting", "timed repeats after the warm-up", 5, option=False),
+    Axis("repeats", int, "setting", "timed repeats after the warm-up: the fewest a calibrated cell takes, the "
+         "fixed count of one that is not (max_repeats None or at most repeats)", 5, option=False),
     Axis("warmup", int, "setting", "untimed warm-up rounds", 1, option=False, minimum=0),
     Axis("timeout_s", float, "setting", "wall-clock budget of the whole cell, seconds", 300.0, option=False,
          maximum=TIMEOUT_MAX_S),
+    Axis("max_repeats", int, "setting", "the most timed repeats calibration may take (None: a fixed count of "
+         "repeats); repeats go on until the 95 % interval of the median is within ci_halfwidth or time_budget_s "
+         "runs out", None, option=False),
+    Axis("ci_halfwidth", float, "setting", "calibration's target: the 95 % interval of the forward and backward "
+         "medians within ± this fraction of them", 0.05, option=False, maximum=1.0),
+    Axis("time_budget_s", float, "setting", "calibration's budget: seconds of timed repeats after which no more "
+         "are taken (the fewest, repeats, are always taken)", 1.0, option=False, maximum=TIMEOUT_MAX_S),
     # where it ran: filled by the measurement (the record's provenance), never planned
     Axis("threads", int, "table", "torch CPU threads during the measurement", option=False, config=False),
     Axis("hostname", str, "machine", "the machine's host name", option=False, config=False, show="host {value}"),
@@ -250,6 +258,18 @@ for _axis in (
 def config_axes() -> list[Axis]:
     """The axes that are fields of CellConfig, in declaration order."""
     return [a for a in AXES.values() if a.config]
+
+
+def setting_axes() -> list[Axis]:
+    """The axes that say how a cell is measured (role ``setting``): ``run``'s settings options and
+    ``--config`` keys (:func:`setting_key`), :class:`neural_ode.sweeping.plan.RunSettings` and the presets."""
+    return [a for a in AXES.values() if a.role == "setting" and a.config]
+
+
+def setting_key(axis: Axis) -> str:
+    """A setting's ``--config`` key and option name: its axis name without the unit ``_s``
+    (``timeout_s`` -> ``timeout``, option ``--timeout``; ``max_repeats`` -> option ``--max-repeats``)."""
+    return axis.name.removesuffix("_s")
 
 
 def option_axes() -> list[Axis]:
@@ -335,5 +355,5 @@ def lands_anyway(values: Mapping) -> bool:
 __all__ = [
     "AXES", "ROLES", "Axis", "ConfigError", "choice_keys", "config_axes", "config_identity", "declare",
     "depth_keys", "identity", "label", "lands_anyway", "line_keys", "machine_keys", "option_axes", "problem_keys",
-        "text",
+    "setting_axes", "setting_key", "text",
 ]  # fmt: skip

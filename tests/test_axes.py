@@ -110,7 +110,8 @@ def test_config_imports_no_registry_and_reporting_has_sub_packages():
 def test_roles_derive_every_grouping():
     expected = {"workload", "method", "solver", "steps", "horizon", "rtol", "atol", "land", "batch", "width", "dim"}
     assert set(config_identity()) >= expected | {"layers", "outputs", "dtype", "device", "seed", "threads"}
-    assert not {"repeats", "warmup", "timeout_s", "hostname", "git_commit"} & set(config_identity())
+    settings = {"repeats", "warmup", "timeout_s", "max_repeats", "ci_halfwidth", "time_budget_s"}
+    assert not (settings | {"hostname", "git_commit"}) & set(config_identity())
     assert {"hostname", "git_commit", "torch_version"} <= set(identity())
     # a line is drawn along the depth axes: every other identity axis fixes it
     assert set(line_keys()) == set(identity()) - {"steps", "horizon", "rtol", "atol"}
@@ -118,6 +119,32 @@ def test_roles_derive_every_grouping():
     assert {"workload", "horizon", "batch", "layers", "outputs"} <= set(problem_keys())
     assert not {"method", "solver", "steps", "rtol", "land", "dtype"} & set(problem_keys())
     assert [f.name for f in dataclasses.fields(CellConfig)] == [a.name for a in AXES.values() if a.config]
+
+
+def test_every_setting_axis_is_a_run_option_a_config_key_a_cell_field_and_a_results_column(tmp_path):
+    import argparse
+
+    from neural_ode.axes import setting_axes, setting_key
+    from neural_ode.commands import run as run_command
+    from neural_ode.results.frame import results_frame
+    from neural_ode.results.record import CellRecord
+    from neural_ode.sweeping.presets import PRESETS
+
+    names = [a.name for a in setting_axes()]
+    assert names == ["repeats", "warmup", "timeout_s", "max_repeats", "ci_halfwidth", "time_budget_s"]
+    parser = argparse.ArgumentParser()
+    run_command.add_arguments(parser)
+    help_text = parser.format_help()
+    assert all(f"--{setting_key(a).replace('_', '-')}" in help_text for a in setting_axes())
+    (tmp_path / "s.toml").write_text("repeats = 7\nmax_repeats = 40\nci_halfwidth = 0.02\ntime_budget = 3\n")
+    settings = run_command.run_settings(run_command.read_config(str(tmp_path / "s.toml")), PRESETS["quick"])
+    assert (settings.repeats, settings.max_repeats, settings.ci_halfwidth, settings.time_budget_s) == (7, 40, 0.02, 3.0)
+    with pytest.raises(ConfigError, match="--ci-halfwidth takes positive numbers of at most 1"):
+        run_command.run_settings({"ci_halfwidth": "5"}, PRESETS["quick"])
+    cell = CellConfig(max_repeats=9, ci_halfwidth=0.1, time_budget_s=2.0)
+    frame = results_frame([CellRecord(config=cell)])
+    assert {name: frame[name].iloc[0] for name in names[3:]} == {"max_repeats": 9, "ci_halfwidth": 0.1,
+                                                                   "time_budget_s": 2.0}  # fmt: skip
 
 
 def test_an_axis_is_declared_once_and_checks_its_values():

@@ -68,7 +68,7 @@ def test_choices_csv_picks_the_cheapest_ok_cell_reaching_each_target(rendered):
     results = pd.read_csv(rendered / "results.csv")
     choices = pd.read_csv(rendered / "choices.csv")
     assert list(choices.columns[:3]) == ["workload", "target_grad_rel_error", "criterion"]
-    assert list(choices.columns[-2:]) == ["value", "grad_rel_error"]
+    assert list(choices.columns[-4:]) == ["value", "grad_rel_error", "grad_roundoff_floor", "decided_by_roundoff"]
     ok_errors = results.loc[results["status"] == "ok", "grad_rel_error"]
     reached = [t for t in TARGETS if (ok_errors <= t).any()]
     assert reached == [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6]  # 1e-7 and 1e-8 only by the failed cell
@@ -98,6 +98,30 @@ def test_choices_separate_problems_and_leave_out_unreached_targets():
     long = choices[choices["horizon"] == 4.0]
     assert long["target_grad_rel_error"].tolist() == [0.1, 0.1]  # only 1e-1 is reached at t1 = 4
     assert set(long["criterion"]) == {"time", "memory"}
+
+
+def test_a_pick_whose_target_is_below_twice_its_round_off_floor_is_decided_by_round_off():
+    from neural_ode.reporting.tables.cells import choices_display
+
+    # the quick mlp's direct rk4: more steps, more rounding; the 1e-7 target is met by rounding
+    rows = [
+        _cell("direct", "rk4", steps=4, error=7.4e-7, time_s=0.010, peak=3e6, grad_roundoff_floor=9.8e-8),
+        _cell("direct", "rk4", steps=8, error=9.4e-8, time_s=0.020, peak=4e6, grad_roundoff_floor=1.2e-7),
+        _cell("direct", "dopri5", rtol=1e-5, error=4e-5, time_s=0.005, peak=2e6),  # no floor (older results)
+    ]
+    frame = prepare(pd.DataFrame(rows))
+    choices = choices_table(frame).set_index(["criterion", "target_grad_rel_error"])
+    assert choices.loc[("time", 1e-7), "steps"] == 8 and choices.loc[("time", 1e-7), "decided_by_roundoff"]
+    assert not choices.loc[("time", 1e-6), "decided_by_roundoff"]  # floor 9.8e-8: under half of 1e-6
+    assert not choices.loc[("time", 1e-4), "decided_by_roundoff"]  # no floor measured: not flagged
+    shown = choices_display(choices_table(frame))
+    flagged = shown[shown["grad error (fastest)"].str.contains("decided by round-off")]
+    assert flagged["target ≤"].tolist() == ["1e-7"]
+    assert "floor 1.2e-7" in flagged["grad error (fastest)"].iloc[0]
+    sentences = dict(decision_sentences(frame))
+    (heading,) = [h for h in sentences if h.startswith("gradient error ≤ 1e-7")]
+    assert "Decided by round-off" in sentences[heading] and "1.2e-7 (direct · rk4 · 8 steps)" in sentences[heading]
+    assert not any("round-off" in text for h, text in sentences.items() if h != heading)
 
 
 def test_pareto_front_keeps_only_undominated_cells():

@@ -109,6 +109,20 @@ def test_timings_need_a_significant_shift_and_the_factor():
     assert compare_frames(base, slower, Thresholds(timings="report")).regressions.empty
 
 
+def test_without_samples_the_medians_95_percent_intervals_decide():
+    base = pd.DataFrame(_rows()).assign(time_backward_ci_low_s=0.9e-2, time_backward_ci_high_s=1.1e-2)
+    slower = base.assign(time_backward_s=base["time_backward_s"] * 2)
+    # the medians doubled but the intervals overlap: not significant, whatever the ranges say
+    overlapping = slower.assign(time_backward_ci_low_s=1.0e-2, time_backward_ci_high_s=1.2e-2)
+    assert compare_frames(base, overlapping).regressions.empty
+    row = compare_frames(base, overlapping).table.query("metric == 'time_backward_s'").iloc[0]
+    assert row["test"].startswith("95 % intervals of the medians overlap")
+    apart = slower.assign(time_backward_ci_low_s=1.5e-2, time_backward_ci_high_s=2.5e-2)
+    regressions = compare_frames(base, apart).regressions
+    assert set(regressions["metric"]) == {"time_backward_s"}
+    assert regressions.iloc[0]["test"].startswith("95 % intervals of the medians apart")
+
+
 def test_timing_samples_are_tested_with_mann_whitney():
     base = pd.DataFrame(_rows()).assign(time_total_s=0.01)
     new = base.copy().assign(time_total_s=0.03)

@@ -108,5 +108,8 @@ def test_tracked_metrics_are_the_exact_and_accuracy_ones_on_their_devices():
     }
     assert "cuda_peak_bytes" not in {m.name for m in tracked("cpu")}
     assert "cpu_peak_bytes" not in {m.name for m in tracked("cuda")}
-    assert METRICS["time_forward_s"].spread_fields == ("time_forward_iqr_s", "time_forward_min_s", "time_forward_max_s")
+    assert METRICS["time_forward_s"].spread_fields == (
+        "time_forward_iqr_s", "time_forward_min_s", "time_forward_max_s", "time_forward_ci_low_s",
+        "time_forward_ci_high_s",
+    )  # fmt: skip
     assert METRICS["saved_bytes"].axis_label == "saved for backward (MB)"

@@ -7,15 +7,18 @@ option (``--workload``, ``--method``, ``--solver``, ``--steps``, ``--horizon``, 
 the given axes, the others taken from the preset's base (see :mod:`neural_ode.sweeping.plan` for how
 fixed-grid and adaptive solvers take depth and tolerance).
 
-``--config FILE`` is a TOML file with the same keys as the options, without the dashes (axes as
-lists or comma strings); options given on the command line override it::
+``--config FILE`` is a TOML file with the same keys as the options, without the leading dashes and
+with ``_`` for ``-`` (axes as lists or comma strings); options given on the command line override it::
 
     preset = "quick"
     method = ["direct", "adjoint"]
     solver = "rk4,dopri5"
     steps = [8, 16, 32]
     tol = [1e-3, 1e-6]
-    repeats = 3
+    repeats = 6
+    max_repeats = 30
+    ci_halfwidth = 0.05
+    time_budget = 1.0
     timeout = 60
     threads = 1
     out = "reports/mine"
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import signal
 import sys
@@ -41,19 +45,23 @@ import warnings
 from pathlib import Path
 
 from neural_ode.axes import AXES as CELL_AXES
+from neural_ode.axes import setting_axes, setting_key
 from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
 from neural_ode.measuring.timing import THREADS_VARIABLE
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
-from neural_ode.sweeping.plan import AXES, MAX_CELLS, RunSettings, plan, positive_int
+from neural_ode.sweeping.plan import AXES, MAX_CELLS, RunSettings, plan
 from neural_ode.sweeping.presets import DEFAULT_PRESET, PRESETS
 from neural_ode.sweeping.runner import KILL_GRACE_S, ResultsLog, run_sweep
 
 NAME = "run"
 HELP = "measure a sweep of cells (a preset, or the product of the given axes) and render its report"
 
+#: the measurement settings (the setting axes, :func:`neural_ode.axes.setting_axes`) by --config key
+#: (``timeout``, ``max_repeats``; option ``--timeout``, ``--max-repeats``)
+SETTING_AXES = {setting_key(axis): axis for axis in setting_axes()}
 #: keys of a --config file besides the axes, with their option's meaning
-SETTINGS = ("preset", "repeats", "warmup", "seed", "timeout", "out", "resume", "wait", "extend", "threads", "scheduler")
+SETTINGS = ("preset", *SETTING_AXES, "seed", "out", "resume", "wait", "extend", "threads", "scheduler")
 SETTINGS += ("yes",)
 #: settings that are true or false
 _FLAGS = ("resume", "wait", "extend", "yes")
@@ -81,6 +89,28 @@ def axis_help(name: str) -> str:
     return text.replace("%", "%%")
 
 
+#: what a setting's option says beyond its axis's description
+_SETTING_HELP = {
+    "repeats": "; --repeats N alone is a fixed count of N (calibration off), as before calibrated timings",
+    "timeout": f": the cell stops itself there (status timeout), and its process is killed {KILL_GRACE_S:g} s "
+    "later if still running",
+}
+
+
+def setting_help(key: str) -> str:
+    """The help of setting ``key``: its axis's description, what the option adds, and its default."""
+    return (SETTING_AXES[key].description + _SETTING_HELP.get(key, "") + " (default: the preset's)").replace("%", "%%")
+
+
+def _option(key: str) -> str:
+    """The option of setting ``key``: ``--max-repeats`` for ``max_repeats``."""
+    return f"--{key.replace('_', '-')}"
+
+
+def _metavar(axis) -> str:
+    return "SECONDS" if axis.name.endswith("_s") else "N" if axis.kind is int else "FRACTION"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``run`` (every one also a key of ``--config``)."""
     axes = parser.add_argument_group("axes (comma lists; the sweep is their product)")
@@ -88,15 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         axes.add_argument(f"--{name}", metavar="LIST", help=axis_help(name))
     parser.add_argument("--preset", help=f"a named sweep: {', '.join(PRESETS)} (default {DEFAULT_PRESET})")
     parser.add_argument("--config", metavar="FILE", help="a TOML file with the same keys as these options")
-    parser.add_argument("--repeats", help="timed repeats per cell (default: the preset's)")
-    parser.add_argument("--warmup", help="untimed warm-up rounds per cell (default: the preset's)")
+    for key, axis in SETTING_AXES.items():
+        parser.add_argument(_option(key), dest=key, metavar=_metavar(axis), help=setting_help(key))
     parser.add_argument("--seed", help="seed of parameters, initial state and target (default 0)")
-    parser.add_argument(
-        "--timeout",
-        metavar="SECONDS",
-        help="time budget of one cell: it stops itself there (status timeout), and its process is killed "
-        f"{KILL_GRACE_S:g} s later if still running (default: the preset's)",
-    )
     parser.add_argument(
         "--threads",
         metavar="N",
@@ -171,15 +195,23 @@ def gather(args: argparse.Namespace) -> dict:
 
 
 def run_settings(settings: dict, preset) -> RunSettings:
-    """Seed, repeats, warm-up and time budget, from the settings or the preset."""
-    from neural_ode.validation import parse_int, parse_seed, parse_timeout
+    """The seed and every setting axis (repeats, warm-up, time budgets, calibration), from the
+    settings or the preset. ``repeats`` given without ``max_repeats``: a fixed count (as before
+    calibrated timings); ``max_repeats`` at most ``repeats`` is one too."""
+    from neural_ode.validation import parse_float, parse_int, parse_seed
 
-    return RunSettings(
-        seed=parse_seed("--seed", settings.get("seed", 0), error=ConfigError),
-        repeats=positive_int("repeats", settings.get("repeats", preset.repeats)),
-        warmup=parse_int("--warmup", settings.get("warmup", preset.warmup), minimum=0, error=ConfigError),
-        timeout_s=parse_timeout("--timeout", settings.get("timeout", preset.timeout_s), error=ConfigError),
-    )
+    values = {}
+    for key, axis in SETTING_AXES.items():
+        value = settings.get(key, getattr(preset, axis.name))
+        if value is None:
+            values[axis.name] = None
+        elif axis.kind is int:
+            values[axis.name] = parse_int(_option(key), value, minimum=int(axis.minimum), error=ConfigError)
+        else:
+            values[axis.name] = parse_float(_option(key), value, maximum=axis.maximum or math.inf, error=ConfigError)
+    if "repeats" in settings and "max_repeats" not in settings:
+        values["max_repeats"] = None  # --repeats N alone: exactly N, as before calibration
+    return RunSettings(seed=parse_seed("--seed", settings.get("seed", 0), error=ConfigError), **values)
 
 
 def output_dir(settings: dict) -> Path:

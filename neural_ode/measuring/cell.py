@@ -8,9 +8,12 @@ figure:
    finiteness of state, loss and gradient, and the errors against the float64 reference;
 3. a profiled run: peak CPU tensor bytes (CPU cells), or a run between CUDA memory statistics
    (CUDA cells);
-4. timed runs, with the bare vector field (no counter, no hooks): warm-up, then repeats;
+4. timed runs, with the bare vector field (no counter, no hooks): warm-up, then repeats until the
+   median's 95 % interval is narrow enough or the cell's timing budget is spent;
 5. the time of one bare vector-field evaluation (timed in runs of NFE calls), for the solver-overhead
-   ratio.
+   ratio;
+6. float32 cells: the same solve in float64, for the round-off floor;
+7. the errors against the float64 reference.
 
 Anything raised is turned into the record's ``status`` and ``error``; figures measured before
 the failure are kept.
@@ -19,6 +22,7 @@ the failure are kept.
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -28,7 +32,7 @@ import torch
 
 from neural_ode.config import CellConfig
 from neural_ode.measuring.backsolve import reverse_state_error
-from neural_ode.measuring.counting import CountingField, Deadline
+from neural_ode.measuring.counting import CellTimeout, CountingField, Deadline
 from neural_ode.measuring.failures import NonFiniteError, classify
 from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, rss_peak_bytes, saved_bytes
 from neural_ode.measuring.options import fixed_grid_points, solver_options  # noqa: F401 (re-exported)
@@ -128,6 +132,7 @@ def measure_cell(
     reference: bool = True,
     peak: bool = True,
     timing: bool = True,
+    roundoff: bool = True,
 ) -> CellRecord:
     """Measure ``config`` and return its record; never raises for a failing cell.
 
@@ -139,6 +144,8 @@ def measure_cell(
         reference: compute ``grad_rel_error``/``sol_rel_error`` against the float64 reference.
         peak: run the profiled (CPU) or CUDA-statistics run for the peak tensor bytes.
         timing: run the timed repeats (off for the exact figures alone).
+        roundoff: float32 cells: solve again in float64 for the round-off floor
+            (``grad_roundoff_floor``, ``sol_roundoff_floor``).
 
     Returns:
         a :class:`CellRecord` with status ``ok``, or the failure's status and message and every
@@ -161,6 +168,8 @@ def measure_cell(
             _measure_peak(step, deadline, fields)
         if timing:
             _measure_time(step, deadline, fields)
+        if roundoff:
+            _measure_roundoff(config, solution, gradient, deadline, fields)
         if reference:  # last: a reference not computed yet takes what is left of the deadline, nothing else
             _measure_accuracy(config, solution, gradient, deadline, fields)
     except Exception as exc:  # a failed cell is a result
@@ -212,6 +221,35 @@ def _measure_accuracy(config, solution: torch.Tensor, gradient: torch.Tensor, de
     fields["ref_grad_rel_error"] = ref.gradient_error
 
 
+def _measure_roundoff(config, solution: torch.Tensor, gradient: torch.Tensor, deadline: Deadline, fields: dict):
+    """The round-off floor of a float32 cell: the distance of its states and gradient (the counted
+    run's) from the same solve in float64, same method, solver, grid or tolerances, landing, and the
+    same parameters and initial state (the workloads draw them in float32 and upcast).
+
+    Both solves share their truncation error (the same discrete method on the same grid), so what
+    separates them is float32 rounding: the part of the cell's error against the reference that no
+    target below it can be met without. An adaptive float64 solve chooses its own steps at the same
+    tolerances; they are the float32 solve's until the error estimate reaches float32 round-off, and
+    then the distance includes a truncation difference too (an over-estimate of the floor).
+    Float64 cells record nothing (None). A float64 solve that fails leaves the floor None.
+    """
+    if config.dtype != "float32":
+        return
+    deadline.check()
+    try:
+        wide = build_pass(config.replace(dtype="float64"))
+        wide.zero_grad()
+        wide.backward(wide.forward(CountingField(wide.problem.field, deadline)))
+        wide_gradient = flat_gradient(wide.problem.parameters())
+        wide_solution = wide.trajectory.detach().to("cpu", torch.float64)
+    except CellTimeout:
+        raise
+    except Exception:  # no floor (an out-of-memory float64 solve) is no reason to lose the cell
+        return
+    fields["sol_roundoff_floor"] = relative_error(solution, wide_solution)
+    fields["grad_roundoff_floor"] = relative_error(gradient, wide_gradient)
+
+
 def _measure_peak(step: GradientPass, deadline: Deadline, fields: dict) -> None:
     """Peak tensor bytes of one forward+backward on the cell's device."""
     deadline.check()
@@ -227,9 +265,15 @@ def _measure_peak(step: GradientPass, deadline: Deadline, fields: dict) -> None:
 
 def _timed_fields(name: str, timing) -> dict:
     """The median of ``timing`` under the timed metric ``name`` and its spread under the schema's
-    spread fields (``time_forward_iqr_s``, ``_min_s``, ``_max_s``), in seconds."""
-    iqr, low, high = METRICS[name].spread_fields
-    return {name: timing.median_s, iqr: timing.iqr_s, low: timing.min_s, high: timing.max_s}
+    spread fields (``time_forward_iqr_s``, ``_min_s``, ``_max_s``, ``_ci_low_s``, ``_ci_high_s``), in
+    seconds; an interval that does not exist (fewer than 6 repeats) is None."""
+    iqr, low, high, ci_low, ci_high = METRICS[name].spread_fields
+    return {name: timing.median_s, iqr: timing.iqr_s, low: timing.min_s, high: timing.max_s,
+            ci_low: _finite(timing.ci_low_s), ci_high: _finite(timing.ci_high_s)}  # fmt: skip
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
@@ -248,11 +292,16 @@ def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
             warmup=config.warmup,
             device=config.device,
             between=between,
+            max_repeats=config.max_repeats,
+            halfwidth=config.ci_halfwidth,
+            budget_s=config.time_budget_s,
         )
     fields.update(other_cpu_cores=contention.other_cores, contended=contention.contended)
     fields.update(_timed_fields("time_forward_s", forward))
     fields.update(_timed_fields("time_backward_s", backward))
     fields["time_repeats"] = forward.repeats
+    fields["time_stop"] = forward.stopped_by
+    fields["time_ci_reached"] = forward.within(config.ci_halfwidth) and backward.within(config.ci_halfwidth)
     fields["time_forward_samples_s"] = list(forward.samples_s)
     fields["time_backward_samples_s"] = list(backward.samples_s)
     deadline.check()

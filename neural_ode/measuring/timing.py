@@ -1,8 +1,21 @@
-"""Wall-time statistics of repeated runs: median with its spread, CUDA synchronised."""
+"""Wall-time statistics of repeated runs: median with its spread and its 95 % interval, CUDA synchronised.
+
+Timings are calibrated (:func:`time_forward_backward`): repeats go on until the 95 % confidence
+interval of the median is within a relative half-width of it, or a time budget runs out, between
+a minimum and a maximum count. The interval (:func:`median_interval`) is distribution-free: the
+order statistics at the ranks the binomial(n, 1/2) quantiles give (asv's ``statistics.py`` does the
+same at 99 %). Timings are skewed and heavy-tailed under load (preemption adds long repeats, never
+short ones), so an interval that assumes a distribution (a t-interval on the mean) or resamples a
+handful of repeats (a bootstrap of 6-10 samples has too few distinct medians) would misstate it;
+the order-statistics interval needs only independent repeats and is exact in its coverage
+(at least 95 %). It needs 6 repeats: with 5, even [min, max] covers the median with only
+1 - 2/32 = 93.75 %.
+"""
 
 from __future__ import annotations
 
 import gc
+import math
 import os
 import statistics
 import time
@@ -10,6 +23,42 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+#: the confidence of the median's interval
+CONFIDENCE = 0.95
+#: why calibrated repeats stopped (``time_stop`` of a record)
+STOP_WIDTH, STOP_BUDGET, STOP_MAX, STOP_FIXED = "width", "budget", "max repeats", "fixed count"
+
+
+def median_interval(samples, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The distribution-free ``confidence`` interval of the median of ``samples``: (low, high).
+
+    The sorted samples' order statistics x_(k) and x_(n+1-k), with k the largest rank for which
+    P(B <= k - 1) <= (1 - confidence) / 2, B ~ binomial(n, 1/2): the median lies below x_(k) only
+    when fewer than k samples fall below it. Coverage is 1 - 2 P(B <= k - 1) >= ``confidence``
+    (n = 10: k = 2, [x_(2), x_(9)], 97.9 %; n = 20: [x_(6), x_(15)], 95.9 %). (NaN, NaN) when n is
+    too small for any interval to reach the confidence (n < 6 at 95 %).
+    """
+    values = sorted(float(s) for s in samples)
+    n = len(values)
+    tail = (1.0 - confidence) / 2.0
+    k, below = 0, 0.0  # below: P(B <= k - 1), growing with k
+    while k < n // 2:
+        below_next = below + math.comb(n, k) / 2.0**n  # P(B <= k)
+        if below_next > tail:
+            break
+        k, below = k + 1, below_next
+    if k == 0:
+        return math.nan, math.nan
+    return values[k - 1], values[n - k]
+
+
+def relative_halfwidth(median: float, low: float, high: float) -> float:
+    """How far the interval [low, high] reaches from ``median``, relative to it: the interval lies
+    within ±this of the median (NaN without an interval or a positive median)."""
+    if not (median > 0) or not math.isfinite(low) or not math.isfinite(high):
+        return math.nan
+    return max(median - low, high - median) / median
 
 
 @dataclass(frozen=True)
@@ -23,17 +72,33 @@ class TimingStats:
     repeats: int
     #: every repeat's time, in the order measured (kept for statistical comparisons)
     samples_s: tuple[float, ...] = ()
+    #: the 95 % interval of the median (:func:`median_interval`; NaN with fewer than 6 repeats)
+    ci_low_s: float = math.nan
+    ci_high_s: float = math.nan
+    #: why the repeats stopped: ``width``, ``budget``, ``max repeats`` or ``fixed count``
+    stopped_by: str = STOP_FIXED
 
     @classmethod
-    def of(cls, samples_s: list[float]) -> TimingStats:
-        """Median, interquartile range, min and max of ``samples_s``, and the samples."""
+    def of(cls, samples_s: list[float], stopped_by: str = STOP_FIXED) -> TimingStats:
+        """Median, interquartile range, min and max of ``samples_s``, the median's 95 % interval, and the samples."""
         if len(samples_s) >= 2:
             q1, _, q3 = statistics.quantiles(samples_s, n=4, method="inclusive")
         else:
             q1 = q3 = samples_s[0]
+        low, high = median_interval(samples_s)
         return cls(
-            statistics.median(samples_s), q3 - q1, min(samples_s), max(samples_s), len(samples_s), tuple(samples_s)
-        )
+            statistics.median(samples_s), q3 - q1, min(samples_s), max(samples_s), len(samples_s), tuple(samples_s),
+            low, high, stopped_by,
+        )  # fmt: skip
+
+    @property
+    def halfwidth(self) -> float:
+        """The interval's reach from the median, relative to it (:func:`relative_halfwidth`)."""
+        return relative_halfwidth(self.median_s, self.ci_low_s, self.ci_high_s)
+
+    def within(self, halfwidth: float) -> bool:
+        """True when the median's 95 % interval lies within ±``halfwidth`` (relative) of the median."""
+        return bool(self.halfwidth <= halfwidth)
 
 
 def synchronizer(device: torch.device | str) -> Callable[[], None]:
@@ -51,39 +116,69 @@ def time_forward_backward(
     warmup: int,
     device: torch.device | str,
     between: Callable[[], None] = lambda: None,
+    max_repeats: int | None = None,
+    halfwidth: float = 0.05,
+    budget_s: float = math.inf,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[TimingStats, TimingStats]:
-    """Time ``loss = forward()`` and ``backward(loss)`` separately, ``repeats`` times.
+    """Time ``loss = forward()`` and ``backward(loss)`` separately, calibrating the number of repeats.
 
     ``warmup`` untimed rounds come first (the first adjoint backward in a process pays one-time
-    set-up costs). The garbage collector is off inside the timed region; on CUDA both ends of
+    set-up costs). Then at least ``repeats`` timed rounds; while fewer than ``max_repeats`` were
+    taken, the rounds go on until the 95 % interval of the median of the forward *and* of the
+    backward times lies within ±``halfwidth`` of its median (stop ``width``), or ``budget_s``
+    seconds have passed since the first timed round (``budget``), or ``max_repeats`` is reached
+    (``max repeats``). ``max_repeats`` None or at most ``repeats``: exactly ``repeats`` rounds
+    (``fixed count``). The garbage collector is off inside the timed region; on CUDA both ends of
     each phase are synchronised. ``between()`` runs outside the timing after every round (to
-    reset gradients, check a deadline).
+    reset gradients, check a deadline). ``clock``: the timer, seconds (a test passes its own).
     """
     sync = synchronizer(device)
+    most = repeats if max_repeats is None else max(repeats, max_repeats)
     forward_s, backward_s = [], []
     gc_was_enabled = gc.isenabled()
+    stopped_by = STOP_FIXED
     try:
-        for round_ in range(warmup + repeats):
+        round_, started = 0, None
+        while True:
+            if round_ == warmup:
+                started = clock()
             gc.disable()
             sync()
-            start = time.perf_counter()
+            start = clock()
             loss = forward()
             sync()
-            middle = time.perf_counter()
+            middle = clock()
             backward(loss)
             sync()
-            end = time.perf_counter()
+            end = clock()
             if gc_was_enabled:
                 gc.enable()
             del loss
             between()
-            if round_ >= warmup:
-                forward_s.append(middle - start)
-                backward_s.append(end - middle)
+            round_ += 1
+            if round_ <= warmup:
+                continue
+            forward_s.append(middle - start)
+            backward_s.append(end - middle)
+            taken = len(forward_s)
+            if taken < repeats:
+                continue
+            if most <= repeats:
+                break
+            if all(TimingStats.of(s).within(halfwidth) for s in (forward_s, backward_s)):
+                stopped_by = STOP_WIDTH
+                break
+            if taken >= most:
+                stopped_by = STOP_MAX
+                break
+            if clock() - started >= budget_s:
+                stopped_by = STOP_BUDGET
+                break
     finally:
         if gc_was_enabled:
             gc.enable()
-    return TimingStats.of(forward_s), TimingStats.of(backward_s)
+    return TimingStats.of(forward_s, stopped_by), TimingStats.of(backward_s, stopped_by)
 
 
 def time_call(run: Callable[[], object], *, repeats: int, device: torch.device | str) -> TimingStats:

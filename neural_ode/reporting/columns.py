@@ -12,6 +12,11 @@ Derived columns:
         depth is chosen by the solver and the paper's O(L̃) is counted in evaluations.
     ``time_total_s``: forward + backward median wall time, in seconds.
     ``time_total_min_s``: forward + backward minimum wall time, in seconds.
+    ``time_total_ci_low_s``, ``time_total_ci_high_s``: the sums of the forward and backward medians'
+        95 % interval bounds: an interval of the total median time of at least 90 % (each part's
+        is 95 %: Bonferroni), wide on purpose, so that two totals whose intervals are apart differ.
+        The forward and backward bounds themselves are recomputed from the repeats' samples where
+        a record has samples but no bounds (results from before calibrated timings).
     ``ok``: the cell was measured without failure (rows without a status count as measured).
     ``gradient_wrong``: an ok cell whose gradient error is far beyond what its solution error
         implies (:mod:`neural_ode.results.trust`), recomputed from the errors so that results from
@@ -25,6 +30,7 @@ import pandas as pd
 
 from neural_ode.axes import AXES, config_axes, identity, line_keys
 from neural_ode.axes import label as axis_label
+from neural_ode.measuring.timing import median_interval
 from neural_ode.results.record import CONTEXT_FIELDS
 from neural_ode.results.schema import METRICS, memory_metrics, spread_columns
 from neural_ode.results.trust import gradient_wrong_column
@@ -92,10 +98,13 @@ def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
     frame["adaptive"] = frame["solver"].map(lambda s: bool(SOLVERS[s].adaptive) if s in SOLVERS else False)
     frame["adaptive"] = frame["adaptive"].astype(bool)
     frame["depth"] = np.where(frame["adaptive"], frame["nfe_forward"], frame["steps"]).astype(float)
+    _intervals_from_samples(frame)
     # readers of whole-step timings (pytest-benchmark, ASV) give the totals themselves: keep them
     for total, parts in (
         ("time_total_s", ("time_forward_s", "time_backward_s")),
         ("time_total_min_s", ("time_forward_min_s", "time_backward_min_s")),
+        ("time_total_ci_low_s", ("time_forward_ci_low_s", "time_backward_ci_low_s")),
+        ("time_total_ci_high_s", ("time_forward_ci_high_s", "time_backward_ci_high_s")),
     ):
         summed = frame[parts[0]] + frame[parts[1]]
         if total in frame:
@@ -103,6 +112,53 @@ def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
         else:
             frame[total] = summed
     return frame
+
+
+def _intervals_from_samples(frame: pd.DataFrame) -> None:
+    """Fill the medians' 95 % interval bounds from the repeats' samples where a row has samples but no bounds."""
+    for phase in ("forward", "backward"):
+        samples, low, high = f"time_{phase}_samples_s", f"time_{phase}_ci_low_s", f"time_{phase}_ci_high_s"
+        if samples not in frame:
+            continue
+        for index, values in frame[samples].items():
+            if isinstance(values, list | tuple | np.ndarray) and len(values) and pd.isna(frame.at[index, low]):
+                frame.loc[index, [low, high]] = median_interval(values)
+
+
+#: the relative half-width a median's 95 % interval is judged against in the report (the issue's ±5 %)
+REPORT_HALFWIDTH = 0.05
+
+
+def interval_halfwidth(frame: pd.DataFrame, phase: str) -> pd.Series:
+    """How far each row's 95 % interval of the ``phase`` (forward, backward, total) median reaches from
+    the median, relative to it (NaN without an interval)."""
+    median = frame[f"time_{phase}_s"]
+    low, high = frame[f"time_{phase}_ci_low_s"], frame[f"time_{phase}_ci_high_s"]
+    reach = np.maximum(median - low, high - median) / median.where(median > 0)
+    return reach.astype(float)
+
+
+def intervals_apart(low_a, high_a, low_b, high_b) -> bool | None:
+    """True when two intervals do not overlap (the difference is resolved), False when they do,
+    None when either is missing (fewer than 6 repeats, or no interval recorded)."""
+    values = [float(v) if v is not None else np.nan for v in (low_a, high_a, low_b, high_b)]
+    if not all(np.isfinite(values)):
+        return None
+    return bool(values[0] > values[3] or values[2] > values[1])
+
+
+def resolution_text(apart: bool | None) -> str:
+    """How the report says whether a time difference is resolved by the 95 % intervals."""
+    if apart is None:
+        return "no interval (fewer than 6 repeats)"
+    return "resolved (95 % intervals apart)" if apart else "not resolved (95 % intervals overlap)"
+
+
+def interval_text(low, high, scale: float = 1e-3) -> str | None:
+    """``8.1–9.0``: an interval in the display unit (``scale`` seconds a unit: ms), None where there is none."""
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    return f"{low / scale:.3g}–{high / scale:.3g}"
 
 
 def measured(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:

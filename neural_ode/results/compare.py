@@ -14,8 +14,10 @@ three tests, modelled on pyperf and asv:
   ``time_factor`` (as ``asv continuous --factor``) and significance. With the repeats' samples on
   both sides the test is a two-sided Mann-Whitney U test at ``alpha`` (pyperf compares samples
   too); ``results.jsonl`` keeps them (``time_forward_samples_s``, ``time_backward_samples_s``) since
-  this round. With only their statistics (older records, a CSV): when minimum and maximum are
-  known, every repeat of one side must be slower than every repeat of the other (the ranges do not
+  this round. With only their statistics (a CSV): when both sides recorded the 95 % interval of
+  the median (calibrated timings, ``*_ci_low_s``/``*_ci_high_s``), the intervals must be apart
+  (asv's fallback without samples); else, when minimum and maximum are known (older records),
+  every repeat of one side must be slower than every repeat of the other (the ranges do not
   overlap: U = 0, which for 5 repeats a side is p = 0.008 two-sided); else the medians must differ
   by more than the wider interquartile range. ``time_total_s`` is compared where a reader gives it
   (ASV, pytest-benchmark: whole steps timed); ``results.jsonl`` times forward and backward apart.
@@ -262,6 +264,12 @@ def _timing_test(base_row, new_row, metric: str, base: float, new: float, th: Th
 
         p = float(mannwhitneyu(base_samples, new_samples, alternative="two-sided").pvalue)
         return p < th.alpha, f"Mann-Whitney U p={p:.3g} (alpha {th.alpha:g}), factor {th.time_factor:g}"
+    ci_low, ci_high = metric.replace("_s", "_ci_low_s"), metric.replace("_s", "_ci_high_s")
+    intervals = [_number(row.get(name)) for row in (base_row, new_row) for name in (ci_low, ci_high)]
+    if None not in intervals:
+        base_low, base_high, new_low, new_high = intervals
+        apart = new_low > base_high or new_high < base_low
+        return apart, f"95 % intervals of the medians {'apart' if apart else 'overlap'}, factor {th.time_factor:g}"
     low, high = metric.replace("_s", "_min_s"), metric.replace("_s", "_max_s")
     ranges = [_number(row.get(name)) for row in (base_row, new_row) for name in (low, high)]
     if None not in ranges:

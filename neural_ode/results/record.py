@@ -23,6 +23,10 @@ SCHEMA_VERSION = 1
 #: what the record says about how the cell ran and where, after the metrics: name -> type
 CONTEXT_FIELDS: dict[str, type] = {
     "time_repeats": int,  # timed repeats behind each median
+    # calibrated timings: why the repeats stopped (width, budget, max repeats, fixed count), and whether
+    # the forward and backward medians' 95 % intervals lie within the cell's ci_halfwidth
+    "time_stop": str,
+    "time_ci_reached": bool,
     "time_forward_samples_s": list,  # every timed repeat of the forward pass, seconds (results.jsonl only)
     "time_backward_samples_s": list,  # every timed repeat of the backward pass, seconds (results.jsonl only)
     "interpolated": bool,  # the solver's value at the last output time was interpolated, not landed on
@@ -89,7 +93,8 @@ def build_record_class(metrics=None) -> type:
     fields.append(("schema_version", int, dataclasses.field(default=SCHEMA_VERSION)))
     doc = (
         "What was measured of one cell. None means not measured (see ``status``/``error``).\n\n"
-        "Times are in seconds (median over ``time_repeats`` repeats after warm-up, with IQR, min and max),\n"
+        "Times are in seconds (median over ``time_repeats`` repeats after warm-up, with IQR, min, max and the\n"
+        "median's 95 % interval),\n"
         "memory in bytes, errors as relative L2 norms; one field per metric of the schema:\n\n"
         + "\n".join(f"* ``{m.name}`` [{m.unit}]: {m.description}" for m in metrics.values())
     )

@@ -4,7 +4,8 @@ A :class:`Metric` is the single declaration of a figure. Everything else is deri
 :data:`METRICS`:
 
 * the fields of :class:`neural_ode.results.record.CellRecord` (one per metric, plus the timing
-  spread ``*_iqr_s``/``*_min_s``/``*_max_s`` of metrics with ``spread=True``);
+  spread ``*_iqr_s``/``*_min_s``/``*_max_s`` and the median's 95 % interval ``*_ci_low_s``/``*_ci_high_s``
+  of metrics with ``spread=True``);
 * the columns and dtypes of ``results.csv`` (:mod:`neural_ode.results.frame`);
 * the report's axis labels, display units and glossary (:mod:`neural_ode.reporting.columns`);
 * the ASV suite's ``track_*`` benchmarks and pytest-benchmark's ``extra_info``
@@ -30,10 +31,12 @@ from dataclasses import dataclass, field
 
 from neural_ode.axes import AXES
 
-#: the statistics of the timing spread, in the order of the record's fields
+#: the devices a metric may be measured on
 DEVICES = AXES["device"].choices
-#: the statistics of the timing spread, in the order of the record's fields
-SPREAD_STATS = ("iqr", "min", "max")
+#: the statistics of the timing spread, in the order of the record's fields: interquartile range,
+#: minimum, maximum, and the bounds of the median's 95 % interval (distribution-free, from order
+#: statistics: :func:`neural_ode.measuring.timing.median_interval`; NaN with fewer than 6 repeats)
+SPREAD_STATS = ("iqr", "min", "max", "ci_low", "ci_high")
 KINDS = ("exact", "accuracy", "timed", "derived")
 #: display unit and scale of each unit: bytes are shown in MB (10^6 bytes) and seconds in ms everywhere, console
 #: included
@@ -54,7 +57,8 @@ class Metric:
         dtype: ``int`` or ``float``; integer columns are stored as pandas nullable integers.
         kind: ``exact``, ``accuracy``, ``timed`` or ``derived`` (how two runs compare).
         devices: the devices on which it is measured (``cuda_peak_bytes`` only on CUDA).
-        spread: timed medians carrying their IQR, minimum and maximum as extra fields.
+        spread: timed medians carrying their IQR, minimum, maximum and the 95 % interval of the
+            median as extra fields (:data:`SPREAD_STATS`).
         track: followed by the ASV ``track_*`` benchmarks and stored in pytest-benchmark's
             ``extra_info`` (the exact and accuracy figures).
     """
@@ -178,6 +182,22 @@ for _metric in (
     Metric(
         "ref_sol_rel_error", "ratio", "the float64 reference's own final-state error (vs 100x looser tolerance)",
         "reference's own solution error", kind="accuracy",
+    ),
+    Metric(
+        "grad_roundoff_floor", "ratio",
+        "float32 cells: relative L2 distance of the gradient from the same solve in float64 (same method, solver, "
+        "grid or tolerances, landing, parameters and initial state, upcast): the part of grad_rel_error that "
+        "float32 round-off makes, so a gradient-error target below it is decided by rounding, not by the method. "
+        "Adaptive solvers: the float64 solve at the same tolerances, whose accepted steps can differ where the "
+        "error estimate itself is at float32 round-off (an over-estimate there). None for float64 cells (no wider "
+        "type on every device; their round-off is about 2^-29 of a float32 cell's)",
+        "gradient round-off floor", kind="accuracy", track=False,
+    ),
+    Metric(
+        "sol_roundoff_floor", "ratio",
+        "float32 cells: relative L2 distance of the states at the output times from the same solve in float64 "
+        "(as grad_roundoff_floor): the round-off part of sol_rel_error; None for float64 cells",
+        "solution round-off floor", kind="accuracy", track=False,
     ),
 ):  # fmt: skip
     declare(_metric)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from neural_ode.axes import AXES as CELL_AXES
-from neural_ode.axes import option_axes
+from neural_ode.axes import option_axes, setting_axes
 from neural_ode.config import CellConfig, ConfigError
 from neural_ode.methods import METHODS
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS, SOLVERS
@@ -52,12 +52,17 @@ def boolean(name: str, value) -> bool:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """What every cell of a sweep shares: seed, timed ``repeats`` after ``warmup`` rounds, budget in s."""
+    """What every cell of a sweep shares: the seed and the setting axes (:func:`neural_ode.axes.setting_axes`):
+    timed ``repeats`` (the fewest; up to ``max_repeats`` while calibrating to ``ci_halfwidth`` within
+    ``time_budget_s`` seconds) after ``warmup`` rounds, the cell's ``timeout_s``."""
 
     seed: int = 0
     repeats: int = 5
     warmup: int = 1
     timeout_s: float = 300.0
+    max_repeats: int | None = CELL_AXES["max_repeats"].default
+    ci_halfwidth: float = CELL_AXES["ci_halfwidth"].default
+    time_budget_s: float = CELL_AXES["time_budget_s"].default
 
 
 def split_values(value) -> list:
@@ -154,8 +159,7 @@ def tolerance_pairs(axes: Mapping[str, Sequence]) -> list[tuple[float, float]]:
 def expand(axes: Mapping[str, Sequence], settings: RunSettings) -> list[CellConfig]:
     """The cells of one grid: the product of its axes (an axis it lacks takes the cell's default),
     with depth and tolerance taken per solver (see the module)."""
-    common = {"seed": settings.seed, "repeats": settings.repeats, "warmup": settings.warmup,
-              "timeout_s": settings.timeout_s}  # fmt: skip
+    common = {"seed": settings.seed, **{a.name: getattr(settings, a.name) for a in setting_axes()}}
     names = [name for name in _PRODUCT_AXES if name in axes]
     cells = []
     for values in itertools.product(*(axes[name] for name in names)):

@@ -28,19 +28,27 @@ class Preset:
         description: one line for ``neural-ode-bench list``.
         base: a value tuple for every axis of :data:`neural_ode.sweeping.plan.AXES` except rtol/atol.
         grids: the preset's grids, each mapping some axes to the values that replace the base's.
-        repeats, warmup: timed repeats and untimed warm-up rounds per cell.
+        repeats, warmup: timed repeats (the fewest) and untimed warm-up rounds per cell.
         timeout_s: the time budget of one cell, in seconds.
         threads: torch CPU threads of every cell process (``run --threads`` overrides it).
+        max_repeats, ci_halfwidth, time_budget_s: calibrated timings: repeats go on until the 95 %
+            interval of the forward and backward medians lies within ±``ci_halfwidth`` of them, or
+            ``time_budget_s`` seconds of repeats have passed, or ``max_repeats`` were taken (see
+            :func:`neural_ode.measuring.timing.time_forward_backward`). Every preset starts from 6
+            repeats, the fewest whose [min, max] covers the median with 95 %.
     """
 
     name: str
     description: str
     base: Mapping[str, tuple]
     grids: tuple[Mapping[str, tuple], ...]
-    repeats: int = 5
+    repeats: int = 6
     warmup: int = 1
     timeout_s: float = 300.0
     threads: int = 1
+    max_repeats: int | None = 50
+    ci_halfwidth: float = 0.05
+    time_budget_s: float = 2.0
 
     def grid_axes(self) -> list[dict[str, tuple]]:
         """The axes of every grid: the base with the grid's axes replaced."""
@@ -99,9 +107,11 @@ QUICK = Preset(
         # atol << rtol: the parameter-adjoint components drive the backward solve's rejections
         {"method": ("adjoint", "adjoint-seminorm"), "solver": ("dopri5",), "rtol": (1e-3,), "atol": (1e-8,)},
     ),
-    repeats=3,  # the two-minute budget; the other presets take 5
+    repeats=6,  # the fewest with a 95 % interval of the median
     warmup=1,
     timeout_s=120.0,
+    max_repeats=50,
+    time_budget_s=0.5,  # 76 cells: at most about 40 s more than fixed repeats, for the two-minute budget
 )
 
 PAPER = Preset(
@@ -129,9 +139,10 @@ PAPER = Preset(
         # Figure 3 (a)-(c): NFE vs tolerance, time vs NFE, backward vs forward NFE
         {"workload": ("conv",), "tol": (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)},
     ),
-    repeats=5,
+    repeats=6,
     warmup=1,
     timeout_s=600.0,
+    max_repeats=100,
 )
 
 FULL = Preset(
@@ -160,6 +171,8 @@ FULL = Preset(
     repeats=7,
     warmup=2,
     timeout_s=900.0,
+    max_repeats=100,
+    time_budget_s=3.0,
 )
 
 APPLICATIONS = Preset(
@@ -197,9 +210,10 @@ APPLICATIONS = Preset(
         {"workload": ("digits",), "method": _ADJOINTS, "solver": ("dopri5",), "tol": (1e-3, 1e-5)},
         {"workload": ("digits",), "method": ("direct", "adjoint"), "solver": ("rk4",), "steps": (4, 16)},
     ),
-    repeats=3,
+    repeats=6,
     warmup=1,
     timeout_s=300.0,
+    time_budget_s=1.0,
 )
 
 
@@ -222,9 +236,10 @@ LIBRARIES = Preset(
         {"solver": ("heun2",), "steps": (4, 8, 16, 32, 64)},  # fixed grid: per-step overhead, work-precision
         {"workload": ("conv",), "batch": (None,), "width": (None,), "solver": ("dopri5", "tsit5"), "tol": (1e-3, 1e-5)},
     ),
-    repeats=5,
+    repeats=6,
     warmup=1,
     timeout_s=300.0,
+    max_repeats=100,
 )
 
 # --- issue 23: the cells behind the "Against published results" table (neural-ode-bench published) ---
@@ -252,9 +267,10 @@ VALIDATION = Preset(
         # SciMLSensitivity's spiral: 2-50-2, t in [0, 1.5] of the demo's 25 (horizon 0.06), 30 save points
         {"method": ("adjoint", "aca", "direct"), "tol": (1e-5,), "horizon": (0.06,), "outputs": (30,)},
     ),
-    repeats=5,
+    repeats=6,
     warmup=1,
     timeout_s=300.0,
+    max_repeats=100,
 )
 
 PRESETS: dict[str, Preset] = {

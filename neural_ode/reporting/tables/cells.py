@@ -13,7 +13,15 @@ from neural_ode import units
 from neural_ode.measuring.failures import STATUSES
 from neural_ode.measuring.reference import RESOLUTION_FACTOR
 from neural_ode.reporting.claims.growth import fits_table
-from neural_ode.reporting.columns import CONFIG_COLUMNS, LINE_KEYS, MB, MEMORY_METRICS, measured, varying
+from neural_ode.reporting.columns import (
+    CONFIG_COLUMNS,
+    LINE_KEYS,
+    MB,
+    MEMORY_METRICS,
+    interval_text,
+    measured,
+    varying,
+)
 from neural_ode.reporting.tables.choices import problem_keys
 from neural_ode.reporting.tables.decisions import configuration
 from neural_ode.results.schema import METRICS
@@ -87,6 +95,11 @@ def cells_table(frame: pd.DataFrame) -> pd.DataFrame:
             table[heading] = rows[column]
         else:
             table[heading] = rows[column] / scale
+    for phase in ("forward", "backward", "total"):  # each median time with its 95 % interval, after the times
+        low, high = rows[f"time_{phase}_ci_low_s"], rows[f"time_{phase}_ci_high_s"]
+        table[f"{phase} time 95% CI (ms)"] = [interval_text(lo, hi) for lo, hi in zip(low, high, strict=True)]
+    if "time_repeats" in rows:
+        table["timed repeats"] = rows["time_repeats"]
     if "gradient wrong" in table and not table["gradient wrong"].astype(bool).any():
         table = table.drop(columns=["gradient wrong"])  # shown where some cell is flagged
     table = table.sort_values([c for c in ("method", "solver", "horizon", "rtol", "steps") if c in table])
@@ -120,7 +133,11 @@ def choices_display(choices: pd.DataFrame) -> pd.DataFrame:
                     pick = pick.iloc[0]
                     row[heading] = pick["configuration"]
                     row[f"{criterion} ({unit})"] = pick["value"] / scale
-                    row[f"grad error ({heading})"] = units.error(pick["grad_rel_error"])
+                    row[f"grad error ({heading})"] = units.error(pick["grad_rel_error"]) + (
+                        f" (decided by round-off: floor {units.error(pick['grad_roundoff_floor'])})"
+                        if bool(pick.get("decided_by_roundoff", False))
+                        else ""
+                    )
             key = tuple(v for k, v in row.items() if k not in problem)
             if runs and runs[-1][0] == key:
                 runs[-1][1].append(target)

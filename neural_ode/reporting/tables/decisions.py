@@ -16,7 +16,15 @@ from neural_ode import units
 from neural_ode.axes import AXES, choice_keys
 from neural_ode.axes import text as axis_text
 from neural_ode.reporting.columns import trusted, varying
-from neural_ode.reporting.tables.choices import TARGETS, cheapest, cost, problem_keys, problems
+from neural_ode.reporting.tables.choices import (
+    ROUNDOFF_SHARE,
+    TARGETS,
+    cheapest,
+    cost,
+    decided_by_roundoff,
+    problem_keys,
+    problems,
+)
 from neural_ode.solvers import SOLVERS
 
 
@@ -101,6 +109,18 @@ def _sentence(fast, small, direct) -> str:
     return "; ".join(parts) + "."
 
 
+def _roundoff_note(cells: list) -> str:
+    """`` Decided by round-off: ...`` for picks whose round-off floor is at least half the target (empty if none)."""
+    if not cells:
+        return ""
+    floors = ", ".join(f"{units.error(c['grad_roundoff_floor'])} ({configuration(c)})" for c in cells)
+    return (
+        f" Decided by round-off: float32 rounding alone moves the gradient by {floors} against the same solve "
+        f"in float64, at least {ROUNDOFF_SHARE:.0%} of the target: whether a cell meets it depends on rounding as "
+        "much as on the method, steps or tolerance (measure in float64 to rank them)."
+    )
+
+
 def _target_span(targets: list[float]) -> str:
     if len(targets) == 1:
         return units.tolerance(targets[0])
@@ -123,11 +143,13 @@ def decision_sentences(frame: pd.DataFrame) -> list[tuple[str, str]]:
             if fast is None and small is None:
                 continue
             direct = _pick(cells[cells["method"] == "direct"], "time", target)
-            key = tuple(getattr(c, "name", None) for c in (fast, small, direct))
+            picked = {c.name: c for c in (fast, small) if c is not None}  # one cell may be both
+            rounded = [c for c in picked.values() if decided_by_roundoff(target, c.get("grad_roundoff_floor"))]
+            key = (*(getattr(c, "name", None) for c in (fast, small, direct)), bool(rounded))
             if runs and runs[-1][0] == key:
                 runs[-1][1].append(target)
             else:
-                runs.append((key, [target], _sentence(fast, small, direct)))
+                runs.append((key, [target], _sentence(fast, small, direct) + _roundoff_note(rounded)))
         where = problem_text(problem, frame)
         out += [(f"gradient error ≤ {_target_span(targets)} on {where}", text) for _key, targets, text in runs]
     return out

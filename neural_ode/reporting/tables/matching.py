@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.methods import METHODS
-from neural_ode.reporting.columns import CONFIG_COLUMNS
+from neural_ode.reporting.columns import CONFIG_COLUMNS, intervals_apart
 from neural_ode.reporting.tables.choices import CRITERIA, TARGETS, candidates, pareto_front, problem_keys, problems
 
 EQUAL_ACCURACY = "equal accuracy"
@@ -171,12 +171,33 @@ def equal_settings_table(frame: pd.DataFrame) -> pd.DataFrame:
                         "ratio": pairs["value_b"] / pairs["value_a"],
                         "error_a": pairs["grad_rel_error_a"],
                         "error_b": pairs["grad_rel_error_b"],
+                        "resolved": _resolved(pairs) if criterion == "time" else None,
                     }
                 )  # fmt: skip
             )
     columns = ["criterion", "method_a", "method_b", "contest", "landing", "solver", "value_a", "value_b", "ratio"]
-    columns += ["error_a", "error_b"]
+    columns += ["error_a", "error_b", "resolved"]
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns)
+
+
+def _resolved(pairs: pd.DataFrame) -> list:
+    """Per pair of timed cells: their total times' 95 % intervals are apart (True), overlap (False)
+    or one is missing (None): :func:`neural_ode.reporting.columns.intervals_apart`."""
+    ends = [f"time_total_ci_{end}_s_{side}" for side in ("a", "b") for end in ("low", "high")]
+    if not all(end in pairs for end in ends):
+        return [None] * len(pairs)
+    return [intervals_apart(*bounds) for bounds in pairs[ends].itertuples(index=False)]
+
+
+def _resolved_text(same: pd.DataFrame) -> str:
+    """``3 of 4 (95 % intervals apart)``: how many equal-settings time ratios the intervals resolve."""
+    known = same["resolved"].dropna() if "resolved" in same else pd.Series(dtype=object)
+    if same.empty:
+        return "—"
+    if known.empty:
+        return "no intervals"
+    text = f"{int(known.astype(bool).sum())} of {len(known)}"
+    return text + (f" ({len(same) - len(known)} without an interval)" if len(known) < len(same) else "")
 
 
 def _span(ratios: pd.Series) -> str:
@@ -197,7 +218,9 @@ def pairs_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every pair of methods: cost ratios B/A at equal accuracy and at equal settings, time and memory.
 
     Each ratio reads ``median (min–max)`` over the matched errors of every problem (equal
-    accuracy) or over identical cells (equal settings); below 1 means method B is cheaper.
+    accuracy) or over identical cells (equal settings); below 1 means method B is cheaper. How many
+    of the equal-settings time ratios the 95 % intervals resolve (the two totals' intervals apart)
+    is counted beside them: a ratio from overlapping intervals is no difference.
     """
     accuracy = equal_accuracy_table(frame)
     settings = equal_settings_table(frame)
@@ -222,6 +245,7 @@ def pairs_table(frame: pd.DataFrame) -> pd.DataFrame:
                     "—" if errors.empty else f"{errors.min():.0e}–{errors.max():.0e}".replace("e-0", "e-")
                 )
                 row["cells at equal settings"] = len(same)
+                row["time differences resolved at equal settings"] = _resolved_text(same)
         out.append(row)
     return pd.DataFrame(out)
 

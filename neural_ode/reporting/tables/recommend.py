@@ -31,8 +31,13 @@ from neural_ode.reporting.columns import (
     MB,
     MEMORY_METRICS,
     PAIRING_COLUMNS,
+    REPORT_HALFWIDTH,
     has_data,
+    interval_halfwidth,
+    interval_text,
+    intervals_apart,
     measured,
+    resolution_text,
     trusted,
     varying,
 )
@@ -93,6 +98,11 @@ def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
             row["direct time (ms)"] = t_d * 1e3
             row["adjoint time (ms)"] = t_a * 1e3
             row["time ratio adjoint/direct"] = t_a / t_d if t_d > 0 else np.nan
+            ends = [f"time_total_ci_{end}_s" for end in ("low", "high")]
+            bounds = [cell[f"{end}_{side}"] for side in ("direct", "adjoint") for end in ends]
+            row["direct time 95% CI (ms)"] = interval_text(*bounds[:2])
+            row["adjoint time 95% CI (ms)"] = interval_text(*bounds[2:])
+            row["time difference"] = resolution_text(intervals_apart(*bounds))
             row["direct grad error"] = cell["grad_rel_error_direct"]
             row["adjoint grad error"] = cell["grad_rel_error_adjoint"]
             out.append(row)
@@ -332,7 +342,9 @@ def _other_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
             (
                 "Timing noise",
                 f"{noisy} of {timed} timed cells have a forward or backward IQR above {NOISY_IQR:.0%} of the median "
-                "(pyperf's warning threshold)" + ("; read time ratios and time exponents as rough." if noisy else "."),
+                "(pyperf's warning threshold)"
+                + ("; read time ratios and time exponents as rough." if noisy else ".")
+                + interval_sentence(frame),
             )
         )
     seminorm = seminorm_saving(frame)
@@ -411,6 +423,44 @@ def timing_noise(frame: pd.DataFrame) -> tuple[int, int] | None:
     return int((forward | backward).sum()), len(rows)
 
 
+def interval_share(frame: pd.DataFrame, halfwidth: float = REPORT_HALFWIDTH) -> dict | None:
+    """How precisely the timed cells' medians are known, None without timed cells.
+
+    ``wide``: cells whose forward or backward median's 95 % interval reaches beyond ±``halfwidth`` of
+    it, or that have none (``no_interval``: fewer than 6 repeats, counted in ``wide``); ``timed``;
+    ``share`` = wide / timed; ``repeats`` (median timed repeats) and ``stops`` (why the repeats stopped:
+    ``time_stop`` counts, calibrated cells only)."""
+    rows = measured(frame, "time_forward_s", "time_backward_s")
+    if rows.empty:
+        return None
+    reach = np.fmax(interval_halfwidth(rows, "forward"), interval_halfwidth(rows, "backward"))
+    missing = interval_halfwidth(rows, "forward").isna() | interval_halfwidth(rows, "backward").isna()
+    wide = missing | (reach > halfwidth)
+    stops = rows["time_stop"].dropna().value_counts().to_dict() if "time_stop" in rows else {}
+    repeats = pd.to_numeric(rows["time_repeats"], errors="coerce").median() if "time_repeats" in rows else np.nan
+    return {"wide": int(wide.sum()), "no_interval": int(missing.sum()), "timed": len(rows),
+            "share": float(wide.mean()), "repeats": repeats, "stops": stops, "halfwidth": halfwidth}  # fmt: skip
+
+
+def interval_sentence(frame: pd.DataFrame, halfwidth: float = REPORT_HALFWIDTH) -> str:
+    """`` 12 of 76 timed cells (16 %) have a 95 % interval of the median wider than ±5 % ...``: the
+    report's line of :func:`interval_share` (empty without timed cells)."""
+    share = interval_share(frame, halfwidth)
+    if share is None:
+        return ""
+    text = (
+        f" {share['wide']} of {share['timed']} timed cells ({share['share']:.0%}) have a forward or backward 95 % "
+        f"interval of the median wider than ±{halfwidth:.0%} of it"
+    )
+    if share["no_interval"]:
+        text += f" or none ({share['no_interval']} with fewer than 6 repeats)"
+    if np.isfinite(share["repeats"]):
+        text += f"; median {share['repeats']:.0f} timed repeats a cell"
+    if share["stops"]:
+        text += " (stopped by " + ", ".join(f"{why}: {n}" for why, n in sorted(share["stops"].items())) + ")"
+    return text + ". A time difference whose intervals overlap is not resolved (the tables say which)."
+
+
 def seminorm_saving(frame: pd.DataFrame) -> tuple[float, int, float, str] | None:
     """Backward NFE of ``adjoint-seminorm`` over ``adjoint`` on identical adaptive cells:
     (median ratio, pairs, lowest ratio, the cell where it is lowest), None without a pair."""
@@ -435,4 +485,7 @@ def _span(values: pd.Series) -> str:
     return f"{low:.2f}" if math.isclose(low, high, abs_tol=0.005) else f"{low:.2f} to {high:.2f}"
 
 
-__all__ = ["BUDGETS", "MEMORY_METRICS", "advice", "advice_metric", "budget_table", "head_to_head"]
+__all__ = [
+    "BUDGETS", "MEMORY_METRICS", "advice", "advice_metric", "budget_table", "head_to_head", "interval_sentence",
+    "interval_share",
+]  # fmt: skip
