@@ -161,8 +161,9 @@ def _checksum(solution: torch.Tensor, gradient: torch.Tensor) -> str:
 
 
 def _problem(
-    workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int, outputs: int, stage: int = 0
-):
+    workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int, outputs: int,
+    stage: int = 0,
+):  # fmt: skip
     """The float64 CPU problem of these settings, and the times to solve at with how many to skip."""
     from neural_ode.config import CellConfig
     from neural_ode.workloads import workload_of
@@ -204,8 +205,9 @@ def _load(path: Path, key: str, shapes: tuple[tuple[int, ...], int]) -> Referenc
 
 
 def _key(
-    workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int, outputs: int, stage: int = 0
-) -> str:
+    workload: str, batch: int, width: int, dim: int, horizon: float, seed: int, layers: int, outputs: int,
+    stage: int = 0,
+) -> str:  # fmt: skip
     grid = grid_steps(workload)
     method = f"grid{grid}" if grid else "tol{:g}/{:g}".format(*tolerances(workload))
     from neural_ode.workloads import workload_of
