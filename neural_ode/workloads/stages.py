@@ -151,11 +151,11 @@ def _fit(kind, key, make_problem, loss_of, schedule: Schedule, progress: bool) -
             for iteration in bar:
                 value = loss_of(problem, iteration)
                 if iteration == 1:
-                    snapshot(0, 0, float(value))
+                    snapshot(0, 0, float(value.detach()))
                 optimiser.zero_grad()
                 value.backward()
                 optimiser.step()
-                recent = [*recent[-(LOSS_WINDOW - 1) :], float(value)]
+                recent = [*recent[-(LOSS_WINDOW - 1) :], float(value.detach())]
                 bar.set_postfix(loss=f"{sum(recent) / len(recent):.4g}", refresh=False)
                 if iteration == schedule.snapshot_at(next_stage):
                     snapshot(next_stage, iteration, sum(recent) / len(recent))
