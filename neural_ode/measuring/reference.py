@@ -64,7 +64,13 @@ REFERENCE_TOL = 1e-12
 #: tolerance of the check solve that estimates the reference's own error
 CHECK_TOL = 1e-10
 #: workloads whose adaptive reference uses other (reference, check) tolerances
-WORKLOAD_TOLERANCES: dict[str, tuple[float, float]] = {}
+WORKLOAD_TOLERANCES: dict[str, tuple[float, float]] = {
+    # the latent ODE's ELU field is only once continuously differentiable: on its trained stages
+    # dopri8 steps through the kinks of ELU's second derivative, 51,560 forward evaluations at
+    # 1e-12 on stage 3 (50 x 2) against 13,665 at 1e-10, and the adjoint's backward solve takes
+    # minutes more; 1e-10 (checked against 1e-8) took 143 s + 43 s there
+    "latent": (1e-10, 1e-8),
+}
 #: a cell's error within this factor of the reference's own error (an upper estimate) is below its
 #: resolution: beyond it, the error measured against the reference is within 10 % of the true one
 RESOLUTION_FACTOR = 10.0
