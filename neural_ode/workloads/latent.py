@@ -21,10 +21,9 @@ are snapshots of encoder, field and decoder after 1/3, 2/3 and all of a fit (:da
 1500 Adam steps at 1e-2, each on a fresh batch of 64 spirals at 20 fresh observation times, direct
 backpropagation through an rk4 grid of 20 steps over [0, 1], seed 0, one thread; about a minute
 for a 50 x 2 field), fitted once per size and cached (:mod:`neural_ode.workloads.stages`). The
-default 20 x 1 field stayed below 100 forward NFE at rtol 1e-5 in trials (74 after 1500 steps on one
-fixed batch); a 50 x 2 one (the
-``validation`` preset's) needs about 20, 128, 116 and 110 at stages 0..3 (measured when fitted,
-written beside the cached fit).
+default 20 x 1 field stayed below 100 forward NFE at rtol 1e-5 in trials (74 after 1500 steps on
+one fixed batch); a 50 x 2 one (the ``validation`` preset's) needs about 20, 128, 116 and 110 at
+stages 0..3 (measured when fitted, written beside the cached fit).
 """
 
 from __future__ import annotations
