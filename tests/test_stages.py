@@ -108,7 +108,7 @@ def test_the_seminorm_and_half_rows_are_judged_on_the_trained_stages_and_shown_p
     ])  # fmt: skip
     ours, on, verdict = _seminorm(frame)
     assert verdict == "reproduced" and ours.startswith("median 0.50x")  # stage 3 alone: 30 / 60
-    assert "cnf: 1.00, 0.50 at stages 0, 3 (forward NFE 20, 120 at rtol 1e-05)" in ours
+    assert "by stage at rtol 1e-05, cnf: 1.00, 0.50 at stages 0, 3 (forward NFE 20, 120)" in ours
     assert "other fields: median 1.00x (spiral (trained))" in ours
     assert on.startswith("1 cell pairs on cnf (trained: stage 3)")
     ours, on, verdict = _half(frame)
