@@ -217,6 +217,9 @@ for _axis in (
          from_workload=True),
     Axis("outputs", int, "table", "output times the loss depends on (1: the final state), evenly spaced in "
          "(0, T] unless the workload brings its own", from_workload=True),
+    Axis("stage", int, "table", "training stage of a fitted field: 0 its initialisation from the seed, k the fit "
+         "after k/N of its training (workloads with stages: cnf, cnf-hutchinson, latent; the others only 0)", 0,
+         minimum=0, show="{name} {value}"),
     Axis("device", str, "table", "cpu or cuda", "cpu", choices=("cpu", "cuda"), show="{value}"),
     Axis("dtype", str, "line", "float32 or float64", "float32", choices=("float32", "float64"), chosen=True,
          show="{value}"),

@@ -84,6 +84,7 @@ class _CellBase:
                 if getattr(self, axis.name) is None:
                     self._set(axis.name, workload.default(axis.name))
                 axis.check(getattr(self, axis.name))
+        check_stage(workload, self.stage)
 
     def _set(self, name: str, value) -> None:
         object.__setattr__(self, name, value)
@@ -135,13 +136,31 @@ def check_method_solver(method: str, solver: str) -> None:
     methods[method].check_solver(solver)
 
 
+def check_stage(workload, stage: int) -> None:
+    """Raise :class:`ConfigError` unless ``workload`` has training stage ``stage`` (0 always; a
+    workload with stages also 1..its ``stages``); the message names what is allowed."""
+    stages = getattr(workload, "stages", 0)
+    if 0 <= stage <= stages:
+        return
+    if stages:
+        raise ConfigError(f"workload {workload.name!r} has training stages 0..{stages}, got stage {stage}")
+    staged = [f"{name} (0..{w.stages})" for name, w in AXES["workload"].allowed().items() if w.stages]
+    raise ConfigError(
+        f"workload {workload.name!r} has no training stages: stage must be 0, got {stage} "
+        f"(workloads with stages: {', '.join(staged)})"
+    )
+
+
 def check_choice(name: str, value, allowed) -> None:
     """Raise :class:`ConfigError` unless ``value`` is one of ``allowed`` (the message lists them)."""
     if not isinstance(value, str) or value not in allowed:
         raise ConfigError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
 
 
-__all__ = ["DEVICES", "DTYPES", "CellConfig", "ConfigError", "check_choice", "check_method_solver", "check_positive"]
+__all__ = [
+    "DEVICES", "DTYPES", "CellConfig", "ConfigError", "check_choice", "check_method_solver", "check_positive",
+    "check_stage",
+]
 
 
 def check_positive(name: str, value, integer: bool = False) -> None:

@@ -289,6 +289,7 @@ def run_sweep(
     done = log.done_keys() if resume else set()
     todo = [cell for cell in cells if cell.key not in done]
     records = []
+    prepare_workloads(todo, progress=progress)
     with _removed_after(tmp_dir):
         prepare_references(todo, tmp_dir=tmp_dir, progress=progress)
     tmp_dir = clear_tmp(Path(out_dir))
@@ -304,6 +305,24 @@ def run_sweep(
             bar.set_postfix_str(record.status, refresh=False)
             bar.update(1)
     return SweepOutcome(records=records, skipped=len(cells) - len(todo))
+
+
+def prepare_workloads(cells: Sequence[CellConfig], progress: bool = True) -> None:
+    """Do here, once, what the cells' problems need built first (a staged field's fit, with its
+    progress bar and its NFE per stage on stderr), so that neither the reference pass nor the
+    cells' processes fit it unseen. A workload that fails here fails in its cells, with the reason."""
+    from neural_ode.workloads import workload_of
+
+    seen = set()
+    for cell in cells:
+        what = (cell.workload, cell.dim, cell.width, cell.layers, cell.stage)
+        if what in seen:
+            continue
+        seen.add(what)
+        try:
+            workload_of(cell.workload).prepare(cell, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - reported by the cells that need it
+            warnings.warn(f"preparing {cell_label(cell)} failed ({exc}); its cells will say why", stacklevel=2)
 
 
 def prepare_references(

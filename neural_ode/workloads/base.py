@@ -94,11 +94,19 @@ class Workload:
     #: True when the field's parameters were fitted to data (the report says what claims were judged on)
     trained: ClassVar[bool] = False
 
-    def parameters_key(self, width: int, layers: int) -> str:
+    #: training stages beyond 0 (a field fitted once with snapshots along its training, see
+    #: :mod:`neural_ode.workloads.stages`): the ``stage`` axis takes 0..stages; 0 for the others
+    stages: ClassVar[int] = 0
+
+    def parameters_key(self, width: int, layers: int, stage: int = 0) -> str:
         """What identifies the field's parameters beyond the cell's settings: a fitted field's fit
-        (its version and iterations), so that what is cached from them (the reference) is not
-        reused after a refit; empty for fields initialised from the seed."""
+        (its version and iterations, and the training ``stage``), so that what is cached from them
+        (the reference) is not reused after a refit; empty for fields initialised from the seed."""
         return ""
+
+    def prepare(self, config, progress: bool = True) -> None:
+        """Do once, in this process, what building ``config``'s problem needs first (a staged
+        workload's fit, with its progress bar); nothing for the others."""
 
     def default(self, name: str) -> int:
         """The default of size ``name`` (``layers`` and ``outputs`` fall back to 1)."""
@@ -124,3 +132,4 @@ class Workload:
         y0 = torch.randn(shape, generator=generator).to(dtype=dtype, device=device)
         target = torch.randn(shape, generator=generator).to(dtype=dtype, device=device)
         return Problem(field=field, y0=y0, target=target)
+

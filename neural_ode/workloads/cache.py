@@ -20,23 +20,67 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NEURAL_ODE_BENCH_CACHE") or Path.home() / ".cache" / "neural-ode-bench")
 
 
+def cache_path(kind: str, key: str) -> Path:
+    """The file ``disk_cached(kind, key, ...)`` stores its value in: ``<hash of key>-<kind>.pt``."""
+    return cache_dir() / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}-{kind}.pt"
+
+
 def disk_cached(kind: str, key: str, compute):
-    """``compute()`` (a tensor, or a dict or tuple of tensors), stored once keyed by ``key``.
+    """``compute()`` (a tensor, or a dict, list or tuple of tensors), stored once keyed by ``key``.
 
     A missing, corrupt or foreign file (another key with the same hash prefix) is computed again,
-    and stored where the folder is writable; ``kind`` names the file (``<hash>-<kind>.pt``).
+    and stored where the folder is writable; ``kind`` names the file (``<hash>-<kind>.pt``). While
+    one process computes a value, another asking for the same key waits for it (a lock file beside
+    it) instead of computing it too: two cells of a sweep may need the same fit at once.
     """
+    path = cache_path(kind, key)
+    stored = _stored(path, key)
+    if stored is not None:
+        return stored[0]
+    with _locked(path.with_suffix(".lock")):
+        stored = _stored(path, key)  # computed by another process while this one waited
+        if stored is not None:
+            return stored[0]
+        value = compute()
+        _store(path, key, value)
+    return value
+
+
+def _stored(path: Path, key: str) -> tuple | None:
+    """``(value,)`` stored at ``path`` under ``key``; None when absent, corrupt or foreign."""
     import torch
 
-    path = cache_dir() / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}-{kind}.pt"
     if path.exists():
         try:
             stored = torch.load(path, weights_only=True)
             if stored.get("key") == key:
-                return stored["value"]
+                return (stored["value"],)
         except Exception:  # a corrupt file is computed again
             pass
-    value = compute()
+    return None
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive ``flock`` on ``path`` (nothing where the folder cannot be written)."""
+    import fcntl
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _store(path: Path, key: str, value) -> None:
+    import torch
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -44,7 +88,6 @@ def disk_cached(kind: str, key: str, compute):
         os.replace(tmp, path)
     except OSError:
         pass
-    return value
 
 
 @contextlib.contextmanager

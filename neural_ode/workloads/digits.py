@@ -102,7 +102,7 @@ class DigitsWorkload(ConvWorkload):
     defaults = {"batch": 32, "width": 64, "dim": 4, "layers": 2, "outputs": 1}
     trained = True  # fitted once to the digits
 
-    def parameters_key(self, width: int, layers: int) -> str:
+    def parameters_key(self, width: int, layers: int, stage: int = 0) -> str:
         return fit_key(width, layers)
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:

@@ -128,7 +128,7 @@ class SpiralWorkload(Workload):
     defaults = {"batch": 16, "width": 50, "dim": 2, "layers": 1, "outputs": 1}
     trained = True  # fitted once to ode_demo's spiral
 
-    def parameters_key(self, width: int, layers: int) -> str:
+    def parameters_key(self, width: int, layers: int, stage: int = 0) -> str:
         return fit_key(width, layers)
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:

@@ -77,7 +77,7 @@ class FactoryWorkload(Workload):
             self._factory = _import_factory(self.name)
         return self._factory
 
-    def parameters_key(self, width: int, layers: int) -> str:
+    def parameters_key(self, width: int, layers: int, stage: int = 0) -> str:
         """A hash of the factory module's source file: an edited factory gets a new reference."""
         import hashlib
         import importlib.util

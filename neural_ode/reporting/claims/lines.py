@@ -118,13 +118,28 @@ def stable_line_verdict(depth, value, metric: str, exact: bool, noisy=None) -> t
     return label, reason
 
 
-def field_state(workloads) -> str:
-    """Whether the fields behind ``workloads`` were trained (a workload's ``trained``), readably."""
+def field_state(workloads, stages=None) -> str:
+    """Whether the fields behind ``workloads`` were trained (a workload's ``trained``, or a training
+    ``stage`` above 0 of a staged one: ``stages`` beside ``workloads``), readably."""
     from neural_ode.workloads import workload_of
+
+    if stages is not None:  # a staged workload's fitted stages count as trained fields
+        fitted: dict[str, set[int]] = {}
+        for name, stage in zip(workloads, stages, strict=True):
+            if isinstance(stage, int | float) and stage == stage and stage > 0:
+                fitted.setdefault(str(name), set()).add(int(stage))
+        workloads = [
+            f"{name} (stage{'s' if len(fitted[str(name)]) > 1 else ''} "
+            f"{', '.join(map(str, sorted(fitted[str(name)])))})"
+            if str(name) in fitted and stage and stage == stage and stage > 0 else name
+            for name, stage in zip(workloads, stages, strict=True)
+        ]  # fmt: skip
 
     def trained(name: str) -> bool:
         from neural_ode.storage.trust import check_workload
 
+        if name.endswith(")"):  # a staged workload at a fitted stage (named above)
+            return True
         try:
             check_workload(name)  # a factory named only in a results file is never imported
             return bool(getattr(workload_of(name), "trained", False))
@@ -147,7 +162,8 @@ def _measured_on(lines: pd.DataFrame) -> str:
         unit = "forward NFE" if adaptive else "steps"
         low, high = group["depth_min"].min(), group["depth_max"].max()
         parts.append(f"{workload} · {solver} · {low:g}–{high:g} {unit}")
-    return "; ".join([*parts, field_state(lines["workload"])]) if parts else UNTRAINED
+    stages = lines["stage"] if "stage" in lines else None
+    return "; ".join([*parts, field_state(lines["workload"], stages)]) if parts else UNTRAINED
 
 
 def _line_label(depth, value, metric, exact, noisy) -> str:

@@ -165,7 +165,7 @@ def _half_row(method: str, cells: pd.DataFrame, expected: str) -> dict:
         "source": claim.source,
         "metric": "nfe_backward / nfe_forward",
         "expected": expected,
-        "measured_on": f"{on}; {field_state(cells['workload'])} "
+        "measured_on": f"{on}; {field_state(cells['workload'], cells['stage'] if 'stage' in cells else None)} "
         "(the paper: a trained network, an adaptive Adams solver)",
     }
     span = f"range {cells['nfe_ratio'].min():.2f}–{cells['nfe_ratio'].max():.2f}"
