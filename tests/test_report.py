@@ -428,3 +428,13 @@ def test_fits_csv_has_one_row_per_fitted_line_with_the_issue_columns(tmp_path):
     assert by_axis.loc["steps", "slope"] == pytest.approx(4 * 300_000)  # bytes per step
     assert by_axis.loc["evaluations", "slope"] == pytest.approx(300_000)  # bytes per evaluation
     assert by_axis.loc["steps", "points"] == 4
+
+
+def test_precision_figures_keep_their_own_titles(report):
+    """The work- and memory-precision figures are titled as figures, never with their last panel's title
+    (a loop variable once shadowed the figure's title)."""
+    from neural_ode.reporting.figures.precision import PRECISION
+
+    md = (report / "report.md").read_text()
+    for name, title, *_ in PRECISION.values():
+        assert f"![{title}](figures/{name}.png)" in md

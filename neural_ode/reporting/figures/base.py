@@ -19,7 +19,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from neural_ode.reporting.columns import LINE_KEYS, line_label, tolerance_relation, varying
 from neural_ode.reporting.figures.style import figure_theme
@@ -146,7 +146,10 @@ def log_axes(ax, x: bool = True, y: bool = True) -> None:
             subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
         else:
             subs = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
-        axis.set_major_locator(LogLocator(base=10, subs=subs))
+        if decades < 0.3:  # a few percent wide: at most four evenly spaced ticks that never collide
+            axis.set_major_locator(MaxNLocator(nbins=3, steps=[1, 2, 2.5, 5, 10]))
+        else:
+            axis.set_major_locator(LogLocator(base=10, subs=subs))
         plain = finite and lo >= 0.01 and hi < 1e5
         axis.set_major_formatter(FuncFormatter(_plain if plain else _power))
         axis.set_minor_formatter(NullFormatter())

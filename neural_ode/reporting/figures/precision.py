@@ -123,8 +123,8 @@ def precision_figure(frame: pd.DataFrame, directory: Path, style: Style, criteri
             found = _panel(ax, part, frame, criterion, style)
             methods |= found[0]
             variants += found[1]
-            title = f"{problem_text(problem, frame)}: {KIND_TITLE[kind]}"
-            ax.set_title(textwrap.fill(title, 62), fontsize="medium")  # a long problem wraps, never runs off
+            panel_title = f"{problem_text(problem, frame)}: {KIND_TITLE[kind]}"
+            ax.set_title(textwrap.fill(panel_title, 62), fontsize="medium")  # a long problem wraps, never runs off
             ax.set_ylabel(ylabel)
         for ax in axes[len(panels) :]:
             ax.set_axis_off()
