@@ -341,8 +341,22 @@ def label(values: Mapping, keys: Iterable[str]) -> str:
 
     ``land`` names what happened, not the setting, where ``values`` name the method and solver: a
     fixed grid or the lean core lands whatever ``land`` says (:func:`lands_anyway`)."""
-    parts = (text(key, True if key == "land" and lands_anyway(values) else values.get(key)) for key in keys)
+    parts = (
+        text(key, True if key == "land" and lands_anyway(values) else values.get(key))
+        for key in keys
+        if not (key == "stage" and not has_stages(values))
+    )
     return " · ".join(part for part in parts if part)
+
+
+def has_stages(values: Mapping) -> bool:
+    """True unless ``values`` name a known workload without training stages: there ``stage`` is
+    always 0 and saying "stage 0" would read as untrained (spiral and digits are fitted, stage-less)."""
+    workload = values.get("workload")
+    workloads = AXES["workload"].allowed()
+    if not isinstance(workload, str) or workload not in workloads:
+        return True
+    return bool(getattr(workloads[workload], "stages", 0))
 
 
 def lands_anyway(values: Mapping) -> bool:
@@ -357,6 +371,6 @@ def lands_anyway(values: Mapping) -> bool:
 
 __all__ = [
     "AXES", "ROLES", "Axis", "ConfigError", "choice_keys", "config_axes", "config_identity", "declare",
-    "depth_keys", "identity", "label", "lands_anyway", "line_keys", "machine_keys", "option_axes", "problem_keys",
-    "setting_axes", "setting_key", "text",
+    "depth_keys", "has_stages", "identity", "label", "lands_anyway", "line_keys", "machine_keys", "option_axes",
+    "problem_keys", "setting_axes", "setting_key", "text",
 ]  # fmt: skip

@@ -44,3 +44,23 @@ def test_solver_dependence_trains_and_evaluates_every_model_at_every_solver():
         assert set(model.accuracy) == {*EVAL_STEPS, "dopri5"}
         assert all(0.0 <= a <= 1.0 for a in model.accuracy.values())
         assert model.drop_points == pytest.approx(100 * (model.accuracy[model.train_steps] - model.accuracy["dopri5"]))
+
+
+def test_with_results_the_report_gets_the_section_against_published_results(tmp_path, capsys):
+    """With result inputs, `published` also writes the report of those cells, the table as its section."""
+    from pathlib import Path
+
+    committed = Path(__file__).parent.parent / "reports" / "validation" / "results.jsonl"
+    if not committed.is_file():
+        pytest.skip("no committed reports/validation/results.jsonl")
+    lines = committed.read_text().splitlines()
+    results = tmp_path / "results.jsonl"
+    results.write_text("\n".join(lines[:8]) + "\n")  # a few cells: enough to render, fast to draw
+    out = tmp_path / "out"
+    assert cli_main(["published", str(results), "--out", str(out), "--no-training"]) == 0
+    table = pd.read_csv(out / "published.csv")
+    md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
+    assert "## Against published results" in md and 'id="published"' in html
+    for claim in table["claim"]:
+        assert claim in md
+    assert md.index("## Against published results") < md.index("## The paper's claims against this run")

@@ -117,3 +117,13 @@ def test_the_seminorm_and_half_rows_are_judged_on_the_trained_stages_and_shown_p
     # without trained stages, the rows fall back to every pair (the frames of older sweeps)
     ours, _on, verdict = _seminorm(frame[frame["stage"] == 0].drop(columns="stage"))
     assert ours.startswith("median 1.00x") and verdict == "not reproduced here"
+
+
+def test_labels_name_a_stage_only_where_the_workload_has_stages():
+    """spiral and digits are fitted but stage-less: "stage 0" beside them would read as untrained."""
+    from neural_ode.axes import label
+
+    keys = ["method", "workload", "stage"]
+    assert label({"method": "adjoint", "workload": "spiral", "stage": 0}, keys) == "adjoint · spiral"
+    assert label({"method": "adjoint", "workload": "cnf", "stage": 0}, keys) == "adjoint · cnf · stage 0"
+    assert label({"method": "adjoint", "workload": "latent", "stage": 3}, keys) == "adjoint · latent · stage 3"

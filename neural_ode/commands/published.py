@@ -3,7 +3,8 @@
 Reads result inputs (any the readers know; the ``validation`` preset's sweep holds the cells every
 row needs), counts the joint and per-sample steps of torchode's Van der Pol batch (deterministic),
 and writes ``published.md`` and ``published.csv`` into DIR: per row the published claim, its source,
-the published number, ours, what ours was measured on, and a verdict.
+the published number, ours, what ours was measured on, and a verdict. With inputs, it also writes the
+report of those cells there, the table as its section "Against published results".
 """
 
 from __future__ import annotations
@@ -46,4 +47,8 @@ def main(args: argparse.Namespace) -> int:
     write_file(args.out / "published.md", text + table.to_markdown(index=False) + "\n", args.out)
     print(table[["claim", "verdict"]].to_string(index=False))
     print(args.out / "published.md")
+    if len(frame):  # the report of the same cells, with the table as its section "Against published results"
+        from neural_ode.reporting import render_report
+
+        print(render_report(frame, args.out, published=table))
     return 0

@@ -162,8 +162,10 @@ def _outputs(frame: pd.DataFrame) -> tuple[str, str, str]:
         first, last = cells.iloc[0], cells.iloc[-1]
         growth.append((last["saved_bytes"] / first["saved_bytes"], int(first["outputs"]), int(last["outputs"])))
     factor, low, high = max(growth)
-    ours = f"adjoint saved bytes x{factor:.1f} from {low} to {high} output times (largest of {len(growth)} lines)"
-    return ours, f"{len(lines)} adjoint lines", REPRODUCED if factor > 1.5 else NOT_REPRODUCED
+    among = f" (largest of {len(growth)} lines)" if len(growth) > 1 else ""
+    ours = f"adjoint saved bytes x{factor:.1f} from {low} to {high} output times{among}"
+    count = f"{len(lines)} adjoint line" + ("s" if len(lines) != 1 else "")
+    return ours, count, REPRODUCED if factor > 1.5 else NOT_REPRODUCED
 
 
 def _joint(_frame: pd.DataFrame) -> tuple[str, str, str]:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import pandas as pd
+
 from neural_ode.reporting.claims.paper import claims_table
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.figures.draw import draw_all
@@ -48,7 +50,7 @@ from neural_ode.storage.owned import REPORT_FILES, add_owned, check_owned, stale
 from neural_ode.units import MEMORY_UNIT
 
 
-def render_report(frame, out_dir: Path, commit: str | None = None) -> Path:
+def render_report(frame, out_dir: Path, commit: str | None = None, published=None) -> Path:
     """Write the report of ``frame`` into ``out_dir``; returns the path of report.html.
 
     ``figures/*.png`` left in ``out_dir`` by an earlier report of this tool are removed first, so
@@ -62,6 +64,8 @@ def render_report(frame, out_dir: Path, commit: str | None = None) -> Path:
     Raises:
         neural_ode.results.compare.CompareError: ``commit`` is not a commit of ``frame``.
     Also writes ``choices.csv`` (:func:`neural_ode.reporting.tables.choices.choices_table`) there.
+    ``published`` (the table of :func:`neural_ode.published.table.published_table`, as the
+    ``published`` command makes it) adds the section "Against published results".
     """
     from neural_ode.results.compare import commit_order, select_commit
 
@@ -108,6 +112,8 @@ def render_report(frame, out_dir: Path, commit: str | None = None) -> Path:
         "glossary": list(METRICS.values()),
         **libraries_section(data),
         **wrong_gradient_section(data),
+        "published": published if published is not None else pd.DataFrame(),
+        "published_rows": 0 if published is None else len(published),
     }
     drawn = [f.path for f in (*context["figures"], *context["history_figures"]) if f.path]
     add_owned(out_dir, drawn + [out_dir / n for n in REPORT_FILES])
