@@ -127,3 +127,13 @@ def test_labels_name_a_stage_only_where_the_workload_has_stages():
     assert label({"method": "adjoint", "workload": "spiral", "stage": 0}, keys) == "adjoint · spiral"
     assert label({"method": "adjoint", "workload": "cnf", "stage": 0}, keys) == "adjoint · cnf · stage 0"
     assert label({"method": "adjoint", "workload": "latent", "stage": 3}, keys) == "adjoint · latent · stage 3"
+
+
+def test_panel_titles_name_a_stage_only_where_the_workload_has_stages():
+    import pandas as pd
+
+    from neural_ode.reporting.tables.decisions import problem_text
+
+    frame = pd.DataFrame({"workload": ["spiral", "cnf", "cnf"], "stage": [0, 0, 2], "horizon": [1.0, 1.0, 1.0]})
+    assert problem_text({"workload": "spiral", "stage": 0, "horizon": 1.0}, frame) == "spiral"
+    assert problem_text({"workload": "cnf", "stage": 2, "horizon": 1.0}, frame) == "cnf (stage 2)"
