@@ -344,14 +344,17 @@ def label(values: Mapping, keys: Iterable[str]) -> str:
     parts = (
         text(key, True if key == "land" and lands_anyway(values) else values.get(key))
         for key in keys
-        if not (key == "stage" and not has_stages(values))
+        if shown(key, values)
     )
     return " · ".join(part for part in parts if part)
 
 
-def has_stages(values: Mapping) -> bool:
-    """True unless ``values`` name a known workload without training stages: there ``stage`` is
-    always 0 and saying "stage 0" would read as untrained (spiral and digits are fitted, stage-less)."""
+def shown(key: str, values: Mapping) -> bool:
+    """Whether a label of ``values`` names axis ``key`` at all: every axis does, but ``stage`` only
+    where ``values`` name a workload with training stages (or none known). A stage-less workload
+    is always at stage 0, and "stage 0" would read as untrained (spiral and digits are fitted)."""
+    if key != "stage":
+        return True
     workload = values.get("workload")
     workloads = AXES["workload"].allowed()
     if not isinstance(workload, str) or workload not in workloads:
@@ -371,6 +374,6 @@ def lands_anyway(values: Mapping) -> bool:
 
 __all__ = [
     "AXES", "ROLES", "Axis", "ConfigError", "choice_keys", "config_axes", "config_identity", "declare",
-    "depth_keys", "has_stages", "identity", "label", "lands_anyway", "line_keys", "machine_keys", "option_axes",
-    "problem_keys", "setting_axes", "setting_key", "text",
+    "depth_keys", "identity", "label", "lands_anyway", "line_keys", "machine_keys", "option_axes", "problem_keys",
+    "setting_axes", "setting_key", "shown", "text",
 ]  # fmt: skip

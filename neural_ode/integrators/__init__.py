@@ -35,6 +35,7 @@ __all__ = [
     "integrate",
     "make_grid",
     "pullback",
+    "solve_adaptive",
     "trainable_parameters",
 ]
 
@@ -77,3 +78,11 @@ def adaptive_solver(vf, tableau: ButcherTableau, *, rtol, atol, options: dict, *
     if rtol is None or atol is None:
         raise ValueError(f"adaptive solver {tableau.name} needs rtol and atol")
     return AdaptiveSolver(vf, tableau, rtol=rtol, atol=atol, **options, **kwargs)
+
+
+def solve_adaptive(field, y0: torch.Tensor, t: torch.Tensor, tableau: ButcherTableau, *, rtol, atol, options: dict):
+    """The states of ``dy/dt = field(t, y)`` at the times ``t``, shape ``(len(t), *y0.shape)``:
+    the adaptive pair ``tableau`` on the one-component state, landing on every output time
+    (differentiable when autograd is on: backpropagation through the solve)."""
+    solver = adaptive_solver(lambda s, state: (field(s, state[0]),), tableau, rtol=rtol, atol=atol, options=options)
+    return torch.stack([state[0] for state in solver.solve((y0,), t.tolist())])

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from neural_ode.integrators.codegen import compiled, sum_lines
 from neural_ode.integrators.tableaux import ButcherTableau
 from neural_ode.measuring.failures import NonFiniteError
 
@@ -77,9 +78,7 @@ def _stages_source(rows, errors, components: int, dynamic: int) -> str:
     last = len(rows) - 1
 
     def combine(target, start, terms, m):
-        (j, coef), rest = terms[0], terms[1:]
-        first = f"torch.add({start}, k{j}[{m}], alpha={coef!r} * dt)" if start else f"k{j}[{m}] * ({coef!r} * dt)"
-        return [f"    {target} = {first}"] + [f"    {target}.add_(k{j}[{m}], alpha={coef!r} * dt)" for j, coef in rest]
+        return sum_lines(target, start, f"k{{}}[{m}]", terms, "dt")
 
     lines = ["def stages(vf, times, y, k0, dt, error):"]
     for i in range(1, last):
@@ -104,12 +103,9 @@ _GENERATED: dict[tuple, Callable] = {}
 
 def _generate_stages(rows, errors, components: int, dynamic: int) -> Callable:
     """The function :func:`_stages_source` writes, compiled once per process for each set of arguments."""
-    key = (tuple(rows), errors, components, dynamic)
+    key = (tuple(rows), errors, components, dynamic)  # looked up every step: no source is made for it
     if key not in _GENERATED:
-        namespace = {"torch": torch}
-        source = _stages_source(rows, errors, components, dynamic)
-        exec(compile(source, "<lean stages>", "exec"), namespace)  # noqa: S102
-        _GENERATED[key] = namespace["stages"]
+        _GENERATED[key] = compiled(_stages_source(rows, errors, components, dynamic), "<lean stages>", "stages")
     return _GENERATED[key]
 
 

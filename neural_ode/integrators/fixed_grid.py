@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from neural_ode.integrators.codegen import compiled, sum_lines
 from neural_ode.integrators.tableaux import ButcherTableau
 
 #: torchdiffeq options a fixed-grid solve understands
@@ -36,28 +37,22 @@ def combine(y: torch.Tensor, k: Sequence[torch.Tensor], terms: Sequence[tuple[in
 def _step_source(rows, weights) -> str:
     """Python source of one straight-line step for a tableau (no loops, no lists, no lookups).
 
-    The arithmetic is exactly :func:`combine`'s: per stage ``torch.add(y, k_j, alpha=coef * dt)``
-    then ``add_`` for the remaining terms (same operations, same order, same Python-float alphas
-    ``coef * dt``), so results, NFE and autograd graphs are those of the loop it replaces.
+    The arithmetic is exactly :func:`combine`'s (:func:`~neural_ode.integrators.codegen.sum_lines`):
+    per stage ``torch.add(y, k_j, alpha=coef * dt)`` then ``add_`` for the remaining terms (same
+    operations, same order, same Python-float alphas ``coef * dt``), so results, NFE and autograd
+    graphs are those of the loop it replaces.
     """
-
-    def terms_source(target, terms, out):
-        (j, coef), rest = terms[0], terms[1:]
-        lines = [f"    {target} = torch.add(y, k{j}, alpha={coef!r} * dt{out})"]
-        lines += [f"    {target}.add_(k{j}, alpha={coef!r} * dt)" for j, coef in rest]
-        return lines
-
     lines = ["def step(field, times, y, dt, out=None):"]
     for i, row in enumerate(rows):
         if row:
-            lines += terms_source(f"s{i}", row, "")
+            lines += sum_lines(f"s{i}", "y", "k{}", row, "dt")
             lines.append(f"    k{i} = field(times[{i}], s{i})")
         else:
             lines.append(f"    k{i} = field(times[{i}], y)")
     lines.append("    if out is None:")
-    lines += ["    " + line for line in terms_source("r", weights, "")]
+    lines += ["    " + line for line in sum_lines("r", "y", "k{}", weights, "dt")]
     lines.append("    else:")
-    lines += ["    " + line for line in terms_source("r", weights, ", out=out")]
+    lines += ["    " + line for line in sum_lines("r", "y", "k{}", weights, "dt", ", out=out")]
     lines.append("    return r")
     return "\n".join(lines) + "\n"
 
@@ -72,22 +67,15 @@ class Stepper:
     with no Python loop, list or generator around them.
     """
 
-    _generated: dict[str, object] = {}
-
     def __init__(self, tableau: ButcherTableau):
         self.tableau = tableau
         self.c = tableau.c[: tableau.stages]
         self.rows = [tuple((j, a) for j, a in enumerate(row) if a != 0.0) for row in tableau.a[: tableau.stages]]
         self.weights = tuple((j, b) for j, b in enumerate(tableau.b) if b != 0.0)
         self.source = _step_source(self.rows, self.weights)
-        step = Stepper._generated.get(self.source)
-        if step is None:
-            namespace = {"torch": torch}
-            exec(compile(self.source, f"<lean step {tableau.name}>", "exec"), namespace)  # noqa: S102
-            step = Stepper._generated[self.source] = namespace["step"]
         #: ``step(field, times, y, dt, out=None)``: one step from ``y`` at ``times[0]`` over ``dt``
         #: (``times[i]`` is stage i's time tensor); ``out`` (no-grad use only) receives the result
-        self.step = step
+        self.step = compiled(self.source, f"<lean step {tableau.name}>", "step")
 
     @property
     def evals_per_step(self) -> int:

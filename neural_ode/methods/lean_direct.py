@@ -14,9 +14,7 @@ discrete solve, as torchdiffeq's ``direct`` is.
 
 from __future__ import annotations
 
-import torch
-
-from neural_ode.integrators import ADAPTIVE_TABLEAUX, FIXED_TABLEAUX, Stepper, adaptive_solver, fixed_grid, integrate
+from neural_ode.integrators import ADAPTIVE_TABLEAUX, FIXED_TABLEAUX, Stepper, fixed_grid, integrate, solve_adaptive
 from neural_ode.methods.base import GradientMethod
 
 
@@ -37,7 +35,4 @@ class LeanDirectMethod(GradientMethod):
         if solver in FIXED_TABLEAUX:
             stepper = Stepper(FIXED_TABLEAUX[solver])
             return integrate(field, y0, fixed_grid(field, y0, t, options, stepper), stepper)
-        solve = adaptive_solver(
-            lambda s, state: (field(s, state[0]),), ADAPTIVE_TABLEAUX[solver], rtol=rtol, atol=atol, options=options
-        )
-        return torch.stack([state[0] for state in solve.solve((y0,), t.tolist())])
+        return solve_adaptive(field, y0, t, ADAPTIVE_TABLEAUX[solver], rtol=rtol, atol=atol, options=options)

@@ -64,8 +64,10 @@ from neural_ode.integrators import (
     fixed_grid,
     integrate,
     pullback,
+    solve_adaptive,
     trainable_parameters,
 )
+from neural_ode.integrators.codegen import compiled, sum_lines
 from neural_ode.integrators.fixed_grid import combine
 from neural_ode.methods.base import GradientMethod
 
@@ -116,41 +118,26 @@ def _adjoint_step_source(rows, weights) -> str:
     the two weighted sums), so the result is bitwise that of :func:`adjoint_step`, without the
     loop's per-step lists, dict and calls.
     """
-
-    def terms(target, start, k, coefs, dt):
-        (j, coef), rest = coefs[0], coefs[1:]
-        return [f"    {target} = torch.add({start}, {k}{j}, alpha={coef!r} * {dt})"] + [
-            f"    {target}.add_({k}{j}, alpha={coef!r} * {dt})" for j, coef in rest
-        ]
-
     weight = dict(weights)
     lines = ["def step(field, times, y, a, g, h, params):", "    mh = -h"]
     for i, row in enumerate(rows):
         if row:
-            lines += terms(f"Y{i}", "y", "F", row, "mh") + terms(f"A{i}", "a", "V", row, "h")
+            lines += sum_lines(f"Y{i}", "y", "F{}", row, "mh") + sum_lines(f"A{i}", "a", "V{}", row, "h")
         else:
             lines += [f"    Y{i} = y", f"    A{i} = a"]
         lines.append(f"    F{i}, V{i}, W{i} = vjp(field, times[{i}], Y{i}, A{i}, params)")
         if i in weight:
             lines.append(f"    if g:\n        torch._foreach_add_(g, W{i}, alpha=h * {weight[i]!r})")
-    lines += terms("y_new", "y", "F", weights, "mh") + terms("a_new", "a", "V", weights, "h")
+    lines += sum_lines("y_new", "y", "F{}", weights, "mh") + sum_lines("a_new", "a", "V{}", weights, "h")
     lines.append("    return y_new, a_new")
     return "\n".join(lines) + "\n"
-
-
-_GENERATED_STEPS: dict[str, object] = {}
 
 
 def generated_adjoint_step(stepper: Stepper):
     """:func:`adjoint_step` for ``stepper``'s tableau as generated straight-line code, made
     once per process: ``step(field, times, y, a, g, h, params) -> (y, a)``."""
     source = _adjoint_step_source(stepper.rows, stepper.weights)
-    step = _GENERATED_STEPS.get(source)
-    if step is None:
-        namespace = {"torch": torch, "vjp": vjp}
-        exec(compile(source, f"<adjoint step {stepper.tableau.name}>", "exec"), namespace)  # noqa: S102
-        step = _GENERATED_STEPS[source] = namespace["step"]
-    return step
+    return compiled(source, f"<adjoint step {stepper.tableau.name}>", "step", vjp=vjp)
 
 
 class OwnAdjointFunction(torch.autograd.Function):
@@ -169,10 +156,7 @@ class OwnAdjointFunction(torch.autograd.Function):
             ys = integrate(field, y0, grid, stepper)
             ctx.stepper, ctx.grid = stepper, grid
         else:
-            solver_ = adaptive_solver(
-                lambda s, state: (field(s, state[0]),), ADAPTIVE_TABLEAUX[solver], rtol=rtol, atol=atol, options=options
-            )
-            ys = torch.stack([state[0] for state in solver_.solve((y0,), t.tolist())])
+            ys = solve_adaptive(field, y0, t, ADAPTIVE_TABLEAUX[solver], rtol=rtol, atol=atol, options=options)
             ctx.rtol, ctx.atol, ctx.options = rtol, atol, options
         # only the output states, t and the parameters are kept (parameters cost no memory: they live anyway)
         ctx.save_for_backward(t, ys, *params)

@@ -256,6 +256,15 @@ def _sample_count(row, metric: str) -> int | None:
     return int(repeats) if repeats is not None else None
 
 
+def _apart(base_row, new_row, low: str, high: str) -> bool | None:
+    """Whether the [low, high] bounds recorded in the two rows do not overlap; None where a row lacks one."""
+    bounds = [_number(row.get(name)) for row in (base_row, new_row) for name in (low, high)]
+    if None in bounds:
+        return None
+    base_low, base_high, new_low, new_high = bounds
+    return new_low > base_high or new_high < base_low
+
+
 def _timing_test(base_row, new_row, metric: str, base: float, new: float, th: Thresholds) -> tuple[bool, str]:
     """(significant, how it was decided) for one timing pair."""
     base_samples, new_samples = _samples(base_row, metric), _samples(new_row, metric)
@@ -264,17 +273,11 @@ def _timing_test(base_row, new_row, metric: str, base: float, new: float, th: Th
 
         p = float(mannwhitneyu(base_samples, new_samples, alternative="two-sided").pvalue)
         return p < th.alpha, f"Mann-Whitney U p={p:.3g} (alpha {th.alpha:g}), factor {th.time_factor:g}"
-    ci_low, ci_high = metric.replace("_s", "_ci_low_s"), metric.replace("_s", "_ci_high_s")
-    intervals = [_number(row.get(name)) for row in (base_row, new_row) for name in (ci_low, ci_high)]
-    if None not in intervals:
-        base_low, base_high, new_low, new_high = intervals
-        apart = new_low > base_high or new_high < base_low
+    apart = _apart(base_row, new_row, metric.replace("_s", "_ci_low_s"), metric.replace("_s", "_ci_high_s"))
+    if apart is not None:
         return apart, f"95 % intervals of the medians {'apart' if apart else 'overlap'}, factor {th.time_factor:g}"
-    low, high = metric.replace("_s", "_min_s"), metric.replace("_s", "_max_s")
-    ranges = [_number(row.get(name)) for row in (base_row, new_row) for name in (low, high)]
-    if None not in ranges:
-        base_min, base_max, new_min, new_max = ranges
-        apart = new_min > base_max or new_max < base_min
+    apart = _apart(base_row, new_row, metric.replace("_s", "_min_s"), metric.replace("_s", "_max_s"))
+    if apart is not None:
         return apart, f"ranges apart (Mann-Whitney U = 0), factor {th.time_factor:g}"
     iqr = metric.replace("_s", "_iqr_s")
     spreads = [_number(base_row.get(iqr)), _number(new_row.get(iqr))]

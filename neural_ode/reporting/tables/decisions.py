@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode import units
-from neural_ode.axes import AXES, choice_keys, has_stages
+from neural_ode.axes import AXES, choice_keys, shown
 from neural_ode.axes import text as axis_text
 from neural_ode.reporting.columns import trusted, varying
 from neural_ode.reporting.tables.choices import (
@@ -60,7 +60,7 @@ def problem_text(problem: dict, frame: pd.DataFrame) -> str:
         value = problem[key]
         if key == "workload" or value is None or (isinstance(value, float) and np.isnan(value)):
             continue
-        if key == "stage" and not has_stages(problem):  # a stage-less (perhaps fitted) field: no "stage 0"
+        if not shown(key, problem):  # e.g. no "stage 0" beside a stage-less (perhaps fitted) field
             continue
         details.append(axis_text(key, value))
     text = str(problem["workload"])
