@@ -61,7 +61,8 @@ def error(value, missing: str = "—") -> str:
     value = float(value)
     if value == 0 or abs(value) >= 1e-2:
         return f"{value:.2g}"
-    return np.format_float_scientific(value, precision=1, trim="-", exp_digits=1)
+    # numpy leaves the point of a rounded-off zero (1.04e-6 -> "1.e-6"): drop it, as the docstring shows
+    return np.format_float_scientific(value, precision=1, trim="-", exp_digits=1).replace(".e", "e")
 
 
 def tolerance(value, missing: str = "—") -> str:

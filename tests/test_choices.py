@@ -205,3 +205,7 @@ def test_console_summary_has_labelled_columns_in_the_report_units():
         "direct", "8 steps", "10", "4",
     )  # fmt: skip
     assert table.loc[table["status"] == "timeout", "peak memory (MB)"].tolist() == [""]
+
+
+def test_a_rounded_error_prints_without_a_dangling_point():
+    assert error(1.04e-6) == "1e-6" and error(3.3e-7) == "3.3e-7" and error(0.095) == "0.095"
