@@ -22,8 +22,9 @@ and reports medians with their interquartile ranges and the ratios the issue ask
 4. unless ``--no-compiled``: torchode's solve and the lean core's fixed-grid step under
    ``torch.compile`` (compile time, the first call's time minus an eager call's, reported apart;
    it depends on Inductor's on-disk cache, and recompiles after the first call fall in the
-   untimed warm-up rounds; a compile that fails is recorded with its error). The lean core has
-   no compiled adaptive step (see ``neural_ode.integrators.compiled``);
+   untimed warm-up rounds; a compile that fails is recorded with its error). The lean core's
+   compiled dopri5 compiles one attempted step (stages, error ratio) with the eager step-size
+   control around it (``neural_ode.integrators.compiled.CompiledAdaptiveSolver``);
 5. with ``--profile``: cProfile of torchdiffeq's and torchode's dopri5 (printed only).
 
 With ``--device cuda`` every timed call ends with ``torch.cuda.synchronize()``.
@@ -56,7 +57,7 @@ import torchdiffeq
 
 from neural_ode import METHODS, CellConfig
 from neural_ode.integrators import ADAPTIVE_TABLEAUX, FIXED_TABLEAUX, Stepper, adaptive_solver, fixed_grid, integrate
-from neural_ode.integrators.compiled import compile_step, integrate_compiled
+from neural_ode.integrators.compiled import CompiledAdaptiveSolver, compile_attempt, compile_step, integrate_compiled
 from neural_ode.measuring.cell import build_pass, solver_options
 from neural_ode.measuring.counting import CountingField
 from neural_ode.measuring.timing import synchronizer
@@ -145,7 +146,16 @@ def compiled_solvers(step, solvers: dict, solver: str, *, steps: int) -> tuple[d
     candidates = {}
     if "torchode" in solvers:
         candidates["torchode compiled"] = (torch.compile(lambda: solvers["torchode"](field)), solvers["torchode"])
-    if solver != "dopri5":
+    if solver in ADAPTIVE_TABLEAUX:
+        tableau, tolerances = ADAPTIVE_TABLEAUX[solver], {"rtol": step.config.rtol, "atol": step.config.atol}
+        attempt, times = compile_attempt(tableau), t.tolist()
+
+        def lean_compiled():
+            lean = CompiledAdaptiveSolver(field, tableau, attempt=attempt, **tolerances, **step.options)
+            return lean.solve((y0,), times)
+
+        candidates["lean compiled"] = (lean_compiled, solvers["lean"])
+    else:
         stepper = Stepper(FIXED_TABLEAUX[solver])
         grid = fixed_grid(field, y0, t, step.options, stepper)
         compiled_step = compile_step(stepper)

@@ -208,3 +208,60 @@ def test_tensor_step_of_the_compiled_path_agrees_eagerly(solver):
     assert ours.shape == lean.shape == (3, 5, 3)
     assert relative(ours, lean) < 1e-13
     assert counter.nfe == 12 * stepper.evals_per_step
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_attempt_of_the_compiled_adaptive_path_agrees_eagerly(dtype):
+    """The attempt ``integrators.compiled`` hands to torch.compile, run eagerly inside the adaptive
+    solver: the same accepted and rejected steps, the same NFE, the same states to rounding."""
+    from neural_ode.integrators.compiled import CompiledAdaptiveSolver, tensor_attempt
+
+    field, y0 = small_problem(dtype)
+    tableau = ADAPTIVE_TABLEAUX["dopri5"]
+    eager_counter, tensor_counter = CountingField(field), CountingField(field)
+    eager = plain_solver(eager_counter, rtol=1e-8, atol=1e-8)
+    tensor = CompiledAdaptiveSolver(tensor_counter, tableau, rtol=1e-8, atol=1e-8, attempt=tensor_attempt(tableau))
+    with torch.no_grad():
+        ours = tensor.solve((y0,), [0.0, 0.3, 1.0])
+        lean = eager.solve((y0,), [0.0, 0.3, 1.0])
+    assert (tensor.stats.accepted, tensor.stats.rejected) == (eager.stats.accepted, eager.stats.rejected)
+    assert tensor.stats.accepted >= 3
+    assert tensor_counter.nfe == eager_counter.nfe == 2 + 6 * (eager.stats.accepted + eager.stats.rejected)
+    tolerance = 1e-12 if dtype == torch.float64 else 1e-5
+    for mine, theirs in zip(ours, lean):
+        assert relative(mine[0], theirs[0]) < tolerance
+
+
+def test_compiled_adaptive_attempt_ratio_is_the_eager_error_ratio():
+    """A step too long for the tolerance: both paths reject it with the same error ratio (to rounding)."""
+    from neural_ode.integrators.compiled import CompiledAdaptiveSolver, tensor_attempt
+
+    field, y0 = small_problem()
+    tableau = ADAPTIVE_TABLEAUX["dopri5"]
+    eager = plain_solver(field, rtol=1e-9, atol=1e-9)
+    tensor = CompiledAdaptiveSolver(field, tableau, rtol=1e-9, atol=1e-9, attempt=tensor_attempt(tableau))
+    with torch.no_grad():
+        f0 = (field(torch.tensor(0.0, dtype=torch.float64), y0),)
+        _, _, eager_ratio = eager.attempt(0.0, 0.5, 0.5, (y0,), f0)
+        _, _, tensor_ratio = tensor.attempt(0.0, 0.5, 0.5, (y0,), f0)
+    assert eager_ratio > 1.0
+    assert tensor_ratio == pytest.approx(eager_ratio, rel=1e-10)
+
+
+@pytest.mark.slow
+def test_compiled_adaptive_solver_compiles_and_agrees():
+    """torch.compile of the attempt (Inductor, C++ on CPU): the eager solver's steps, to rounding."""
+    import shutil
+
+    if not any(shutil.which(name) for name in ("g++", "c++", "clang++")):
+        pytest.skip("no C++ compiler: Inductor cannot compile on this CPU")
+    from neural_ode.integrators.compiled import CompiledAdaptiveSolver
+
+    field, y0 = small_problem(torch.float32)
+    eager = plain_solver(field, rtol=1e-5, atol=1e-5)
+    compiled = CompiledAdaptiveSolver(field, ADAPTIVE_TABLEAUX["dopri5"], rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        ours = compiled.solve((y0,), [0.0, 1.0])
+        lean = eager.solve((y0,), [0.0, 1.0])
+    assert (compiled.stats.accepted, compiled.stats.rejected) == (eager.stats.accepted, eager.stats.rejected)
+    assert relative(ours[-1][0], lean[-1][0]) < 1e-5

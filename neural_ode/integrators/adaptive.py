@@ -44,8 +44,9 @@ ADAPTIVE_OPTIONS = ("max_num_steps", "first_step", "safety", "ifactor", "dfactor
 
 
 def rms(tensor: torch.Tensor) -> float:
-    """Root mean square of a tensor, as a Python float."""
-    return float(tensor.pow(2).mean().sqrt()) if tensor.numel() else 0.0
+    """Root mean square of a tensor, as a Python float: its 2-norm over sqrt(numel), one reduction."""
+    count = tensor.numel()
+    return float(torch.linalg.vector_norm(tensor)) / math.sqrt(count) if count else 0.0
 
 
 @dataclass
@@ -103,7 +104,7 @@ _GENERATED: dict[tuple, Callable] = {}
 
 def _generate_stages(rows, errors, components: int, dynamic: int) -> Callable:
     """The function :func:`_stages_source` writes, compiled once per process for each set of arguments."""
-    key = (tuple(rows), errors, components, dynamic)  # looked up every step: no source is made for it
+    key = (tuple(rows), errors, components, dynamic)
     if key not in _GENERATED:
         _GENERATED[key] = compiled(_stages_source(rows, errors, components, dynamic), "<lean stages>", "stages")
     return _GENERATED[key]
@@ -152,6 +153,7 @@ class AdaptiveSolver:
         self.stats = AdaptiveStats()
         self.rows = [tuple((j, a) for j, a in enumerate(row) if a != 0.0) for row in tableau.a]
         self.errors = tuple((j, e) for j, e in enumerate(tableau.e) if e != 0.0)
+        self._generated: dict[int, Callable] = {}
         if not all(self.rows[1:]) or not self.errors:
             raise ValueError(f"tableau {tableau.name}: every stage after the first needs a non-zero coefficient")
 
@@ -167,8 +169,8 @@ class AdaptiveSolver:
         """max over components of RMS(err / (atol + rtol * max(|y|, |y_new|))), one float.
 
         Works in place on the error estimate (a fresh no-grad tensor) and its scale: per
-        component abs, abs, maximum, then mul_, add_, div_, square_ in place, mean, sqrt: the
-        arithmetic of ``rms(e / (atol + rtol * m))`` to the bit, with three tensors fewer.
+        component abs, abs, maximum, then mul_, add_, div_ in place and one 2-norm (seven
+        operators; :func:`rms`'s arithmetic).
         """
         indices = range(len(error)) if self.norm_components is None else self.norm_components
         worst = 0.0
@@ -178,7 +180,7 @@ class AdaptiveSolver:
                 if not e.numel():
                     continue
                 scale = torch.maximum(y[i].abs(), y_new[i].abs()).mul_(self.rtol).add_(self.atol)
-                value = float(e.div_(scale).square_().mean().sqrt())
+                value = rms(e.div_(scale))
                 if math.isnan(value):
                     return value  # the caller raises NonFiniteError
                 worst = max(worst, value)
@@ -212,8 +214,19 @@ class AdaptiveSolver:
         straight-line code generated once per tableau and number of components
         (:func:`_stages_source`), the same operations in the same order as :meth:`_combine`.
         """
-        stages = _generate_stages(self.rows, self.errors, len(y), self.dynamic)
+        stages = self._generated.get(len(y))
+        if stages is None:  # once per solver and state length: no per-step key of the tableau
+            stages = self._generated[len(y)] = _generate_stages(self.rows, self.errors, len(y), self.dynamic)
         return stages(self.vf, self._stage_times(t, t_next, step, y[0]), y, f0, step, error)
+
+    def attempt(self, t: float, t_next: float, step: float, y: State, f0: State) -> tuple[State, State, float]:
+        """One attempted step: the new state, f there, and the error ratio (accepted when <= 1).
+
+        The error estimate is freed here, before the next attempt runs (the peak holds one
+        attempt, not two). What a compiled step replaces (:mod:`~neural_ode.integrators.compiled`).
+        """
+        y_new, f_new, error = self.stages(t, t_next, step, y, f0)
+        return y_new, f_new, self._error_ratio(error, y, y_new)
 
     def step_solution(self, t: float, t_next: float, step: float, y: State) -> State:
         """Re-run an accepted step's solution from ``y`` (``f0`` evaluated here, not reused):
@@ -229,7 +242,7 @@ class AdaptiveSolver:
             d0 = self._norm([y / s for y, s in zip(y0, scale)])
             d1 = self._norm([f / s for f, s in zip(f0, scale)])
             h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
-        y1 = tuple(y + (direction * h0) * f for y, f in zip(y0[: self.dynamic], f0))
+        y1 = tuple(torch.add(y, f, alpha=direction * h0) for y, f in zip(y0[: self.dynamic], f0))
         f1 = self.vf(self._time(t0 + direction * h0, y0[0]), y1 + tuple(y0[self.dynamic :]))
         with torch.no_grad():
             d2 = self._norm([(b - a) / s for a, b, s in zip(f0, f1, scale)]) / h0
@@ -275,9 +288,7 @@ class AdaptiveSolver:
             if t_next == t or h <= 0:
                 raise RuntimeError(f"underflow in dt {h}")
             step = direction * h
-            y_new, f_new, error = self.stages(t, t_next, step, y, f0)
-            ratio = self._error_ratio(error, y, y_new)
-            error = None  # freed before the next attempt runs (the peak holds one attempt, not two)
+            y_new, f_new, ratio = self.attempt(t, t_next, step, y, f0)
             if not math.isfinite(ratio):
                 raise NonFiniteError(f"non-finite values in the state or its error estimate at t={t}")
             if ratio <= 1.0:

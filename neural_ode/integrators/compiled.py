@@ -1,4 +1,4 @@
-"""An optional ``torch.compile``-d fixed-grid step for the lean core (no-grad solves).
+"""Optional ``torch.compile``-d steps for the lean core (no-grad solves): fixed-grid and adaptive.
 
 The eager step (:class:`~neural_ode.integrators.fixed_grid.Stepper`) takes the step size as a
 Python float (the ``alpha`` of a fused ``add``). Under ``torch.compile`` a Python float is a
@@ -10,9 +10,12 @@ Results agree with the eager core to rounding, not to the bit (the compiler reor
 arithmetic); the gradient methods keep the eager core. Compilation happens on the first call
 and is slow (tens of seconds on CPU): time it apart from the solve.
 
-The adaptive solver has no compiled step: its step size changes every step and its error
-control reads a Python float back per step, so a compiled step would either recompile per step
-or need a different controller.
+The adaptive solver's compiled step (:class:`CompiledAdaptiveSolver`) compiles one *attempt*:
+the stages with the vector field, the new state, the error estimate and the error ratio, one
+graph per tableau. Its time values (start, step, end) come in as one float64 tensor, so a new
+step size is new data, not a new graph; the step-size control (accept or reject, the next step)
+stays the eager solver's, in Python, and reads the ratio back once per attempt (on a GPU that is
+one synchronisation per attempt, as in the eager solver).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from neural_ode.integrators.adaptive import AdaptiveSolver, State
 from neural_ode.integrators.fixed_grid import FixedGrid, Stepper
+from neural_ode.integrators.tableaux import ButcherTableau
 
 
 def tensor_step(stepper: Stepper):
@@ -60,3 +65,71 @@ def integrate_compiled(field: nn.Module, y0: torch.Tensor, grid: FixedGrid, step
             if n in outputs:
                 kept.append(y)
     return torch.stack(kept)
+
+
+def tensor_attempt(tableau: ButcherTableau):
+    """``attempt(field, times, y, k0, tolerances) -> (y_new, k_new, ratio)``: one attempted step
+    of an embedded first-same-as-last pair as tensor operations (what :func:`compile_attempt`
+    compiles).
+
+    ``times`` = float64 ``[t, step, t_next]``; ``tolerances`` = float64 ``[rtol, atol]``; ``k0`` =
+    ``field(t, y)``. Stage i's time is ``t + c_i * step`` in float64, then the state's dtype (as the
+    eager solver rounds its Python floats), the last stage's is ``t_next``; ``ratio`` (0-dim) is
+    RMS(error / (atol + rtol * max(|y|, |y_new|))), the eager solver's error ratio to rounding.
+    """
+    rows = [tuple((j, a) for j, a in enumerate(row) if a != 0.0) for row in tableau.a]
+    errors = tuple((j, e) for j, e in enumerate(tableau.e) if e != 0.0)
+    c, last = tableau.c, len(rows) - 1
+
+    def attempt(field, times, y, k0, tolerances):
+        dt = times[1].to(y.dtype)
+        k = [k0]
+        for i in range(1, last):
+            stage = y + dt * sum(coef * k[j] for j, coef in rows[i])
+            k.append(field((times[0] + c[i] * times[1]).to(y.dtype), stage))
+        y_new = y + dt * sum(coef * k[j] for j, coef in rows[last])
+        k_new = field(times[2].to(y.dtype), y_new)
+        k.append(k_new)
+        error = dt * sum(coef * k[j] for j, coef in errors)
+        tolerance = tolerances.to(y.dtype)
+        scale = tolerance[1] + tolerance[0] * torch.maximum(y.abs(), y_new.abs())
+        return y_new, k_new, (error / scale).square().mean().sqrt()
+
+    return attempt
+
+
+_ATTEMPTS: dict[str, object] = {}
+
+
+def compile_attempt(tableau: ButcherTableau, **compile_options):
+    """:func:`tensor_attempt` under ``torch.compile`` (``dynamic=False`` unless given), once per
+    process and tableau (Dynamo recompiles for another field, shape or dtype on its own)."""
+    if compile_options:
+        return torch.compile(tensor_attempt(tableau), **{"dynamic": False, **compile_options})
+    if tableau.name not in _ATTEMPTS:
+        _ATTEMPTS[tableau.name] = torch.compile(tensor_attempt(tableau), dynamic=False)
+    return _ATTEMPTS[tableau.name]
+
+
+class CompiledAdaptiveSolver(AdaptiveSolver):
+    """The eager :class:`~neural_ode.integrators.adaptive.AdaptiveSolver` on one tensor
+    (``dy/dt = field(t, y)``), whose attempts run through ``attempt`` (default: the compiled
+    :func:`tensor_attempt` of the tableau; pass ``tensor_attempt(tableau)`` to run the same
+    arithmetic eagerly). The first step, the control and the landing on output times are the
+    eager solver's; solve with ``solve((y0,), times)`` as there. No grad: a forward solve only.
+    """
+
+    def __init__(self, field: nn.Module, tableau: ButcherTableau, *, attempt=None, **options):
+        super().__init__(lambda t, state: (field(t, state[0]),), tableau, **options)
+        self.field = field
+        self._attempt = attempt if attempt is not None else compile_attempt(tableau)
+        self._tolerances = torch.tensor([self.rtol, self.atol], dtype=torch.float64)
+
+    def attempt(self, t: float, t_next: float, step: float, y: State, f0: State) -> tuple[State, State, float]:
+        (state,), (slope,) = y, f0
+        times = torch.tensor([t, step, t_next], dtype=torch.float64, device=state.device)
+        if self._tolerances.device != state.device:
+            self._tolerances = self._tolerances.to(state.device)
+        y_new, f_new, ratio = self._attempt(self.field, times, state, slope, self._tolerances)
+        ratio = float(ratio)
+        return (y_new,), (f_new,), ratio if state.numel() else 0.0
