@@ -62,6 +62,18 @@ from neural_ode.measuring.cell import build_pass, solver_options
 from neural_ode.measuring.counting import CountingField
 from neural_ode.measuring.timing import synchronizer
 
+
+def diffrax_module():
+    """``scripts/diffrax_contenders.py`` (beside this script), imported by path: JAX is optional."""
+    import importlib.util
+
+    path = Path(__file__).with_name("diffrax_contenders.py")
+    spec = importlib.util.spec_from_file_location("diffrax_contenders", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 SMALL = {"batch": 16, "width": 50, "dim": 2}
 LARGE = {"batch": 256, "width": 256, "dim": 64}
 #: sizes of --quick (the test's smoke run): both "models" tiny
@@ -178,7 +190,7 @@ def compiled_solvers(step, solvers: dict, solver: str, *, steps: int) -> tuple[d
 
 
 def solver_cost(model: str, sizes: dict, solver: str, *, steps: int, tol: float, repeats: int, device: str,
-                compiled: bool) -> list[dict]:  # fmt: skip
+                compiled: bool, diffrax=None) -> list[dict]:  # fmt: skip
     """Part 1 (and 4): bare evaluations against each solve, no grad; per-round ratio = time / (NFE x bare)."""
     step, solvers = no_grad_solvers(sizes, solver, steps=steps, tol=tol, device=device)
     field, y0, t0 = step.problem.field, step.problem.y0, step.t[0]
@@ -221,6 +233,11 @@ def solver_cost(model: str, sizes: dict, solver: str, *, steps: int, tol: float,
     for name, record in compile_records.items():
         if "error" in record:
             rows.append({"part": "solver", "model": model, "solve": f"{solver} {depth}", "contender": name, **record})
+    if diffrax is not None:  # the same field, weights and state in JAX; checked against torchdiffeq's solution
+        with torch.no_grad():
+            reference = solvers["torchdiffeq"](field)[-1].cpu().numpy()
+        rows += diffrax.solver_rows(model, field, y0, step.t, solver, steps=steps, tol=tol, repeats=repeats,
+                                    interleaved=interleaved, quartiles=quartiles, reference=reference)  # fmt: skip
     return rows
 
 
@@ -355,16 +372,24 @@ def render(meta: dict, rows: list[dict]) -> str:
         lines += [f"- {row['contender']}, {row['model']}, {row['solve']}: `{row['error']}`" for row in errors]
     if not meta["compiled"]:
         lines += ["", "Compiled contenders not run (`--no-compiled`)."]
+    lines += diffrax_section(meta, rows)
     gradient_rows = [row for row in rows if row["part"] == "gradient"]
     if gradient_rows:
         lines += [
             "", "## Forward+backward over torchdiffeq's adjoint (heun2, equal steps)", "",
-            "| model | method | median ms | IQR ms | / adjoint, median [q1-q3] |", "|---|---|---|---|---|",
         ]  # fmt: skip
+        if any(row["contender"].startswith("diffrax") for row in gradient_rows):
+            lines += ["diffrax rows: `jax.grad` of the same loss (the final state's mean squared distance from the "
+                      "workload's target) through diffrax's Heun, jitted, over the same steps; their ratios come from "
+                      "a run of their own, interleaved with torchdiffeq's adjoint; their gradient is checked against "
+                      "that adjoint's (relative difference in the last column).", ""]  # fmt: skip
+        lines += ["| model | method | median ms | IQR ms | / adjoint, median [q1-q3] | gradient vs adjoint |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
         for row in gradient_rows:
             lines.append(
                 f"| {row['model']} | {row['contender']} | {row['median_ms']:.2f} | {row['iqr_ms']:.2f} | "
-                f"{row['ratio_median']:.2f}x [{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}] |"
+                f"{row['ratio_median']:.2f}x [{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}] | "
+                + (f"{row['gradient_difference']:.1e} |" if "gradient_difference" in row else "|")
             )
     profile_rows = [row for row in rows if row["part"] == "profile"]
     if profile_rows:
@@ -384,6 +409,40 @@ def render(meta: dict, rows: list[dict]) -> str:
         lines += ["", "Not measured here: any CUDA figure (no GPU on this machine; `scripts/device_check.sh` runs "
                   "this script with `--device cuda` where there is one)."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def diffrax_section(meta: dict, rows: list[dict]) -> list[str]:
+    """The report's diffrax section: its jitted solve beside the PyTorch contenders, in wall time,
+    and against its own XLA floor."""
+    lines = ["", "## diffrax (JAX, jitted): the same field, weights and initial state", ""]
+    diffrax_rows = [row for row in rows if row["part"] == "diffrax" and row["contender"] == "diffrax"]
+    if not diffrax_rows:
+        return lines + [f"diffrax: {meta.get('diffrax', 'not run')}."]
+    lines += [
+        f"{meta['diffrax']}, XLA on one CPU thread. XLA compiles the whole solve, so diffrax pays no Python "
+        "dispatch per evaluation, where every PyTorch contender above does: its ratio here is to its own floor, "
+        "the same NFE evaluations of the jitted field inside one compiled loop. The wall times put it beside the "
+        "PyTorch solves (medians of separate interleaved runs in this process). Its NFE is counted as it runs "
+        "(`jax.debug.callback`); its step control (PID controller, its own first step) is diffrax's.", "",
+        "| model | solve | NFE diffrax / torchdiffeq | diffrax ms | torchdiffeq ms | lean ms | lean compiled ms "
+        "| diffrax / its XLA floor | compile s | relative difference from torchdiffeq |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for row in diffrax_rows:
+        key = (row["model"], row["solve"])
+        torch_rows = {r["contender"]: r for r in rows if r["part"] == "solver" and (r["model"], r["solve"]) == key}
+
+        def ms(name, torch_rows=torch_rows):
+            found = torch_rows.get(name)
+            return f"{found['median_ms']:.3f}" if found and "median_ms" in found else "-"
+
+        lines.append(
+            f"| {row['model']} | {row['solve']} | {row['nfe']} / {torch_rows.get('torchdiffeq', {}).get('nfe', '-')} "
+            f"| {row['median_ms']:.3f} | {ms('torchdiffeq')} | {ms('lean')} | {ms('lean compiled')} "
+            f"| {row['ratio_median']:.2f}x [{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}] | {row['compile_s']:.1f} "
+            f"| {row['relative_difference']:.1e} |"
+        )
+    return lines
 
 
 def write(out: Path, meta: dict, rows: list[dict]) -> None:
@@ -416,6 +475,8 @@ def main(argv=None) -> int:
     parser.add_argument("--compiled", dest="compiled", action="store_true", help=argparse.SUPPRESS)  # the default
     parser.add_argument("--torchode-compile", dest="compiled", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="add part 5: cProfile of torchdiffeq and torchode")
+    parser.add_argument("--no-diffrax", dest="diffrax", action="store_false",
+                        help="leave out diffrax (JAX), run by default where it imports (pip install -e .[diffrax])")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.steps < 1 or args.large_steps < 1 or not args.tol > 0:
         parser.error("--repeats and the step counts must be >= 1 and --tol > 0")
@@ -430,6 +491,18 @@ def main(argv=None) -> int:
         versions += f", torchode {torchode.__version__}"
     else:
         versions += f", torchode not installed ({METHODS['torchode'].unavailable()})"
+    diffrax, diffrax_note = None, "not run (--no-diffrax)"
+    if args.diffrax and args.device != "cpu":
+        diffrax_note = "not run: JAX is compared on the CPU only"
+    elif args.diffrax:
+        module = diffrax_module()
+        diffrax_note = module.unavailable()
+        if diffrax_note is None:
+            import diffrax as diffrax_package
+            import jax
+
+            diffrax, diffrax_note = module, f"diffrax {diffrax_package.__version__}, jax {jax.__version__}"
+    versions += f"; {diffrax_note}"
     print(f"{versions}, threads {torch.get_num_threads()}, {args.repeats} interleaved repeats, device {args.device}")
     models = (("2-50-2, batch 16", SMALL, args.steps), ("64-256-64, batch 256", LARGE, args.large_steps))
     if args.quick:
@@ -438,12 +511,16 @@ def main(argv=None) -> int:
     for label, sizes, steps in models:
         for solver in ("dopri5", FIXED):
             rows += solver_cost(label, sizes, solver, steps=steps, tol=args.tol, repeats=args.repeats,
-                                device=args.device, compiled=args.compiled)  # fmt: skip
+                                device=args.device, compiled=args.compiled, diffrax=diffrax)  # fmt: skip
             print(f"solver cost: {label}, {solver}: done")
     if not args.skip_gradients:
         for label, sizes, steps in models:
             names = None if args.all_methods else GRADIENT_METHODS
             rows += gradient_methods(label, sizes, steps, args.repeats, args.device, names)
+            if diffrax is not None:
+                adjoint = build_pass(CellConfig(method="adjoint", solver=FIXED, steps=steps, **sizes))
+                rows += diffrax.gradient_rows(label, adjoint, steps=steps, repeats=args.repeats,
+                                              interleaved=interleaved, quartiles=quartiles)  # fmt: skip
             print(f"forward+backward: {label}: done")
     for label, sizes, steps in models[:1]:  # the small model: where overhead shows
         for solver in ("dopri5", FIXED):
@@ -457,6 +534,7 @@ def main(argv=None) -> int:
         "python": f"Python {platform.python_version()}", "machine": platform.machine(), "cpus": os.cpu_count(),
         "load_before": load_before, "load_after": tuple(round(x, 2) for x in os.getloadavg()),
         "wall_s": time.perf_counter() - started, "compiled": args.compiled, "quick": args.quick,
+        "diffrax": diffrax_note,
     }  # fmt: skip
     report = render(meta, rows)
     print("\n" + report)

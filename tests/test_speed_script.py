@@ -37,3 +37,35 @@ def test_quick_run_writes_report_csv_and_json(tmp_path):
     assert any(row["part"] == "profile" for row in data["rows"])
     with open(tmp_path / "speed.csv") as handle:
         assert len(list(csv.DictReader(handle))) == len(data["rows"])
+
+
+@pytest.mark.slow
+def test_diffrax_contender_solves_the_same_problem_and_gradient():
+    """diffrax (where JAX is installed): the same tiny MLP, weights and state give torchdiffeq's
+    solution, heun2's exact NFE, and torchdiffeq's adjoint gradient (no timing asserted)."""
+    script = load_script()
+    diffrax = script.diffrax_module()
+    if diffrax.unavailable() is not None:
+        pytest.skip(diffrax.unavailable())
+    import torch
+    import torchdiffeq
+
+    from neural_ode import CellConfig
+    from neural_ode.measuring.cell import build_pass
+
+    step = build_pass(CellConfig(method="adjoint", solver="heun2", steps=5, **script.TINY))
+    field, y0, t = step.problem.field, step.problem.y0, step.t
+    with torch.no_grad():
+        reference = torchdiffeq.odeint(field, y0, t, method="heun2", options=step.options)[-1].numpy()
+    common = {"interleaved": script.interleaved, "quartiles": script.quartiles}
+    rows = diffrax.solver_rows("tiny", field, y0, t, "heun2", steps=5, tol=1e-6, repeats=1, reference=reference, **common)
+    solve = next(row for row in rows if row["contender"] == "diffrax")
+    assert solve["nfe"] == 10  # Heun: 2 evaluations a step, counted as they ran
+    assert solve["relative_difference"] < 1e-6
+    gradients = {row["contender"]: row for row in diffrax.gradient_rows("tiny", step, steps=5, repeats=1, **common)}
+    # backsolve is torchdiffeq's adjoint (the continuous adjoint on the same grid), to rounding;
+    # backpropagation through the solve differs from it by the discretisation only
+    assert gradients["diffrax backsolve"]["gradient_difference"] < 1e-5
+    assert gradients["diffrax checkpoint"]["gradient_difference"] < 1e-2
+    with pytest.raises(ValueError, match="allowed: dopri5, heun2"):
+        diffrax.problem(field, y0, t, "rk4", steps=5, tol=1e-6)
