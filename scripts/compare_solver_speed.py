@@ -217,7 +217,7 @@ def solver_cost(model: str, sizes: dict, solver: str, *, steps: int, tol: float,
             contenders[name] = torch.no_grad()(run)
             nfe[name] = nfe[name.removesuffix(" compiled")]  # the same solve: its NFE counted eagerly
     samples = interleaved(contenders, repeats, sync=synchronizer(device))
-    depth = f"rtol=atol={tol:g}" if solver == "dopri5" else f"{steps} steps"
+    solve = depth(solver, steps, tol)
     rows = []
     for name, values in samples.items():
         evaluations = calls if name == "bare" else nfe[name]
@@ -225,14 +225,14 @@ def solver_cost(model: str, sizes: dict, solver: str, *, steps: int, tol: float,
         q1, median, q3 = quartiles(ratios)
         time_q1, time_median, time_q3 = quartiles(values)
         rows.append({
-            "part": "solver", "model": model, "solve": f"{solver} {depth}", "contender": name, "nfe": evaluations,
+            "part": "solver", "model": model, "solve": solve, "contender": name, "nfe": evaluations,
             "median_ms": time_median * 1e3, "iqr_ms": (time_q3 - time_q1) * 1e3,
             "ratio_median": median, "ratio_q1": q1, "ratio_q3": q3,
             **compile_records.get(name, {}),
         })  # fmt: skip
     for name, record in compile_records.items():
         if "error" in record:
-            rows.append({"part": "solver", "model": model, "solve": f"{solver} {depth}", "contender": name, **record})
+            rows.append({"part": "solver", "model": model, "solve": solve, "contender": name, **record})
     if diffrax is not None:  # the same field, weights and state in JAX; checked against torchdiffeq's solution
         with torch.no_grad():
             reference = solvers["torchdiffeq"](field)[-1].cpu().numpy()
@@ -245,12 +245,30 @@ def solver_cost(model: str, sizes: dict, solver: str, *, steps: int, tol: float,
 GRADIENT_METHODS = ("adjoint", "own-adjoint", "direct")
 
 
-def gradient_methods(model: str, sizes: dict, steps: int, repeats: int, device: str, names=GRADIENT_METHODS) -> list:
-    """Part 2: forward+backward of the methods ``names`` (None: all that take heun2); per-round ratio to adjoint."""
+def gradient_config(name: str, sizes: dict, solver: str, *, steps: int, tol: float, device: str = "cpu"):
+    """Part 2's cell for method ``name``: heun2 over ``steps`` equal steps, or dopri5 at rtol = atol =
+    ``tol`` landed on the output times (torchdiffeq's adaptive solves step onto them, as the lean
+    core and diffrax do, so that no contender interpolates where another lands)."""
+    axes = {"rtol": tol, "atol": tol, "land": True} if solver in ADAPTIVE_TABLEAUX else {"steps": steps}
+    return CellConfig(method=name, solver=solver, device=device, **axes, **sizes)
+
+
+def gradient_methods(model: str, sizes: dict, steps: int, repeats: int, device: str, names=GRADIENT_METHODS,
+                     solver: str = FIXED, tol: float = 1e-6) -> list:  # fmt: skip
+    """Part 2: forward+backward of the methods ``names`` (None: all that take ``solver``); per-round
+    ratio to adjoint; each method's forward and backward NFE counted once, outside the timed runs."""
     passes = {}
     for name, method in METHODS.items():
-        if (names is None or name in names) and method.unavailable() is None and method.supports(FIXED):
-            passes[name] = build_pass(CellConfig(method=name, solver=FIXED, steps=steps, device=device, **sizes))
+        if (names is None or name in names) and method.unavailable() is None and method.supports(solver):
+            passes[name] = build_pass(gradient_config(name, sizes, solver, steps=steps, tol=tol, device=device))
+    counts = {}
+    for name, step in passes.items():
+        counter = CountingField(step.problem.field)
+        loss = step.forward(counter)
+        forward = counter.nfe
+        step.backward(loss)
+        counts[name] = (forward, counter.nfe - forward)
+        step.zero_grad()
 
     def round_trip(step):
         def run():
@@ -265,11 +283,17 @@ def gradient_methods(model: str, sizes: dict, steps: int, repeats: int, device: 
         q1, median, q3 = quartiles([value / adjoint for value, adjoint in zip(values, samples["adjoint"])])
         time_q1, time_median, time_q3 = quartiles(values)
         rows.append({
-            "part": "gradient", "model": model, "solve": f"{FIXED} {steps} steps", "contender": name,
+            "part": "gradient", "model": model, "solve": depth(solver, steps, tol), "contender": name,
+            "nfe_forward": counts[name][0], "nfe_backward": counts[name][1],
             "median_ms": time_median * 1e3, "iqr_ms": (time_q3 - time_q1) * 1e3,
             "ratio_median": median, "ratio_q1": q1, "ratio_q3": q3,
         })  # fmt: skip
     return rows
+
+
+def depth(solver: str, steps: int, tol: float) -> str:
+    """``dopri5 rtol=atol=1e-06`` or ``heun2 100 steps``: how a row names its solve."""
+    return f"{solver} rtol=atol={tol:g}" if solver in ADAPTIVE_TABLEAUX else f"{solver} {steps} steps"
 
 
 def op_profile(model: str, sizes: dict, solver: str, *, steps: int, tol: float, device: str, top: int = 12) -> list:
@@ -376,19 +400,24 @@ def render(meta: dict, rows: list[dict]) -> str:
     gradient_rows = [row for row in rows if row["part"] == "gradient"]
     if gradient_rows:
         lines += [
-            "", "## Forward+backward over torchdiffeq's adjoint (heun2, equal steps)", "",
+            "", "## Forward+backward over torchdiffeq's adjoint", "",
+            "heun2: equal steps for every contender; dopri5: the same tolerances, every solve landed on the output "
+            "times, each contender with its own step control (so the NFE beside each row may differ). NFE forward / "
+            "backward counted once, outside the timed runs.", "",
         ]  # fmt: skip
         if any(row["contender"].startswith("diffrax") for row in gradient_rows):
             lines += ["diffrax rows: `jax.grad` of the same loss (the final state's mean squared distance from the "
-                      "workload's target) through diffrax's Heun, jitted, over the same steps; their ratios come from "
-                      "a run of their own, interleaved with torchdiffeq's adjoint; their gradient is checked against "
-                      "that adjoint's (relative difference in the last column).", ""]  # fmt: skip
-        lines += ["| model | method | median ms | IQR ms | / adjoint, median [q1-q3] | gradient vs adjoint |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
+                      "workload's target) through diffrax's Heun or Dopri5 (PID controller), jitted; their ratios come "
+                      "from a run of their own, interleaved with torchdiffeq's adjoint; their gradient is checked "
+                      "against that adjoint's (relative difference in the last column; on dopri5 it includes the "
+                      "difference of the two step controls).", ""]  # fmt: skip
+        lines += ["| model | solve | method | NFE fwd / bwd | median ms | IQR ms | / adjoint, median [q1-q3] "
+                  "| gradient vs adjoint |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for row in gradient_rows:
+            nfe = f"{row['nfe_forward']} / {row['nfe_backward']}" if "nfe_forward" in row else "-"
             lines.append(
-                f"| {row['model']} | {row['contender']} | {row['median_ms']:.2f} | {row['iqr_ms']:.2f} | "
-                f"{row['ratio_median']:.2f}x [{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}] | "
+                f"| {row['model']} | {row['solve']} | {row['contender']} | {nfe} | {row['median_ms']:.2f} | "
+                f"{row['iqr_ms']:.2f} | {row['ratio_median']:.2f}x [{row['ratio_q1']:.2f}-{row['ratio_q3']:.2f}] | "
                 + (f"{row['gradient_difference']:.1e} |" if "gradient_difference" in row else "|")
             )
     profile_rows = [row for row in rows if row["part"] == "profile"]
@@ -514,14 +543,16 @@ def main(argv=None) -> int:
                                 device=args.device, compiled=args.compiled, diffrax=diffrax)  # fmt: skip
             print(f"solver cost: {label}, {solver}: done")
     if not args.skip_gradients:
-        for label, sizes, steps in models:
-            names = None if args.all_methods else GRADIENT_METHODS
-            rows += gradient_methods(label, sizes, steps, args.repeats, args.device, names)
-            if diffrax is not None:
-                adjoint = build_pass(CellConfig(method="adjoint", solver=FIXED, steps=steps, **sizes))
-                rows += diffrax.gradient_rows(label, adjoint, steps=steps, repeats=args.repeats,
-                                              interleaved=interleaved, quartiles=quartiles)  # fmt: skip
-            print(f"forward+backward: {label}: done")
+        names = None if args.all_methods else GRADIENT_METHODS
+        for solver in (FIXED, "dopri5"):
+            for label, sizes, steps in models:
+                rows += gradient_methods(label, sizes, steps, args.repeats, args.device, names, solver, args.tol)
+                if diffrax is not None:
+                    adjoint = build_pass(gradient_config("adjoint", sizes, solver, steps=steps, tol=args.tol))
+                    rows += diffrax.gradient_rows(label, adjoint, solver, steps=steps, tol=args.tol,
+                                                  repeats=args.repeats, interleaved=interleaved,
+                                                  quartiles=quartiles)  # fmt: skip
+                print(f"forward+backward: {label}, {solver}: done")
     for label, sizes, steps in models[:1]:  # the small model: where overhead shows
         for solver in ("dopri5", FIXED):
             rows += op_profile(label, sizes, solver, steps=steps, tol=args.tol, device=args.device)

@@ -83,15 +83,16 @@ def problem(torch_field, y0, t, solver: str, *, steps: int, tol: float):
     return jax, jnp, diffrax, field, params, state, solve
 
 
-def count_nfe(jax, field, solve, params) -> int:
-    """Evaluations of the field in one jitted solve, counted as they run (``jax.debug.callback``)."""
+def count_nfe(jax, field, run, params) -> int:
+    """Evaluations of the field in one jitted ``run(params, vf=...)`` (a solve, or the gradient of
+    a loss through one), counted as they run (``jax.debug.callback``)."""
     calls = []
 
     def counted(t, y, args):
         jax.debug.callback(lambda: calls.append(1))
         return field(t, y, args)
 
-    jax.block_until_ready(jax.jit(lambda p: solve(p, vf=counted))(params))
+    jax.block_until_ready(jax.jit(lambda p: run(p, vf=counted))(params))
     return len(calls)
 
 
@@ -138,26 +139,29 @@ def solver_rows(model: str, torch_field, y0, t, solver: str, *, steps: int, tol:
     return rows
 
 
-def gradient_rows(model: str, step, *, steps: int, repeats: int, interleaved, quartiles) -> list[dict]:
+def gradient_rows(model: str, step, solver: str, *, steps: int, tol: float, repeats: int, interleaved,
+                  quartiles) -> list[dict]:  # fmt: skip
     """Part 2 for diffrax: forward+backward (``jax.grad`` of the workload's mean squared distance
     from its target) through diffrax's ``RecursiveCheckpointAdjoint`` (backpropagation through the
-    solve) and ``BacksolveAdjoint`` (the continuous adjoint), Heun over ``steps`` steps, per round
-    against torchdiffeq's adjoint on the same model, interleaved in one run; each gradient's relative
-    difference from that adjoint's (``gradient_difference``)."""
+    solve) and ``BacksolveAdjoint`` (the continuous adjoint), Heun over ``steps`` steps or Dopri5 at
+    rtol = atol = ``tol``, per round against torchdiffeq's adjoint (``step``, the same model),
+    interleaved in one run; each gradient's relative difference from that adjoint's
+    (``gradient_difference``) and its forward and backward NFE (counted as they run)."""
     import numpy as np
     import torch
 
     problem_ = step.problem
-    jax, jnp, diffrax, _field, params, state, solve = problem(
-        problem_.field, problem_.y0, step.t, "heun2", steps=steps, tol=0.0
+    jax, jnp, diffrax, field, params, state, solve = problem(
+        problem_.field, problem_.y0, step.t, solver, steps=steps, tol=tol
     )
     target = jnp.zeros_like(state) if problem_.target is None else jnp.asarray(problem_.target.cpu().numpy())
-    grads = {
-        "diffrax checkpoint": jax.jit(jax.grad(lambda p: jnp.mean((solve(p) - target) ** 2))),
-        "diffrax backsolve": jax.jit(
-            jax.grad(lambda p: jnp.mean((solve(p, adjoint=diffrax.BacksolveAdjoint()) - target) ** 2))
-        ),
-    }
+    adjoints = {"diffrax checkpoint": None, "diffrax backsolve": diffrax.BacksolveAdjoint()}
+
+    def loss(params, adjoint, vf=field):
+        return jnp.mean((solve(params, adjoint=adjoint, vf=vf) - target) ** 2)
+
+    grads = {name: jax.jit(jax.grad(lambda p, a=adjoint: loss(p, a))) for name, adjoint in adjoints.items()}
+
     def torch_adjoint():
         step.zero_grad()
         step.backward(step.forward())
@@ -165,15 +169,19 @@ def gradient_rows(model: str, step, *, steps: int, repeats: int, interleaved, qu
     torch_adjoint()  # its gradient, in the JAX parameters' order (weight, bias per layer)
     layers = [m for m in problem_.field.modules() if isinstance(m, torch.nn.Linear)]
     expected = np.concatenate([p.grad.detach().cpu().numpy().ravel() for m in layers for p in (m.weight, m.bias)])
-    differences = {}
+    differences, counts = {}, {}
+    forward = count_nfe(jax, field, solve, params)
     for name, grad in grads.items():
         ours = np.concatenate([np.asarray(x).ravel() for pair in jax.block_until_ready(grad(params)) for x in pair])
         differences[name] = float(np.linalg.norm(ours - expected) / np.linalg.norm(expected))
+        total = count_nfe(jax, field, lambda p, vf, a=adjoints[name]: jax.grad(loss)(p, a, vf), params)
+        counts[name] = (forward, total - forward)
 
     contenders = {"adjoint": torch_adjoint} | {
         name: (lambda grad=grad: jax.block_until_ready(grad(params))) for name, grad in grads.items()
     }
     samples = interleaved(contenders, repeats)
+    solve_name = f"{solver} rtol=atol={tol:g}" if solver == "dopri5" else f"{solver} {steps} steps"
     rows = []
     for name, values in samples.items():
         if name == "adjoint":
@@ -181,7 +189,8 @@ def gradient_rows(model: str, step, *, steps: int, repeats: int, interleaved, qu
         q1, median, q3 = quartiles([value / adjoint for value, adjoint in zip(values, samples["adjoint"])])
         time_q1, time_median, time_q3 = quartiles(values)
         rows.append({
-            "part": "gradient", "model": model, "solve": f"heun2 {steps} steps", "contender": name,
+            "part": "gradient", "model": model, "solve": solve_name, "contender": name,
+            "nfe_forward": counts[name][0], "nfe_backward": counts[name][1],
             "median_ms": time_median * 1e3, "iqr_ms": (time_q3 - time_q1) * 1e3,
             "ratio_median": median, "ratio_q1": q1, "ratio_q3": q3, "gradient_difference": differences[name],
         })  # fmt: skip

@@ -57,12 +57,15 @@ def test_diffrax_contender_solves_the_same_problem_and_gradient():
     field, y0, t = step.problem.field, step.problem.y0, step.t
     with torch.no_grad():
         reference = torchdiffeq.odeint(field, y0, t, method="heun2", options=step.options)[-1].numpy()
-    common = {"interleaved": script.interleaved, "quartiles": script.quartiles}
-    rows = diffrax.solver_rows("tiny", field, y0, t, "heun2", steps=5, tol=1e-6, repeats=1, reference=reference, **common)
+    common = {"interleaved": script.interleaved, "quartiles": script.quartiles, "repeats": 1}
+    rows = diffrax.solver_rows("tiny", field, y0, t, "heun2", steps=5, tol=1e-6, reference=reference, **common)
     solve = next(row for row in rows if row["contender"] == "diffrax")
     assert solve["nfe"] == 10  # Heun: 2 evaluations a step, counted as they ran
     assert solve["relative_difference"] < 1e-6
-    gradients = {row["contender"]: row for row in diffrax.gradient_rows("tiny", step, steps=5, repeats=1, **common)}
+    rows = diffrax.gradient_rows("tiny", step, "heun2", steps=5, tol=1e-6, **common)
+    gradients = {row["contender"]: row for row in rows}
+    # Heun over 5 steps forward; the backsolve solves the adjoint back over the same 5 steps
+    assert (gradients["diffrax backsolve"]["nfe_forward"], gradients["diffrax backsolve"]["nfe_backward"]) == (10, 10)
     # backsolve is torchdiffeq's adjoint (the continuous adjoint on the same grid), to rounding;
     # backpropagation through the solve differs from it by the discretisation only
     assert gradients["diffrax backsolve"]["gradient_difference"] < 1e-5
