@@ -101,7 +101,7 @@ PY
 part pytest-benchmark 60 "$PYTHON" -m pytest -p no:cacheprovider -q benchmarks/test_bench_gradients.py -k cuda \
     --benchmark-only --benchmark-json="$OUT/pytest-benchmark.json" \
     --benchmark-min-rounds=2 --benchmark-max-time=0.01 --benchmark-warmup=off
-part speed 60 "$PYTHON" scripts/compare_solver_speed.py --device cuda --repeats 10 --no-compiled --out "$OUT/speed"
+part speed 60 "$PYTHON" scripts/compare_solver_speed.py --device cuda --repeats 6 --no-compiled --out "$OUT/speed"
 
 echo >>"$SUMMARY"
 [ "$failed" -eq 0 ] && echo "Every part passed." >>"$SUMMARY" || echo "Some part failed: see its log." >>"$SUMMARY"
