@@ -81,7 +81,7 @@ class CountingField(nn.Module):
         out = self.field(t, y)
         # on a detached view under no_grad: the check must not save the output for backward
         if watch and self.first_non_finite is None and not _all_finite(out):
-            first = float(t.reshape(-1)[0]) if isinstance(t, torch.Tensor) else float(t)
+            first = float(t.detach().reshape(-1)[0]) if isinstance(t, torch.Tensor) else float(t)
             self.first_non_finite = f"evaluation {self.nfe} (t={first:.6g})"
         return out
 
