@@ -210,8 +210,9 @@ def test_tensor_step_of_the_compiled_path_agrees_eagerly(solver):
     assert counter.nfe == 12 * stepper.evals_per_step
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_attempt_of_the_compiled_adaptive_path_agrees_eagerly(dtype):
+@pytest.mark.parametrize(("dtype", "times"), [(torch.float64, [0.0, 0.3, 1.0]), (torch.float32, [0.0, 0.3, 1.0]),
+                                             (torch.float64, [1.0, 0.4, -0.5])])  # fmt: skip
+def test_attempt_of_the_compiled_adaptive_path_agrees_eagerly(dtype, times):
     """The attempt ``integrators.compiled`` hands to torch.compile, run eagerly inside the adaptive
     solver: the same accepted and rejected steps, the same NFE, the same states to rounding."""
     from neural_ode.integrators.compiled import CompiledAdaptiveSolver, tensor_attempt
@@ -222,8 +223,8 @@ def test_attempt_of_the_compiled_adaptive_path_agrees_eagerly(dtype):
     eager = plain_solver(eager_counter, rtol=1e-8, atol=1e-8)
     tensor = CompiledAdaptiveSolver(tensor_counter, tableau, rtol=1e-8, atol=1e-8, attempt=tensor_attempt(tableau))
     with torch.no_grad():
-        ours = tensor.solve((y0,), [0.0, 0.3, 1.0])
-        lean = eager.solve((y0,), [0.0, 0.3, 1.0])
+        ours = tensor.solve((y0,), times)  # the last case backwards in time: negative steps
+        lean = eager.solve((y0,), times)
     assert (tensor.stats.accepted, tensor.stats.rejected) == (eager.stats.accepted, eager.stats.rejected)
     assert tensor.stats.accepted >= 3
     assert tensor_counter.nfe == eager_counter.nfe == 2 + 6 * (eager.stats.accepted + eager.stats.rejected)
