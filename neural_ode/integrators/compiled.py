@@ -44,9 +44,17 @@ def tensor_step(stepper: Stepper):
     return step
 
 
+#: Inductor's options for the lean core's compiled steps: a C++ wrapper around the kernels (the
+#: Python wrapper's per-kernel calls cost as much as a small field's evaluations: a compiled dopri5
+#: attempt on the 2-50-2 MLP took 88 us with it and 67 us without it, against 128 us eager)
+INDUCTOR_OPTIONS = {"cpp_wrapper": True}
+
+
 def compile_step(stepper: Stepper, **compile_options):
-    """:func:`tensor_step` under ``torch.compile`` (``dynamic=False`` unless given)."""
+    """:func:`tensor_step` under ``torch.compile`` (``dynamic=False`` and :data:`INDUCTOR_OPTIONS`
+    unless given)."""
     compile_options.setdefault("dynamic", False)
+    compile_options.setdefault("options", dict(INDUCTOR_OPTIONS))
     return torch.compile(tensor_step(stepper), **compile_options)
 
 
@@ -102,12 +110,14 @@ _ATTEMPTS: dict[str, object] = {}
 
 
 def compile_attempt(tableau: ButcherTableau, **compile_options):
-    """:func:`tensor_attempt` under ``torch.compile`` (``dynamic=False`` unless given), once per
-    process and tableau (Dynamo recompiles for another field, shape or dtype on its own)."""
+    """:func:`tensor_attempt` under ``torch.compile`` (``dynamic=False`` and :data:`INDUCTOR_OPTIONS`
+    unless given), once per process and tableau (Dynamo recompiles for another field, shape or
+    dtype on its own)."""
+    defaults = {"dynamic": False, "options": dict(INDUCTOR_OPTIONS)}
     if compile_options:
-        return torch.compile(tensor_attempt(tableau), **{"dynamic": False, **compile_options})
+        return torch.compile(tensor_attempt(tableau), **{**defaults, **compile_options})
     if tableau.name not in _ATTEMPTS:
-        _ATTEMPTS[tableau.name] = torch.compile(tensor_attempt(tableau), dynamic=False)
+        _ATTEMPTS[tableau.name] = torch.compile(tensor_attempt(tableau), **defaults)
     return _ATTEMPTS[tableau.name]
 
 
