@@ -46,7 +46,8 @@ def tensor_step(stepper: Stepper):
 
 #: Inductor's options for the lean core's compiled steps: a C++ wrapper around the kernels (the
 #: Python wrapper's per-kernel calls cost as much as a small field's evaluations: a compiled dopri5
-#: attempt on the 2-50-2 MLP took 88 us with it and 67 us without it, against 128 us eager)
+#: attempt on the 2-50-2 MLP took 67 us with the C++ wrapper, 88 us with the Python one, and its
+#: 6 evaluations 128 us eagerly; timeit, back to back, 1 thread)
 INDUCTOR_OPTIONS = {"cpp_wrapper": True}
 
 
