@@ -109,10 +109,13 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
     return q1, median, q3
 
 
-def summary(samples: list[float]) -> tuple[float, float]:
-    """Median and interquartile range, in the unit of the samples."""
-    q1, median, q3 = quartiles(samples)
-    return median, q3 - q1
+def spread(times: list[float], ratios: list[float]) -> dict:
+    """A row's timing figures: median and interquartile range of the times (ms), and median and
+    quartiles of the per-round ratios."""
+    time_q1, time_median, time_q3 = quartiles(times)
+    q1, median, q3 = quartiles(ratios)
+    return {"median_ms": time_median * 1e3, "iqr_ms": (time_q3 - time_q1) * 1e3,
+            "ratio_median": median, "ratio_q1": q1, "ratio_q3": q3}  # fmt: skip
 
 
 def torchode_available() -> bool:
@@ -222,13 +225,9 @@ def solver_cost(model: str, sizes: dict, solver: str, *, steps: int, tol: float,
     for name, values in samples.items():
         evaluations = calls if name == "bare" else nfe[name]
         ratios = [value / (evaluations * floor / calls) for value, floor in zip(values, samples["bare"])]
-        q1, median, q3 = quartiles(ratios)
-        time_q1, time_median, time_q3 = quartiles(values)
         rows.append({
             "part": "solver", "model": model, "solve": solve, "contender": name, "nfe": evaluations,
-            "median_ms": time_median * 1e3, "iqr_ms": (time_q3 - time_q1) * 1e3,
-            "ratio_median": median, "ratio_q1": q1, "ratio_q3": q3,
-            **compile_records.get(name, {}),
+            **spread(values, ratios), **compile_records.get(name, {}),
         })  # fmt: skip
     for name, record in compile_records.items():
         if "error" in record:
@@ -236,8 +235,8 @@ def solver_cost(model: str, sizes: dict, solver: str, *, steps: int, tol: float,
     if diffrax is not None:  # the same field, weights and state in JAX; checked against torchdiffeq's solution
         with torch.no_grad():
             reference = solvers["torchdiffeq"](field)[-1].cpu().numpy()
-        rows += diffrax.solver_rows(model, field, y0, step.t, solver, steps=steps, tol=tol, repeats=repeats,
-                                    interleaved=interleaved, quartiles=quartiles, reference=reference)  # fmt: skip
+        rows += diffrax.solver_rows(model, solve, field, y0, step.t, solver, steps=steps, tol=tol, repeats=repeats,
+                                    interleaved=interleaved, spread=spread, reference=reference)  # fmt: skip
     return rows
 
 
@@ -280,13 +279,10 @@ def gradient_methods(model: str, sizes: dict, steps: int, repeats: int, device: 
     samples = interleaved({name: round_trip(step) for name, step in passes.items()}, repeats, sync=synchronizer(device))
     rows = []
     for name, values in samples.items():
-        q1, median, q3 = quartiles([value / adjoint for value, adjoint in zip(values, samples["adjoint"])])
-        time_q1, time_median, time_q3 = quartiles(values)
+        ratios = [value / adjoint for value, adjoint in zip(values, samples["adjoint"])]
         rows.append({
             "part": "gradient", "model": model, "solve": depth(solver, steps, tol), "contender": name,
-            "nfe_forward": counts[name][0], "nfe_backward": counts[name][1],
-            "median_ms": time_median * 1e3, "iqr_ms": (time_q3 - time_q1) * 1e3,
-            "ratio_median": median, "ratio_q1": q1, "ratio_q3": q3,
+            "nfe_forward": counts[name][0], "nfe_backward": counts[name][1], **spread(values, ratios),
         })  # fmt: skip
     return rows
 
@@ -549,9 +545,9 @@ def main(argv=None) -> int:
                 rows += gradient_methods(label, sizes, steps, args.repeats, args.device, names, solver, args.tol)
                 if diffrax is not None:
                     adjoint = build_pass(gradient_config("adjoint", sizes, solver, steps=steps, tol=args.tol))
-                    rows += diffrax.gradient_rows(label, adjoint, solver, steps=steps, tol=args.tol,
-                                                  repeats=args.repeats, interleaved=interleaved,
-                                                  quartiles=quartiles)  # fmt: skip
+                    rows += diffrax.gradient_rows(label, depth(solver, steps, args.tol), adjoint, solver, steps=steps,
+                                                  tol=args.tol, repeats=args.repeats, interleaved=interleaved,
+                                                  spread=spread)  # fmt: skip
                 print(f"forward+backward: {label}, {solver}: done")
     for label, sizes, steps in models[:1]:  # the small model: where overhead shows
         for solver in ("dopri5", FIXED):

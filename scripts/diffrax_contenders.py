@@ -96,11 +96,12 @@ def count_nfe(jax, field, run, params) -> int:
     return len(calls)
 
 
-def solver_rows(model: str, torch_field, y0, t, solver: str, *, steps: int, tol: float, repeats: int,
-                interleaved, quartiles, reference) -> list[dict]:  # fmt: skip
+def solver_rows(model: str, label: str, torch_field, y0, t, solver: str, *, steps: int, tol: float, repeats: int,
+                interleaved, spread, reference) -> list[dict]:  # fmt: skip
     """Part 1 for diffrax: its jitted solve against its XLA floor (NFE evaluations in one compiled
     loop), per round; compile time apart; the relative difference from ``reference`` (torchdiffeq's
-    final state)."""
+    final state). ``label`` names the solve in the rows; ``interleaved`` and ``spread`` are the
+    speed script's timing loop and row figures."""
     import time
 
     import numpy as np
@@ -123,24 +124,19 @@ def solver_rows(model: str, torch_field, y0, t, solver: str, *, steps: int, tol:
          "diffrax": lambda: jax.block_until_ready(solve_jit(params))},
         repeats,
     )  # fmt: skip
-    depth = f"rtol=atol={tol:g}" if solver == "dopri5" else f"{steps} steps"
     rows = []
     for name, values in samples.items():
-        q1, median, q3 = quartiles([value / floor for value, floor in zip(values, samples["jax floor"])])
-        time_q1, time_median, time_q3 = quartiles(values)
-        row = {
-            "part": "diffrax", "model": model, "solve": f"{solver} {depth}", "contender": name, "nfe": nfe,
-            "median_ms": time_median * 1e3, "iqr_ms": (time_q3 - time_q1) * 1e3,
-            "ratio_median": median, "ratio_q1": q1, "ratio_q3": q3,
-        }  # fmt: skip
+        ratios = [value / floor for value, floor in zip(values, samples["jax floor"])]
+        row = {"part": "diffrax", "model": model, "solve": label, "contender": name, "nfe": nfe}
+        row |= spread(values, ratios)
         if name == "diffrax":
             row |= {"compile_s": compile_s, "relative_difference": difference}
         rows.append(row)
     return rows
 
 
-def gradient_rows(model: str, step, solver: str, *, steps: int, tol: float, repeats: int, interleaved,
-                  quartiles) -> list[dict]:  # fmt: skip
+def gradient_rows(model: str, label: str, step, solver: str, *, steps: int, tol: float, repeats: int, interleaved,
+                  spread) -> list[dict]:  # fmt: skip
     """Part 2 for diffrax: forward+backward (``jax.grad`` of the workload's mean squared distance
     from its target) through diffrax's ``RecursiveCheckpointAdjoint`` (backpropagation through the
     solve) and ``BacksolveAdjoint`` (the continuous adjoint), Heun over ``steps`` steps or Dopri5 at
@@ -181,17 +177,14 @@ def gradient_rows(model: str, step, solver: str, *, steps: int, tol: float, repe
         name: (lambda grad=grad: jax.block_until_ready(grad(params))) for name, grad in grads.items()
     }
     samples = interleaved(contenders, repeats)
-    solve_name = f"{solver} rtol=atol={tol:g}" if solver == "dopri5" else f"{solver} {steps} steps"
     rows = []
     for name, values in samples.items():
         if name == "adjoint":
             continue
-        q1, median, q3 = quartiles([value / adjoint for value, adjoint in zip(values, samples["adjoint"])])
-        time_q1, time_median, time_q3 = quartiles(values)
+        ratios = [value / adjoint for value, adjoint in zip(values, samples["adjoint"])]
         rows.append({
-            "part": "gradient", "model": model, "solve": solve_name, "contender": name,
-            "nfe_forward": counts[name][0], "nfe_backward": counts[name][1],
-            "median_ms": time_median * 1e3, "iqr_ms": (time_q3 - time_q1) * 1e3,
-            "ratio_median": median, "ratio_q1": q1, "ratio_q3": q3, "gradient_difference": differences[name],
+            "part": "gradient", "model": model, "solve": label, "contender": name,
+            "nfe_forward": counts[name][0], "nfe_backward": counts[name][1], **spread(values, ratios),
+            "gradient_difference": differences[name],
         })  # fmt: skip
     return rows

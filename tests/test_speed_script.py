@@ -63,9 +63,10 @@ step = build_pass(CellConfig(method="adjoint", solver="heun2", steps=5, **script
 field, y0, t = step.problem.field, step.problem.y0, step.t
 with torch.no_grad():
     reference = torchdiffeq.odeint(field, y0, t, method="heun2", options=step.options)[-1].numpy()
-common = {"interleaved": script.interleaved, "quartiles": script.quartiles, "repeats": 1}
-solve = diffrax.solver_rows("tiny", field, y0, t, "heun2", steps=5, tol=1e-6, reference=reference, **common)
-gradients = diffrax.gradient_rows("tiny", step, "heun2", steps=5, tol=1e-6, **common)
+common = {"interleaved": script.interleaved, "spread": script.spread, "repeats": 1}
+solve = diffrax.solver_rows("tiny", "heun2 5 steps", field, y0, t, "heun2", steps=5, tol=1e-6,
+                            reference=reference, **common)
+gradients = diffrax.gradient_rows("tiny", "heun2 5 steps", step, "heun2", steps=5, tol=1e-6, **common)
 try:
     diffrax.problem(field, y0, t, "rk4", steps=5, tol=1e-6)
     refusal = None

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import torch
 
 from neural_ode.integrators.codegen import compiled, sum_lines
-from neural_ode.integrators.tableaux import ButcherTableau
+from neural_ode.integrators.tableaux import ButcherTableau, terms
 from neural_ode.measuring.failures import NonFiniteError
 
 State = tuple[torch.Tensor, ...]
@@ -151,8 +151,8 @@ class AdaptiveSolver:
         self.safety, self.ifactor, self.dfactor = safety, ifactor, dfactor
         self.record = record
         self.stats = AdaptiveStats()
-        self.rows = [tuple((j, a) for j, a in enumerate(row) if a != 0.0) for row in tableau.a]
-        self.errors = tuple((j, e) for j, e in enumerate(tableau.e) if e != 0.0)
+        self.rows = [terms(row) for row in tableau.a]
+        self.errors = terms(tableau.e)
         self._generated: dict[int, Callable] = {}
         if not all(self.rows[1:]) or not self.errors:
             raise ValueError(f"tableau {tableau.name}: every stage after the first needs a non-zero coefficient")

@@ -25,7 +25,12 @@ from torch import nn
 
 from neural_ode.integrators.adaptive import AdaptiveSolver, State
 from neural_ode.integrators.fixed_grid import FixedGrid, Stepper
-from neural_ode.integrators.tableaux import ButcherTableau
+from neural_ode.integrators.tableaux import ButcherTableau, terms
+
+
+def weighted(k, terms):
+    """``sum(coef * k[j])`` over a tableau row's non-zero ``terms`` (traced by the compiler)."""
+    return sum(coef * k[j] for j, coef in terms)
 
 
 def tensor_step(stepper: Stepper):
@@ -35,11 +40,8 @@ def tensor_step(stepper: Stepper):
     def step(field, times, y, dt):
         k = []
         for i, row in enumerate(rows):
-            stage = y
-            if row:
-                stage = y + dt * sum(coef * k[j] for j, coef in row)
-            k.append(field(times[i], stage))
-        return y + dt * sum(coef * k[j] for j, coef in weights)
+            k.append(field(times[i], y + dt * weighted(k, row) if row else y))
+        return y + dt * weighted(k, weights)
 
     return step
 
@@ -86,20 +88,18 @@ def tensor_attempt(tableau: ButcherTableau):
     eager solver rounds its Python floats), the last stage's is ``t_next``; ``ratio`` (0-dim) is
     RMS(error / (atol + rtol * max(|y|, |y_new|))), the eager solver's error ratio to rounding.
     """
-    rows = [tuple((j, a) for j, a in enumerate(row) if a != 0.0) for row in tableau.a]
-    errors = tuple((j, e) for j, e in enumerate(tableau.e) if e != 0.0)
+    rows, errors = [terms(row) for row in tableau.a], terms(tableau.e)
     c, last = tableau.c, len(rows) - 1
 
     def attempt(field, times, y, k0, tolerances):
         dt = times[1].to(y.dtype)
         k = [k0]
         for i in range(1, last):
-            stage = y + dt * sum(coef * k[j] for j, coef in rows[i])
-            k.append(field((times[0] + c[i] * times[1]).to(y.dtype), stage))
-        y_new = y + dt * sum(coef * k[j] for j, coef in rows[last])
+            k.append(field((times[0] + c[i] * times[1]).to(y.dtype), y + dt * weighted(k, rows[i])))
+        y_new = y + dt * weighted(k, rows[last])
         k_new = field(times[2].to(y.dtype), y_new)
         k.append(k_new)
-        error = dt * sum(coef * k[j] for j, coef in errors)
+        error = dt * weighted(k, errors)
         tolerance = tolerances.to(y.dtype)
         scale = tolerance[1] + tolerance[0] * torch.maximum(y.abs(), y_new.abs())
         return y_new, k_new, (error / scale).square().mean().sqrt()

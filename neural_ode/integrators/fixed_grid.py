@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from neural_ode.integrators.codegen import compiled, sum_lines
-from neural_ode.integrators.tableaux import ButcherTableau
+from neural_ode.integrators.tableaux import ButcherTableau, terms
 
 #: torchdiffeq options a fixed-grid solve understands
 FIXED_GRID_OPTIONS = ("grid_constructor", "step_size")
@@ -70,8 +70,8 @@ class Stepper:
     def __init__(self, tableau: ButcherTableau):
         self.tableau = tableau
         self.c = tableau.c[: tableau.stages]
-        self.rows = [tuple((j, a) for j, a in enumerate(row) if a != 0.0) for row in tableau.a[: tableau.stages]]
-        self.weights = tuple((j, b) for j, b in enumerate(tableau.b) if b != 0.0)
+        self.rows = [terms(row) for row in tableau.a[: tableau.stages]]
+        self.weights = terms(tableau.b)
         self.source = _step_source(self.rows, self.weights)
         #: ``step(field, times, y, dt, out=None)``: one step from ``y`` at ``times[0]`` over ``dt``
         #: (``times[i]`` is stage i's time tensor); ``out`` (no-grad use only) receives the result

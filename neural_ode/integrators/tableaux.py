@@ -50,6 +50,12 @@ class ButcherTableau:
         return len(self.b)
 
 
+def terms(coefficients) -> tuple[tuple[int, float], ...]:
+    """The non-zero ``(j, coefficient)`` pairs of a row of ``a``, of ``b`` or of ``e``: the terms a
+    weighted sum of stages ``sum_j coefficient * k_j`` needs."""
+    return tuple((j, coef) for j, coef in enumerate(coefficients) if coef != 0.0)
+
+
 EULER = ButcherTableau("euler", 1, c=(0.0,), a=((),), b=(1.0,))
 
 MIDPOINT = ButcherTableau("midpoint", 2, c=(0.0, 0.5), a=((), (0.5,)), b=(0.0, 1.0))
