@@ -438,3 +438,19 @@ def test_precision_figures_keep_their_own_titles(report):
     md = (report / "report.md").read_text()
     for name, title, *_ in PRECISION.values():
         assert f"![{title}](figures/{name}.png)" in md
+
+
+def test_tolerance_lines_identical_across_landing_are_drawn_once():
+    """Methods whose NFE against tolerance are identical share one line even when their cells differ
+    in landing (as the own methods, which always land, differ from landed torchdiffeq cells): no
+    line is drawn over another."""
+    from neural_ode.reporting.figures.nfe import _panel_lines
+
+    rows = [_row("adjoint", "dopri5", rtol=t, nfe=DOPRI_NFE[t], land=True) for t in TOLS]
+    rows += [_row("adjoint-seminorm", "dopri5", rtol=t, nfe=DOPRI_NFE[t], land=False) for t in TOLS]
+    rows += [_row("direct", "dopri5", rtol=t, nfe=DOPRI_NFE[t] + 2, land=False) for t in TOLS]
+    lines = list(_panel_lines(prepare(pd.DataFrame(rows)), "nfe_forward"))
+    merged = sorted(sorted(members) for _, _, members, _ in lines)
+    # one line for the two identical methods, each still named with its landing
+    assert merged == [["adjoint (landed on the output times)", "adjoint-seminorm (interpolated at the output times)"],
+                      ["direct"]]  # fmt: skip

@@ -139,8 +139,42 @@ def _merged_lines(part: pd.DataFrame, column: str):
             yield line["solver"], name, members, series_
 
 
+def _panel_lines(part: pd.DataFrame, column: str):
+    """:func:`_merged_lines`, with identical series of one solver merged across lines as well: lines
+    that differ only in an axis that leaves the count unchanged (landing, for methods that always
+    land) would otherwise be drawn exactly over each other. Where the merged lines' labels differ,
+    the label keeps them: ``dopri5 · outputs=10 / outputs=50`` when every line holds the same
+    methods, else each method with its line's (``own-adjoint (interpolated ...)``)."""
+    merged: list[tuple[str, list[tuple[str, str]], pd.Series]] = []
+    for solver, name, members, series in _merged_lines(part, column):
+        for solver_, entries, reference in merged:
+            same = reference.index.equals(series.index) and np.allclose(reference, series, rtol=0.005)
+            if solver_ == solver and same:
+                entries.extend((member, name) for member in members)
+                break
+        else:
+            merged.append((solver, [(member, name) for member in members], series))
+    for solver, entries, series in merged:
+        by_line = {name: [member for member, name_ in entries if name_ == name] for _, name in entries}
+        if len(by_line) == 1:
+            yield solver, next(iter(by_line)), [member for member, _ in entries], series
+            continue
+        extra = {name: name.removeprefix(solver).removeprefix(" · ") or "-" for name in by_line}
+        first = sorted(next(iter(by_line.values())))
+        if all(sorted(members) == first for members in by_line.values()):  # the same methods on each line
+            yield solver, f"{solver} · {_joined(extra.values())}", first, series
+        else:
+            yield solver, solver, [f"{member} ({extra[name]})" for member, name in entries], series
+
+
+def _joined(labels) -> str:
+    """Line labels joined by `` / ``, one per legend row once they would be long."""
+    joined = " / ".join(labels)
+    return joined if len(joined) <= 60 else " /\n".join(labels)
+
+
 def _tolerance_panel(ax, part: pd.DataFrame, column: str, style: Style) -> None:
-    for solver, name, members, values in _merged_lines(part, column):
+    for solver, name, members, values in _panel_lines(part, column):
         methods = set(part.loc[part["solver"] == solver, "method"])
         if len(members) == 1:
             color, label = style.color(members[0]), f"{members[0]} · {name}"
