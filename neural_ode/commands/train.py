@@ -81,7 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=argument(parse_timeout), help="wall-clock budget per run in seconds (then status timeout)"
     )
     parser.add_argument(
-        "--threads", type=argument(parse_int, maximum=4096), help="torch CPU threads (default: torch's choice)"
+        "--threads",
+        type=argument(parse_int, maximum=4096),
+        default=1,
+        help="torch CPU threads (default 1, as `run` pins its cells: timings taken alone on one core)",
     )
     parser.add_argument("--out", help="results folder (default reports/train/<run> or reports/<preset>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -132,8 +135,7 @@ def main(args) -> int:
             raise UsageError(f"{folder}: not a training results folder (no runs.csv)")
         print(render_training_report(folder))
         return 0
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     try:
         configs = _configs(args)
         if args.device == "cuda" and not torch.cuda.is_available():

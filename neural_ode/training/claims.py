@@ -10,7 +10,13 @@ import math
 
 import pandas as pd
 
-from neural_ode.reporting.claims.verdicts import DOES_NOT_HOLD, HOLDS, NOT_ENOUGH_EVIDENCE, NOT_MEASURED
+from neural_ode.reporting.claims.verdicts import (
+    DOES_NOT_HOLD,
+    HOLDS,
+    NOT_ENOUGH_EVIDENCE,
+    NOT_MEASURED,
+    NOT_SIGNIFICANTLY_DIFFERENT,
+)
 from neural_ode.training.results import TrainingResults
 from neural_ode.training.stats import difference_se
 from neural_ode.training.table1 import table1_frame
@@ -74,12 +80,15 @@ class _Claims:
         return ea - eb, se, text
 
     def same_error(self, claim, paper, a, b) -> None:
-        """The claim that runs ``a`` and ``b`` err alike (within the standard errors)."""
+        """The claim that runs ``a`` and ``b`` err alike: ``not significantly different`` when the difference
+        lies within the standard errors (no confirmation of equality at this many test images), else
+        ``does not hold``."""
         found = self.error_difference(a, b)
         if found is None:
             return self.add(claim, paper, "a run is missing or has no finished epoch", NOT_MEASURED)
         difference, se, text = found
-        self.add(claim, paper, text, HOLDS if abs(difference) <= MATCH_STANDARD_ERRORS * se else DOES_NOT_HOLD)
+        verdict = NOT_SIGNIFICANTLY_DIFFERENT if abs(difference) <= MATCH_STANDARD_ERRORS * se else DOES_NOT_HOLD
+        self.add(claim, paper, text, verdict)
 
     def worse(self, claim, paper, a, b) -> None:
         """The claim that run ``a`` errs more than ``b`` (beyond the standard errors)."""
