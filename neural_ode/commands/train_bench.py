@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 from neural_ode.config import ConfigError
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
@@ -148,7 +150,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target", action="append", metavar="TASK=LOSS,...", help="loss targets of a task (repeatable)"
     )
-    parser.add_argument("--choices", metavar="PATH", help="a sweep's choices.csv: compare the per-gradient picks")
+    parser.add_argument(
+        "--choices",
+        metavar="PATH",
+        action="append",
+        help="a sweep's choices.csv: compare its per-gradient picks (repeatable)",
+    )
     parser.add_argument("--out", default="reports/training", help="results folder (default reports/training)")
     parser.add_argument("--resume", action="store_true", help="skip the runs already complete in --out")
     parser.add_argument("--dask", metavar="ADDRESS", help="train on the Dask scheduler at tcp://HOST:PORT")
@@ -159,9 +166,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     targets = _targets(args.target)
     try:
-        choices = read_choices(args.choices) if args.choices else None
-    except FileNotFoundError:
-        raise UsageError(f"--choices {args.choices}: no such file") from None
+        choices = pd.concat([read_choices(path) for path in args.choices]) if args.choices else None
+    except FileNotFoundError as exc:
+        raise UsageError(f"--choices {exc.filename}: no such file") from None
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     if args.render is not None:

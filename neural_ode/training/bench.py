@@ -113,8 +113,9 @@ class BenchConfig:
 
     @property
     def key(self) -> str:
-        """What identifies the run (every field): resuming skips a key already complete."""
-        return json.dumps(self.to_dict(), sort_keys=True)
+        """What identifies the run: a hash of every field (resuming skips a key already complete;
+        the ``run`` record holds the fields themselves)."""
+        return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (JSON-ready)."""
@@ -164,7 +165,7 @@ def train_run(config: BenchConfig, emit: Callable[[dict], None]) -> dict:
     """
     torch.set_num_threads(1)
     task = TASKS[config.task]
-    head = {"key": config.key, "label": config.label, "attempt": uuid.uuid4().hex, "schema": SCHEMA_VERSION}
+    head = {"key": config.key, "label": config.label, "attempt": uuid.uuid4().hex[:12], "schema": SCHEMA_VERSION}
     started = time.perf_counter()
     model = task.build(config)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from neural_ode.measuring.reference import RESOLUTION_FACTOR
 from neural_ode.reporting.figures.style import DPI, figure_theme
@@ -26,7 +27,7 @@ LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _styles(runs: pd.DataFrame) -> dict[str, dict]:
-    """Configuration label -> line style (colour by method, dash by tolerance level within it)."""
+    """Configuration label -> line style (colour by method, dash by tolerance level within it), in plan order."""
     methods = list(dict.fromkeys(runs["method"]))
     colours = dict(zip(methods, sns.color_palette("tab10", n_colors=max(len(methods), 1)), strict=False))
     styles = {}
@@ -35,7 +36,20 @@ def _styles(runs: pd.DataFrame) -> dict[str, dict]:
         labels = list(dict.fromkeys(level.sort_values("order", ascending=False)["label"]))
         for i, label in enumerate(labels):
             styles[label] = {"color": colours[method], "linestyle": LINESTYLES[i % len(LINESTYLES)]}
-    return styles
+    return {label: styles[label] for label in dict.fromkeys(runs["label"])}
+
+
+def _log_y(ax, values) -> None:
+    """A log y axis over more than a decade of ``values``, ticks at whole decades (1, 2, 5 x 10^k over
+    fewer than four), written as plain numbers (the theme shows no mathtext); linear over less."""
+    finite = np.asarray([v for v in values if np.isfinite(v) and v > 0])
+    if len(finite) == 0 or finite.max() / finite.min() < 10:
+        return
+    ax.set_yscale("log")
+    decades = np.log10(finite.max() / finite.min())
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades < 4 else (1.0,)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _band(ax, x, values: np.ndarray, style: dict, label: str) -> None:
@@ -71,7 +85,10 @@ def plot_loss(data: dict, task: str, targets, loss_name: str, path: Path) -> Pat
     styles = _styles(runs)
     with figure_theme(font_scale=1.0):
         fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6.2), sharey=True)
-        for label, group in iterations.groupby("label", sort=False):
+        for label in styles:  # plan order
+            group = iterations[iterations["label"] == label]
+            if group.empty:
+                continue
             x, values = _per_seed(group.dropna(subset=["smoothed_loss"]), "smoothed_loss")
             _band(left, x, values, styles[label], label)
             ends = group.groupby("seed")["elapsed_s"].max()
@@ -81,7 +98,7 @@ def plot_loss(data: dict, task: str, targets, loss_name: str, path: Path) -> Pat
                 curves.append(np.interp(grid, one["elapsed_s"], one["smoothed_loss"], left=np.nan))
             _band(right, grid, np.array(curves), styles[label], label)
         for ax in (left, right):
-            ax.set_yscale("log")
+            _log_y(ax, [*iterations["smoothed_loss"], *targets])
             for target in targets:
                 ax.axhline(target, color="grey", linewidth=0.8, linestyle=":")
         left.set_xlabel("iteration")
@@ -134,14 +151,17 @@ def plot_gradient_error(data: dict, task: str, path: Path) -> Path:
     styles = _styles(runs[runs["task"] == task])
     with figure_theme(font_scale=1.0):
         fig, ax = plt.subplots(figsize=(10, 6.2))
-        for label, group in checks.groupby("label", sort=False):
+        for label in styles:  # plan order
+            group = checks[checks["label"] == label]
+            if group.empty:
+                continue
             x, values = _per_seed(group, "grad_rel_error")
             _band(ax, x, values, {**styles[label]}, label)
         if "ref_grad_error" in checks and checks["ref_grad_error"].notna().any():
             floor = RESOLUTION_FACTOR * float(checks["ref_grad_error"].max())
             if floor > 0:
                 ax.axhline(floor, color="black", linewidth=0.8, linestyle=":", label="reference's resolution")
-        ax.set_yscale("log")
+        _log_y(ax, [*checks["grad_rel_error"], *ax.get_ylim()])
         ax.set_xlabel("iteration")
         ax.set_ylabel("relative L2 error of the gradient\n(vs float64 reference, same parameters and batch)")
         ax.set_title(f"{task}: gradient error over training")

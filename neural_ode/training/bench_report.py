@@ -84,6 +84,13 @@ NOTES = [
     "A configuration identical in every seed is the same initialisation, batch order and optimiser (Adam, constant "
     "learning rate); only the gradient method, solver and tolerance differ. checkpoint walks a fixed rk4 grid "
     "(it cannot take dopri5): its coarser grid is paired with the looser tolerance.",
+    "Figures: loss lines are medians over seeds, bands their min–max; configurations whose gradients agree to "
+    "plotting precision lie on top of each other in loss against iterations (the last drawn shows), and part "
+    "company in loss against time by their cost per iteration. Gradient error: the relative L2 distance of the "
+    "iteration's gradient from a float64 reference gradient at the same parameters and batch (spiral: dopri8 at "
+    "1e-12; digits: rk4 on 32 steps, its ReLU kinks keep adaptive references from converging); the dotted line is "
+    "10x the reference's own error estimate (the same reference, looser, at iteration 0): errors below it cannot "
+    "be told from the reference's.",
 ]
 
 RUN_COLUMNS = ("task", "label", "seed", "status", "error", "iterations_done", "training_s", "wall_s")
@@ -136,6 +143,8 @@ def render_bench_report(out_dir, *, targets: dict | None = None, choices: pd.Dat
     tasks = []
     for task in goals:
         table = summary[summary["task"] == task].dropna(axis=1, how="all").drop(columns=["task"])
+        reach = [c for c in table if c.startswith("loss ≤")]
+        table = table[["configuration", *reach, *(c for c in table if c not in reach and c != "configuration")]]
         tasks.append(
             {
                 "name": task,

@@ -24,6 +24,8 @@ SMOOTH = 10
 CONFIG_COLUMNS = ("task", "method", "solver", "rtol", "steps")
 #: the columns of choices.csv that the comparison reads
 CHOICE_COLUMNS = ("workload", "target_grad_rel_error", "criterion", "method", "solver", "steps", "rtol")
+#: columns of choices.csv that tell two picks at one accuracy target apart (kept when present)
+CHOICE_CONTEXT = ("horizon", "outputs", "batch")
 
 
 def frames(records: list[dict]) -> dict[str, pd.DataFrame]:
@@ -126,19 +128,30 @@ def read_choices(path) -> pd.DataFrame:
     missing = [c for c in CHOICE_COLUMNS if c not in choices]
     if missing:
         raise ConfigError(f"--choices {path}: no column {', '.join(missing)}; a sweep's choices.csv has them")
-    return choices[list(CHOICE_COLUMNS)]
+    return choices[[*CHOICE_COLUMNS, *(c for c in CHOICE_CONTEXT if c in choices)]]
 
 
-def _pick(choices: pd.DataFrame, task: str, grad_error: float) -> dict | None:
-    """The per-gradient time pick for ``task`` at the loosest accuracy target the training winner's
-    gradient error met (else the tightest target there is); None without one."""
+def _picks(choices: pd.DataFrame, task: str, grad_error: float) -> list[dict]:
+    """The per-gradient time picks for ``task`` at the tightest accuracy target the training
+    winner's gradient error met (else the loosest target there is): one per problem the sweep
+    measured (horizon, outputs, batch); empty without one."""
     rows = choices[(choices["workload"] == task) & (choices["criterion"] == "time")].copy()
     rows["target"] = pd.to_numeric(rows["target_grad_rel_error"], errors="coerce")
     rows = rows.dropna(subset=["target"]).sort_values("target")
     if rows.empty:
-        return None
+        return []
     met = rows[rows["target"] >= grad_error] if not math.isnan(grad_error) else rows.iloc[:0]
-    return (met.iloc[-1] if len(met) else rows.iloc[0]).to_dict()
+    target = float(met["target"].min()) if len(met) else float(rows["target"].max())
+    return rows[rows["target"] == target].to_dict("records")
+
+
+def _pick_text(pick: dict, method: str, solver: str) -> str:
+    solve = f"{pick['solver']} {pick['rtol'] or pick['steps'] + ' steps'}"
+    where = ", ".join(f"{c} {pick[c]}" for c in CHOICE_CONTEXT if c in pick)
+    verdict = "a different method"
+    if pick["method"] == method:
+        verdict = "the same method and solver" if pick["solver"] == solver else "the same method"
+    return f"{pick['method']} {solve}{f' ({where})' if where else ''}: {verdict}"
 
 
 def ranking_agreement(data: dict[str, pd.DataFrame], reach: pd.DataFrame, task: str, target: float) -> tuple:
@@ -178,20 +191,16 @@ def answers(data: dict[str, pd.DataFrame], targets: dict, choices: pd.DataFrame 
             f"{task}: {best['configuration']} reached training loss {target:g} first (median {best['median_s']:.3g} s "
             f"of one core, iteration {best['median_iteration']:.0f}; median gradient error {grad_error:.2g})"
         )
-        pick = None if choices is None else _pick(choices, task, grad_error)
+        picks = [] if choices is None else _picks(choices, task, grad_error)
         if choices is None:
             text += "; no choices.csv was given to compare with"
-        elif pick is None:
+        elif not picks:
             text += "; choices.csv has no time pick for this workload"
         else:
-            solve = f"{pick['solver']} {pick['rtol'] or pick['steps'] + ' steps'}"
             method, solver = best["configuration"].split()[:2]
-            verdict = "the same method" if pick["method"] == method else "a different method"
-            if pick["method"] == method and pick["solver"] == solver:
-                verdict = "the same method and solver"
             text += (
-                f"; the per-gradient pick (fastest gradient within relative error {pick['target_grad_rel_error']}) "
-                f"was {pick['method']} {solve}: {verdict}"
+                f"; the per-gradient pick (fastest gradient within relative error {picks[0]['target_grad_rel_error']}) "
+                f"was {'; '.join(_pick_text(p, method, solver) for p in picks)}"
             )
         tau, n = ranking_agreement(data, reach, task, target)
         if not math.isnan(tau):
