@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from neural_ode.config import ConfigError
 
     words = sys.argv[1:] if argv is None else list(argv)
-    if words[:1] in (["run"], ["train-bench"]) and not {"-h", "--help", "--render", "--dry-run"} & set(words):
+    if words[:1] in (["run"], ["train-bench"]) and not {"-h", "--help", "--render", "--dry-run", "--dask"} & set(words):
         from neural_ode.sweeping.worker import begin_worker_server
 
         begin_worker_server()  # the cell processes' server imports torch beside this process's own imports
