@@ -59,11 +59,12 @@ def _time(clock, **settings):
     return time_forward_backward(clock.forward, clock.backward, device="cpu", clock=clock, **settings)
 
 
-def test_calibration_stops_at_the_width_once_identical_samples_give_an_interval():
+def test_calibration_takes_the_count_the_pilot_calls_for_afresh_and_at_least_six():
     clock = FakeClock([U, 2 * U] * 1000)
     forward, backward = _time(clock, repeats=3, warmup=1, max_repeats=50, halfwidth=0.05, budget_s=math.inf)
-    # the interval exists from 6 repeats on; identical samples: zero width, so it stops there
+    # identical samples need no more repeats; the interval exists from 6 on: a pilot of 3, then 6 afresh
     assert (forward.repeats, forward.stopped_by, backward.stopped_by) == (6, STOP_WIDTH, STOP_WIDTH)
+    assert clock.now == (1 + 3 + 6) * 3 * U  # warm-up, pilot (set aside), the 6 measured rounds
     assert (forward.ci_low_s, forward.ci_high_s) == (U, U)
     assert (backward.median_s, backward.ci_low_s, backward.ci_high_s) == (2 * U, 2 * U, 2 * U)
     assert forward.within(0.05) and forward.halfwidth == 0.0
@@ -79,7 +80,7 @@ def test_calibration_on_noisy_samples_stops_at_max_repeats_or_at_the_budget():
     forward, _ = _time(FakeClock([U, 2 * U] * 1000), repeats=6, warmup=1, max_repeats=1000, halfwidth=1e-9,
                        budget_s=30 * U)  # fmt: skip
     assert (forward.repeats, forward.stopped_by) == (6, STOP_WIDTH)
-    # 3 units a round on average: a budget of 30 units is spent after 10 timed rounds (the warm-up is not counted)
+    # the pilot's 6 rounds take 3 units each on average: a budget of 30 units holds 10 rounds, measured afresh
     forward, backward = _time(FakeClock(noisy), repeats=6, warmup=1, max_repeats=1000, budget_s=30 * U)
     assert (forward.repeats, forward.stopped_by) == (10, STOP_BUDGET)
     assert sum(forward.samples_s) + sum(backward.samples_s) == 30 * U

@@ -1,15 +1,25 @@
 """Wall-time statistics of repeated runs: median with its spread and its 95 % interval, CUDA synchronised.
 
-Timings are calibrated (:func:`time_forward_backward`): repeats go on until the 95 % confidence
-interval of the median is within a relative half-width of it, or a time budget runs out, between
-a minimum and a maximum count. The interval (:func:`median_interval`) is distribution-free: the
-order statistics at the ranks the binomial(n, 1/2) quantiles give (asv's ``statistics.py`` does the
-same at 99 %). Timings are skewed and heavy-tailed under load (preemption adds long repeats, never
-short ones), so an interval that assumes a distribution (a t-interval on the mean) or resamples a
-handful of repeats (a bootstrap of 6-10 samples has too few distinct medians) would misstate it;
-the order-statistics interval needs only independent repeats and is exact in its coverage
-(at least 95 %). It needs 6 repeats: with 5, even [min, max] covers the median with only
-1 - 2/32 = 93.75 %.
+Timings are calibrated without biasing their interval (:func:`time_rounds`): a pilot of the fewest
+repeats judges how many repeats bring the 95 % interval of the median within a relative
+half-width of it (:func:`neural_ode.measuring.intervals.needed_repeats`), capped by a maximum and
+a time budget; the pilot is then set aside and that many repeats are measured afresh, at a fixed
+count. Stopping as soon as the interval looked narrow enough (the earlier rule) picked the runs
+whose first repeats happened to agree, and their intervals covered 93 % with independent repeats
+and a third at rho 0.9.
+
+The interval (:func:`neural_ode.measuring.intervals.honest_median_interval`) is distribution-free,
+the order statistics at the binomial(n, 1/2) ranks (asv's ``statistics.py`` does the same at
+99 %), widened for the lag-1 autocorrelation of the repeats and withheld where they are too few or
+too correlated to bound the median. Timings are skewed and heavy-tailed under load (preemption adds
+long repeats, never short ones), so an interval that assumes a distribution (a t-interval on the
+mean) or resamples a handful of repeats would misstate it. It needs 6 repeats: with 5, even
+[min, max] covers the median with only 1 - 2/32 = 93.75 %.
+
+Several cells of one problem are timed together, in rounds (:func:`time_rounds` with several
+members): each round times every member once, in an order that turns between rounds, so that a
+slow spell of the machine falls on all of them and their per-round ratios
+(:func:`neural_ode.measuring.intervals.paired_ratio`) see through it.
 """
 
 from __future__ import annotations
@@ -24,41 +34,20 @@ from dataclasses import dataclass
 
 import torch
 
-#: the confidence of the median's interval
-CONFIDENCE = 0.95
-#: why calibrated repeats stopped (``time_stop`` of a record)
+from neural_ode.measuring.intervals import (  # noqa: F401 (median_interval, relative_halfwidth re-exported)
+    CONFIDENCE,
+    honest_median_interval,
+    median_interval,
+    needed_repeats,
+    relative_halfwidth,
+    variance_inflation,
+)
+
+#: the fewest repeats with a 95 % interval of the median: a calibrated count is never below it
+MIN_INTERVAL_REPEATS = 6
+#: why a calibrated cell took the count it took (``time_stop`` of a record): the count the width needs,
+#: capped by the time budget or the maximum; or no calibration (a fixed count)
 STOP_WIDTH, STOP_BUDGET, STOP_MAX, STOP_FIXED = "width", "budget", "max repeats", "fixed count"
-
-
-def median_interval(samples, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """The distribution-free ``confidence`` interval of the median of ``samples``: (low, high).
-
-    The sorted samples' order statistics x_(k) and x_(n+1-k), with k the largest rank for which
-    P(B <= k - 1) <= (1 - confidence) / 2, B ~ binomial(n, 1/2): the median lies below x_(k) only
-    when fewer than k samples fall below it. Coverage is 1 - 2 P(B <= k - 1) >= ``confidence``
-    (n = 10: k = 2, [x_(2), x_(9)], 97.9 %; n = 20: [x_(6), x_(15)], 95.9 %). (NaN, NaN) when n is
-    too small for any interval to reach the confidence (n < 6 at 95 %).
-    """
-    values = sorted(float(s) for s in samples)
-    n = len(values)
-    tail = (1.0 - confidence) / 2.0
-    k, below = 0, 0.0  # below: P(B <= k - 1), growing with k
-    while k < n // 2:
-        below_next = below + math.comb(n, k) / 2.0**n  # P(B <= k)
-        if below_next > tail:
-            break
-        k, below = k + 1, below_next
-    if k == 0:
-        return math.nan, math.nan
-    return values[k - 1], values[n - k]
-
-
-def relative_halfwidth(median: float, low: float, high: float) -> float:
-    """How far the interval [low, high] reaches from ``median``, relative to it: the interval lies
-    within ±this of the median (NaN without an interval or a positive median)."""
-    if not (median > 0) or not math.isfinite(low) or not math.isfinite(high):
-        return math.nan
-    return max(median - low, high - median) / median
 
 
 @dataclass(frozen=True)
@@ -72,10 +61,11 @@ class TimingStats:
     repeats: int
     #: every repeat's time, in the order measured (kept for statistical comparisons)
     samples_s: tuple[float, ...] = ()
-    #: the 95 % interval of the median (:func:`median_interval`; NaN with fewer than 6 repeats)
+    #: the 95 % interval of the median (:func:`honest_median_interval`; NaN with fewer than 6 repeats or
+    #: repeats too correlated to bound it)
     ci_low_s: float = math.nan
     ci_high_s: float = math.nan
-    #: why the repeats stopped: ``width``, ``budget``, ``max repeats`` or ``fixed count``
+    #: why this count of repeats: ``width``, ``budget``, ``max repeats`` or ``fixed count``
     stopped_by: str = STOP_FIXED
 
     @classmethod
@@ -85,7 +75,7 @@ class TimingStats:
             q1, _, q3 = statistics.quantiles(samples_s, n=4, method="inclusive")
         else:
             q1 = q3 = samples_s[0]
-        low, high = median_interval(samples_s)
+        low, high = honest_median_interval(samples_s)
         return cls(
             statistics.median(samples_s), q3 - q1, min(samples_s), max(samples_s), len(samples_s), tuple(samples_s),
             low, high, stopped_by,
@@ -108,6 +98,103 @@ def synchronizer(device: torch.device | str) -> Callable[[], None]:
     return lambda: None
 
 
+@dataclass(frozen=True)
+class Member:
+    """One contender of a round: ``loss = forward()`` and ``backward(loss)`` are timed separately;
+    ``between()`` runs untimed after each of its runs (to reset gradients, check a deadline)."""
+
+    forward: Callable[[], torch.Tensor]
+    backward: Callable[[torch.Tensor], None]
+    between: Callable[[], None] = lambda: None
+
+
+def round_order(members: int, round_: int) -> list[int]:
+    """The order in which round ``round_`` (from 0) times ``members`` contenders: the members turned
+    by ``round_ // 2`` places, and reversed in odd rounds, so each takes each position and follows
+    each other member before and after it alike (two members: AB BA BA AB ...)."""
+    shift = (round_ // 2) % max(members, 1)
+    order = [(i + shift) % members for i in range(members)]
+    return order[::-1] if round_ % 2 else order
+
+
+def time_rounds(
+    members: list[Member],
+    *,
+    repeats: int,
+    warmup: int,
+    device: torch.device | str,
+    max_repeats: int | None = None,
+    halfwidth: float = 0.05,
+    budget_s: float = math.inf,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[tuple[TimingStats, TimingStats]]:
+    """Time ``members`` in interleaved rounds; per member its forward and backward :class:`TimingStats`.
+
+    Each member first runs ``warmup`` untimed rounds of its own (the first adjoint backward in a
+    process pays one-time set-up costs). Each timed round then times every member once, in the
+    order of :func:`round_order`, so every member's i-th sample comes from round i (what
+    :func:`neural_ode.measuring.intervals.paired_ratio` pairs).
+
+    Calibration (``max_repeats`` above ``repeats``): a pilot of ``repeats`` rounds gives the count
+    the width needs (the most any member's forward or backward time needs for its 95 % interval to
+    lie within ±``halfwidth`` of its median: :func:`needed_repeats`), at least ``repeats`` and
+    :data:`MIN_INTERVAL_REPEATS`, capped by
+    ``max_repeats`` and by as many rounds as ``budget_s`` seconds hold at the pilot's pace; the pilot
+    is set aside and that many rounds are measured afresh (a fixed count: the stopping rule cannot
+    bias the interval). Without calibration: ``repeats`` rounds (``fixed count``). The garbage
+    collector is off inside the timed regions; on CUDA both ends of each phase are synchronised.
+    ``clock``: the timer, seconds (a test passes its own).
+    """
+    sync = synchronizer(device)
+    gc_was_enabled = gc.isenabled()
+
+    def one(member: Member) -> tuple[float, float]:
+        gc.disable()
+        sync()
+        start = clock()
+        loss = member.forward()
+        sync()
+        middle = clock()
+        member.backward(loss)
+        sync()
+        end = clock()
+        if gc_was_enabled:
+            gc.enable()
+        del loss
+        member.between()
+        return middle - start, end - middle
+
+    def measure(rounds: int) -> list[tuple[list[float], list[float]]]:
+        taken = [([], []) for _ in members]
+        for round_ in range(rounds):
+            for index in round_order(len(members), round_):
+                forward_s, backward_s = one(members[index])
+                taken[index][0].append(forward_s)
+                taken[index][1].append(backward_s)
+        return taken
+
+    try:
+        for member in members:
+            for _ in range(warmup):
+                one(member)
+        count, stopped_by = repeats, STOP_FIXED
+        if max_repeats is not None and max_repeats > repeats:
+            pilot = measure(repeats)
+            needed = max(needed_repeats(series, halfwidth) for both in pilot for series in both)
+            round_s = sum(sum(f) + sum(b) for f, b in pilot) / repeats
+            affordable = math.floor(budget_s / round_s) if round_s > 0 and math.isfinite(budget_s) else math.inf
+            count, stopped_by = max(needed, repeats, MIN_INTERVAL_REPEATS), STOP_WIDTH
+            if count > max_repeats:
+                count, stopped_by = max_repeats, STOP_MAX
+            if count > affordable:
+                count, stopped_by = max(repeats, affordable), STOP_BUDGET
+        taken = measure(count)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return [(TimingStats.of(f, stopped_by), TimingStats.of(b, stopped_by)) for f, b in taken]
+
+
 def time_forward_backward(
     forward: Callable[[], torch.Tensor],
     backward: Callable[[torch.Tensor], None],
@@ -121,64 +208,19 @@ def time_forward_backward(
     budget_s: float = math.inf,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[TimingStats, TimingStats]:
-    """Time ``loss = forward()`` and ``backward(loss)`` separately, calibrating the number of repeats.
+    """Time ``loss = forward()`` and ``backward(loss)`` separately: :func:`time_rounds` of one member.
 
-    ``warmup`` untimed rounds come first (the first adjoint backward in a process pays one-time
-    set-up costs). Then at least ``repeats`` timed rounds; while fewer than ``max_repeats`` were
-    taken, the rounds go on until the 95 % interval of the median of the forward *and* of the
-    backward times lies within ±``halfwidth`` of its median (stop ``width``), or ``budget_s``
-    seconds have passed since the first timed round (``budget``), or ``max_repeats`` is reached
-    (``max repeats``). ``max_repeats`` None or at most ``repeats``: exactly ``repeats`` rounds
-    (``fixed count``). The garbage collector is off inside the timed region; on CUDA both ends of
-    each phase are synchronised. ``between()`` runs outside the timing after every round (to
-    reset gradients, check a deadline). ``clock``: the timer, seconds (a test passes its own).
+    ``warmup`` untimed rounds, then ``repeats`` timed ones, or with ``max_repeats`` above ``repeats``
+    a pilot of ``repeats`` rounds, set aside, and the count it calls for measured afresh (see
+    :func:`time_rounds`: the width, the budget ``budget_s`` seconds and ``max_repeats`` decide it).
+    ``between()`` runs outside the timing after every round (to reset gradients, check a deadline).
     """
-    sync = synchronizer(device)
-    most = repeats if max_repeats is None else max(repeats, max_repeats)
-    forward_s, backward_s = [], []
-    gc_was_enabled = gc.isenabled()
-    stopped_by = STOP_FIXED
-    try:
-        round_, started = 0, None
-        while True:
-            if round_ == warmup:
-                started = clock()
-            gc.disable()
-            sync()
-            start = clock()
-            loss = forward()
-            sync()
-            middle = clock()
-            backward(loss)
-            sync()
-            end = clock()
-            if gc_was_enabled:
-                gc.enable()
-            del loss
-            between()
-            round_ += 1
-            if round_ <= warmup:
-                continue
-            forward_s.append(middle - start)
-            backward_s.append(end - middle)
-            taken = len(forward_s)
-            if taken < repeats:
-                continue
-            if most <= repeats:
-                break
-            if all(TimingStats.of(s).within(halfwidth) for s in (forward_s, backward_s)):
-                stopped_by = STOP_WIDTH
-                break
-            if taken >= most:
-                stopped_by = STOP_MAX
-                break
-            if clock() - started >= budget_s:
-                stopped_by = STOP_BUDGET
-                break
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return TimingStats.of(forward_s, stopped_by), TimingStats.of(backward_s, stopped_by)
+    member = Member(forward, backward, between)
+    settings = {"max_repeats": max_repeats, "halfwidth": halfwidth, "budget_s": budget_s, "clock": clock}
+    ((forward_stats, backward_stats),) = time_rounds(
+        [member], repeats=repeats, warmup=warmup, device=device, **settings
+    )
+    return forward_stats, backward_stats
 
 
 def time_call(run: Callable[[], object], *, repeats: int, device: torch.device | str) -> TimingStats:
