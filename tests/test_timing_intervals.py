@@ -94,7 +94,7 @@ def test_ratio_statistics_facts():
     assert variance_inflation([1.0] * 8) == 1.0
     assert lag1_autocorrelation([1.0, 2.0, 1.0, 2.0, 1.0, 2.0]) < 0  # alternating: negative, no widening
     assert lag1_autocorrelation([1.0, 1.0, 1.0, 4.0, 4.0, 4.0]) == pytest.approx(0.5)  # one slow spell
-    assert variance_inflation([1.0, 1.0, 1.0, 4.0, 4.0, 4.0]) == pytest.approx(19.0)  # r + (1 + 4r)/n = 1, clipped to 0.9
+    assert variance_inflation([1.0, 1.0, 1.0, 4.0, 4.0, 4.0]) == pytest.approx(19.0)  # r + (1+4r)/n: 1, clipped: 0.9
 
 
 @pytest.mark.parametrize("members", [1, 2, 3, 5])
@@ -130,7 +130,7 @@ def test_time_rounds_interleaves_members_and_keeps_round_order_in_the_samples():
     clock = Clock()
     members = [member("a", 2.0**-10, clock), member("b", 2.0**-9, clock)]
     (a_fw, a_bw), (b_fw, b_bw) = time_rounds(members, repeats=6, warmup=1, device="cpu", clock=clock)
-    assert log == ["a", "b"] + ["a", "b", "b", "a", "b", "a", "a", "b", "a", "b", "b", "a"]  # warm-ups, then AB BA BA AB
+    assert log == ["a", "b"] + ["a", "b", "b", "a", "b", "a", "a", "b", "a", "b", "b", "a"]  # warm-ups; AB BA BA AB ...
     assert (a_fw.repeats, b_fw.repeats, a_fw.stopped_by) == (6, 6, STOP_FIXED)
     assert paired_ratio(a_fw.samples_s, b_fw.samples_s).median == 2.0
     assert a_bw.median_s == 2.0**-11 and b_bw.median_s == 2.0**-10

@@ -22,7 +22,6 @@ the failure are kept.
 from __future__ import annotations
 
 import datetime
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -38,10 +37,10 @@ from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, rss_pea
 from neural_ode.measuring.options import fixed_grid_points, solver_options  # noqa: F401 (re-exported)
 from neural_ode.measuring.provenance import provenance
 from neural_ode.measuring.reference import flat_gradient, reference_for, relative_error
-from neural_ode.measuring.timing import Contention, time_call, time_forward_backward
+from neural_ode.measuring.timed import evaluation_fields, timing_fields, timing_member
+from neural_ode.measuring.timing import Contention, time_rounds
 from neural_ode.methods import METHODS
 from neural_ode.results.record import CellRecord
-from neural_ode.results.schema import METRICS
 from neural_ode.results.trust import gradient_wrong
 from neural_ode.workloads import Problem, workload_of
 
@@ -263,65 +262,23 @@ def _measure_peak(step: GradientPass, deadline: Deadline, fields: dict) -> None:
         fields["cpu_peak_bytes"] = cpu_peak_bytes(step.run)
 
 
-def _timed_fields(name: str, timing) -> dict:
-    """The median of ``timing`` under the timed metric ``name`` and its spread under the schema's
-    spread fields (``time_forward_iqr_s``, ``_min_s``, ``_max_s``, ``_ci_low_s``, ``_ci_high_s``), in
-    seconds; an interval that does not exist (fewer than 6 repeats) is None."""
-    iqr, low, high, ci_low, ci_high = METRICS[name].spread_fields
-    return {name: timing.median_s, iqr: timing.iqr_s, low: timing.min_s, high: timing.max_s,
-            ci_low: _finite(timing.ci_low_s), ci_high: _finite(timing.ci_high_s)}  # fmt: skip
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 def _measure_time(step: GradientPass, deadline: Deadline, fields: dict) -> None:
     """Median forward and backward times over repeats, and one bare evaluation's time."""
     config = step.config
-
-    def between() -> None:
-        step.zero_grad()
-        deadline.check()
-
     with Contention(torch.get_num_threads()) as contention:
-        forward, backward = time_forward_backward(
-            step.forward,
-            step.backward,
+        ((forward, backward),) = time_rounds(
+            [timing_member(step, deadline)],
             repeats=config.repeats,
             warmup=config.warmup,
             device=config.device,
-            between=between,
             max_repeats=config.max_repeats,
             halfwidth=config.ci_halfwidth,
             budget_s=config.time_budget_s,
         )
     fields.update(other_cpu_cores=contention.other_cores, contended=contention.contended)
-    fields.update(_timed_fields("time_forward_s", forward))
-    fields.update(_timed_fields("time_backward_s", backward))
-    fields["time_repeats"] = forward.repeats
-    fields["time_stop"] = forward.stopped_by
-    fields["time_ci_reached"] = forward.within(config.ci_halfwidth) and backward.within(config.ci_halfwidth)
-    fields["time_forward_samples_s"] = list(forward.samples_s)
-    fields["time_backward_samples_s"] = list(backward.samples_s)
+    fields.update(timing_fields(config, forward, backward))
     deadline.check()
-    field, t0 = step.problem.field, step.t[0]
-    with torch.no_grad():
-        y0 = step.problem.initial_state()
-
-    # One sample = as many evaluations as the forward pass made, so that the floor and the forward
-    # time are taken over the same span: on a shared CPU a single ~40 us call escapes the
-    # preemption that a run of hundreds suffers, which biased the ratio up 2-3x under load.
-    calls = fields.get("nfe_forward") or 1
-
-    def evaluate() -> None:
-        with torch.no_grad():
-            for _ in range(calls):
-                field(t0, y0)
-
-    fields["time_eval_s"] = time_call(evaluate, repeats=config.repeats, device=config.device).median_s / calls
-    if fields.get("nfe_forward"):
-        fields["solver_overhead"] = forward.median_s / (fields["nfe_forward"] * fields["time_eval_s"])
+    fields.update(evaluation_fields(step, fields.get("nfe_forward"), forward.median_s))
 
 
 def rss_main() -> None:

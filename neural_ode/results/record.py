@@ -27,6 +27,14 @@ CONTEXT_FIELDS: dict[str, type] = {
     # the forward and backward medians' 95 % intervals lie within the cell's ci_halfwidth
     "time_stop": str,
     "time_ci_reached": bool,
+    # interleaved timing (neural_ode.measuring.grouped): the id of the group of cells of one problem timed
+    # together in rounds (the i-th samples of its members come from round i; time_repeats counts the
+    # rounds), and how many cells it had; None: timed alone
+    "time_group": str,
+    # the larger lag-1 autocorrelation of the forward and backward repeats' log times: their 95 % intervals
+    # are widened for it (neural_ode.measuring.intervals); None: results from before, intervals unwidened
+    "time_autocorrelation": float,
+    "time_group_size": int,
     "time_forward_samples_s": list,  # every timed repeat of the forward pass, seconds (results.jsonl only)
     "time_backward_samples_s": list,  # every timed repeat of the backward pass, seconds (results.jsonl only)
     "interpolated": bool,  # the solver's value at the last output time was interpolated, not landed on

@@ -50,6 +50,7 @@ from pathlib import Path
 
 from neural_ode.config import CellConfig
 from neural_ode.results.record import CellRecord
+from neural_ode.sweeping.groups import measure_untimed_into, problem_groups, time_group_records
 from neural_ode.sweeping.plan import cell_label
 from neural_ode.sweeping.worker import measure_into, reference_into, run_child, start_worker_server, worker_context
 from neural_ode.validation import check_regular_or_absent, open_owned
@@ -277,6 +278,10 @@ def run_sweep(
 ) -> SweepOutcome:
     """Measure ``cells``, one fresh process each, appending each record to ``out_dir/results.jsonl``.
 
+    The cells of one problem are timed together, in interleaved rounds in one more process
+    (:mod:`neural_ode.sweeping.groups`), and their records appended once that is done: a killed
+    sweep loses at most the problem in flight.
+
     With ``resume``, cells already recorded there (any status) are skipped. A progress bar on
     stderr names the cell in hand and estimates the time left. The caller holds the folder's
     lock (:class:`neural_ode.sweeping.lock.FolderLock`); the cells' temporary folders go under
@@ -297,13 +302,18 @@ def run_sweep(
         tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar,
         _removed_after(tmp_dir),
     ):
-        for cell in todo:
-            bar.set_description(cell_label(cell))
-            record = run_cell(cell, tmp_dir=tmp_dir)
-            log.append(record)
-            records.append(record)
-            bar.set_postfix_str(record.status, refresh=False)
-            bar.update(1)
+        for group in problem_groups(todo):
+            bar.set_description(cell_label(group[0]) + (f" and {len(group) - 1} more" if len(group) > 1 else ""))
+            if len(group) == 1:
+                done_now = [run_cell(group[0], tmp_dir=tmp_dir)]
+            else:  # one problem's contenders: exact figures each alone, then timed together (see groups)
+                done_now = [run_cell(cell, tmp_dir=tmp_dir, target=measure_untimed_into) for cell in group]
+                done_now = time_group_records(done_now, tmp_dir=tmp_dir)
+            for record in done_now:
+                log.append(record)
+                records.append(record)
+                bar.set_postfix_str(record.status, refresh=False)
+                bar.update(1)
     return SweepOutcome(records=records, skipped=len(cells) - len(todo))
 
 

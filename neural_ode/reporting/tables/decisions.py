@@ -5,6 +5,12 @@ problem and gradient-error target, the fastest measured configuration that reach
 the one with the least peak memory, and the fastest direct-backpropagation configuration for
 comparison. Consecutive targets with the same picks share one sentence. All figures are
 measured values of one cell (no interpolation).
+
+Where the cells of a problem were timed together in rounds, "fastest" is checked against every
+other cell that reaches the target: one whose per-round time ratio to the pick has a 95 % interval
+containing 1 is *tied* with it, and the sentence says so (``tied with direct · rk4 · 8 steps: 1.02×
+[0.98–1.05]``: that cell's time over the pick's, per round;
+:mod:`neural_ode.reporting.tables.paired`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from neural_ode.reporting.tables.choices import (
     problem_keys,
     problems,
 )
+from neural_ode.reporting.tables.paired import paired_time, ratio_text, resolved
 from neural_ode.solvers import SOLVERS
 
 
@@ -86,10 +93,32 @@ def _cell_text(cell, first: str) -> str:
     )
 
 
-def _sentence(fast, small, direct) -> str:
+def _ties(cells: pd.DataFrame, fast, target: float) -> list[tuple]:
+    """The cells reaching ``target`` whose per-round time ratio to the pick ``fast`` has a 95 % interval
+    containing 1: (cell, ratio statistics), fastest first; empty without rounds (or without intervals)."""
+    if fast is None:
+        return []
+    reaching = cells[(cells["grad_rel_error"] <= target) & np.isfinite(cells["time"])].sort_values("time")
+    ties = []
+    for name, cell in reaching.iterrows():
+        if name == fast.name:
+            continue
+        stats = paired_time(fast, cell)
+        if stats is not None and resolved(stats.low, stats.high) is False:
+            ties.append((cell, stats))
+    return ties
+
+
+def _tie_text(ties: list[tuple]) -> str:
+    return ", ".join(f"tied with {configuration(cell)}: {ratio_text(stats)}" for cell, stats in ties)
+
+
+def _sentence(fast, small, direct, ties=()) -> str:
     parts = []
     if fast is not None:
         parts.append(f"fastest is {_cell_text(fast, 'time')}")
+        if ties:
+            parts[-1] += f" ({_tie_text(ties)}: its time over this one's, per round)"
     if small is not None:
         if fast is not None and small.name == fast.name:
             parts.append("it also needs the least memory")
@@ -147,11 +176,13 @@ def decision_sentences(frame: pd.DataFrame) -> list[tuple[str, str]]:
             direct = _pick(cells[cells["method"] == "direct"], "time", target)
             picked = {c.name: c for c in (fast, small) if c is not None}  # one cell may be both
             rounded = [c for c in picked.values() if decided_by_roundoff(target, c.get("grad_roundoff_floor"))]
+            ties = _ties(cells, fast, target)
             key = (*(getattr(c, "name", None) for c in (fast, small, direct)), bool(rounded))
+            key += tuple(cell.name for cell, _ in ties)
             if runs and runs[-1][0] == key:
                 runs[-1][1].append(target)
             else:
-                runs.append((key, [target], _sentence(fast, small, direct) + _roundoff_note(rounded)))
+                runs.append((key, [target], _sentence(fast, small, direct, ties) + _roundoff_note(rounded)))
         where = problem_text(problem, frame)
         out += [(f"gradient error ≤ {_target_span(targets)} on {where}", text) for _key, targets, text in runs]
     return out

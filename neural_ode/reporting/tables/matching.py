@@ -17,6 +17,13 @@ interpolates there (at rtol 1e-5 direct dopri5's gradient error was 9.8e-5 inter
 landed): both kinds of comparison run within one :func:`landing` only, and every row says which.
 Every row also says what the contest compares (:func:`contest`): two gradient methods on one
 implementation (``methods``), one method on two libraries (``implementations``), or both at once.
+
+*Paired in rounds*: where the cells compared were timed together in interleaved rounds (one
+``time_group``: :mod:`neural_ode.reporting.tables.paired`), a time ratio is the median of the
+per-round ratios, with its 95 % interval over the rounds (``ratio_low``, ``ratio_high``), and a
+difference is resolved when that interval excludes 1 (a tie otherwise). At equal accuracy each
+round's cost is interpolated from the front cells' times in that round. Results without groups
+keep the ratio of medians, and "resolved" from the two cells' own intervals.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import pandas as pd
 from neural_ode.methods import METHODS
 from neural_ode.reporting.columns import CONFIG_COLUMNS, intervals_apart
 from neural_ode.reporting.tables.choices import CRITERIA, TARGETS, candidates, pareto_front, problem_keys, problems
+from neural_ode.reporting.tables.paired import accuracy_ratio, paired_columns, resolved
 
 EQUAL_ACCURACY = "equal accuracy"
 EQUAL_SETTINGS = "equal settings"
@@ -115,8 +123,9 @@ def equal_accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
 
     Columns: the problem keys, ``criterion``, ``landing`` (both fronts are of that landing only),
     ``method_a``, ``method_b``, ``contest`` (:func:`contest`), ``grad_rel_error`` (the matched
-    error), ``value_a``, ``value_b`` (interpolated costs: seconds or bytes) and ``ratio``
-    (``value_b / value_a``).
+    error), ``value_a``, ``value_b`` (interpolated costs: seconds or bytes), ``ratio``
+    (``value_b / value_a``; time paired in rounds: the median per-round ratio), and for paired time
+    ratios ``ratio_low``, ``ratio_high`` (its 95 % interval, NaN otherwise) and ``paired_rounds``.
     """
     out = []
     for criterion in CRITERIA:
@@ -124,17 +133,23 @@ def equal_accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
         rows = rows.assign(landing=landing(rows))
         for problem, cells in problems(rows):
             for landed, same in cells.groupby("landing", sort=True):
+                fronts = {m: pareto_front(c) for m, c in same.groupby("method")}
                 lines = {m: precision_line(c) for m, c in same.groupby("method")}
                 for a, b in itertools.combinations(method_order(lines), 2):
                     for error in matched_errors(lines[a], lines[b]):
                         value_a, value_b = cost_at(lines[a], error), cost_at(lines[b], error)
-                        out.append(
-                            {**problem, "criterion": criterion, "landing": landed, "method_a": a, "method_b": b,
-                             "contest": contest(a, b), "grad_rel_error": error, "value_a": value_a,
-                             "value_b": value_b, "ratio": value_b / value_a}
-                        )  # fmt: skip
+                        row = {**problem, "criterion": criterion, "landing": landed, "method_a": a, "method_b": b,
+                               "contest": contest(a, b), "grad_rel_error": error, "value_a": value_a,
+                               "value_b": value_b, "ratio": value_b / value_a, "ratio_low": np.nan,
+                               "ratio_high": np.nan, "paired_rounds": 0}  # fmt: skip
+                        paired = accuracy_ratio(fronts[a], fronts[b], error, cost_at) if criterion == "time" else None
+                        if paired is not None:
+                            row.update(ratio=paired.median, ratio_low=paired.low, ratio_high=paired.high,
+                                       paired_rounds=paired.rounds)  # fmt: skip
+                        out.append(row)
     columns = [*problem_keys(frame), "criterion", "landing", "method_a", "method_b", "contest", "grad_rel_error"]
-    return pd.DataFrame(out, columns=[*columns, "value_a", "value_b", "ratio"])
+    return pd.DataFrame(out, columns=[*columns, "value_a", "value_b", "ratio", "ratio_low", "ratio_high",
+                                      "paired_rounds"])  # fmt: skip
 
 
 def equal_settings_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -157,6 +172,10 @@ def equal_settings_table(frame: pd.DataFrame) -> pd.DataFrame:
             pairs = pairs.drop_duplicates(subset=[c for c in pairs.columns if c.endswith("_a") and "samples" not in c])
             if pairs.empty:
                 continue
+            ratio = pairs["value_b"] / pairs["value_a"]
+            paired = paired_columns(pairs) if criterion == "time" else None
+            if paired is not None:
+                ratio = paired["paired_ratio"].where(paired["paired_rounds"] > 0, ratio)
             out.append(
                 pd.DataFrame(
                     {
@@ -168,25 +187,40 @@ def equal_settings_table(frame: pd.DataFrame) -> pd.DataFrame:
                         "solver": pairs["solver"],
                         "value_a": pairs["value_a"],
                         "value_b": pairs["value_b"],
-                        "ratio": pairs["value_b"] / pairs["value_a"],
+                        "ratio": ratio,
+                        "ratio_low": paired["paired_low"] if paired is not None else np.nan,
+                        "ratio_high": paired["paired_high"] if paired is not None else np.nan,
+                        "paired_rounds": paired["paired_rounds"] if paired is not None else 0,
                         "error_a": pairs["grad_rel_error_a"],
                         "error_b": pairs["grad_rel_error_b"],
-                        "resolved": _resolved(pairs) if criterion == "time" else None,
+                        "resolved": _resolved(pairs, paired) if criterion == "time" else None,
                     }
                 )  # fmt: skip
             )
     columns = ["criterion", "method_a", "method_b", "contest", "landing", "solver", "value_a", "value_b", "ratio"]
-    columns += ["error_a", "error_b", "resolved"]
+    columns += ["ratio_low", "ratio_high", "paired_rounds", "error_a", "error_b", "resolved"]
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns)
 
 
-def _resolved(pairs: pd.DataFrame) -> list:
-    """Per pair of timed cells: their total times' 95 % intervals are apart (True), overlap (False)
-    or one is missing (None): :func:`neural_ode.reporting.columns.intervals_apart`."""
+def _resolved(pairs: pd.DataFrame, paired: pd.DataFrame | None = None) -> list:
+    """Per pair of timed cells: timed in the same rounds, their paired ratio's 95 % interval excludes 1
+    (True) or contains it (False: a tie; :func:`neural_ode.reporting.tables.paired.resolved`); timed
+    apart, their total times' 95 % intervals are apart (True) or overlap (False); None without intervals
+    (:func:`neural_ode.reporting.columns.intervals_apart`)."""
     ends = [f"time_total_ci_{end}_s_{side}" for side in ("a", "b") for end in ("low", "high")]
-    if not all(end in pairs for end in ends):
-        return [None] * len(pairs)
-    return [intervals_apart(*bounds) for bounds in pairs[ends].itertuples(index=False)]
+    own = (
+        [intervals_apart(*bounds) for bounds in pairs[ends].itertuples(index=False)]
+        if all(end in pairs for end in ends)
+        else [None] * len(pairs)
+    )
+    if paired is None:
+        return own
+    return [
+        resolved(low, high) if rounds > 0 else apart
+        for apart, low, high, rounds in zip(
+            own, paired["paired_low"], paired["paired_high"], paired["paired_rounds"], strict=True
+        )
+    ]
 
 
 def _resolved_text(same: pd.DataFrame) -> str:
@@ -196,8 +230,13 @@ def _resolved_text(same: pd.DataFrame) -> str:
         return "—"
     if known.empty:
         return "no intervals"
+    notes = []
+    if "paired_rounds" in same and (same["paired_rounds"] > 0).any():
+        notes.append(f"{int((same['paired_rounds'] > 0).sum())} paired in rounds")
+    if len(known) < len(same):
+        notes.append(f"{len(same) - len(known)} without an interval")
     text = f"{int(known.astype(bool).sum())} of {len(known)}"
-    return text + (f" ({len(same) - len(known)} without an interval)" if len(known) < len(same) else "")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _span(ratios: pd.Series) -> str:
@@ -219,8 +258,9 @@ def pairs_table(frame: pd.DataFrame) -> pd.DataFrame:
 
     Each ratio reads ``median (min–max)`` over the matched errors of every problem (equal
     accuracy) or over identical cells (equal settings); below 1 means method B is cheaper. How many
-    of the equal-settings time ratios the 95 % intervals resolve (the two totals' intervals apart)
-    is counted beside them: a ratio from overlapping intervals is no difference.
+    of the equal-settings time ratios the 95 % intervals resolve (paired in rounds: the ratio's
+    interval excludes 1; else the two totals' intervals apart) is counted beside them: a ratio whose
+    interval contains 1, or from overlapping intervals, is no difference.
     """
     accuracy = equal_accuracy_table(frame)
     settings = equal_settings_table(frame)
