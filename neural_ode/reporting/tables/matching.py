@@ -156,9 +156,12 @@ def equal_settings_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every pair of methods on identical cells, per criterion: one row per cell pair.
 
     Columns: ``criterion``, ``method_a``, ``method_b``, ``contest``, ``landing``, ``solver``,
-    ``value_a``, ``value_b``, ``ratio`` (``value_b / value_a``), ``error_a``, ``error_b`` (their
-    gradient errors). Identical settings are not enough: a landed cell is paired with a landed one
-    only (``land`` is a setting of torchdiffeq's solvers; the lean core lands whatever it says).
+    ``value_a``, ``value_b``, ``ratio`` (``value_b / value_a``; cells timed in the same rounds: the
+    median per-round ratio), ``ratio_low``, ``ratio_high`` (that ratio's 95 % interval),
+    ``paired_rounds`` (0: timed apart), ``error_a``, ``error_b`` (their gradient errors), ``low_a`` ...
+    ``high_b`` (the cells' own total-time intervals, seconds) and ``resolved``. Identical settings
+    are not enough: a landed cell is paired with a landed one only (``land`` is a setting of
+    torchdiffeq's solvers; the lean core lands whatever it says).
     """
     keys = [c for c in CONFIG_COLUMNS if c not in ("method", "land") and c in frame] + ["landing"]
     out = []
@@ -193,13 +196,28 @@ def equal_settings_table(frame: pd.DataFrame) -> pd.DataFrame:
                         "paired_rounds": paired["paired_rounds"] if paired is not None else 0,
                         "error_a": pairs["grad_rel_error_a"],
                         "error_b": pairs["grad_rel_error_b"],
+                        **_cell_intervals(pairs, criterion),
                         "resolved": _resolved(pairs, paired) if criterion == "time" else None,
                     }
                 )  # fmt: skip
             )
     columns = ["criterion", "method_a", "method_b", "contest", "landing", "solver", "value_a", "value_b", "ratio"]
-    columns += ["ratio_low", "ratio_high", "paired_rounds", "error_a", "error_b", "resolved"]
+    columns += ["ratio_low", "ratio_high", "paired_rounds", "error_a", "error_b", *INTERVAL_ENDS, "resolved"]
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns)
+
+
+#: the equal-settings table's columns of the two cells' own total-time intervals (seconds)
+INTERVAL_ENDS = ("low_a", "high_a", "low_b", "high_b")
+
+
+def _cell_intervals(pairs: pd.DataFrame, criterion: str) -> dict:
+    """The two cells' total-time 95 % interval bounds per pair (NaN for memory, or where none)."""
+    out = {}
+    for end in INTERVAL_ENDS:
+        bound, side = end.split("_")
+        column = f"time_total_ci_{bound}_s_{side}"
+        out[end] = pairs[column] if criterion == "time" and column in pairs else np.nan
+    return out
 
 
 def _resolved(pairs: pd.DataFrame, paired: pd.DataFrame | None = None) -> list:

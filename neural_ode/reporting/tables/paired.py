@@ -117,3 +117,26 @@ def accuracy_ratio(front_a: pd.DataFrame, front_b: pd.DataFrame, error: float, c
         return None
     low, high = honest_median_interval(ratios)
     return RatioStats(float(np.median(ratios)), low, high, rounds)
+
+
+def pair_precision(settings: pd.DataFrame, halfwidth: float) -> dict:
+    """How precisely the equal-settings time ratios (``settings``: :func:`equal_settings_table`'s
+    ``time`` rows, with the cells' total-time intervals as ``low_a, high_a, low_b, high_b``) are known.
+
+    ``unpaired``: pairs whose ratio interval from the two cells' own intervals, [low_b / high_a,
+    high_b / low_a], lies within ±``halfwidth`` of the ratio of medians; ``paired``: pairs timed in the
+    same rounds whose per-round ratio's 95 % interval lies within ±``halfwidth`` of its median;
+    ``with_rounds``: pairs timed in the same rounds; ``pairs``: all."""
+    ratio = settings["value_b"] / settings["value_a"]
+    low, high = settings["low_b"] / settings["high_a"], settings["high_b"] / settings["low_a"]
+    reach = np.fmax(ratio - low, high - ratio) / ratio
+    paired = settings[settings["paired_rounds"] > 0]
+    paired_reach = np.fmax(paired["ratio"] - paired["ratio_low"], paired["ratio_high"] - paired["ratio"]) / paired[
+        "ratio"
+    ]
+    return {
+        "pairs": len(settings),
+        "unpaired": int((reach <= halfwidth).sum()),
+        "with_rounds": len(paired),
+        "paired": int((paired_reach <= halfwidth).sum()),
+    }
