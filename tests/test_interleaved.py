@@ -102,3 +102,21 @@ def test_a_pick_says_when_it_is_tied_with_another_cell():
     # the same cells timed apart: no tie is claimed
     apart = [_record(r.config.method, 4, [x * 1e-3 for x in LOAD], None) for r in (fast, tied)]
     assert "tied" not in next(iter(dict(decision_sentences(prepare(records_to_frame(apart)))).values()))
+
+
+@pytest.mark.slow
+def test_the_sweep_gives_a_groups_timings_to_its_ok_members_in_one_process(tmp_path):
+    from neural_ode.sweeping.groups import time_group_records
+
+    cells = [CellConfig(**{**TINY, "method": m, "steps": 4}) for m in ("direct", "adjoint", "aca")]
+    untimed = [CellRecord(config=cells[0], nfe_forward=16, cpu_peak_bytes=10),
+               CellRecord(config=cells[1], nfe_forward=16, cpu_peak_bytes=20),
+               CellRecord(config=cells[2], status="crashed", error="killed")]  # fmt: skip
+    records = time_group_records(untimed, tmp_dir=tmp_path)
+    ok = records[:2]
+    assert len({r.time_group for r in ok}) == 1 and ok[0].time_group and {r.time_group_size for r in ok} == {2}
+    assert {r.time_repeats for r in ok} == {6} and all(r.time_forward_s > 0 for r in ok)
+    assert [r.cpu_peak_bytes for r in ok] == [10, 20]  # the untimed pass's figures stay
+    assert records[2] == untimed[2]  # a failed member is not timed
+    alone = time_group_records(untimed[:1], tmp_dir=tmp_path)[0]
+    assert alone.time_group is None and alone.time_repeats == 6  # a group of one is timed alone

@@ -98,10 +98,9 @@ def time_group_records(records: list[CellRecord], *, tmp_dir: Path | str | None 
         if fields is None:
             out[index] = replace(records[index], error=f"interleaved timing failed: {failure}")
             continue
-        own = dict(fields[position])
-        if group is None:
-            own.pop("time_group", None), own.pop("time_group_size", None)
-        own = {k: v for k, v in own.items() if not k.startswith("load_")}  # the cell's own run keeps its loads
+        # the cell's own run keeps its load averages; a group of one is no group
+        dropped = {"load_before", "load_after"} | ({"time_group", "time_group_size"} if group is None else set())
+        own = {name: value for name, value in fields[position].items() if name not in dropped}
         out[index] = replace(records[index], **own)
     return out
 
