@@ -36,14 +36,13 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from neural_ode.errors import ConfigError
 from neural_ode.validation import INT64_MAX, SEED_LIMIT, TIMEOUT_MAX_S
 
 ROLES = ("depth", "line", "table", "machine", "revision", "setting")
 KINDS = (str, int, float, bool)
 
 
-class ConfigError(ValueError):
-    """A cell configuration that cannot be measured; the message says what is allowed."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Each subcommand is a module in :mod:`neural_ode.commands` defining ``NAME``, ``H
 new subcommand is a new module and nothing else.
 
 :func:`main` is the one error boundary of the tool: bad input a user can cause
-(:class:`UsageError`, :class:`neural_ode.config.ConfigError`, an OS error on a path they gave)
+(:class:`UsageError`, :class:`ConfigError` of :mod:`neural_ode.errors`, an OS error on a path they gave)
 becomes one line on stderr and exit status 2; an unexpected internal error becomes a short
 message saying where to report it and exit status 70 (``EX_SOFTWARE``), its traceback shown only
 with ``NEURAL_ODE_BENCH_DEBUG=1``. Records already written stay on disk either way: a sweep
@@ -23,7 +23,7 @@ import traceback
 import warnings
 
 import neural_ode.commands
-from neural_ode.validation import UsageError
+from neural_ode.errors import ConfigError, UsageError
 
 #: exit status of an unexpected internal error (BSD sysexits' EX_SOFTWARE)
 EXIT_INTERNAL = 70
@@ -65,8 +65,6 @@ def _one_line(text: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status: 0 done, 2 bad input, 130 interrupted,
     70 an internal error (a bug: the message says where to report it)."""
-    from neural_ode.config import ConfigError
-
     words = sys.argv[1:] if argv is None else list(argv)
     if words[:1] in (["run"], ["train-bench"]) and not {"-h", "--help", "--render", "--dry-run", "--dask"} & set(words):
         from neural_ode.sweeping.worker import begin_worker_server

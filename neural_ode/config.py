@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from neural_ode.axes import AXES, ConfigError, config_axes
+from neural_ode.axes import AXES, config_axes
+from neural_ode.errors import ConfigError
 from neural_ode.solvers import SOLVERS
 from neural_ode.validation import INT64_MAX
 

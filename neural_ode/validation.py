@@ -18,6 +18,8 @@ import re
 import stat
 from pathlib import Path
 
+from neural_ode.errors import UsageError as UsageError  # re-exported: every parser here raises it
+
 #: the largest integer a size, a step count or a repeat count may be: int64's maximum
 INT64_MAX = 2**63 - 1
 #: seeds are in [0, SEED_LIMIT): what torch.manual_seed, numpy and the int64 CSV column all take
@@ -28,10 +30,6 @@ TIMEOUT_MAX_S = 1e6
 
 _ASCII_INT = re.compile(r"\+?[0-9]+")
 _ASCII_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-
-
-class UsageError(ValueError):
-    """Bad input from the user: printed as one line on stderr, exit status 2."""
 
 
 def parse_int(name: str, value, *, minimum: int = 1, maximum: int = INT64_MAX, error=UsageError) -> int:

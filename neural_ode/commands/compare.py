@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from neural_ode.cli import UsageError
+from neural_ode.errors import UsageError
 
 NAME = "compare"
 HELP = "compare two result sets cell by cell; exit 1 when a figure regressed (a CI gate)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from neural_ode.cli import UsageError
+from neural_ode.errors import UsageError
 
 NAME = "list"
 HELP = "list the workloads, methods, solvers, metrics, statuses and presets, one line each"
@@ -12,7 +12,7 @@ HELP = "list the workloads, methods, solvers, metrics, statuses and presets, one
 
 def sections() -> dict[str, list[tuple[str, str]]]:
     """Each section's (name, one-line description) entries, straight from the registries."""
-    from neural_ode.measuring.failures import STATUSES
+    from neural_ode.errors import STATUSES
     from neural_ode.methods import METHODS
     from neural_ode.results.record import METRICS
     from neural_ode.solvers import SOLVERS

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from neural_ode.cli import UsageError
+from neural_ode.errors import UsageError
 
 NAME = "report"
 HELP = "render report.html, report.md and figures/*.png from result files (results.jsonl, pytest-benchmark JSON)"

@@ -46,8 +46,8 @@ from pathlib import Path
 
 from neural_ode.axes import AXES as CELL_AXES
 from neural_ode.axes import setting_axes, setting_key
-from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
+from neural_ode.errors import UsageError
 from neural_ode.measuring.timing import THREADS_VARIABLE
 from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
 from neural_ode.sweeping.plan import AXES, MAX_CELLS, RunSettings, plan

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from neural_ode.cli import UsageError
 from neural_ode.config import ConfigError
+from neural_ode.errors import UsageError
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
 from neural_ode.training.data import DATA_SOURCES, DataError, load_data

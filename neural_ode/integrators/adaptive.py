@@ -16,8 +16,9 @@ Step-size control follows Hairer, Norsett & Wanner (Solving ODEs I, II.4), as to
   accepted step;
 - first step from the two-evaluation estimate of Hairer et al.;
 - each interval ends exactly on its end time (the last step is shortened; no interpolation);
-- failures raise what ``neural_ode.measuring.failures.classify`` recognises: ``underflow in dt``,
-  ``max_num_steps exceeded``, and :class:`~neural_ode.measuring.failures.NonFiniteError`.
+- failures raise the typed exceptions of :mod:`neural_ode.errors` (:class:`~neural_ode.errors.StepSizeUnderflow`,
+  :class:`~neural_ode.errors.TooManySteps`, :class:`~neural_ode.errors.NonFiniteError`), whose
+  status :func:`neural_ode.errors.classify` reads from the type.
 
 Times and step sizes are Python floats (float64); the vector field receives 0-dim tensors of
 the state's dtype, as with torchdiffeq.
@@ -32,9 +33,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from neural_ode.errors import NonFiniteError, StepSizeUnderflow, TooManySteps
 from neural_ode.integrators.codegen import compiled, sum_lines
 from neural_ode.integrators.tableaux import ButcherTableau, terms
-from neural_ode.measuring.failures import NonFiniteError
 
 State = tuple[torch.Tensor, ...]
 VectorField = Callable[[torch.Tensor, State], State]
@@ -277,7 +278,7 @@ class AdaptiveSolver:
         t = t0
         while direction * (t1 - t) > 0:
             if self.stats.accepted + self.stats.rejected >= self.max_num_steps:
-                raise RuntimeError(
+                raise TooManySteps(
                     f"max_num_steps exceeded ({self.stats.accepted + self.stats.rejected}>={self.max_num_steps})"
                 )
             if not math.isfinite(dt):
@@ -286,7 +287,7 @@ class AdaptiveSolver:
             h = remaining if dt >= remaining * (1 - 1e-12) else dt  # land exactly on t1
             t_next = t1 if h == remaining else t + direction * h
             if t_next == t or h <= 0:
-                raise RuntimeError(f"underflow in dt {h}")
+                raise StepSizeUnderflow(f"underflow in dt {h}")
             step = direction * h
             y_new, f_new, ratio = self.attempt(t, t_next, step, y, f0)
             if not math.isfinite(ratio):

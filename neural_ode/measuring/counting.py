@@ -7,9 +7,8 @@ import time
 import torch
 from torch import nn
 
-
-class CellTimeout(Exception):
-    """The cell ran past its ``timeout_s``."""
+from neural_ode.errors import CellTimeout as CellTimeout  # re-exported: the deadline raises it
+from neural_ode.errors import StepSizeUnderflow
 
 
 class Deadline:
@@ -39,7 +38,7 @@ def _check_time_resolvable(t, dtype: torch.dtype) -> None:
     time = float(times.min()) if len(times) else 0.0
     tiny = torch.finfo(dtype).tiny
     if time != 0.0 and abs(time) < tiny:
-        raise AssertionError(
+        raise StepSizeUnderflow(
             f"underflow in dt: the solver evaluated at t={time:.3g}, below the smallest normal {dtype} ({tiny:.3g})"
         )
 

@@ -56,7 +56,7 @@ class GradientMethod:
         """Raise :class:`~neural_ode.config.ConfigError` (a ``ValueError``) naming the supported
         solvers when ``solver`` is not one of them."""
         if not self.supports(solver):
-            from neural_ode.axes import ConfigError
+            from neural_ode.errors import ConfigError
 
             supported = ", ".join(self.supported_solvers)
             raise ConfigError(f"method {self.name!r} supports solvers {supported}; got {solver!r}")

@@ -41,6 +41,7 @@ import importlib
 import torch
 from torch import nn
 
+from neural_ode.errors import NonFiniteError, StepSizeUnderflow, TooManySteps
 from neural_ode.methods.base import GradientMethod
 
 #: our solver name -> torchode's step method class name
@@ -104,16 +105,16 @@ def make_grid_controller(torchode, grid: torch.Tensor):
 
 
 def _check_status(torchode, solution) -> None:
-    """Raise as torchdiffeq would when torchode stopped short (the failure's status is classified)."""
+    """Raise the typed failure of :mod:`neural_ode.errors` when torchode stopped short (its status follows the type)."""
     status = solution.status
     if bool((status == torchode.Status.SUCCESS.value).all()):
         return
     code = int(status.max())
     if code == torchode.Status.REACHED_MAX_STEPS.value:
-        raise AssertionError("max_num_steps exceeded (torchode status REACHED_MAX_STEPS)")
+        raise TooManySteps("max_num_steps exceeded (torchode status REACHED_MAX_STEPS)")
     if code == torchode.Status.REACHED_DT_MIN.value:
-        raise AssertionError("underflow in dt (torchode status REACHED_DT_MIN)")
-    raise ArithmeticError(f"torchode stopped with status {code}: non-finite error norm or general error")
+        raise StepSizeUnderflow("underflow in dt (torchode status REACHED_DT_MIN)")
+    raise NonFiniteError(f"torchode stopped with status {code}: non-finite error norm or general error")
 
 
 class TorchodeMethod(GradientMethod):

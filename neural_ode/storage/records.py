@@ -20,6 +20,7 @@ import math
 import re
 import typing
 
+from neural_ode.errors import STATUSES, BadRecord
 from neural_ode.validation import INT64_MAX
 
 #: what a user's factory spec looks like: ``package.module:function``
@@ -34,10 +35,6 @@ MAX_TEXT = 20_000
 MAX_MEASURED = 1e15
 #: the most samples a list field may hold
 MAX_SAMPLES = 100_000
-
-
-class BadRecord(ValueError):
-    """A line that is not a valid cell record; the message names the field and what is allowed."""
 
 
 def _is_int(value) -> bool:
@@ -113,7 +110,6 @@ def check_row(row: dict, where: str = "", *, build: bool = False):
         build: the caller needs the record (and so the cell config, which imports a factory).
     """
     from neural_ode.config import CellConfig
-    from neural_ode.measuring.failures import STATUSES
     from neural_ode.results.record import CellRecord
     from neural_ode.storage.trust import check_workload, is_trusted
 

@@ -40,7 +40,7 @@ EXPECTED = "a factory 'package.module:function' whose function takes the cell co
 
 
 def _error(message: str):
-    from neural_ode.axes import ConfigError
+    from neural_ode.errors import ConfigError
 
     return ConfigError(message)
 

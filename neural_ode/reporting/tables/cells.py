@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode import units
-from neural_ode.measuring.failures import STATUSES
+from neural_ode.errors import STATUSES
 from neural_ode.measuring.reference import RESOLUTION_FACTOR
 from neural_ode.reporting.claims.growth import fits_table
 from neural_ode.reporting.columns import (
