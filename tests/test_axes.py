@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 import os
@@ -18,93 +17,6 @@ from neural_ode.config import CellConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "neural_ode"
-
-
-def _modules() -> dict[str, Path]:
-    modules = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = list(path.relative_to(ROOT).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        modules[".".join(parts)] = path
-    return modules
-
-
-def _import_graph() -> dict[str, set[str]]:
-    """Module -> the package modules it imports anywhere (top level or inside functions), and the
-    packages those live in (importing ``a.b.c`` runs ``a/b/__init__``), except its own ancestors."""
-    modules = _modules()
-    graph: dict[str, set[str]] = {name: set() for name in modules}
-    for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        ancestors = {".".join(name.split(".")[:i]) for i in range(1, len(name.split(".")))}
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    kept = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join(kept + ([base] if base else []))
-                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
-            else:
-                continue
-            for target in targets:
-                while target and target not in modules:
-                    target = target.rpartition(".")[0]
-                if not target or target == name:
-                    continue
-                parts = target.split(".")
-                for i in range(2, len(parts) + 1):  # the target and the packages above it (not neural_ode itself)
-                    step = ".".join(parts[:i])
-                    if step in modules and step != name and step not in ancestors:
-                        graph[name].add(step)
-    return graph
-
-
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of more than one module (Tarjan)."""
-    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
-
-    def visit(v):
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                out.append(sorted(component))
-
-    for v in graph:  # the package's import chains are far shallower than Python's recursion limit
-        if v not in index:
-            visit(v)
-    return out
-
-
-def test_no_import_circle_among_the_package_modules_deferred_imports_included():
-    graph = _import_graph()
-    assert "neural_ode.reporting.claims.paper" in graph  # the walk sees the sub-packages
-    assert _cycles(graph) == []
-
-
-def test_config_imports_no_registry_and_reporting_has_sub_packages():
-    imported = _import_graph()["neural_ode.config"]
-    assert not imported & {"neural_ode.methods", "neural_ode.workloads", "neural_ode.measuring"}, imported
-    subpackages = {p.name for p in (PACKAGE / "reporting").iterdir() if (p / "__init__.py").is_file()}
-    assert {"claims", "figures", "tables", "page"} <= subpackages
 
 
 def test_roles_derive_every_grouping():

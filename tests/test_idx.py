@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from neural_ode.training.data import DataError, load_data, load_mnist
-from neural_ode.training.idx import IMAGES_MAGIC, LABELS_MAGIC, IDXError, read_idx, write_idx
+from neural_ode.data.idx import IMAGES_MAGIC, LABELS_MAGIC, IDXError, read_idx, write_idx
+from neural_ode.data.images import DataError, load_data, load_mnist
 
 
 def _images(count: int, side: int = 28, seed: int = 0) -> np.ndarray:

@@ -531,7 +531,7 @@ def test_a_sigkilled_sweep_leaves_no_process_and_no_temp_folder(tmp_path):
 
 
 def test_train_refuses_bad_seed_existing_file_and_gzip_bombs(tmp_path, capsys, monkeypatch):
-    import neural_ode.training.idx as idx
+    import neural_ode.data.idx as idx
 
     code, err = run_cli(capsys, "train", "--model", "mlp", "--seed", "-1")
     assert code == 2 and "--seed" in err and err.count("\n") == 1

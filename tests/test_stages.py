@@ -70,7 +70,7 @@ def test_a_tiny_fit_shows_its_progress_and_nfe_per_stage_and_each_stage_is_its_o
     WORKLOADS[name].prepare(configs[3])  # fits here, visibly
     shown = capsys.readouterr().err
     assert f"fitting {name}" in shown and "loss=" in shown  # tqdm's bar with the training loss
-    fit = module.fitted(configs[0].dim, 6, 1, progress=False)
+    fit = module.fitted(configs[0], progress=False)
     assert len(fit["states"]) == 4 and fit["iteration"].tolist() == [0, 1, 2, 3]
     for stage, nfe in enumerate(fit["nfe"].tolist()):
         assert f"{name} stage {stage}/3: iteration {stage}," in shown and f"forward NFE {nfe} (dopri5" in shown

@@ -14,9 +14,9 @@ import torch
 
 from neural_ode.cli import main as cli_main
 from neural_ode.config import ConfigError
+from neural_ode.data.idx import write_idx
+from neural_ode.data.images import Dataset, load_digits
 from neural_ode.reporting.claims.verdicts import VERDICTS
-from neural_ode.training.data import Dataset, load_digits
-from neural_ode.training.idx import write_idx
 from neural_ode.training.models import MODELS, build_model, count_parameters, feature_side
 from neural_ode.training.results import load_results
 from neural_ode.training.run_config import TrainConfig

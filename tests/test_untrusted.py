@@ -25,8 +25,8 @@ import neural_ode.sweeping.runner as runner
 from neural_ode.cli import main
 from neural_ode.config import CellConfig
 from neural_ode.results.record import CellRecord
-from neural_ode.storage.trust import forget_factories
 from neural_ode.validation import UsageError
+from neural_ode.workloads.trusted import forget_factories
 
 TINY = ["--workload", "mlp", "--method", "direct", "--solver", "euler", "--steps", "2", "--batch", "2"]
 TINY += ["--width", "4", "--repeats", "1", "--warmup", "0", "--timeout", "5"]

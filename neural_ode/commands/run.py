@@ -279,8 +279,8 @@ def _interrupt(signum, frame) -> None:
 def main(args: argparse.Namespace) -> int:
     """Plan and check the sweep, measure it, write the tables and the report; print the report's path."""
     settings = gather(args)
-    from neural_ode.storage.trust import forget_factories, trust_factories
     from neural_ode.sweeping.plan import split_values
+    from neural_ode.workloads.trusted import forget_factories, trust_factories
 
     forget_factories()  # only this command's own --workload (command line or --config) may import code
     if settings.get("workload") is not None:

@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 
 from neural_ode.config import ConfigError
+from neural_ode.data.idx import IDXError
+from neural_ode.data.images import DATA_SOURCES, DataError, load_data
 from neural_ode.errors import UsageError
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
-from neural_ode.training.data import DATA_SOURCES, DataError, load_data
-from neural_ode.training.idx import IDXError
 from neural_ode.training.models import MODELS
 from neural_ode.training.report import render_training_report
 from neural_ode.training.results import load_results

@@ -41,7 +41,7 @@ def solver_dependence(epochs: int = 8, width: int = 32, seed: int = 0, train_ste
     """Train one ODE-Net per step count of ``train_steps`` and evaluate each at every solver."""
     import torch
 
-    from neural_ode.training.data import load_data
+    from neural_ode.data.images import load_data
     from neural_ode.training.run_config import TrainConfig
     from neural_ode.training.train import evaluate, train
 

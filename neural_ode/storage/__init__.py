@@ -1,8 +1,12 @@
-"""The tool's files as untrusted input and as owned output.
+"""The tool's files as owned output: the toolkit every module that writes a file or takes a lock uses.
 
-* :mod:`.trust`: which user factories (``package.module:function``) may be imported: only those
-  the user named with ``--workload`` (command line or their own ``--config``), never one read
-  from a results or sweep file.
-* :mod:`.records`: the one reader of ``results.jsonl`` records, with a typed check of every field.
+* :mod:`.paths`: names that stay inside a folder, and the one atomic write (:func:`.paths.replace_atomically`).
+* :mod:`.lock`: the one advisory lock on a file (``flock``).
+* :mod:`.owned`: the manifest of the files the tool wrote in a folder.
 * :mod:`.writer`: the one writer of the tool's files (atomic, owned, inside its folder).
+
+This package sits low: it imports only the ground floor (:mod:`neural_ode.validation`,
+:mod:`neural_ode.errors`). Which user factories may be imported is
+:mod:`neural_ode.workloads.trusted`; the typed check of a ``results.jsonl`` line is
+:mod:`neural_ode.results.rows`.
 """

@@ -240,7 +240,7 @@ def _too_many(size: str, limit: int) -> str:
 
 def check_factories(cells: Iterable[CellConfig]) -> None:
     """Build each user factory's problem once (its first cell), so a broken factory stops the sweep before it runs."""
-    from neural_ode.workloads.user import check_factory
+    from neural_ode.sweeping.factory_check import check_factory
 
     checked = set()
     for cell in cells:

@@ -193,7 +193,7 @@ class ResultsLog:
     def records(self, *, warn: bool = True) -> list[CellRecord]:
         """The lines that are valid cell records; any other (wrong fields, wrong types, values out
         of range) is skipped, with a warning when ``warn``."""
-        from neural_ode.storage.records import check_row
+        from neural_ode.results.rows import check_row
 
         records = []
         for number, row in enumerate(self.rows(), 1):

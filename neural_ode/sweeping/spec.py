@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from neural_ode.config import CellConfig
-from neural_ode.storage.trust import check_workload
 from neural_ode.validation import UsageError, open_owned
+from neural_ode.workloads.trusted import check_workload
 
 SPEC_NAME = "sweep.json"
 FORMAT = 1

@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from neural_ode.config import DEVICES, ConfigError, check_choice, check_method_solver, check_positive
+from neural_ode.data.images import DataError, check_data_spec
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
-from neural_ode.training.data import DataError, check_data_spec
 from neural_ode.training.models import MODELS
 
 #: default tolerance of ODE blocks in training (torchdiffeq's odenet_mnist example uses 1e-3)
@@ -24,7 +24,7 @@ class TrainConfig:
 
     Attributes:
         model: a key of :data:`neural_ode.training.models.MODELS`.
-        data: ``digits`` or ``mnist:PATH`` (see :mod:`neural_ode.training.data`).
+        data: ``digits`` or ``mnist:PATH`` (see :mod:`neural_ode.data.images`).
         method, solver: gradient method and solver of the ODE block (ODE models only; None
             takes the model's default: rknet direct/rk4, odenet adjoint/dopri5).
         steps: grid steps over t in [0, 1] for a fixed-grid solver (None: the model's default).

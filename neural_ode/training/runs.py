@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from neural_ode.training.data import Dataset, load_data
+from neural_ode.data.images import Dataset, load_data
 from neural_ode.training.report import render_training_report
 from neural_ode.training.results import save_results
 from neural_ode.training.run_config import TrainConfig

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 import torchdiffeq
 
+from neural_ode.data.images import Dataset
 from neural_ode.measuring.timing import synchronizer
-from neural_ode.training.data import Dataset
 from neural_ode.training.train import EVAL_BATCH, TrainResult
 
 #: tolerances (rtol = atol) of the Figure 3a sweep

@@ -129,14 +129,14 @@ class CNFWorkload(Workload):
 
     def prepare(self, config, progress: bool = True) -> None:
         if config.stage:
-            fitted(config.dim, config.width, config.layers, progress)
+            fitted(config, progress)
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
         """The problem of ``config``: the field initialised from the seed, or at ``stage`` > 0 the
         staged fit's snapshot (fitted once, cached)."""
         problem = self._untrained(config, dtype, device)
         if config.stage:
-            load_stage(problem, fitted(config.dim, config.width, config.layers)["states"][config.stage])
+            load_stage(problem, fitted(config)["states"][config.stage])
         return problem
 
     def _untrained(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
@@ -163,16 +163,18 @@ def fit_key(dim: int, width: int, layers: int) -> str:
     return f"cnf-fit-v{FIT_VERSION}-d{dim}-w{width}-l{layers}-{SCHEDULE.key()}-b{FIT_BATCH}-torch{torch.__version__}"
 
 
-def fitted(dim: int, width: int, layers: int, progress: bool = True) -> dict:
+def fitted(config, progress: bool = True) -> dict:
     """The stages of the CNF field fitted to two moons (see :func:`neural_ode.workloads.stages.fit_stages`):
-    fitted once, deterministically, and cached; the NLL of fresh batches of :data:`FIT_BATCH` samples."""
+    fitted once, deterministically, and cached, for ``config``'s dim, width and layers; the NLL of fresh
+    batches of :data:`FIT_BATCH` samples."""
     import torchdiffeq
 
-    from neural_ode.config import CellConfig
+    dim, width, layers = config.dim, config.width, config.layers
+    cell = type(config)  # the cell config's class: the workloads sit below neural_ode.config
 
     def problem():
-        config = CellConfig(workload="cnf", solver="dopri5", dim=dim, width=width, layers=layers)
-        return CNFWorkload()._untrained(config), config
+        stage_zero = cell(workload="cnf", solver="dopri5", dim=dim, width=width, layers=layers)
+        return CNFWorkload()._untrained(stage_zero), stage_zero
 
     generator = torch.Generator().manual_seed(FIT_DATA_SEED)
     times = torch.tensor([0.0, 1.0])

@@ -55,7 +55,7 @@ class DigitsClassifier(nn.Module):
 
 
 def _fit(width: int, layers: int) -> dict:
-    from neural_ode.training.data import load_digits
+    from neural_ode.data.images import load_digits
 
     data = load_digits(seed=0)
     generator = torch.Generator().manual_seed(0)
@@ -106,7 +106,7 @@ class DigitsWorkload(ConvWorkload):
         return fit_key(width, layers)
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
-        from neural_ode.training.data import load_digits
+        from neural_ode.data.images import load_digits
 
         dtype = dtype or getattr(torch, config.dtype)
         device = device or config.device

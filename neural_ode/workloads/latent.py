@@ -141,14 +141,14 @@ class LatentWorkload(Workload):
 
     def prepare(self, config, progress: bool = True) -> None:
         if config.stage:
-            fitted(config.dim, config.width, config.layers, progress)
+            fitted(config, progress)
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
         """The problem of ``config``: encoder, field and decoder initialised from the seed, or at
         ``stage`` > 0 the staged fit's snapshot of all three (fitted once, cached)."""
         problem = self._untrained(config, dtype, device)
         if config.stage:
-            load_stage(problem, fitted(config.dim, config.width, config.layers)["states"][config.stage])
+            load_stage(problem, fitted(config)["states"][config.stage])
         return problem
 
     def _untrained(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
@@ -180,16 +180,17 @@ def fit_key(dim: int, width: int, layers: int) -> str:
             f"-torch{torch.__version__}")  # fmt: skip
 
 
-def fitted(dim: int, width: int, layers: int, progress: bool = True) -> dict:
+def fitted(config, progress: bool = True) -> dict:
     """The stages of the latent ODE fitted to spirals (see :func:`neural_ode.workloads.stages.fit_stages`):
-    fitted once, deterministically, and cached."""
+    fitted once, deterministically, and cached, for ``config``'s dim, width and layers."""
     import torchdiffeq
 
-    from neural_ode.config import CellConfig
+    dim, width, layers = config.dim, config.width, config.layers
+    cell = type(config)  # the cell config's class: the workloads sit below neural_ode.config
 
     def problem():
-        config = CellConfig(workload="latent", solver="dopri5", dim=dim, width=width, layers=layers)
-        return LatentWorkload()._untrained(config), config
+        stage_zero = cell(workload="latent", solver="dopri5", dim=dim, width=width, layers=layers)
+        return LatentWorkload()._untrained(stage_zero), stage_zero
 
     generator = torch.Generator().manual_seed(FIT_DATA_SEED)
 

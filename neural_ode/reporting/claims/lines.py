@@ -136,7 +136,7 @@ def field_state(workloads, stages=None) -> str:
         ]  # fmt: skip
 
     def trained(name: str) -> bool:
-        from neural_ode.storage.trust import check_workload
+        from neural_ode.workloads.trusted import check_workload
 
         if name.endswith(")"):  # a staged workload at a fitted stage (named above)
             return True

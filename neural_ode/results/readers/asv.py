@@ -105,7 +105,7 @@ def _cell_fields(param_names: list[str], values: tuple) -> dict:
     known = {f for f in CellConfig.__dataclass_fields__}
     config_fields = {k: v for k, v in fields.items() if k in known}
     try:
-        from neural_ode.storage.trust import check_workload
+        from neural_ode.workloads.trusted import check_workload
 
         check_workload(config_fields.get("workload", "mlp"))  # a factory named in the file is never imported
         row = CellConfig(**config_fields).to_dict()

@@ -22,10 +22,10 @@ def load_rows(path: Path) -> list[dict]:
     """The valid cell records of a JSON-lines file (LF, CRLF or CR-only line endings).
 
     A line that is truncated, corrupt, too deeply nested, not valid UTF-8, not a JSON object or
-    not a valid cell record (:func:`neural_ode.storage.records.check_row`: every field of its
+    not a valid cell record (:func:`neural_ode.results.rows.check_row`: every field of its
     schema type, a registered workload) is named in one warning and dropped. A FIFO or a device
     is refused (:class:`neural_ode.validation.UsageError`) rather than waited on."""
-    from neural_ode.storage.records import BadRecord, check_row
+    from neural_ode.results.rows import BadRecord, check_row
     from neural_ode.validation import open_regular
 
     rows = []

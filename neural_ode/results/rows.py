@@ -7,7 +7,7 @@ all three, or named in one warning and skipped by all three (never counted as do
 A record must name its cell: ``workload``, ``method`` and ``solver`` (a line without config
 fields is not the default cell). Config fields are checked against :class:`CellConfig`'s types
 and values (the same checks as a typed option); ``workload`` must be registered or a factory the
-user named (:mod:`neural_ode.storage.trust`); metrics against the schema's dtypes
+user named (:mod:`neural_ode.workloads.trusted`); metrics against the schema's dtypes
 (:data:`neural_ode.results.schema.METRICS`), context fields against
 :data:`neural_ode.results.record.CONTEXT_FIELDS`; ``status`` must be a known status.
 """
@@ -100,7 +100,7 @@ def _check_value(name: str, value, annotation, *, finite: bool) -> None:
 def check_row(row: dict, where: str = "", *, build: bool = False):
     """The :class:`CellRecord` of ``row`` if every field is what the schema says; else BadRecord.
 
-    A ``package.module:function`` workload the user did not name (:mod:`neural_ode.storage.trust`)
+    A ``package.module:function`` workload the user did not name (:mod:`neural_ode.workloads.trusted`)
     is never imported: with ``build`` (``--resume``, which would measure it) the line is refused;
     without (``report``, ``compare``: reading only) its fields are type-checked and None is returned.
 
@@ -111,7 +111,7 @@ def check_row(row: dict, where: str = "", *, build: bool = False):
     """
     from neural_ode.config import CellConfig
     from neural_ode.results.record import CellRecord
-    from neural_ode.storage.trust import check_workload, is_trusted
+    from neural_ode.workloads.trusted import check_workload, is_trusted
 
     if not isinstance(row, dict):
         raise BadRecord(f"not a record (a JSON {type(row).__name__})")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neural_ode.training.idx import IMAGES_MAGIC, LABELS_MAGIC, IDXError, read_idx
+from neural_ode.data.idx import IMAGES_MAGIC, LABELS_MAGIC, IDXError, read_idx
 
 DATA_SOURCES = ("digits", "mnist:PATH")
 

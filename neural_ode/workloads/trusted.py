@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from neural_ode.workloads import WORKLOADS
+
 _TRUSTED: set[str] = set()
 
 
@@ -30,8 +32,6 @@ def is_trusted(spec) -> bool:
 
 def check_workload(value, where: str = "") -> None:
     """A ValueError unless ``value`` is a registered workload or a factory the user named."""
-    from neural_ode.workloads import WORKLOADS
-
     if isinstance(value, str) and (value in WORKLOADS or value in _TRUSTED):
         return
     shown = repr(value)[:80]

@@ -1,0 +1,101 @@
+"""A user's factory checked before a sweep runs: its problem built once in a child process.
+
+A broken factory (an import that fails, a factory that raises, hangs, calls ``sys.exit`` or
+``os._exit``, or returns something else than a Problem) stops the sweep before any cell runs, with
+a :class:`~neural_ode.errors.ConfigError` naming what happened; the user's code runs in a child
+process so that it can end only that child. The protocol itself is :mod:`neural_ode.workloads.user`.
+It sits above :mod:`neural_ode.config` (the child builds the cell's config from JSON).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from neural_ode.errors import ConfigError
+from neural_ode.workloads.user import EXPECTED, FactoryWorkload
+
+#: seconds the factory check may take when the cell's own timeout is longer
+CHECK_TIMEOUT_S = 120.0
+#: seconds the check's child process may take to start (Python, torch) before the user's code runs
+STARTUP_S = 120.0
+
+
+def check_factory(config) -> None:
+    """Build ``config``'s problem once in a child process, so that a broken factory fails before
+    anything runs, and a factory (or its module's import) that hangs, calls ``sys.exit`` or
+    ``os._exit`` ends only that child. The user's code (import and call) is bounded by the cell's
+    timeout (at most :data:`CHECK_TIMEOUT_S` seconds), counted once the child has started
+    (:data:`STARTUP_S` at most); a ConfigError names what happened."""
+    import json
+    import select
+    import subprocess
+
+    limit = min(float(config.timeout_s), CHECK_TIMEOUT_S)
+    code = "from neural_ode.sweeping.factory_check import _check_in_child; _check_in_child()"
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        bufsize=0,  # unbuffered: the lines read before communicate() leave nothing behind in a buffer
+        cwd=os.getcwd(),
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)),
+    )
+    try:
+        child.stdin.write(json.dumps(config.to_dict()).encode())
+        child.stdin.close()
+        child.stdin = None  # communicate() below must not touch the closed pipe
+        started, ready, output = time.monotonic(), False, ""  # output: the child's stdout after the marker
+        while not ready:  # lines before the marker (a library's start-up chatter) are skipped
+            left = STARTUP_S - (time.monotonic() - started)
+            line = child.stdout.readline() if left > 0 and select.select([child.stdout], [], [], left)[0] else ""
+            if not line:
+                break
+            ready = line.strip() == b"neural-ode-bench-ready"
+        if ready:
+            output = child.communicate(timeout=limit)[0].decode("utf-8", "replace")
+        else:
+            child.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(
+            f"workload {config.workload!r}: importing the module and calling the factory took longer than "
+            f"{limit:g} s (the cell's timeout); expected {EXPECTED}"
+        ) from None
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    last = [line for line in output.splitlines() if line.startswith("neural-ode-bench-check:")]
+    if last:
+        message = json.loads(last[-1].partition(":")[2])
+        if message:
+            raise ConfigError(message)
+        return
+    raise ConfigError(
+        f"workload {config.workload!r}: the factory (or its module's import) ended the process "
+        f"with exit status {child.returncode} before returning a Problem; expected {EXPECTED}"
+    )
+
+
+def _check_in_child() -> None:
+    """In the check's child process: build the problem of the config on stdin; print the verdict."""
+    import json
+
+    from neural_ode.config import CellConfig
+
+    config = CellConfig(**json.loads(sys.stdin.read()))
+    sys.stdout.write("neural-ode-bench-ready\n")  # the user's code runs from here: the bound starts
+    sys.stdout.flush()
+    try:
+        workload = FactoryWorkload.resolve(config.workload)
+        problem = workload.build(config)
+        if not list(problem.parameters()):
+            raise ConfigError(f"workload {config.workload!r}: the problem has no trainable parameters to differentiate")
+        verdict = ""
+    except ConfigError as exc:
+        verdict = str(exc)
+    sys.stdout.write("neural-ode-bench-check:" + json.dumps(verdict) + "\n")
+    sys.stdout.flush()
+    os._exit(0)  # nothing the user's module registered (atexit, threads) runs after the verdict
