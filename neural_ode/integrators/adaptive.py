@@ -73,8 +73,8 @@ def _stages_source(rows, errors, components: int, dynamic: int) -> str:
     """Python source of one step's stages for a tableau and a state of ``components`` tensors.
 
     Straight-line code: per stage and dynamic component ``torch.add(y_m, k_j[m], alpha=a * dt)``
-    then ``add_`` for the other terms (exactly :meth:`AdaptiveSolver._combine`: same operations,
-    same order, same Python-float alphas ``a * dt``); quadrature components enter the stages
+    then ``add_`` for the other terms (in place on a fresh tensor: autograd-safe), in the tableau's
+    order, with Python-float alphas ``a * dt``; quadrature components enter the stages
     unchanged; the error estimate starts with ``k_j[m] * (e * dt)``, under no_grad.
     """
     last = len(rows) - 1
@@ -187,17 +187,6 @@ class AdaptiveSolver:
                 worst = max(worst, value)
         return worst
 
-    @staticmethod
-    def _combine(y: torch.Tensor | None, ks: Sequence[State], m: int, terms, dt: float) -> torch.Tensor:
-        """``y + dt * sum(coef * ks[j][m])`` over ``terms``; without ``y``, the sum alone."""
-        if not terms:
-            return y if y is not None else torch.zeros_like(ks[0][m])
-        j, coef = terms[0]
-        result = torch.add(y, ks[j][m], alpha=coef * dt) if y is not None else ks[j][m] * (coef * dt)
-        for j, coef in terms[1:]:
-            result.add_(ks[j][m], alpha=coef * dt)  # in place on a fresh tensor: autograd-safe
-        return result
-
     def _stage_times(self, t: float, t_next: float, step: float, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The time tensors of stages 1.. of a step: one tensor made, then 0-dim views of it.
 
@@ -213,7 +202,7 @@ class AdaptiveSolver:
 
         The solution needs ``len(b) - 1`` evaluations beyond ``f0``; the error one more. Runs
         straight-line code generated once per tableau and number of components
-        (:func:`_stages_source`), the same operations in the same order as :meth:`_combine`.
+        (:func:`_stages_source`).
         """
         stages = self._generated.get(len(y))
         if stages is None:  # once per solver and state length: no per-step key of the tableau

@@ -7,13 +7,16 @@ base64 PNG), ``report.md`` (figures linked under ``figures/``), ``fits.csv`` (ev
 ``figures/*.png`` there, and
 returns the path of ``report.html``. It never measures anything.
 
-Modules: :mod:`~neural_ode.reporting.columns` (what is read and derived), :mod:`~.growth`
-(power-law fits in depth), :mod:`~.claims` (the paper's claims with verdicts),
-:mod:`~.choices` (cheapest configuration per accuracy: choices.csv),
-:mod:`~.decisions` (those picks in sentences), :mod:`~.matching` (methods at equal accuracy and
-equal settings), :mod:`~.recommend` (which method to pick), :mod:`~.libraries` (which library),
-:mod:`~.tables` (pandas summaries),
-:mod:`~.figures` (one function per figure), :mod:`~.render` (tables to text, templates).
+Sub-packages and modules: :mod:`~neural_ode.reporting.columns` (what is read and derived);
+:mod:`~neural_ode.reporting.claims` (the paper's claims with verdicts: ``growth``, the affine
+least-squares fits of each figure against depth with an interval on the slope, ``lines``,
+``paper``, ``outputs``, ``verdicts``); :mod:`~neural_ode.reporting.tables` (pandas tables:
+``cells``, ``choices`` (cheapest configuration per accuracy: choices.csv), ``decisions`` (those
+picks in sentences), ``matching`` (methods at equal accuracy and equal settings), ``recommend``
+(which method to pick), ``libraries`` (which library), ``gradients`` (wrong gradients),
+``history`` (across commits)); :mod:`~neural_ode.reporting.figures` (one module per family of
+figures, ``draw`` draws them all); :mod:`~neural_ode.reporting.page` (``render``: tables to text,
+the templates).
 """
 
 from __future__ import annotations

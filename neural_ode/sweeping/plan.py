@@ -107,11 +107,6 @@ def parse_axis(name: str, value) -> tuple:
     return tuple(dict.fromkeys(parsed))
 
 
-def positive_int(name: str, value) -> int:
-    """``value`` as an integer in [1, int64 max] (ASCII digits only), or a ConfigError naming ``name``."""
-    return parse_int(f"--{name}", value, error=ConfigError)
-
-
 def positive_float(name: str, value) -> float:
     """``value`` as a finite number > 0 (ASCII decimal text or a number), or a ConfigError naming ``name``."""
     return parse_float(f"--{name}", value, maximum=TIMEOUT_MAX_S if name == "timeout" else math.inf, error=ConfigError)

@@ -109,8 +109,8 @@ def claims_frame(results: TrainingResults) -> pd.DataFrame:
     rknet = _find_run(runs, "rknet")
     odenet = _find_run(runs, "odenet", "dopri5", "adjoint") or _find_run(runs, "odenet")
     _accuracy_claims(claims, runs, odenet, resnet6, resnet1, rknet)
-    _memory_claims(claims.add, claims.value, claims.table, odenet, rknet, resnet6, resnet1)
-    _nfe_claims(claims.add, results, odenet, claims.table)
+    _memory_claims(claims.add, claims.value, odenet, rknet, resnet6, resnet1)
+    _nfe_claims(claims.add, results, odenet)
     _optimiser_claims(claims, runs, odenet)
     return pd.DataFrame(claims.rows, columns=["claim", "paper", "measured", "verdict"])
 
@@ -167,7 +167,7 @@ def _optimiser_claims(claims: _Claims, runs, odenet) -> None:
             claims.worse(claim, paper, sgd, adams)
 
 
-def _memory_claims(add, value, table, odenet, rknet, resnet6, resnet1) -> None:
+def _memory_claims(add, value, odenet, rknet, resnet6, resnet1) -> None:
     s_ode, s_rk = value(odenet, "saved_for_backward_mb"), value(rknet, "saved_for_backward_mb")
     if s_ode is None or s_rk is None:
         add("ODE-Net stores less for backward than RK-Net", "O(1) vs O(L̃)", "a run has no memory probe", NOT_MEASURED)
@@ -204,7 +204,7 @@ def _memory_claims(add, value, table, odenet, rknet, resnet6, resnet1) -> None:
         )
 
 
-def _nfe_claims(add, results: TrainingResults, odenet, table) -> None:
+def _nfe_claims(add, results: TrainingResults, odenet) -> None:
     iterations = results.iterations
     tolerance = results.tolerance
     if odenet is None:

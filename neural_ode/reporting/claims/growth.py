@@ -37,8 +37,6 @@ from neural_ode.reporting.columns import LINE_KEYS, measured
 
 #: confidence level of the slope's interval
 CONFIDENCE = 0.95
-#: kept for callers that still compare exponents: below it a figure counts as flat
-FLAT_EXPONENT = 0.2
 #: growth over the measured depths below this fraction of the value is not measurable: "flat"
 MEASURABLE_GROWTH = 0.05
 #: a line leaves its method's law when a cell is further than this from the law's fit (relative)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from neural_ode.axes import depth_keys, line_keys
+from neural_ode.axes import line_keys
 from neural_ode.reporting.claims.lines import (
     EXACT_METRICS,
     UNTRAINED,
@@ -23,8 +23,6 @@ from neural_ode.reporting.claims.lines import (
 from neural_ode.reporting.claims.verdicts import FLAT, NOT_MEASURED
 from neural_ode.reporting.columns import MEMORY_METRICS, has_data, line_label, measured, varying
 
-#: what fixes the depth of a line: outputs vary along it, these do not
-DEPTH_KEYS = depth_keys()
 #: what the cells of one outputs line share: every identity axis but the output count
 OUTPUTS_LINE_KEYS = line_keys(along=("outputs",))
 

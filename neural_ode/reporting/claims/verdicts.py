@@ -32,7 +32,6 @@ VERDICTS = (HOLDS, MIXED, DOES_NOT_HOLD, NOT_ENOUGH_EVIDENCE, NOT_MEASURED, NOT_
 #: clearly positive, within noise of zero relative to the intercept, or undecided
 GROWS = "grows linearly"
 FLAT = "flat"
-LINE_FINDINGS = (GROWS, FLAT, NOT_ENOUGH_EVIDENCE)
 
 
 def css_class(verdict: str) -> str:

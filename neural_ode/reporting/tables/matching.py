@@ -267,10 +267,6 @@ def _span(ratios: pd.Series) -> str:
     return f"{median:.2g}× ({low:.2g}–{high:.2g}×)"
 
 
-def _pair(table: pd.DataFrame, a: str, b: str, criterion: str) -> pd.DataFrame:
-    return table[(table["method_a"] == a) & (table["method_b"] == b) & (table["criterion"] == criterion)]
-
-
 def pairs_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Every pair of methods: cost ratios B/A at equal accuracy and at equal settings, time and memory.
 
