@@ -63,8 +63,8 @@ def read_inputs(paths: list[Path]):
         if frame.empty:
             raise UsageError(f"{path}: holds no results")
         frames.append(frame)
-    from neural_ode.results.cells import merge_duplicates
     from neural_ode.results.compare import cell_label
+    from neural_ode.results.identity import merge_duplicates
 
     merged = merge_duplicates(pd.concat(frames, ignore_index=True), label=cell_label)
     if merged.warning():

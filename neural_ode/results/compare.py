@@ -41,8 +41,8 @@ import pandas as pd
 
 from neural_ode.axes import config_identity, machine_keys
 from neural_ode.axes import text as axis_text
-from neural_ode.results.cells import cell_key as identity_key
-from neural_ode.results.cells import differing_axes, merge_duplicates, normalised
+from neural_ode.results.identity import cell_key as identity_key
+from neural_ode.results.identity import differing_axes, merge_duplicates, normalised
 
 #: what identifies a cell across result sets: every axis of its configuration's identity
 #: (:func:`neural_ode.axes.config_identity`; threads included); the commit is what is compared
