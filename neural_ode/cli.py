@@ -23,6 +23,7 @@ import traceback
 import warnings
 
 import neural_ode.commands
+from neural_ode.commands import one_line, warning_printer
 from neural_ode.errors import ConfigError, UsageError
 
 #: exit status of an unexpected internal error (BSD sysexits' EX_SOFTWARE)
@@ -41,7 +42,7 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr (``prog: error: ...``), exit status 2."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,10 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(sub)
         sub.set_defaults(handler=module.main)
     return parser
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,19 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     prefix = f"neural-ode-bench {args.command}"
 
-    def one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-        print(f"{prefix}: warning: {_one_line(message)}", file=sys.stderr)
-
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = one_line_warning
+            warnings.showwarning = warning_printer(prefix)
             return int(args.handler(args) or 0)
     except (UsageError, ConfigError) as exc:
-        print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"{prefix}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # a path the user gave: unwritable, under a file, on a read-only or virtual filesystem
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"{prefix}: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
+        print(f"{prefix}: error: {where}{one_line(exc.strerror or exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted", file=sys.stderr)
@@ -98,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("NEURAL_ODE_BENCH_DEBUG"):
             traceback.print_exc()
         print(
-            f"{prefix}: internal error: {type(exc).__name__}: {_one_line(exc)[:300]}; this is a bug in "
+            f"{prefix}: internal error: {type(exc).__name__}: {one_line(exc)[:300]}; this is a bug in "
             f"neural-ode-bench, please report it to {REPORT_TO} (set NEURAL_ODE_BENCH_DEBUG=1 for the traceback); "
             "what was already measured stays on disk (a sweep's results.jsonl)",
             file=sys.stderr,

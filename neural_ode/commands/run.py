@@ -46,6 +46,7 @@ from pathlib import Path
 
 from neural_ode.axes import AXES as CELL_AXES
 from neural_ode.axes import setting_axes, setting_key
+from neural_ode.commands import warning_printer
 from neural_ode.config import ConfigError
 from neural_ode.errors import UsageError
 from neural_ode.measuring.timing import THREADS_VARIABLE
@@ -268,10 +269,6 @@ def sweep_cells(out: Path, cells: list, settings: dict, given: dict) -> list:
     )
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"neural-ode-bench run: warning: {message}", file=sys.stderr)
-
-
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -324,7 +321,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out}: the folder is not writable")
     with FolderLock(out, wait=bool(settings.get("wait"))), warnings.catch_warnings():
         warnings.simplefilter("always")
-        warnings.showwarning = _show_warning
+        warnings.showwarning = warning_printer("neural-ode-bench run")
         check_folder(out, bool(settings.get("resume")))
         cells = sweep_cells(out, cells, settings, given)
         write_spec(out, cells)

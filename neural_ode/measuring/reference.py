@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +55,7 @@ from pathlib import Path
 import torch
 import torchdiffeq
 
+from neural_ode.storage.paths import write_atomically
 from neural_ode.workloads.cache import cache_dir  # noqa: F401 (re-exported: where references are stored)
 
 REFERENCE_SOLVER = "dopri8"
@@ -239,19 +239,15 @@ def _reference(settings: tuple, check=None) -> Reference:
     reference = compute_reference(*settings, check=check)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save(
-            {
-                "key": key,
-                "solution": reference.solution,
-                "gradient": reference.gradient,
-                "solution_error": reference.solution_error,
-                "gradient_error": reference.gradient_error,
-                "checksum": _checksum(reference.solution, reference.gradient),
-            },
-            tmp,
-        )
-        os.replace(tmp, path)
+        stored = {
+            "key": key,
+            "solution": reference.solution,
+            "gradient": reference.gradient,
+            "solution_error": reference.solution_error,
+            "gradient_error": reference.gradient_error,
+            "checksum": _checksum(reference.solution, reference.gradient),
+        }
+        write_atomically(path, lambda handle: torch.save(stored, handle), check=False)
     except OSError:
         pass  # an unwritable cache only costs recomputation
     return reference

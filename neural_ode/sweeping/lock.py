@@ -1,6 +1,7 @@
 """The output folder's lock: one sweep writes a folder at a time.
 
-A sweep holds an exclusive ``fcntl.flock`` on ``DIR/.neural-ode-bench.lock`` from before it reads
+A sweep holds an exclusive ``fcntl.flock`` (:mod:`neural_ode.storage.lock`) on
+``DIR/.neural-ode-bench.lock`` from before it reads
 what the folder holds until its report is written. The lock file names its holder (pid, host,
 start time) so that a second sweep is refused with a message saying who has the folder, or, with
 ``wait=True``, waits for it. The kernel releases the lock when the holder's process ends, however
@@ -10,14 +11,13 @@ it ends (SIGKILL included), so a stale lock file is harmless: it is never delete
 from __future__ import annotations
 
 import datetime
-import fcntl
 import os
 import socket
-import stat
 import sys
 from pathlib import Path
 
-from neural_ode.validation import UsageError
+from neural_ode.errors import UsageError
+from neural_ode.storage.lock import lock, open_lock_file, unlock
 
 LOCK_NAME = ".neural-ode-bench.lock"
 
@@ -33,19 +33,8 @@ class FolderLock:
 
     def acquire(self) -> FolderLock:
         """Take the lock, or raise :class:`UsageError` naming the holder (unless ``wait``)."""
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-        try:
-            fd = os.open(self.path, flags, 0o644)
-        except OSError as exc:
-            if exc.errno in (40, 6):  # ELOOP (a symlink), ENXIO (a FIFO)
-                raise UsageError(f"{self.path}: is not a lock file this tool owns; refused") from exc
-            raise
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise UsageError(f"{self.path}: is not a regular file; refused")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        fd = open_lock_file(self.path)
+        if not lock(fd, wait=False):
             holder = _holder(fd)
             if not self.wait:
                 os.close(fd)
@@ -54,7 +43,7 @@ class FolderLock:
                     "wait for it to finish, add --wait to queue behind it, or pick another --out"
                 ) from None
             print(f"neural-ode-bench: waiting for {self.folder}, held by {holder}", file=sys.stderr)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock(fd)
         os.ftruncate(fd, 0)
         stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         os.pwrite(fd, f"pid {os.getpid()} on host {socket.gethostname()}, since {stamp}\n".encode(), 0)
@@ -67,8 +56,7 @@ class FolderLock:
             try:
                 os.ftruncate(self._fd, 0)
             finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-                os.close(self._fd)
+                unlock(self._fd)
                 self._fd = None
 
     def __enter__(self) -> FolderLock:

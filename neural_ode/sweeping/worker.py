@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import sys
+from pathlib import Path
 
 #: what the server process imports once before forking cell processes. torch.profiler imports
 #: torch._dynamo (and sympy, some 800 modules, about 3 s) the first time it profiles.
@@ -149,19 +150,17 @@ def run_child(
 def measure_into(config: dict, record_path: str) -> None:
     """Measure the cell ``config`` (a CellConfig's fields) and write its record to ``record_path``.
 
-    The record is one JSON object, written to a temporary name and renamed, so a reader sees
-    all of it or nothing.
+    The record is one JSON object, written atomically (:func:`neural_ode.storage.paths.replace_atomically`),
+    so a reader sees all of it or nothing.
     """
     from neural_ode.config import CellConfig
     from neural_ode.measuring.cell import measure_cell
     from neural_ode.measuring.timing import apply_threads
+    from neural_ode.storage.paths import replace_atomically
 
     apply_threads()  # run --threads N, passed in the environment (the record's ``threads`` says what ran)
     record = measure_cell(CellConfig(**config), rss="here")
-    partial = f"{record_path}.partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(record.to_dict(), handle)
-    os.replace(partial, record_path)
+    replace_atomically(Path(record_path), json.dumps(record.to_dict()).encode("utf-8"))
 
 
 def reference_into(config: dict, record_path: str) -> None:

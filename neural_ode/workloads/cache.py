@@ -13,6 +13,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from neural_ode.storage.lock import locked
+from neural_ode.storage.paths import write_atomically
+
 
 def cache_dir() -> Path:
     """Where references are stored on disk: ``$NEURAL_ODE_BENCH_CACHE``, unless unset or empty
@@ -37,7 +40,7 @@ def disk_cached(kind: str, key: str, compute):
     stored = _stored(path, key)
     if stored is not None:
         return stored[0]
-    with _locked(path.with_suffix(".lock")):
+    with locked(path.with_suffix(".lock"), required=False):  # none where the folder cannot be written
         stored = _stored(path, key)  # computed by another process while this one waited
         if stored is not None:
             return stored[0]
@@ -60,32 +63,12 @@ def _stored(path: Path, key: str) -> tuple | None:
     return None
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    """An exclusive ``flock`` on ``path`` (nothing where the folder cannot be written)."""
-    import fcntl
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError:
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
 def _store(path: Path, key: str, value) -> None:
     import torch
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save({"key": key, "value": value}, tmp)
-        os.replace(tmp, path)
+        write_atomically(path, lambda handle: torch.save({"key": key, "value": value}, handle), check=False)
     except OSError:
         pass
 
