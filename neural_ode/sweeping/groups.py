@@ -28,6 +28,7 @@ from pathlib import Path
 from neural_ode.axes import AXES, problem_keys
 from neural_ode.config import CellConfig
 from neural_ode.results.record import CellRecord
+from neural_ode.storage.paths import replace_atomically
 from neural_ode.sweeping.worker import run_child, start_worker_server, worker_context
 
 #: seconds a group process may run past the sum of its members' ``timeout_s``
@@ -70,10 +71,8 @@ def time_group_into(payload: dict, result_path: str) -> None:
 
 
 def _write_json(path: str, value) -> None:
-    partial = f"{path}.partial"
-    with open(partial, "w", encoding="utf-8") as handle:
-        json.dump(value, handle)
-    os.replace(partial, path)
+    """``value`` as JSON into ``path``, atomically (a reader sees all of it or nothing)."""
+    replace_atomically(Path(path), json.dumps(value).encode("utf-8"))
 
 
 def time_group_records(records: list[CellRecord], *, tmp_dir: Path | str | None = None) -> list[CellRecord]:

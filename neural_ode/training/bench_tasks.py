@@ -35,6 +35,7 @@ import torchdiffeq
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from neural_ode.data.images import load_digits
 from neural_ode.measuring.counting import CountingField
 from neural_ode.measuring.options import solver_options
 from neural_ode.measuring.reference import (
@@ -46,7 +47,6 @@ from neural_ode.measuring.reference import (
     flat_gradient,
 )
 from neural_ode.methods import METHODS
-from neural_ode.training.data import load_digits
 from neural_ode.training.models import build_model
 from neural_ode.workloads.spiral import DEMO_POINTS, TRUE_Y0, SpiralField, _demo_data
 
