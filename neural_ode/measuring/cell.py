@@ -21,6 +21,7 @@ the failure are kept.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import time
@@ -31,7 +32,7 @@ import torch
 
 from neural_ode.config import CellConfig
 from neural_ode.measuring.backsolve import reverse_state_error
-from neural_ode.measuring.counting import CellTimeout, CountingField, Deadline
+from neural_ode.measuring.counting import CountingField, Deadline
 from neural_ode.measuring.failures import NonFiniteError, classify
 from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, rss_peak_bytes, saved_bytes
 from neural_ode.measuring.options import fixed_grid_points, solver_options  # noqa: F401 (re-exported)
@@ -39,6 +40,7 @@ from neural_ode.measuring.provenance import provenance
 from neural_ode.measuring.reference import flat_gradient, reference_for, relative_error
 from neural_ode.measuring.timed import evaluation_fields, timing_fields, timing_member
 from neural_ode.measuring.timing import Contention, time_rounds
+from neural_ode.measuring.roundoff import roundoff_floors
 from neural_ode.methods import METHODS
 from neural_ode.results.record import CellRecord
 from neural_ode.results.trust import gradient_wrong
@@ -154,28 +156,47 @@ def measure_cell(
     fields: dict = {"measured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
     fields["load_before"] = load_average()
     deadline = Deadline(config.timeout_s)
+    phases = fields["phase_s"] = {}
     try:
         fields.update(provenance(config.device))
         if rss == "fresh":
-            fields["rss_peak_bytes"] = rss_peak_in_fresh_process(config)
-        step = build_pass(config)
-        fields["params"] = sum(p.numel() for p in step.problem.parameters())
+            with _phase(phases, "rss"):
+                fields["rss_peak_bytes"] = rss_peak_in_fresh_process(config)
+        with _phase(phases, "build"):
+            step = build_pass(config)
+            fields["params"] = sum(p.numel() for p in step.problem.parameters())
         if rss == "here":
-            fields["rss_peak_bytes"] = rss_peak_bytes(step.run)
-        solution, gradient = _measure_exact(step, deadline, fields)
+            with _phase(phases, "rss"):
+                fields["rss_peak_bytes"] = rss_peak_bytes(step.run)
+        with _phase(phases, "counted"):
+            solution, gradient = _measure_exact(step, deadline, fields)
         if peak:
-            _measure_peak(step, deadline, fields)
+            with _phase(phases, "peak"):
+                _measure_peak(step, deadline, fields)
         if timing:
-            _measure_time(step, deadline, fields)
+            with _phase(phases, "timed"):
+                _measure_time(step, deadline, fields)
         if roundoff:
-            _measure_roundoff(config, solution, gradient, deadline, fields)
+            with _phase(phases, "roundoff"):
+                _measure_roundoff(config, solution, gradient, deadline, fields)
         if reference:  # last: a reference not computed yet takes what is left of the deadline, nothing else
-            _measure_accuracy(config, solution, gradient, deadline, fields)
+            with _phase(phases, "reference"):
+                _measure_accuracy(config, solution, gradient, deadline, fields)
     except Exception as exc:  # a failed cell is a result
         fields["status"], fields["error"] = classify(exc)
     fields["cell_wall_s"] = time.perf_counter() - started
     fields["load_after"] = load_average()
     return CellRecord(config=config, **fields)
+
+
+@contextlib.contextmanager
+def _phase(phases: dict, name: str):
+    """Add the wall seconds of the block to ``phases[name]`` (the record's ``phase_s``), failed or not."""
+    begun = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases[name] = phases.get(name, 0.0) + time.perf_counter() - begun
 
 
 def _measure_exact(step: GradientPass, deadline: Deadline, fields: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,32 +242,14 @@ def _measure_accuracy(config, solution: torch.Tensor, gradient: torch.Tensor, de
 
 
 def _measure_roundoff(config, solution: torch.Tensor, gradient: torch.Tensor, deadline: Deadline, fields: dict):
-    """The round-off floor of a float32 cell: the distance of its states and gradient (the counted
-    run's) from the same solve in float64, same method, solver, grid or tolerances, landing, and the
-    same parameters and initial state (the workloads draw them in float32 and upcast).
-
-    Both solves share their truncation error (the same discrete method on the same grid), so what
-    separates them is float32 rounding: the part of the cell's error against the reference that no
-    target below it can be met without. An adaptive float64 solve chooses its own steps at the same
-    tolerances; they are the float32 solve's until the error estimate reaches float32 round-off, and
-    then the distance includes a truncation difference too (an over-estimate of the floor).
-    Float64 cells record nothing (None). A float64 solve that fails leaves the floor None.
-    """
+    """The round-off floor of a float32 cell (:mod:`neural_ode.measuring.roundoff`, cached on disk);
+    float64 cells record nothing (None), and a float64 solve that fails leaves the floor None."""
     if config.dtype != "float32":
         return
     deadline.check()
-    try:
-        wide = build_pass(config.replace(dtype="float64"))
-        wide.zero_grad()
-        wide.backward(wide.forward(CountingField(wide.problem.field, deadline)))
-        wide_gradient = flat_gradient(wide.problem.parameters())
-        wide_solution = wide.trajectory.detach().to("cpu", torch.float64)
-    except CellTimeout:
-        raise
-    except Exception:  # no floor (an out-of-memory float64 solve) is no reason to lose the cell
-        return
-    fields["sol_roundoff_floor"] = relative_error(solution, wide_solution)
-    fields["grad_roundoff_floor"] = relative_error(gradient, wide_gradient)
+    floors = roundoff_floors(config, solution, gradient, deadline, build_pass)
+    if floors is not None:
+        fields["sol_roundoff_floor"], fields["grad_roundoff_floor"] = floors
 
 
 def _measure_peak(step: GradientPass, deadline: Deadline, fields: dict) -> None:

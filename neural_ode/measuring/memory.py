@@ -151,18 +151,24 @@ def _reset_rss_high_water() -> bool:
 def rss_peak_bytes(run: Callable[[], object]) -> int:
     """Process RSS high-water during ``run()`` over the RSS just before it, in bytes.
 
-    memory-profiler samples the RSS while ``run`` executes; on Linux the kernel's own
-    high-water mark (VmHWM, reset just before) catches peaks between samples too, and the
-    larger of the two is taken. Only meaningful on the first run in a fresh process: the
-    allocator keeps freed memory, so a second run's peak over its start says nothing.
+    On Linux the kernel keeps the RSS high-water mark (VmHWM in ``/proc/self/status``) and resets it
+    to the current RSS when 5 is written to ``/proc/self/clear_refs``: reset just before ``run``, read
+    just after, it catches every peak, however short, at no cost to the run. Where that is not
+    allowed (another OS, a locked-down /proc), memory-profiler samples the RSS every 5 ms while
+    ``run`` executes instead (a sampler beside the run, which misses peaks between samples).
+    Only meaningful on the first run in a fresh process: the allocator keeps freed memory, so a
+    second run's peak over its start says nothing.
     """
     import psutil
-    from memory_profiler import memory_usage
 
     baseline = psutil.Process(os.getpid()).memory_info().rss
-    hwm_reset = _reset_rss_high_water()
+    if _reset_rss_high_water():
+        run()
+        peak = _rss_high_water_bytes()
+        if peak is None:  # the run is spent: a second, sampled run would not be a first run
+            raise RuntimeError("the RSS high-water mark (VmHWM) was reset but cannot be read")
+        return max(peak - baseline, 0)
+    from memory_profiler import memory_usage
+
     sampled_mib = memory_usage((run, (), {}), interval=0.005, max_usage=True, include_children=False)
-    peak = int(sampled_mib * 2**20)
-    if hwm_reset:
-        peak = max(peak, _rss_high_water_bytes() or 0)
-    return max(peak - baseline, 0)
+    return max(int(sampled_mib * 2**20) - baseline, 0)

@@ -62,7 +62,7 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:
     path = Path(path)
     from neural_ode.storage.writer import write_table
 
-    write_table(frame.drop(columns=[c for c in frame.columns if str(c).endswith("_samples_s")]), path)
+    write_table(frame.drop(columns=[c for c in frame.columns if str(c).endswith("_samples_s") or c == "phase_s"]), path)
     return path
 
 

@@ -56,12 +56,24 @@ def _is_list(value) -> bool:
     )
 
 
+def _is_phases(value) -> bool:
+    return (
+        isinstance(value, dict)
+        and len(value) <= 32
+        and all(
+            isinstance(k, str) and len(k) <= 32 and _is_float(v) and math.isfinite(v) and 0 <= v <= MAX_MEASURED
+            for k, v in value.items()
+        )
+    )
+
+
 _CHECKS = {
     bool: (lambda v: isinstance(v, bool), "true or false"),
     int: (_is_int, "an integer within int64"),
     float: (_is_float, "a number"),
     str: (lambda v: isinstance(v, str) and len(v) <= MAX_TEXT, f"a text of at most {MAX_TEXT} characters"),
     list: (_is_list, "a list of measurements (numbers in [0, 1e15])"),
+    dict: (_is_phases, "a table of at most 32 named seconds (numbers in [0, 1e15])"),
 }
 
 
