@@ -124,3 +124,38 @@ def test_an_unreachable_scheduler_is_refused_before_the_output_folder_exists(tmp
     assert "--scheduler" in done.stderr and "cannot reach the Dask scheduler" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not out.exists()
+
+
+#: figures that do not depend on load or on the machine's clock: a Dask cell must record them as a local one does
+EXACT = ("nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "params", "grad_rel_error", "sol_rel_error",
+         "grad_roundoff_floor", "sol_roundoff_floor")  # fmt: skip
+
+
+def test_the_cluster_preloads_computes_references_first_and_records_what_a_local_run_records(
+    cluster, tmp_path, monkeypatch
+):
+    from distributed import Client
+
+    from neural_ode.measuring.reference import is_cached
+    from neural_ode.sweeping.dask_runner import run_sweep_dask
+    from neural_ode.sweeping.runner import run_sweep
+
+    address, _ = cluster
+    # direct and adjoint, euler 2 steps, a seed no other test uses: one problem, its reference not cached yet
+    cells = [cell.replace(seed=11) for cell in _cells() if cell.steps == 2]
+    assert not is_cached(cells[0])
+    run_sweep_dask(cells, tmp_path / "dask", address, progress=False)
+    assert is_cached(cells[0])  # computed by the cluster's reference pass (the workers share this cache)
+    with Client(address, timeout=60) as client:
+        preloaded = client.run(lambda: "torch" in sys.modules and "neural_ode.measuring.cell" in sys.modules)
+    assert preloaded and all(preloaded.values()), preloaded
+    run_sweep(cells, tmp_path / "local", progress=False)
+    by_key = {}
+    for where in ("dask", "local"):
+        for record in _records(tmp_path / where):
+            key = (record["method"], record["steps"])
+            by_key.setdefault(key, {})[where] = record
+    for key, pair in by_key.items():
+        assert pair["dask"]["status"] == pair["local"]["status"] == "ok", key
+        for figure in EXACT:
+            assert pair["dask"][figure] == pair["local"][figure], (key, figure)

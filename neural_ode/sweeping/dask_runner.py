@@ -12,6 +12,15 @@ may not start multiprocessing children; a worker started with ``DASK_DISTRIBUTED
 in its environment instead uses the local runner's forkserver, which imports torch once per worker
 rather than once per cell (seconds a cell).
 
+Before the cells, :func:`run_sweep_dask` registers a worker plugin (:class:`Preload`) that imports
+torch and the measuring package once in every worker (and, on a non-daemonic worker, starts the
+forkserver and waits for its imports), so no cell pays for them and every worker is ready when the
+first cell arrives; then it computes the float64 references the cells need on the cluster, one task
+per problem (:func:`reference_on_worker`, which checks the worker's cache first), so that no cell
+computes its own reference inside its timeout. With workers on several machines, each machine's
+cache is its own: a reference is computed where its task ran and read from that machine's cache
+by its cells, or, elsewhere, computed again by the cell within its timeout.
+
 One cell at a time per worker: start workers with ``--nthreads 1`` (a warning names any worker
 with more threads; two cells sharing a machine's cores would time each other). Every record
 names its host (the measuring process's ``hostname``). A worker that dies mid-cell: the scheduler
@@ -31,6 +40,8 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from neural_ode.config import CellConfig
 from neural_ode.results.record import CellRecord
@@ -83,6 +94,97 @@ def measure_on_worker(config: dict, threads: str | None = None) -> dict:
             pass
     reason = describe_exit(done.returncode) if done.returncode != 0 else "the cell process wrote no record"
     return _failed(cell, "crashed", _with_tail(reason, done.stderr), started, measured_at).to_dict()
+
+
+class Preload(WorkerPlugin):
+    """A Dask worker plugin: on each worker, import torch and the measuring package once; on a
+    non-daemonic worker, also start the local runner's forkserver and wait until it has imported
+    them. Registered by :func:`run_sweep_dask` before any cell is submitted."""
+
+    name = "neural-ode-bench-preload"
+
+    def setup(self, worker=None) -> None:
+        import torch  # noqa: F401 - the import is the point
+
+        import neural_ode.measuring.cell  # noqa: F401
+
+        if not multiprocessing.current_process().daemon:
+            from neural_ode.sweeping.worker import start_worker_server
+
+            start_worker_server()
+
+
+def reference_on_worker(config: dict, threads: str | None = None) -> str | None:
+    """On a Dask worker: compute the float64 reference of the cell ``config`` into this machine's
+    cache unless it is there; None when it is there, else the reason it could not be computed.
+
+    In a fresh process, killed past the cell's ``timeout_s`` (at most the local pass's limit), as the
+    local reference pass does.
+    """
+    from neural_ode.measuring.reference import is_cached
+    from neural_ode.measuring.timing import THREADS_VARIABLE
+    from neural_ode.sweeping.runner import REFERENCE_TIMEOUT_S
+
+    cell = CellConfig(**config)
+    if is_cached(cell):
+        return None
+    env = dict(os.environ)
+    if threads is not None:
+        env[THREADS_VARIABLE] = str(threads)
+    code = (
+        "import json, sys; from neural_ode.config import CellConfig; "
+        "from neural_ode.measuring.timing import apply_threads; "
+        "from neural_ode.measuring.reference import reference_for; "
+        "apply_threads(); reference_for(CellConfig(**json.loads(sys.stdin.read())))"
+    )
+    limit = min(REFERENCE_TIMEOUT_S, cell.timeout_s)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], input=json.dumps(config), capture_output=True, text=True,
+            timeout=limit, env=env, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return f"not computed within {limit:g} s"
+    if done.returncode != 0:
+        tail = (done.stderr or "").strip().splitlines()
+        return f"{describe_exit(done.returncode)}: {tail[-1] if tail else 'no output'}"
+    return None
+
+
+def _references_on_cluster(client, cells: Sequence[CellConfig], threads, progress: bool) -> None:
+    """The reference pass of a Dask sweep: one task per problem the cells need, awaited before any cell."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    from neural_ode.measuring.reference import cache_key
+    from neural_ode.sweeping.runner import reference_label
+
+    needed: dict[str, CellConfig] = {}
+    for cell in cells:
+        try:
+            needed.setdefault(cache_key(cell), cell)
+        except Exception:  # noqa: BLE001 - a problem that cannot be built fails in its cells, with the reason
+            continue
+    if not needed:
+        return
+    futures = {
+        client.submit(reference_on_worker, cell.to_dict(), threads, key=f"reference-{index}", pure=False): cell
+        for index, cell in enumerate(needed.values())
+    }
+    with tqdm(total=len(futures), file=sys.stderr, unit="reference", disable=not progress, dynamic_ncols=True) as bar:
+        bar.set_description("float64 references on the cluster")
+        for future in as_completed(futures):
+            try:
+                reason = future.result()
+            except Exception as exc:  # noqa: BLE001 - a lost worker: the cells compute it themselves
+                reason = f"{type(exc).__name__}: {exc}"
+            if reason is not None:
+                warnings.warn(
+                    f"the reference of {reference_label(futures[future])} could not be computed on the cluster "
+                    f"({reason}); its cells try again within their own timeouts",
+                    stacklevel=3,
+                )
+            bar.update(1)
 
 
 def _check_workers(client) -> None:
@@ -200,6 +302,8 @@ def run_sweep_dask(
     client = scheduler if not isinstance(scheduler, str) else connect(scheduler)
     with client:
         _check_workers(client)
+        client.register_plugin(Preload(), name=Preload.name)  # every worker imports torch before any cell
+        _references_on_cluster(client, todo, threads, progress)
         futures = {}
         for index, cell in enumerate(todo):
             future = client.submit(
