@@ -78,7 +78,8 @@ BOOLEAN_COLUMNS = tuple(a.name for a in AXES.values() if a.kind is bool)
 def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
     """A copy of ``frame`` with every column the report reads, typed, plus the derived columns."""
     frame = pd.DataFrame() if frame is None else frame.copy()
-    frame = frame.reset_index(drop=True)
+    # a cell's phase seconds (a table per record, for scripts/phase_breakdown.py) are no report column
+    frame = frame.drop(columns=["phase_s"], errors="ignore").reset_index(drop=True)
     for name in TEXT_COLUMNS:
         if name not in frame:
             frame[name] = None
