@@ -253,7 +253,15 @@ def _measure_roundoff(config, solution: torch.Tensor, gradient: torch.Tensor, de
 
 
 def _measure_peak(step: GradientPass, deadline: Deadline, fields: dict) -> None:
-    """Peak tensor bytes of one forward+backward on the cell's device."""
+    """Peak tensor bytes of one forward+backward on the cell's device.
+
+    A pass of its own, kept because it measures what the counted pass cannot: the saved bytes are
+    what the graph holds when the forward pass ends, while the peak includes every temporary inside
+    the operators and the backward pass's working set (the adjoint's augmented state, the gradients
+    being accumulated). On CPU it needs torch.profiler's allocation events, which slow the run they
+    watch (so not beside the timed repeats) and would count the counted pass's own finiteness
+    checks (so not inside it): one profiled run per cell is the least it costs.
+    """
     deadline.check()
     # free what the previous run left (gradients, final state) before the baseline is taken:
     # freed inside the measured run, they would lower the peak by however much happened to be left
