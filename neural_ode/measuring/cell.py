@@ -38,9 +38,9 @@ from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, rss_pea
 from neural_ode.measuring.options import fixed_grid_points, solver_options  # noqa: F401 (re-exported)
 from neural_ode.measuring.provenance import provenance
 from neural_ode.measuring.reference import flat_gradient, reference_for, relative_error
+from neural_ode.measuring.roundoff import roundoff_floors
 from neural_ode.measuring.timed import evaluation_fields, timing_fields, timing_member
 from neural_ode.measuring.timing import Contention, time_rounds
-from neural_ode.measuring.roundoff import roundoff_floors
 from neural_ode.methods import METHODS
 from neural_ode.results.record import CellRecord
 from neural_ode.results.trust import gradient_wrong

@@ -45,7 +45,8 @@ CONTEXT_FIELDS: dict[str, type] = {
     "other_cpu_cores": float,  # cores kept busy by other processes during the timed runs (/proc/stat)
     "contended": bool,  # timed under contention (other processes took a core): timings not trustworthy
     "cell_wall_s": float,  # wall time of the whole cell measurement, seconds
-    # wall seconds of each pass of the cell (rss, build, counted, peak, timed, roundoff, reference):
+    # wall seconds of each pass of the cell (rss, build, counted, peak, timed, roundoff, reference), and in a
+    # sweep timed_group: the cell's equal share of its interleaved group process's wall time (outside cell_wall_s):
     # where a sweep's time goes (scripts/phase_breakdown.py); results.jsonl only
     "phase_s": dict,
     "measured_at": str,  # ISO 8601, UTC

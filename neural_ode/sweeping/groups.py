@@ -91,7 +91,9 @@ def time_group_records(records: list[CellRecord], *, tmp_dir: Path | str | None 
         "group": group,
     }
     limit = sum(records[i].config.timeout_s for i in timed) + GROUP_GRACE_S
+    begun = time.perf_counter()
     fields, failure = _run_group_process(payload, limit, tmp_dir)
+    share = (time.perf_counter() - begun) / len(timed)  # the group process's wall, each member's part of it
     out = list(records)
     for position, index in enumerate(timed):
         if fields is None:
@@ -100,6 +102,7 @@ def time_group_records(records: list[CellRecord], *, tmp_dir: Path | str | None 
         # the cell's own run keeps its load averages; a group of one is no group
         dropped = {"load_before", "load_after"} | ({"time_group", "time_group_size"} if group is None else set())
         own = {name: value for name, value in fields[position].items() if name not in dropped}
+        own["phase_s"] = {**(records[index].phase_s or {}), "timed_group": share}
         out[index] = replace(records[index], **own)
     return out
 
