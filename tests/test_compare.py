@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,6 +13,12 @@ from neural_ode.cli import main as cli_main
 from neural_ode.config import CellConfig
 from neural_ode.results.compare import Thresholds, commit_order, compare_frames, select_commit
 from neural_ode.results.record import CellRecord
+
+#: one machine's identity (as neural_ode.measuring.provenance.machine_identity records it)
+MACHINE = dict(machine_id="5f3a9c0e11d2b7a4", cpu_flags="0badc0ffee123456", cpu_caches="L1d 32K, L1i 32K, L2 512K",
+               kernel_release="6.1.0-test")  # fmt: skip
+#: a quiet machine's recorded conditions
+QUIET = dict(load_before=0.2, load_after=0.3, other_cpu_cores=0.05, contended=False)
 
 
 def _record(method: str, steps: int, commit: str = "c0ffee1", when: str = "2026-11-01T10:00:00+00:00", **figures):
@@ -34,10 +41,12 @@ def _record(method: str, steps: int, commit: str = "c0ffee1", when: str = "2026-
         time_backward_iqr_s=2e-4 * steps,
         time_backward_min_s=1.8e-3 * steps,
         time_backward_max_s=2.4e-3 * steps,
-        time_repeats=5,
+        time_repeats=8,
         hostname="testhost",
         git_commit=commit,
         measured_at=when,
+        **MACHINE,
+        **QUIET,
     )
     values.update(figures)
     return CellRecord(config=config, **values).to_dict()
@@ -102,35 +111,65 @@ def test_timings_need_a_significant_shift_and_the_factor():
     base = pd.DataFrame(_rows())
     slower = base.copy()
     for column in ("time_backward_s", "time_backward_min_s", "time_backward_max_s"):
-        slower[column] *= 2  # every repeat slower, twice the median
+        slower[column] *= 2  # every one of 8 repeats slower, twice the median: p = 2 / C(16, 8) = 1.6e-4
     comparison = compare_frames(base, slower)
     assert set(comparison.regressions["metric"]) == {"time_backward_s"}
+    assert comparison.regressions.iloc[0]["test"].startswith("every repeat apart: Mann-Whitney U = 0, p=0.000155")
     assert compare_frames(base, slower, Thresholds(time_factor=2.5)).regressions.empty
     assert compare_frames(base, slower, Thresholds(timings="report")).regressions.empty
+    # with 5 repeats a side every repeat apart is p = 0.0079: not below asv's 0.002, so no verdict
+    few = compare_frames(base.assign(time_repeats=5), slower.assign(time_repeats=5), Thresholds(min_samples=5))
+    assert few.regressions.empty
 
 
-def test_without_samples_the_medians_95_percent_intervals_decide():
+def test_without_samples_the_medians_95_percent_intervals_are_evidence_only():
     base = pd.DataFrame(_rows()).assign(time_backward_ci_low_s=0.9e-2, time_backward_ci_high_s=1.1e-2)
+    base = base.drop(columns=["time_backward_min_s", "time_backward_max_s"])
     slower = base.assign(time_backward_s=base["time_backward_s"] * 2)
-    # the medians doubled but the intervals overlap: not significant, whatever the ranges say
-    overlapping = slower.assign(time_backward_ci_low_s=1.0e-2, time_backward_ci_high_s=1.2e-2)
-    assert compare_frames(base, overlapping).regressions.empty
-    row = compare_frames(base, overlapping).table.query("metric == 'time_backward_s'").iloc[0]
-    assert row["test"].startswith("95 % intervals of the medians overlap")
     apart = slower.assign(time_backward_ci_low_s=1.5e-2, time_backward_ci_high_s=2.5e-2)
-    regressions = compare_frames(base, apart).regressions
-    assert set(regressions["metric"]) == {"time_backward_s"}
-    assert regressions.iloc[0]["test"].startswith("95 % intervals of the medians apart")
+    comparison = compare_frames(base, apart)
+    assert comparison.regressions.empty  # 95 % intervals apart cannot show p < 0.002
+    rows = comparison.table.query("metric == 'time_backward_s'")
+    assert set(rows["change"]) == {"not judged"} and set(rows["why"]) == {"samples"}
+    assert rows["test"].str.contains("95 % intervals of the medians apart").all()
+    assert rows["evident"].all()
 
 
-def test_timing_samples_are_tested_with_mann_whitney():
+def test_timing_samples_are_tested_with_mann_whitney_at_p_below_0_002():
     base = pd.DataFrame(_rows()).assign(time_total_s=0.01)
     new = base.copy().assign(time_total_s=0.03)
-    base["time_total_samples_s"] = [[0.010, 0.011, 0.009, 0.010, 0.012]] * len(base)
-    new["time_total_samples_s"] = [[0.030, 0.031, 0.029, 0.033, 0.030]] * len(new)
+    base["time_total_samples_s"] = [[0.010, 0.011, 0.009, 0.010, 0.012, 0.0105, 0.0095, 0.0102]] * len(base)
+    new["time_total_samples_s"] = [[0.030, 0.031, 0.029, 0.033, 0.030, 0.0305, 0.0295, 0.0302]] * len(new)
     regressions = compare_frames(base, new).regressions
     assert set(regressions["metric"]) == {"time_total_s"}
     assert regressions.iloc[0]["test"].startswith("Mann-Whitney U p=")
+
+
+def test_a_shift_at_p_0_007_is_no_regression_at_asvs_0_002_but_was_at_0_05():
+    base = pd.DataFrame(_rows()).assign(time_total_s=0.0105)
+    new = base.copy().assign(time_total_s=0.0145)
+    base["time_total_samples_s"] = [[0.010, 0.011, 0.012, 0.013, 0.0105, 0.0095, 0.0102, 0.0098]] * len(base)
+    new["time_total_samples_s"] = [[0.0101, 0.0125, 0.0128, 0.015, 0.016, 0.0145, 0.017, 0.0135]] * len(new)
+    from scipy.stats import mannwhitneyu
+
+    p = mannwhitneyu(base["time_total_samples_s"][0], new["time_total_samples_s"][0]).pvalue
+    assert 0.002 < p < 0.05
+    assert compare_frames(base, new).regressions.empty
+    assert set(compare_frames(base, new, Thresholds(alpha=0.05)).regressions["metric"]) == {"time_total_s"}
+
+
+def test_the_grouped_mann_whitney_equals_one_scipy_call_per_cell():
+    from scipy.stats import mannwhitneyu
+
+    from neural_ode.results.timing_evidence import mann_whitney
+
+    rng = np.random.default_rng(0)
+    base = [list(rng.lognormal(0, 0.2, size)) for size in (8, 8, 9, 12, 1)] + [None]
+    new = [list(rng.lognormal(0.1, 0.2, size)) for size in (8, 10, 9, 7, 8, 8)]
+    p = mann_whitney(base, new)
+    for i in range(4):
+        assert p[i] == pytest.approx(mannwhitneyu(base[i], new[i], alternative="two-sided").pvalue, rel=1e-12)
+    assert np.isnan(p[4]) and np.isnan(p[5])  # one repeat, no samples: no test
 
 
 def test_a_cell_that_fails_in_new_is_a_status_regression():
@@ -181,17 +220,19 @@ def test_our_records_keep_every_repeat_so_two_sweeps_compare_with_mann_whitney(t
     from neural_ode.sweeping.runner import ResultsLog
 
     config = CellConfig(workload="mlp", method="direct", solver="euler", steps=3, batch=2, width=8, dim=3,
-                        repeats=5, warmup=0)  # fmt: skip
+                        repeats=7, warmup=0)  # fmt: skip
     for side in ("base", "new"):
         record = measure_cell(config, rss="skip", reference=False, peak=False)
-        assert len(record.time_forward_samples_s) == len(record.time_backward_samples_s) == 5
-        assert record.time_forward_s == sorted(record.time_forward_samples_s)[2]  # the median of the 5
+        assert len(record.time_forward_samples_s) == len(record.time_backward_samples_s) == 7
+        assert record.time_forward_s == sorted(record.time_forward_samples_s)[3]  # the median of the 7
         ResultsLog(tmp_path / side / "results.jsonl").append(record)
     csv = write_csv(results_frame(ResultsLog(tmp_path / "base" / "results.jsonl").records()), tmp_path / "r.csv")
     assert "samples" not in csv.read_text().splitlines()[0]  # one value per CSV cell; the lists stay in the jsonl
     table = compare_frames(*(_frame(tmp_path / side) for side in ("base", "new")), Thresholds(timings="report")).table
     timed = table[table["metric"].isin(["time_forward_s", "time_backward_s"])]
-    assert len(timed) == 2 and all(test.startswith("Mann-Whitney U p=") for test in timed["test"])
+    # judged where the two runs' load stayed within 0.5, else evidence: the test says which
+    assert len(timed) == 2 and all("Mann-Whitney U p=" in test for test in timed["test"])
+    assert set(timed["change"]) <= {"same", "changed", "improvement", "not judged"}
 
 
 def _frame(folder: Path) -> pd.DataFrame:
@@ -209,7 +250,7 @@ def test_a_timing_with_too_few_repeats_is_not_enough_samples_and_never_a_regress
     table = compare_frames(pd.DataFrame(base_rows), pd.DataFrame(new_rows)).table
     timed = table[table["metric"] == "time_forward_s"]
     assert set(timed["change"]) == {"not enough samples"}
-    assert timed["test"].iloc[0] == "1 and 1 repeats: a test needs 5 a side"
+    assert timed["test"].iloc[0] == "1 and 1 repeats: a test needs 7 a side"
     assert not (table["change"] == "regression").any()
     base, new = _write(tmp_path / "base.jsonl", base_rows), _write(tmp_path / "new.jsonl", new_rows)
     assert cli_main(["compare", str(base), str(new), "--min-samples", "1"]) == 2  # at least 2
