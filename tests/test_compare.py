@@ -263,8 +263,155 @@ def test_two_identical_one_repeat_runs_compare_clean_with_not_enough_samples(tmp
 
     config = CellConfig(workload="mlp", method="direct", solver="rk4", steps=2, batch=4, width=8, dim=4, repeats=1,
                         warmup=0)  # fmt: skip
-    runs = [measure_cell(config, rss="skip", peak=False, reference=False).to_dict() for _ in range(2)]
+    runs = [measure_cell(config, rss="skip").to_dict() for _ in range(2)]  # reference, peak, round-off included
     base, new = _write(tmp_path / "base.jsonl", runs[:1]), _write(tmp_path / "new.jsonl", runs[1:])
     assert cli_main(["compare", str(base), str(new)]) == 0
     out = capsys.readouterr().out
     assert "not enough samples" in out and "0 regressions" in out
+    # the README's promise: two runs of the same code compare clean in their exact figures and errors
+    table = compare_frames(*(pd.DataFrame(runs[i : i + 1]) for i in (0, 1))).table
+    exact = table[table["metric"].isin(["nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "params",
+                                        "grad_rel_error", "sol_rel_error"])]  # fmt: skip
+    assert len(exact) == 7 and set(exact["change"]) == {"same"}
+
+
+def _timed(rows: list[dict], factor: float = 1.0, **conditions) -> list[dict]:
+    """``rows`` with 8 forward samples each (scaled by ``factor``) and the given recorded conditions."""
+    samples = [1.00e-3, 1.02e-3, 0.98e-3, 1.01e-3, 0.99e-3, 1.03e-3, 0.97e-3, 1.00e-3]
+    return [
+        dict(row, time_forward_s=1e-3 * factor, time_forward_samples_s=[s * factor for s in samples], **conditions)
+        for row in rows
+    ]
+
+
+def test_a_timing_change_under_another_load_is_evidence_printed_with_why_not_a_regression(tmp_path, capsys):
+    # issue 29: two runs of identical code, the load risen from 1.3 to 2.2, NEW 2x slower at p = 9e-4
+    base = _write(tmp_path / "base.jsonl", _timed(_rows(), load_before=1.3, load_after=1.3))
+    new = _write(tmp_path / "new.jsonl", _timed(_rows(), 2.0, load_before=2.2, load_after=2.2))
+    assert cli_main(["compare", str(base), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "not judged" in out and "conditions differ: load 1.30 vs 2.20 (over 0.5 apart)" in out
+    assert "evidence: Mann-Whitney U p=0.000923 (alpha 0.002), factor 1.25" in out
+    assert "8 figures not judged (8 load or contention differ" in out and "0 regressions" in out
+    assert "4 show a change, listed above" in out  # the backward times did not move: not listed
+    # the same change under the same recorded conditions is a verdict
+    calm = _write(tmp_path / "calm.jsonl", _timed(_rows(), 2.0, load_before=1.3, load_after=1.3))
+    assert cli_main(["compare", str(base), str(calm)]) == 1
+    assert "REGRESSION in time_forward_s" in capsys.readouterr().out
+
+
+def test_a_contended_cell_is_not_judged_and_names_the_side():
+    base = pd.DataFrame(_timed(_rows()))
+    new = pd.DataFrame(_timed(_rows(), 2.0, contended=True, other_cpu_cores=1.6))
+    table = compare_frames(base, new).table.query("metric == 'time_forward_s'")
+    assert set(table["change"]) == {"not judged"}
+    assert table["test"].str.startswith("conditions differ: timed under contention in NEW").all()
+    assert table["evident"].all()
+
+
+def test_records_without_a_machine_identity_judge_exact_figures_but_not_timings(tmp_path, capsys):
+    old = [{k: v for k, v in row.items() if k not in MACHINE} for row in _timed(_rows())]
+    newer = _timed(_rows(), 2.0)
+    newer[0]["saved_bytes"] += 8
+    assert cli_main(["compare", str(_write(tmp_path / "a.jsonl", old)), str(_write(tmp_path / "b.jsonl", newer))]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION in saved_bytes" in out  # exact figures stay exact
+    assert "BASE records no machine_id, cpu_flags, cpu_caches, kernel_release (an older record): not known to be the " \
+        "same machine" in out  # fmt: skip
+    assert "time_forward_s" not in out.split("REGRESSION")[1]
+
+
+def test_two_vms_with_one_hostname_and_cpu_name_are_not_one_machine(tmp_path, capsys):
+    # issue 29: reports/quick and a run on another VM were paired as one machine: both "vm", "AMD EPYC"
+    rows = [dict(row, hostname="vm", device_name="AMD EPYC") for row in _timed(_rows())]
+    other = [dict(row, machine_id="99aa99aa99aa99aa", time_forward_s=row["time_forward_s"] * 2,
+                  time_forward_samples_s=[s * 2 for s in row["time_forward_samples_s"]]) for row in rows]  # fmt: skip
+    base, new = _write(tmp_path / "a.jsonl", rows), _write(tmp_path / "b.jsonl", other)
+    assert cli_main(["compare", str(base), str(new)]) == 2
+    assert "different machines or library versions (machine_id 5f3a9c0e11d2b7a4 vs 99aa99aa99aa99aa)" in (
+        capsys.readouterr().err
+    )
+    assert cli_main(["compare", str(base), str(new), "--across-machines"]) == 0
+    out = capsys.readouterr().out
+    assert "measured on different machines (machine_id differ)" in out and "0 regressions" in out
+
+
+def test_provenance_records_the_machine_identity():
+    import platform
+
+    from neural_ode.measuring.provenance import machine_identity, provenance
+
+    identity = machine_identity()
+    assert set(identity) == {"machine_id", "cpu_flags", "cpu_caches", "kernel_release"}
+    assert identity["kernel_release"] == platform.release()
+    if Path("/etc/machine-id").is_file():
+        raw = Path("/etc/machine-id").read_text().strip()
+        assert identity["machine_id"] and len(identity["machine_id"]) == 16 and raw not in identity["machine_id"]
+    assert set(identity) <= set(provenance("cpu"))
+    assert set(identity) <= set(CellRecord(config=CellConfig()).to_dict())
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity"])
+def test_a_gradient_error_gone_non_finite_in_new_is_a_regression_not_an_unpaired_cell(tmp_path, capsys, bad):
+    # issue 32: the reader dropped a NaN/inf record as invalid, so the cell was "only in BASE" and compare exited 0
+    from neural_ode.results.readers import read_results
+    from neural_ode.results.readers.jsonl import NON_FINITE
+
+    rows = _rows()
+    base = _write(tmp_path / "base.jsonl", rows)
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    new = tmp_path / "new.jsonl"
+    new.write_text(text.replace('"grad_rel_error": 1e-06', f'"grad_rel_error": {bad}', 1))
+    frame = read_results([new])  # the reader keeps the record, naming the non-finite figure (keep in any rewrite)
+    assert len(frame) == 4 and list(frame[NON_FINITE].dropna()) == ["grad_rel_error"]
+    assert cli_main(["compare", str(base), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "not a finite number in NEW" in out and "REGRESSION in grad_rel_error" in out
+    assert ("nan" if bad == "NaN" else "inf") in out.splitlines()[1]
+    assert "only in BASE" not in out
+    # the other way round, the cell got a finite figure again: an improvement
+    assert cli_main(["compare", str(new), str(base)]) == 0
+    assert "not a finite number in BASE" in capsys.readouterr().out
+
+
+def test_a_null_figure_does_not_crash_and_is_said_measured_on_one_side_only(tmp_path, capsys):
+    # issue 32: saved_bytes null (the schema allows it) made compare exit 70 from int(NaN)
+    rows = _rows()
+    nulled = [dict(row, saved_bytes=None) if i == 1 else row for i, row in enumerate(rows)]
+    base, new = _write(tmp_path / "base.jsonl", rows), _write(tmp_path / "new.jsonl", nulled)
+    assert cli_main(["compare", str(base), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "1 figures recorded on one side only, not compared: saved bytes NEW lacks it (1)" in out
+    assert cli_main(["compare", str(base), str(new), "--all"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "one side only" in line)
+    assert "saved_bytes" in line and "not measured" in line
+
+
+def test_a_gradient_error_change_within_the_round_off_floor_is_no_change():
+    # issue 34: 1.03e-7 -> 1.78e-7 with a recorded floor of 1.78e-7 was called a regression
+    base = pd.DataFrame(_rows(grad_rel_error=1.03e-7, grad_roundoff_floor=1.78e-7))
+    new = pd.DataFrame(_rows(grad_rel_error=1.78e-7, grad_roundoff_floor=1.78e-7))
+    rows = compare_frames(base, new).table.query("metric == 'grad_rel_error'")
+    assert set(rows["change"]) == {"same"}
+    assert rows["test"].str.startswith("within the round-off floor 1.78e-07").all()
+    beyond = pd.DataFrame(_rows(grad_rel_error=5e-7, grad_roundoff_floor=1.78e-7))
+    assert set(compare_frames(base, beyond).regressions["metric"]) == {"grad_rel_error"}
+    no_floor = pd.DataFrame(_rows(grad_rel_error=1.78e-7))
+    assert set(compare_frames(pd.DataFrame(_rows(grad_rel_error=1.03e-7)), no_floor).regressions["metric"]) == {
+        "grad_rel_error"
+    }
+
+
+def test_fixed_grid_cells_are_labelled_landed_in_compare_output(tmp_path, capsys):
+    # issue 34: rk4 cells read "interpolated at the output times", which a fixed grid never does
+    rows = [dict(row, land=False) for row in _rows()]
+    raised = [dict(row, nfe_forward=row["nfe_forward"] + 1) for row in rows]
+    assert cli_main(["compare", str(_write(tmp_path / "a.jsonl", rows)), str(_write(tmp_path / "b.jsonl", raised)),
+                     "--timings", "off"]) == 1  # fmt: skip
+    out = capsys.readouterr().out
+    assert "interpolated" not in out
+    dopri = [dict(row, solver="dopri5", steps=None, rtol=1e-5, atol=1e-7, land=False) for row in _rows()[:1]]
+    from neural_ode.results.compare import cell_label
+
+    assert "interpolated at the output times" in cell_label(dopri[0], ("method", "solver", "land"))
+    assert "landed on the output times" in cell_label(rows[0], ("method", "solver", "land"))

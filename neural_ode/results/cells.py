@@ -65,14 +65,17 @@ def cell_ids(frame: pd.DataFrame, keys=None) -> np.ndarray:
     codes = []
     for key in keys:
         column = frame[key] if key in frame else pd.Series(None, index=frame.index, dtype=object)
-        raw, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
+        raw, uniques = pd.factorize(column, use_na_sentinel=True)
         normal = [cell_key({key: value}, (key,))[0] for value in uniques] + [cell_key({key: None}, (key,))[0]]
         normal_codes = pd.factorize(pd.Series(normal, dtype=object), use_na_sentinel=False)[0]
         codes.append(normal_codes[raw])  # raw -1 (missing) takes the last: the missing value's code
-    if not codes or not len(frame):
-        return np.zeros(len(frame), dtype=np.int64)
-    table = pd.DataFrame(np.column_stack(codes))
-    return table.groupby(list(table.columns), sort=False).ngroup().to_numpy(dtype=np.int64)
+    ids = np.zeros(len(frame), dtype=np.int64)
+    for code in codes:  # mixed radix, compacted whenever the next product could overflow int64
+        size = int(code.max()) + 1 if len(code) else 1
+        if (int(ids.max()) + 1 if len(ids) else 1) * size >= 2**62:
+            ids = pd.factorize(ids)[0].astype(np.int64)
+        ids = ids * size + code
+    return pd.factorize(ids)[0].astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -224,10 +224,11 @@ def _judge(metric: str, base: pd.DataFrame, new: pd.DataFrame, th: Thresholds, g
     test = np.full(size, "", dtype=object)
     why = np.full(size, "", dtype=object)
     evident = np.zeros(size, dtype=bool)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN and inf are sorted out below, by mask
         ratio = np.where(b == 0, np.where(n == 0, 1.0, np.inf), n / b)
         ratio[~(b_ok & n_ok)] = np.nan
         spread = np.fmax(ratio, 1 / ratio)
+        gap = np.abs(n - b)
     worse, both = n > b, b_ok & n_ok
     if metric in EXACT_METRICS:
         changed = n != b
@@ -235,8 +236,8 @@ def _judge(metric: str, base: pd.DataFrame, new: pd.DataFrame, th: Thresholds, g
     elif metric in ERROR_METRICS:
         floors = [numbers(side, ROUNDOFF_FLOORS[metric]) for side in (base, new)]
         floor = np.fmax(*floors)
-        beyond = np.abs(n - b) > th.error_rtol * np.fmax(np.abs(b), np.abs(n))
-        rounding = beyond & (np.abs(n - b) <= floor)
+        beyond = gap > th.error_rtol * np.fmax(np.abs(b), np.abs(n))
+        rounding = beyond & (gap <= floor)
         changed = beyond & ~rounding
         test[:] = f"relative tolerance {th.error_rtol:g}"
         for i in np.flatnonzero(rounding & both):
@@ -248,13 +249,13 @@ def _judge(metric: str, base: pd.DataFrame, new: pd.DataFrame, th: Thresholds, g
     else:
         samples = samples_of(base, metric), samples_of(new, metric)
         counts = sample_counts(base, metric, samples[0]), sample_counts(new, metric, samples[1])
-        p, significant, test[:] = evidence(base, new, metric, ratio, th.alpha, th.time_factor)
+        p, significant, test[:] = evidence(base, new, metric, ratio, th.alpha, th.time_factor, samples)
         changed = significant & (spread > th.time_factor)
-        few = (counts[0] < th.min_samples) | (counts[1] < th.min_samples)
-        for i in np.flatnonzero(both & few):
-            shown = " and ".join("?" if np.isnan(c[i]) else str(int(c[i])) for c in counts)
-            change[i], why[i] = NOT_ENOUGH_SAMPLES, "samples"
-            test[i] = f"{shown} repeats: a test needs {th.min_samples} a side"
+        few = both & ((counts[0] < th.min_samples) | (counts[1] < th.min_samples))
+        shown = [" and ".join("?" if np.isnan(c) else str(int(c)) for c in pair) for pair in zip(counts[0][few],
+                 counts[1][few])]  # fmt: skip
+        change[few], why[few] = NOT_ENOUGH_SAMPLES, "samples"
+        test[few] = [f"{text} repeats: a test needs {th.min_samples} a side" for text in shown]
         machine = both & (gaps["machine"] != "") & (change == "same")
         _withhold(machine, gaps["machine"], "machine", changed, change, test, why, evident)
         _withhold(both & (gaps["conditions"] != "") & (change == "same"), gaps["conditions"], "conditions",
@@ -375,8 +376,8 @@ def _machine_differences(base: pd.DataFrame, new: pd.DataFrame) -> dict:
     for axis in MACHINE_KEYS:
         values = []
         for rows in (base, new):
-            column = rows[axis].dropna().astype(str) if axis in rows else pd.Series([], dtype=str)
-            values.append(sorted(set(column[column.str.strip() != ""])))
+            distinct = pd.unique(rows[axis].dropna()) if axis in rows else []
+            values.append(sorted({str(v) for v in distinct if str(v).strip()}))
         if values[0] and values[1] and set(values[0]) != set(values[1]):
             out[axis] = (tuple(values[0]), tuple(values[1]))
     return out

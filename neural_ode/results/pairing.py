@@ -44,15 +44,27 @@ def cell_label(row, keys=None) -> str:
 
 
 def cell_labels(frame: pd.DataFrame, keys) -> pd.Series:
-    """:func:`cell_label` of every row of ``frame``, computed once per distinct combination of ``keys``."""
+    """:func:`cell_label` of every row of ``frame``, each axis's text computed once per distinct value.
+
+    ``land`` is computed per distinct method, solver and setting, ``stage`` per workload and stage."""
     if frame.empty:
         return pd.Series([], index=frame.index, dtype=object)
-    columns = list(dict.fromkeys([*keys, "workload", "method", "solver"]))
-    view = pd.DataFrame({k: frame[k].astype(object) if k in frame else None for k in columns}, index=frame.index)
-    ids = cell_ids(view, columns)
-    first = pd.Series(np.arange(len(view))).groupby(ids).first()
-    texts = {i: cell_label(view.iloc[row].to_dict(), keys) for i, row in first.items()}
-    return pd.Series([texts[i] for i in ids], index=frame.index, dtype=object)
+    texts = []
+    for key in keys:
+        needs = {"land": ["method", "solver"], "stage": ["workload"]}.get(key, [])
+        columns = [key, *needs]
+        view = pd.DataFrame({k: frame[k].astype(object) if k in frame else None for k in columns}, index=frame.index)
+        codes, uniques = pd.factorize(pd.MultiIndex.from_frame(view.fillna(np.nan)))
+        shown_texts = []
+        for values in uniques:
+            values = dict(zip(columns, (_value(v) for v in values)))
+            if key == "land":
+                shown_texts.append(axis_text(key, True if lands_anyway(values) else values[key]))
+            else:
+                shown_texts.append(axis_text(key, values[key]) if shown(key, values) else "")
+        texts.append(np.asarray(shown_texts, dtype=object)[codes])
+    labels = [" ".join(part for part in parts if part) for parts in zip(*texts)]
+    return pd.Series(labels, index=frame.index, dtype=object)
 
 
 def one_per_cell(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -118,7 +130,11 @@ def unpaired(base: pd.DataFrame, new: pd.DataFrame, base_ids: np.ndarray, new_id
 
 def label_keys(rows: pd.DataFrame) -> tuple[str, ...]:
     """The pairing axes a cell's label names: method, solver, the depth, and every other that varies in ``rows``."""
-    varying = [k for k in PAIR_KEYS if k in rows and len(np.unique(cell_ids(rows, (k,)))) > 1]
+    varying = [
+        k
+        for k in PAIR_KEYS
+        if k in rows and rows[k].nunique(dropna=False) > 1 and len(np.unique(cell_ids(rows, (k,)))) > 1
+    ]
     return tuple(k for k in PAIR_KEYS if k in ALWAYS_LABELLED or k in varying)
 
 

@@ -36,14 +36,12 @@ MACHINE_KEYS = machine_keys()
 IDENTITY_KEYS = ("machine_id", "cpu_flags", "cpu_caches", "kernel_release")
 
 
-def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    """``column`` as text, None where missing (absent column, None, NaN, empty)."""
+def _values(frame: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """``column``'s values (objects) and where they are missing (absent column, None, NaN, empty text)."""
     if column not in frame:
-        return pd.Series(None, index=frame.index, dtype=object)
-    values = frame[column].astype(object)
-    return values.where(values.notna() & (values.astype(str).str.strip() != ""), None).map(
-        lambda v: v if v is None else str(v)
-    )
+        return np.full(len(frame), None, dtype=object), np.ones(len(frame), dtype=bool)
+    values = frame[column].to_numpy(dtype=object)
+    return values, pd.isna(values) | (values == "")
 
 
 def numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -58,9 +56,9 @@ def machine_gaps(base: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
     why = np.full(len(base), "", dtype=object)
     differ = {}
     for key in MACHINE_KEYS:
-        b, n = _text(base, key), _text(new, key)
-        differ[key] = (b.notna() & n.notna() & (b != n)).to_numpy()
-    missing = {side: np.column_stack([_text(frame, k).isna().to_numpy() for k in IDENTITY_KEYS])
+        (b, b_missing), (n, n_missing) = _values(base, key), _values(new, key)
+        differ[key] = ~b_missing & ~n_missing & (b != n)
+    missing = {side: np.column_stack([_values(frame, k)[1] for k in IDENTITY_KEYS])
                for side, frame in (("BASE", base), ("NEW", new))}  # fmt: skip
     for i in np.flatnonzero(np.any(np.column_stack(list(differ.values())), axis=1)):
         why[i] = "measured on different machines (" + ", ".join(k for k in MACHINE_KEYS if differ[k][i]) + " differ)"
@@ -110,7 +108,7 @@ def samples_of(frame: pd.DataFrame, metric: str) -> list:
     column = metric.replace("_s", "_samples_s")
     if column not in frame:
         return [None] * len(frame)
-    return [list(v) if isinstance(v, list | tuple | np.ndarray) else None for v in frame[column]]
+    return [v if isinstance(v, list | tuple | np.ndarray) else None for v in frame[column].to_numpy(dtype=object)]
 
 
 def sample_counts(frame: pd.DataFrame, metric: str, samples: list) -> np.ndarray:
@@ -146,14 +144,15 @@ def _apart(base: pd.DataFrame, new: pd.DataFrame, low: str, high: str) -> np.nda
     return apart
 
 
-def evidence(base: pd.DataFrame, new: pd.DataFrame, metric: str, ratio: np.ndarray, alpha: float, factor: float):
+def evidence(base: pd.DataFrame, new: pd.DataFrame, metric: str, ratio: np.ndarray, alpha: float, factor: float,
+             samples: tuple[list, list] | None = None):  # fmt: skip
     """The significance of each timing pair: (p, significant, text).
 
     ``p``: the p-value where one can be computed (Mann-Whitney on samples; ranges apart with known
     counts: 2 / C(n + m, n)), else NaN: no verdict, the text gives the weaker evidence.
     ``significant``: p < alpha, or for the weaker tests whether they find the sides apart.
     """
-    base_samples, new_samples = samples_of(base, metric), samples_of(new, metric)
+    base_samples, new_samples = samples or (samples_of(base, metric), samples_of(new, metric))
     p = mann_whitney(base_samples, new_samples)
     texts = np.array([f"Mann-Whitney U p={v:.3g} (alpha {alpha:g}), factor {factor:g}" for v in p], dtype=object)
     significant = p < alpha
