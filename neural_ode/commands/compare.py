@@ -6,8 +6,11 @@ machine directory); repeat ``--base``/``--new`` style is not needed: ``compare A
 per side, ``compare --base A1 --base A2 --new B`` several. Each side keeps its newest commit unless
 ``--base-commit``/``--new-commit`` name one. The tests are those of :mod:`neural_ode.results.compare`.
 
-Exit status: 0 when nothing regressed, 1 on a regression, 2 on bad input (an unreadable input, a
-commit that is not there, no cell in common).
+A timing (or RSS peak) between two runs is judged only where both are known to be one machine under
+alike recorded load and contention; elsewhere it is printed as evidence with why it was not judged
+("not judged") and never fails the gate. Exit status: 0 when nothing regressed, 1 on a regression, 2
+on bad input (an unreadable input, a commit that is not there, no cell in common, other machines
+without ``--across-machines``).
 """
 
 from __future__ import annotations

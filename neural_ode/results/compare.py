@@ -208,7 +208,7 @@ def _judge(metric: str, base: pd.DataFrame, new: pd.DataFrame, th: Thresholds, g
         few = both & ((counts[0] < th.min_samples) | (counts[1] < th.min_samples))
         shown = [" and ".join("?" if np.isnan(c) else str(int(c)) for c in pair) for pair in zip(counts[0][few],
                  counts[1][few])]  # fmt: skip
-        change[few], why[few] = NOT_ENOUGH_SAMPLES, "samples"
+        change[few], why[few], evident[few] = NOT_ENOUGH_SAMPLES, "samples", spread[few] > th.time_factor
         test[few] = [f"{text} repeats: a test needs {th.min_samples} a side" for text in shown]
         machine = both & (gaps["machine"] != "") & (change == "same")
         _withhold(machine, gaps["machine"], "machine", changed, change, test, why, evident)
@@ -360,10 +360,11 @@ def _shown(metric: str, value) -> str:
 def changes_table(comparison: Comparison, every: bool = False) -> pd.DataFrame:
     """The changed figures as display text: cell, metric, base, new, change (%), verdict, test;
     regressions first. Without ``every``: no ``same`` and no :data:`ONE_SIDE` rows, and of the
-    figures not judged only those whose evidence shows a change."""
+    figures not judged or not tested only those whose evidence shows a change beyond the thresholds."""
     rows = comparison.table
     if not every:
-        hidden = rows["change"].isin(["same", ONE_SIDE]) | ((rows["change"] == NOT_JUDGED) & ~rows["evident"])
+        quiet = rows["change"].isin([NOT_JUDGED, NOT_ENOUGH_SAMPLES]) & ~rows["evident"].astype(bool)
+        hidden = rows["change"].isin(["same", ONE_SIDE]) | quiet
         rows = rows[~hidden]
     rows = rows.assign(_order=rows["change"].map(ORDER)).sort_values(["_order", "cell", "metric"], kind="stable")
     percent = rows["ratio"].map(lambda r: "" if pd.isna(r) else "+inf" if math.isinf(r) else f"{(r - 1) * 100:+.1f} %")
