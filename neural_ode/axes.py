@@ -251,6 +251,16 @@ for _axis in (
     Axis("torchode_version", str, "machine", "torchode's version (None: not installed)", option=False,
          config=False, show="torchode {value}"),
     Axis("python_version", str, "machine", "Python's version", option=False, config=False, show="Python {value}"),
+    # the machine's identity beyond its host name and CPU model (neural_ode.measuring.provenance.machine_identity):
+    # two VMs called "vm" on "AMD EPYC" are told apart; records without them are not known to be one machine
+    Axis("machine_id", str, "machine", "a hash of /etc/machine-id (never the id itself)", option=False,
+         config=False, show="machine {value}"),
+    Axis("cpu_flags", str, "machine", "a hash of the CPU's feature flags (/proc/cpuinfo)", option=False,
+         config=False, show="CPU flags {value}"),
+    Axis("cpu_caches", str, "machine", "the CPU's cache sizes (L1d, L1i, L2, L3)", option=False, config=False,
+         show="caches {value}"),
+    Axis("kernel_release", str, "machine", "the OS kernel's release", option=False, config=False,
+         show="kernel {value}"),
     Axis("git_commit", str, "revision", "the commit the sweep started at", option=False, config=False,
          show="commit {value:.10}"),
 ):  # fmt: skip

@@ -6,8 +6,11 @@ machine directory); repeat ``--base``/``--new`` style is not needed: ``compare A
 per side, ``compare --base A1 --base A2 --new B`` several. Each side keeps its newest commit unless
 ``--base-commit``/``--new-commit`` name one. The tests are those of :mod:`neural_ode.results.compare`.
 
-Exit status: 0 when nothing regressed, 1 on a regression, 2 on bad input (an unreadable input, a
-commit that is not there, no cell in common).
+A timing (or RSS peak) between two runs is judged only where both are known to be one machine under
+alike recorded load and contention; elsewhere it is printed as evidence with why it was not judged
+("not judged") and never fails the gate. Exit status: 0 when nothing regressed, 1 on a regression, 2
+on bad input (an unreadable input, a commit that is not there, no cell in common, other machines
+without ``--across-machines``).
 """
 
 from __future__ import annotations
@@ -29,12 +32,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--new", action="append", type=Path, default=[], metavar="INPUT", help="a NEW input")
     parser.add_argument("--base-commit", metavar="SHA", help="the BASE commit (default: its newest)")
     parser.add_argument("--new-commit", metavar="SHA", help="the NEW commit (default: its newest)")
-    parser.add_argument("--time-factor", default="1.5", metavar="F", help="timing ratio that counts (default 1.5)")
-    parser.add_argument("--alpha", default="0.05", metavar="P", help="Mann-Whitney U significance (default 0.05)")
+    parser.add_argument(
+        "--time-factor", default="1.25", metavar="F",
+        help="timing ratio that counts where a timing is judged (default 1.25: sees a 40 %% regression)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--alpha", default="0.002", metavar="P", help="Mann-Whitney U significance (default 0.002, as asv's)"
+    )
     parser.add_argument("--error-rtol", default="0.05", metavar="R", help="relative tolerance on errors (0.05)")
     parser.add_argument(
-        "--min-samples", default="5", metavar="N",
-        help="timed repeats a side a timing test needs; fewer: 'not enough samples', never a regression (default 5)",
+        "--min-samples", default="7", metavar="N",
+        help="timed repeats a side a timing test needs; fewer: 'not enough samples', never a regression (default 7: "
+        "the fewest whose test can reach p < 0.002)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--load-tolerance", default="0.5", metavar="L",
+        help="the most the two runs' recorded load averages (and cores other processes kept busy) may differ for a "
+        "timing to be judged (default 0.5)",
     )  # fmt: skip
     parser.add_argument("--rss-factor", default="1.25", metavar="F", help="RSS peak ratio that counts (1.25)")
     parser.add_argument(
@@ -90,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from neural_ode.commands.report import read_inputs
-    from neural_ode.results.compare import NOT_ENOUGH_SAMPLES, CompareError, Thresholds, changes_table, compare_frames
+    from neural_ode.results.compare import CompareError, Thresholds, changes_table, compare_frames
 
     thresholds = Thresholds(
         time_factor=_positive("time-factor", args.time_factor, above_one=True),
@@ -99,6 +113,7 @@ def main(args: argparse.Namespace) -> int:
         rss_factor=_positive("rss-factor", args.rss_factor, above_one=True),
         timings=args.timings,
         min_samples=_count("min-samples", args.min_samples),
+        load_tolerance=_positive("load-tolerance", args.load_tolerance),
     )
     base_paths, new_paths = _sides(args)
     base, new = read_inputs(base_paths), read_inputs(new_paths)
@@ -145,11 +160,7 @@ def main(args: argparse.Namespace) -> int:
         f"{counts.get('regression', 0)} regressions, {counts.get('improvement', 0)} improvements, "
         f"{counts.get('changed', 0)} other changes"
     )
-    if counts.get(NOT_ENOUGH_SAMPLES, 0):
-        summary += (
-            f"; {counts[NOT_ENOUGH_SAMPLES]} timings {NOT_ENOUGH_SAMPLES} (fewer than {thresholds.min_samples} "
-            "repeats a side: not tested, never a regression; measure with more --repeats)"
-        )
+    summary += _withheld(comparison, thresholds)
     print(summary)
     if len(regressions):
         names = ", ".join(sorted(regressions["metric"].unique()))
@@ -157,6 +168,32 @@ def main(args: argparse.Namespace) -> int:
         print(f"REGRESSION in {names}: " + "; ".join(cells[:5]) + (" ..." if len(cells) > 5 else ""))
         return 1
     return 0
+
+
+def _withheld(comparison, thresholds) -> str:
+    """The summary's tail: the figures not judged, by why, and those recorded on one side only."""
+    from neural_ode.results.compare import NOT_ENOUGH_SAMPLES, NOT_JUDGED, ONE_SIDE
+
+    table = comparison.table
+    out = ""
+    withheld = table[table["change"] == NOT_JUDGED]
+    if len(withheld):
+        why = withheld["why"].value_counts()
+        reasons = {"machine": "runs not known to be one machine", "conditions": "load or contention differ",
+                   "samples": "no samples recorded"}  # fmt: skip
+        parts = ", ".join(f"{count} {reasons.get(name, name)}" for name, count in why.items())
+        out += (f"; {len(withheld)} figures not judged ({parts}; evidence only, never a regression; "
+                f"{int(withheld['evident'].sum())} show a change, listed above)")  # fmt: skip
+    few = int((table["change"] == NOT_ENOUGH_SAMPLES).sum())
+    if few:
+        out += (f"; {few} timings {NOT_ENOUGH_SAMPLES} (fewer than {thresholds.min_samples} repeats a side: not "
+                "tested, never a regression; measure with more --repeats)")  # fmt: skip
+    one_side = table[table["change"] == ONE_SIDE]
+    if len(one_side):
+        shown = ", ".join(f"{label} {test.removeprefix('not measured in ')} lacks it ({count})"
+                          for (label, test), count in one_side.groupby(["label", "test"]).size().items())  # fmt: skip
+        out += f"; {len(one_side)} figures recorded on one side only, not compared: {shown}"
+    return out
 
 
 def _short(commit) -> str:
