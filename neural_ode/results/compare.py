@@ -43,14 +43,16 @@ from neural_ode.axes import config_identity, machine_keys
 from neural_ode.axes import text as axis_text
 from neural_ode.results.identity import cell_key as identity_key
 from neural_ode.results.identity import differing_axes, merge_duplicates, normalised
+from neural_ode.results.schema import METRICS
 
 #: what identifies a cell across result sets: every axis of its configuration's identity
 #: (:func:`neural_ode.axes.config_identity`; threads included); the commit is what is compared
 PAIR_KEYS = config_identity()
 #: where a cell ran (host, device name, library versions): cells are paired across them only when asked
 MACHINE_KEYS = machine_keys()
-#: deterministic figures: any change counts, an increase is a regression
-EXACT_METRICS = ("nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "cuda_peak_bytes", "params")
+#: deterministic figures (the schema's ``exact`` metrics): any change beyond the metric's declared ``rtol``
+#: (0 but for instruction counts) counts, an increase is a regression
+EXACT_METRICS = tuple(m.name for m in METRICS.values() if m.kind == "exact")
 #: floating-point errors: compared within a relative tolerance
 ERROR_METRICS = ("grad_rel_error", "sol_rel_error")
 #: wall times, in seconds: ratio threshold and a statistical test on the repeats
@@ -299,7 +301,9 @@ def compare_figure(metric: str, base_row, new_row, th: Thresholds) -> dict | Non
     ratio = new / base if base else (1.0 if new == base else math.inf)
     worse = new > base  # every compared figure is lower-is-better
     if metric in EXACT_METRICS:
-        changed, test = new != base, "exact"
+        rtol = METRICS[metric].rtol
+        changed = abs(new - base) > rtol * max(abs(base), abs(new)) if rtol else new != base
+        test = f"exact within {rtol:g} (relative)" if rtol else "exact"
     elif metric in ERROR_METRICS:
         changed = abs(new - base) > th.error_rtol * max(abs(base), abs(new))
         test = f"relative tolerance {th.error_rtol:g}"
