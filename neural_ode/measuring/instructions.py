@@ -39,8 +39,9 @@ from pathlib import Path
 INSTRUCTIONS_VARIABLE = "NEURAL_ODE_BENCH_INSTRUCTIONS"
 #: instructions_status of a measured cell
 MEASURED = "measured"
-#: seconds valgrind may take for one process (start-up under valgrind takes tens of seconds)
-TIMEOUT_S = 900.0
+#: seconds valgrind may take for one process (about a minute of CPU for a small cell: most of it importing
+#: torch under valgrind; a busy machine stretches that several times)
+TIMEOUT_S = 1800.0
 
 
 def unavailable() -> str | None:
@@ -142,9 +143,9 @@ def _instrumentation_on() -> None:
         raise RuntimeError(f"callgrind_control could not switch instrumentation on: {answer.strip()[:200]}")
 
 
-def main() -> int:
+def main() -> None:
     """Under valgrind: build and warm each cell on stdin, then count each one's forward and backward pass
-    into its own callgrind dump; write ``index.json`` (each cell's dump numbers, or its error)."""
+    into its own callgrind dump; write ``index.json`` (each cell's dump numbers, or its error); exit."""
     import gc
 
     import torch
@@ -189,8 +190,10 @@ def main() -> int:
         entry["parts"] = [part + 1, part + 2]
         part += 2
     (folder / "index.json").write_text(json.dumps(index))
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # no interpreter teardown: torch's finalisers, instrumented, took minutes under callgrind
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

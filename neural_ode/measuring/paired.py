@@ -89,7 +89,7 @@ def exact_rows(labels: list[str], base: list[dict], new: list[dict], error_rtol:
     """Per cell: its status, and every exact, error and instruction figure both sides have, compared as
     ``compare`` compares them (equal; errors within ``error_rtol``; counts within their declared tolerance)."""
     thresholds = Thresholds(error_rtol=error_rtol, timings="off")
-    metrics = [*EXACT_METRICS, *ERROR_METRICS, *INSTRUCTION_METRICS]
+    metrics = list(dict.fromkeys([*EXACT_METRICS, *INSTRUCTION_METRICS, *ERROR_METRICS]))
     rows = []
     for index, (label, base_row, new_row) in enumerate(zip(labels, base, new)):
         base_status, new_status = base_row.get("status") or "ok", new_row.get("status") or "ok"
