@@ -5,17 +5,18 @@ random bursts: busy for 20-400 ms, idle for 20-400 ms), the script runs ``ab`` `
 (default 10) on identical code (BASE = NEW = this checkout's HEAD) and ``--runs`` times against a
 revision whose MLP field does 10 % more work: a commit it makes in a scratch clone of this
 repository, where every evaluation of the field also runs its network on a tenth of the batch (10 %
-more matmul work in the forward pass, plus one more call's overhead; its output is discarded, so
-the backward pass of ``direct`` does no more work, that of ``adjoint`` re-evaluates the field and
-does). Expected: no timing regression in any identical run, and a regression flagged in at least
-9 of 10 slower runs. It prints a table and writes ``OUT/gate.md`` and ``OUT/gate.csv``.
+more matmul work in the forward pass, plus one more call of the network's Python overhead, so a
+forward pass slows by somewhat more than 10 %; the extra output is discarded, so the backward pass
+of ``direct`` does no more work, that of ``adjoint`` re-evaluates the field and does).
+Expected: no timing regression in any identical run, and a regression flagged in at least 9 of 10
+slower runs. It prints a table and writes ``OUT/gate.md`` and ``OUT/gate.csv``.
 
 Each ``ab`` run: the cells of ``--workload mlp --method direct,adjoint --solver rk4 --steps 4`` at
-``--dim``/``--width``/``--batch`` (default 64/256/128: the field's matmuls dominate a step),
+``--dim``/``--width``/``--batch`` (default 64/256/64: the field's matmuls dominate a step),
 ``--rounds`` paired rounds (default 30) over ``--processes`` worker pairs (default 2), at ``ab``'s
 default threshold 1.05 (``--threshold``).
 
-Usage (alone on the machine, about 8 minutes on 2 cores)::
+Usage (alone on the machine; about 20-25 s an ab run, so 7-9 minutes on 2 cores)::
 
     PYTHONPATH=. python scripts/gate_check.py --out reports/gate
 
@@ -103,7 +104,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threshold", type=float, default=1.05, help="ab's threshold (default 1.05)")
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--neighbours", type=int, default=os.cpu_count() or 1, help="noisy neighbours (default: cores)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "gate")
     args = parser.parse_args(argv)
