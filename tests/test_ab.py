@@ -108,8 +108,11 @@ def test_ab_between_two_commits_flags_the_field_that_saves_more(tmp_path, capsys
     field = clone / "neural_ode" / "workloads" / "mlp.py"
     before = "    def forward(self, t, y):\n        return self.net(y)\n"
     assert before in field.read_text()
-    field.write_text(field.read_text().replace(before, before.replace("self.net(y)", "torch.tanh(self.net(y))")
-                                               ).replace("from torch import nn", "import torch\nfrom torch import nn"))
+    field.write_text(
+        field.read_text()
+        .replace(before, before.replace("self.net(y)", "torch.tanh(self.net(y))"))
+        .replace("from torch import nn", "import torch\nfrom torch import nn")
+    )
     _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "tanh", cwd=clone)
     out = tmp_path / "out"
     status = cli_main(["ab", "--repo", str(clone), "HEAD~1", "HEAD", *TINY, "--rounds", "6", "--processes", "1",

@@ -34,7 +34,8 @@ Exact figures (NFE forward/backward, saved bytes, parameters; instruction counts
 ``compare`` compares them (:func:`neural_ode.results.compare.compare_figure`), from each side's own
 ``measure_cell``. A cell that fails on NEW but not on BASE is a regression of its status.
 
-Exit status: 0 nothing regressed, 1 a regression, 2 bad input (an unknown revision is named).
+Exit status: 0 nothing regressed, 1 a regression (NEW's worker failing counts as one), 2 bad input (an
+unknown revision is named; a BASE that cannot be measured).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import sys
 from pathlib import Path
 
 from neural_ode.commands import run as run_command
-from neural_ode.measuring.revisions import Revision, Worker, checkouts, resolve
+from neural_ode.measuring.revisions import Revision, Worker, WorkerError, checkouts, resolve
 from neural_ode.validation import UsageError
 
 NAME = "ab"
@@ -91,8 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ab.add_argument("--error-rtol", default="0.05", metavar="R", help="relative tolerance on errors (default 0.05)")
     for side in ("base", "new"):
         ab.add_argument(f"--{side}-python", metavar="PYTHON", help=f"the interpreter of the {side.upper()} workers")
-        ab.add_argument(f"--{side}-pythonpath", metavar="DIRS",
-                        help=f"folders ({os.pathsep}-separated) after the {side.upper()} checkout on PYTHONPATH")
+        ab.add_argument(
+            f"--{side}-pythonpath",
+            metavar="DIRS",
+            help=f"folders ({os.pathsep}-separated) after the {side.upper()} checkout on PYTHONPATH",
+        )
     ab.add_argument("--repo", metavar="DIR", default=".", help="the git repository of the revisions (default: .)")
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -166,7 +170,13 @@ def main(args: argparse.Namespace) -> int:
     print(f"neural-ode-bench ab: {len(cells)} cells, {rounds} rounds over {processes} process pairs; "
           + "; ".join(side.describe() for side in sides), file=sys.stderr)  # fmt: skip
     with checkouts(args.repo, sides):
-        records, times, versions = measure(sides, cells, threads, rounds, processes)
+        try:
+            records, times, versions = measure(sides, cells, threads, rounds, processes)
+        except WorkerError as exc:  # NEW that breaks is a regression; BASE that cannot be measured, bad input
+            if exc.label == "BASE":
+                raise UsageError(str(exc)) from exc
+            print(f"REGRESSION: {exc}")
+            return 1
         if instructions:
             for side, counts in count_instructions(sides, cells, threads).items():
                 for record, count in zip(records[side], counts):

@@ -107,7 +107,11 @@ def checkouts(repo: str, sides: list[Revision]):
 
 
 class WorkerError(RuntimeError):
-    """A worker died, or could not import the revision's measuring entry points."""
+    """A worker died, or could not import the revision's measuring entry points; ``label``: its side."""
+
+    def __init__(self, message: str, label: str):
+        super().__init__(message)
+        self.label = label
 
 
 class Worker:
@@ -139,7 +143,9 @@ class Worker:
         line = self.process.stdout.readline()
         if not line:
             self.process.wait(timeout=30)
-            raise WorkerError(f"the {self.side.label} worker ended (exit {self.process.returncode}): {self._tail()}")
+            raise WorkerError(
+                f"the {self.side.label} worker ended (exit {self.process.returncode}): {self._tail()}", self.side.label
+            )
         return json.loads(line)
 
     def receive(self) -> dict:
@@ -147,14 +153,15 @@ class Worker:
         if self.ready is None:
             self.ready = self._line()
             if not self.ready.get("ready"):
-                raise WorkerError(f"{self.side.describe()} cannot be measured: {self.ready.get('error')}")
+                why = self.ready.get("error")
+                raise WorkerError(f"{self.side.describe()} cannot be measured: {why}", self.side.label)
             package = Path(self.ready["package"]).resolve()
             if Path(self.side.tree).resolve() not in package.parents:
                 raise WorkerError(f"the {self.side.label} worker imported neural_ode from {package}, not from its "
-                                  f"checkout {self.side.tree}")  # fmt: skip
+                                  f"checkout {self.side.tree}", self.side.label)  # fmt: skip
         answer = self._line()
         if "error" in answer:
-            raise WorkerError(f"the {self.side.label} worker: {answer['error']}")
+            raise WorkerError(f"the {self.side.label} worker: {answer['error']}", self.side.label)
         return answer
 
     def request(self, request: dict) -> dict:
