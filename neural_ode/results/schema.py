@@ -203,20 +203,21 @@ for _metric in (
         "solution round-off floor", kind="accuracy", track=False,
     ),
     # Instruction counts (neural_ode.measuring.instructions, run --instructions): deterministic up to what
-    # differs between two processes of the same code (memory addresses reach hashing and allocator paths):
-    # two runs of an mlp rk4 cell in separate valgrind processes differed by up to 0.5 % (forward 5,445,103 vs
-    # 5,454,951: 0.18 %; backward 5,537,192 vs 5,562,270: 0.45 %), so they compare equal within 1 %, while a
-    # field doing 10 % more work, or one more solver step in ten, moves them by several times that.
+    # differs between two processes of the same code (allocator and interpreter state). Measured here: mlp rk4
+    # 4 steps (batch 4, width 8, dim 2) counted alone in one valgrind process and first of three cells in
+    # another: forward 5,440,544 vs 5,453,236 (0.23 %), backward 5,562,372 vs 5,523,660 (0.70 %). They compare
+    # equal within 2 %, about three times the larger difference; a field doing 10 % more work, or one more
+    # solver step in ten, moves them by five times that.
     Metric(
         "instructions_forward", "count",
         "instructions executed by one forward pass (solve and loss), counted by valgrind's callgrind after two "
         "warm-up passes, one torch thread; None unless measured with --instructions (instructions_status says why)",
-        "forward instructions", int, track=False, rtol=0.01,
+        "forward instructions", int, track=False, rtol=0.02,
     ),
     Metric(
         "instructions_backward", "count",
         "instructions executed by one backward pass, counted as instructions_forward",
-        "backward instructions", int, track=False, rtol=0.01,
+        "backward instructions", int, track=False, rtol=0.02,
     ),
 ):  # fmt: skip
     declare(_metric)
