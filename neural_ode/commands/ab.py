@@ -58,6 +58,8 @@ DEFAULT_ROUNDS, MIN_ROUNDS = 30, 6
 DEFAULT_THRESHOLD = 1.05
 #: the run options that mean nothing for ab (it writes no sweep folder and uses no cluster)
 _NOT_FOR_AB = ("resume", "extend", "wait", "scheduler")
+#: run's timing settings, which --rounds replaces: accepted (a --config file shared with run) and unused
+_ROUNDS_INSTEAD = ("repeats", "max_repeats", "ci_halfwidth", "time_budget")
 
 EPILOG = """\
 A library under test: the worker of each side runs in --base-python / --new-python (default: this
@@ -65,6 +67,9 @@ interpreter), with --base-pythonpath / --new-pythonpath DIRS placed after that s
 PYTHONPATH. To A/B two versions of torchdiffeq on the same code, give one revision twice and two
 venvs:  ab HEAD HEAD --base-python venv-old/bin/python --new-python venv-new/bin/python ...
 (each venv needs this project's dependencies; the versions each side imported are printed).
+
+run's --repeats, --max-repeats, --ci-halfwidth and --time-budget are not used (--rounds sets the count);
+--warmup is each worker's warm-up runs per cell, --timeout bounds each side's exact run of a cell.
 
 Timings: per cell and figure, the median of the per-round ratios NEW/BASE with its 95 % interval
 (order statistics over the rounds); a regression is an interval wholly above --threshold.
@@ -78,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("new", metavar="NEW", help="the new revision")
     run_command.add_arguments(parser)
     for action in parser._actions:  # argparse has no public way to drop an option it was given
-        if action.dest in _NOT_FOR_AB:
+        if action.dest in _NOT_FOR_AB + _ROUNDS_INSTEAD:
             action.help = argparse.SUPPRESS
         elif action.dest == "out":
             action.help = "write ab.csv (every figure) and rounds.csv (every timed run) there (default: none)"
