@@ -10,7 +10,8 @@ entry points (``CellConfig``, ``measure_cell``, ``build_pass`` and the pass's ``
 Protocol: one JSON object a line on stdin, one a line on stdout (the library's own prints go to
 stderr):
 
-* at start the worker sends ``{"ready": true, "package": ..., "versions": {...}, "threads": N}``;
+* at start the worker sends ``{"ready": true, "package": ..., "versions": {...}, "threads": N}``
+  (``package``: the file of the ``neural_ode.config`` it imported);
 * ``{"op": "prepare", "cells": [config dicts], "exact": true}``: each cell's exact figures by the
   revision's own ``measure_cell`` (NFE, saved bytes, errors; no timing, no peak, no RSS run; with
   ``"exact": false`` none, a later worker of the same side needing only the timings), then its gradient
@@ -126,8 +127,6 @@ def main() -> int:
 
     threads = int(os.environ.get(THREADS_VARIABLE) or 1)
     torch.set_num_threads(threads)
-    import neural_ode
-
     versions = {"torch": torch.__version__}
     try:
         import torchdiffeq
@@ -138,9 +137,10 @@ def main() -> int:
     try:
         side = _Side()
     except Exception as exc:  # a revision without the entry points this worker needs
-        _send(out, {"ready": False, "error": f"{type(exc).__name__}: {exc}", "package": neural_ode.__file__})
+        _send(out, {"ready": False, "error": f"{type(exc).__name__}: {exc}"})
         return 1
-    _send(out, {"ready": True, "package": neural_ode.__file__, "versions": versions, "threads": threads})
+    package = inspect.getfile(side.CellConfig)  # where the revision's neural_ode was imported from
+    _send(out, {"ready": True, "package": package, "versions": versions, "threads": threads})
     for line in sys.stdin:
         if not line.strip():
             continue
