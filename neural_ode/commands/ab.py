@@ -19,14 +19,16 @@ one process (its memory layout, its core) is one more source of round-to-round s
 bias of every round.
 
 The verdict on a timing is the median of the per-round ratios with its 95 % interval from order
-statistics (:func:`neural_ode.measuring.timing.median_interval`: the ranks the binomial(n, 1/2)
-quantiles give; exact coverage for independent rounds, whatever the ratios' distribution). Not a
+statistics (:func:`neural_ode.measuring.intervals.honest_median_interval`: the ranks the
+binomial(n, 1/2) quantiles give, exact coverage for independent rounds whatever the ratios'
+distribution, and ranks pushed outwards when the ratios' lag-1 autocorrelation says the rounds are
+not independent). Not a
 bootstrap: the ratios are skewed by preemption bursts and, with tens of rounds, the bootstrap
 distribution of a median is lumpy and its percentile interval under-covers; the order-statistics
 interval needs no such approximation. Rounds are close to independent because the pairing removes
 what rounds share (the machine's slow load); the lag-1 autocorrelation of the log ratios is printed
-per figure and a warning names any figure where it exceeds 2/sqrt(n), the rounds then being less
-independent than the interval assumes. A timing regressed when its whole interval lies above
+per figure and a warning names any figure where it exceeds 2/sqrt(n) (the interval is then widened
+for it, or withheld: "not enough rounds"). A timing regressed when its whole interval lies above
 ``--threshold`` (default 1.05), improved when it lies below 1/threshold.
 
 Exact figures (NFE forward/backward, saved bytes, parameters; instruction counts with

@@ -3,7 +3,8 @@
 :func:`timing_rows` turns the timed runs of ``neural-ode-bench ab`` (one forward+backward of BASE
 and one of NEW per cell and round, back to back) into per-round ratios NEW/BASE and summarises each
 cell's forward, backward and total ratio by its median and the median's 95 % interval from order
-statistics (:func:`neural_ode.measuring.timing.median_interval`). :func:`exact_rows` compares
+statistics, widened where the rounds' ratios are autocorrelated
+(:func:`neural_ode.measuring.intervals.honest_median_interval`). :func:`exact_rows` compares
 the figures that do not depend on load (NFE, bytes, errors, instruction counts) as
 ``compare`` does (:func:`neural_ode.results.compare.compare_figure`). Both give pandas tables with
 the columns of :data:`COLUMNS`.
@@ -17,7 +18,7 @@ import statistics
 import numpy as np
 import pandas as pd
 
-from neural_ode.measuring.timing import median_interval
+from neural_ode.measuring.intervals import honest_median_interval
 from neural_ode.results.compare import ERROR_METRICS, EXACT_METRICS, LABELS, Thresholds, compare_figure
 from neural_ode.results.schema import METRICS
 
@@ -66,7 +67,7 @@ def timing_rows(labels: list[str], times: list[dict], threshold: float) -> pd.Da
             if not values:
                 continue
             median = statistics.median(values)
-            low, high = median_interval(values)
+            low, high = honest_median_interval(values)  # values in round order
             rho = lag1_autocorrelation(np.log(values))
             if not math.isfinite(low):
                 change = "not enough rounds"
