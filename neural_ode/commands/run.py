@@ -63,9 +63,9 @@ HELP = "measure a sweep of cells (a preset, or the product of the given axes) an
 SETTING_AXES = {setting_key(axis): axis for axis in setting_axes()}
 #: keys of a --config file besides the axes, with their option's meaning
 SETTINGS = ("preset", *SETTING_AXES, "seed", "out", "resume", "wait", "extend", "threads", "scheduler")
-SETTINGS += ("yes",)
+SETTINGS += ("yes", "instructions")
 #: settings that are true or false
-_FLAGS = ("resume", "wait", "extend", "yes")
+_FLAGS = ("resume", "wait", "extend", "yes", "instructions")
 CONFIG_KEYS = AXES + SETTINGS
 
 def axis_help(name: str) -> str:
@@ -152,6 +152,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="if another sweep is writing --out DIR, wait for it to finish (default: refuse)",
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        default=None,
+        help="also count each cell's forward and backward instructions under valgrind's callgrind (tens of seconds "
+        "a cell; where valgrind is absent the counts are None and instructions_status says why)",
     )
     parser.add_argument(
         "--scheduler",
@@ -334,6 +341,12 @@ def main(args: argparse.Namespace) -> int:
         previous_handler = signal.signal(signal.SIGTERM, _interrupt)
         previous_threads = os.environ.get(THREADS_VARIABLE)
         os.environ[THREADS_VARIABLE] = str(threads)  # the cell processes take the sweep's environment
+        if settings.get("instructions"):
+            from neural_ode.measuring.instructions import INSTRUCTIONS_VARIABLE, unavailable
+
+            os.environ[INSTRUCTIONS_VARIABLE] = "1"
+            if unavailable():
+                print(f"neural-ode-bench run: --instructions: {unavailable()}", file=sys.stderr)
         from neural_ode.measuring.provenance import COMMIT_VARIABLE, checkout_commit
 
         previous_commit = os.environ.get(COMMIT_VARIABLE)
@@ -351,6 +364,8 @@ def main(args: argparse.Namespace) -> int:
             return 130
         finally:
             signal.signal(signal.SIGTERM, previous_handler)
+            if settings.get("instructions"):
+                os.environ.pop("NEURAL_ODE_BENCH_INSTRUCTIONS", None)
             if previous_threads is None:
                 os.environ.pop(THREADS_VARIABLE, None)
             else:

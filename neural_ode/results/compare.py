@@ -48,6 +48,7 @@ from neural_ode.results.pairing import PAIR_KEYS, cell_label, cell_labels, label
 from neural_ode.results.pairing import cell_key as _cell_key
 from neural_ode.results.pairing import unpaired as _unpaired
 from neural_ode.results.readers.jsonl import NON_FINITE
+from neural_ode.results.schema import METRICS
 from neural_ode.results.timing_evidence import (
     MACHINE_KEYS,
     condition_gaps,
@@ -58,8 +59,9 @@ from neural_ode.results.timing_evidence import (
     samples_of,
 )
 
-#: deterministic figures: any change counts, an increase is a regression
-EXACT_METRICS = ("nfe_forward", "nfe_backward", "saved_bytes", "cpu_peak_bytes", "cuda_peak_bytes", "params")
+#: deterministic figures (the schema's ``exact`` metrics): any change beyond the metric's declared ``rtol``
+#: (0 but for instruction counts) counts, an increase is a regression
+EXACT_METRICS = tuple(m.name for m in METRICS.values() if m.kind == "exact")
 #: floating-point errors: compared within a relative tolerance and the round-off floor
 ERROR_METRICS = ("grad_rel_error", "sol_rel_error")
 #: the recorded float32 round-off floor of each error: a change within it is no change
@@ -185,8 +187,9 @@ def _judge(metric: str, base: pd.DataFrame, new: pd.DataFrame, th: Thresholds, g
         gap = np.abs(n - b)
     worse, both = n > b, b_ok & n_ok
     if metric in EXACT_METRICS:
-        changed = n != b
-        test[:] = "exact"
+        rtol = METRICS[metric].rtol
+        changed = np.abs(n - b) > rtol * np.fmax(np.abs(b), np.abs(n)) if rtol else n != b
+        test[:] = f"exact within {rtol:g} (relative)" if rtol else "exact"
     elif metric in ERROR_METRICS:
         floors = [numbers(side, ROUNDOFF_FLOORS[metric]) for side in (base, new)]
         floor = np.fmax(*floors)
@@ -236,6 +239,23 @@ def _judge(metric: str, base: pd.DataFrame, new: pd.DataFrame, th: Thresholds, g
          "change": change, "test": test, "why": why, "evident": evident},
         index=base.index,
     )[keep]  # fmt: skip
+
+
+def compare_figure(metric: str, base_row: dict, new_row: dict, th: Thresholds) -> dict | None:
+    """The comparison of one metric of one pair of records (dicts), as :func:`compare_frames` judges it
+    (``metric``, ``label``, ``base``, ``new``, ``ratio``, ``change``, ``test``); None when either side
+    did not measure it. For callers that pair cells themselves (``ab``): their conditions are alike by
+    construction, so nothing is withheld for the machine or the load."""
+    base, new = pd.DataFrame([base_row]), pd.DataFrame([new_row])
+    for frame in (base, new):
+        if metric not in frame:
+            frame[metric] = np.nan
+    alike = {"machine": np.array([""], dtype=object), "conditions": np.array([""], dtype=object)}
+    judged = _judge(metric, base, new, th, alike)
+    if judged.empty or judged.iloc[0]["change"] == ONE_SIDE:
+        return None
+    row = judged.iloc[0]
+    return {name: row[name] for name in ("metric", "label", "base", "new", "ratio", "change", "test")}
 
 
 def _withhold(mask, reasons, kind, changed, change, test, why, evident) -> None:

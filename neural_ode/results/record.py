@@ -49,6 +49,7 @@ CONTEXT_FIELDS: dict[str, type] = {
     # sweep timed_group: the cell's equal share of its interleaved group process's wall time (outside cell_wall_s):
     # where a sweep's time goes (scripts/phase_breakdown.py); results.jsonl only
     "phase_s": dict,
+    "instructions_status": str,  # "measured", or why instruction counts are None (neural_ode.measuring.instructions)
     "measured_at": str,  # ISO 8601, UTC
 }
 #: and where it ran: the axes that are no config field (threads, host, device name, versions, commit)

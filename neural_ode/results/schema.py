@@ -61,6 +61,8 @@ class Metric:
             median as extra fields (:data:`SPREAD_STATS`).
         track: followed by the ASV ``track_*`` benchmarks and stored in pytest-benchmark's
             ``extra_info`` (the exact and accuracy figures).
+        rtol: exact figures: the relative difference two runs of the same code may show and still
+            compare equal (0: none; instruction counts, see their declaration).
     """
 
     name: str
@@ -72,6 +74,7 @@ class Metric:
     devices: tuple[str, ...] = DEVICES
     spread: bool = False
     track: bool = field(default=None)  # type: ignore[assignment]  # None: exact and accuracy metrics
+    rtol: float = 0.0
 
     def __post_init__(self) -> None:
         if self.unit not in DISPLAY:
@@ -198,6 +201,23 @@ for _metric in (
         "float32 cells: relative L2 distance of the states at the output times from the same solve in float64 "
         "(as grad_roundoff_floor): the round-off part of sol_rel_error; None for float64 cells",
         "solution round-off floor", kind="accuracy", track=False,
+    ),
+    # Instruction counts (neural_ode.measuring.instructions, run --instructions): deterministic up to what
+    # differs between two processes of the same code (allocator and interpreter state). Measured here: mlp rk4
+    # 4 steps (batch 4, width 8, dim 2) counted alone in one valgrind process and first of three cells in
+    # another: forward 5,440,544 vs 5,453,236 (0.23 %), backward 5,562,372 vs 5,523,660 (0.70 %). They compare
+    # equal within 2 %, about three times the larger difference; a field doing 10 % more work, or one more
+    # solver step in ten, moves them by five times that.
+    Metric(
+        "instructions_forward", "count",
+        "instructions executed by one forward pass (solve and loss), counted by valgrind's callgrind after two "
+        "warm-up passes, one torch thread; None unless measured with --instructions (instructions_status says why)",
+        "forward instructions", int, track=False, rtol=0.02,
+    ),
+    Metric(
+        "instructions_backward", "count",
+        "instructions executed by one backward pass, counted as instructions_forward",
+        "backward instructions", int, track=False, rtol=0.02,
     ),
 ):  # fmt: skip
     declare(_metric)
