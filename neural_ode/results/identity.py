@@ -89,8 +89,10 @@ def merge_duplicates(frame: pd.DataFrame, label=None) -> Merged:
     work = work.assign(_key=[cell_key(row, keys) for row in work.to_dict("records")], _order=order)
     work = work.sort_values("_order", kind="stable", na_position="first")
     compared = [c for c in ("status", *METRICS) if c in work]
-    identical, conflicts, keep = 0, [], []
-    for _key, rows in work.groupby("_key", sort=False, dropna=False):
+    identical, conflicts = 0, []
+    repeated = work["_key"].duplicated(keep=False)
+    keep = list(work.index[~repeated])  # a cell recorded once is kept as is: only repeats are compared
+    for _key, rows in work[repeated].groupby("_key", sort=False, dropna=False):
         last, others = rows.iloc[-1], rows.iloc[:-1]
         keep.append(rows.index[-1])
         if all(_same(other[c], last[c]) for _, other in others.iterrows() for c in compared):
