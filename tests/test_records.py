@@ -214,7 +214,7 @@ def test_growth_summary_reuses_the_fits_written_once(tmp_path):
 
 
 def test_merging_compares_only_the_repeated_cells():
-    from neural_ode.results.cells import merge_duplicates
+    from neural_ode.results.identity import merge_duplicates
 
     rows = [row(), row(), row(steps=4), row(steps=8, measured_at="2026-01-01T00:00:00+00:00"),
             row(steps=8, nfe_forward=9, measured_at="2026-01-02T00:00:00+00:00")]  # fmt: skip
