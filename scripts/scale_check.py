@@ -11,7 +11,7 @@ is a distinct cell), then times, each in a fresh process:
 
 For each it prints and writes wall seconds, CPU seconds of the command and its children (user +
 system, from ``resource.getrusage(RUSAGE_CHILDREN)``: roughly independent of other load on the
-machine) and peak RSS (the largest of the process tree's ``ru_maxrss``). Writes
+machine) and peak RSS (GNU ``/usr/bin/time -f %M`` of the command: its largest process). Writes
 ``OUT/scale.csv`` and ``OUT/scale.md`` (default ``reports/scale/``); the generated inputs and
 reports go under a temporary folder, removed at the end.
 
@@ -63,17 +63,18 @@ def timed(command: list[str]) -> dict:
     """Run ``command`` in a child process; its wall and CPU seconds, peak RSS and exit status."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # GNU time prints this command's own peak RSS (kilobytes) as the last line of stderr
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", *command], capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode not in (0, 1):  # compare exits 1 on a regression; anything else is a failure
         print(done.stderr[-2000:], file=sys.stderr)
+    peak_kb = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
     return {
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
-        # ru_maxrss of RUSAGE_CHILDREN is the largest child's peak so far (kilobytes on Linux)
-        "peak_rss_mb": round(after.ru_maxrss / 1024),
+        "peak_rss_mb": round(int(peak_kb) / 1024) if peak_kb.isdigit() else None,
         "exit": done.returncode,
     }
 
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
                 result = {"records": size, "command": name, **timed(command)}
                 print(
                     f"{size:>7} records  {name:<20} {result['wall_s']:>7.1f} s wall  {result['cpu_s']:>7.1f} s CPU  "
-                    f"{result['peak_rss_mb']:>6} MB peak RSS  exit {result['exit']}",
+                    f"{result['peak_rss_mb']} MB peak RSS  exit {result['exit']}",
                     flush=True,
                 )
                 results.append(result)
