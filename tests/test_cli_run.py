@@ -319,11 +319,12 @@ def test_an_allocation_beyond_any_memory_is_a_recorded_failure_not_a_crash():
 def test_results_log_cuts_a_truncated_tail_and_ends_a_whole_last_line(tmp_path):
     log = ResultsLog(tmp_path / "results.jsonl")
     good = json.dumps({"workload": "mlp", "method": "direct", "solver": "euler", "steps": 2, "status": "ok"})
+    read = {**json.loads(good), "schema_version": 1}  # a line without a version is read as version 0, migrated
     log.path.write_text(good + "\n" + '{"workload": "ml')
     with pytest.warns(UserWarning, match="line 2 is truncated or corrupt and was dropped"):
-        assert log.rows() == [json.loads(good)]
+        assert log.rows() == [read]
     assert log.path.read_text() == good + "\n"
     log.path.write_text(good)  # whole record, newline lost
-    assert log.rows() == [json.loads(good)]
+    assert log.rows() == [read]
     assert log.path.read_text() == good + "\n"
     assert log.done_keys() == {CellConfig(workload="mlp", method="direct", solver="euler", steps=2).key}

@@ -60,7 +60,7 @@ def test_bad_input_errors_are_value_errors_re_exported_where_they_were():
     from neural_ode.config import ConfigError as config_config_error
     from neural_ode.measuring.counting import CellTimeout as counting_timeout
     from neural_ode.measuring.failures import NonFiniteError as failures_non_finite
-    from neural_ode.results.rows import BadRecord as records_bad_record
+    from neural_ode.results.records import BadRecord as records_bad_record
     from neural_ode.validation import UsageError as validation_usage_error
 
     assert all(issubclass(kind, ValueError) for kind in (UsageError, ConfigError, BadRecord))

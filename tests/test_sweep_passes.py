@@ -85,7 +85,7 @@ def test_every_pass_records_its_wall_seconds_and_the_reader_accepts_them(tmp_pat
     assert set(record.phase_s) == {"build", "rss", "counted", "peak", "timed", "roundoff", "reference"}
     assert all(seconds >= 0 for seconds in record.phase_s.values())
     assert sum(record.phase_s.values()) <= record.cell_wall_s
-    from neural_ode.results.rows import BadRecord, check_row
+    from neural_ode.results.records import BadRecord, check_row
 
     row = json.loads(json.dumps(record.to_dict()))
     check_row(row)

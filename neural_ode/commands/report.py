@@ -18,7 +18,7 @@ HELP = "render report.html, report.md and figures/*.png from result files (resul
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """INPUT... (files or sweep directories) and --out DIR."""
+    """INPUT... (files or sweep directories), --out DIR, --no-figures and --commit."""
     parser.add_argument(
         "inputs",
         nargs="+",
@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "directory, an ASV results or machine directory",
     )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory to write the report into")
+    parser.add_argument(
+        "--no-figures",
+        dest="figures",
+        action="store_false",
+        help="tables only: draw no figure (the report of a large history in seconds; the data is in the CSVs)",
+    )
     parser.add_argument(
         "--commit",
         metavar="SHA",
@@ -44,7 +50,7 @@ def read_inputs(paths: list[Path]):
     frames = []
     for path in paths:
         try:
-            frame = read_results([path])
+            frame = read_results([path], progress=True)
         except UnreadableResults as exc:
             raise UsageError(str(exc)) from exc
         except (
@@ -86,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
     from neural_ode.results.compare import CompareError
 
     try:
-        html = render_report(frame, args.out, commit=args.commit)
+        html = render_report(frame, args.out, commit=args.commit, figures=args.figures)
     except CompareError as exc:
         raise UsageError(f"--commit: {exc}") from exc
     print(f"report: {html} ({len(frame)} cells; also {html.with_name('report.md')} and {html.parent / 'figures'}/)")

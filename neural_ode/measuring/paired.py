@@ -6,7 +6,8 @@ cell's forward, backward and total ratio by its median and the median's 95 % int
 statistics, widened where the rounds' ratios are autocorrelated
 (:func:`neural_ode.measuring.intervals.honest_median_interval`). :func:`exact_rows` compares
 the figures that do not depend on load (NFE, bytes, errors, instruction counts) as
-``compare`` does (:func:`neural_ode.results.compare.compare_figure`, the one-pair form of compare_frames). Both give pandas tables with
+``compare`` does (:func:`neural_ode.results.compare.compare_figure`, the one-pair form of
+compare_frames). Both give pandas tables with
 the columns of :data:`COLUMNS`.
 """
 

@@ -53,7 +53,9 @@ from neural_ode.storage.owned import REPORT_FILES, add_owned, check_owned, stale
 from neural_ode.units import MEMORY_UNIT
 
 
-def render_report(frame, out_dir: Path, commit: str | None = None, published=None) -> Path:
+def render_report(
+    frame, out_dir: Path, commit: str | None = None, published=None, *, figures: bool = True, progress: bool = True
+) -> Path:
     """Write the report of ``frame`` into ``out_dir``; returns the path of report.html.
 
     ``figures/*.png`` left in ``out_dir`` by an earlier report of this tool are removed first, so
@@ -69,6 +71,9 @@ def render_report(frame, out_dir: Path, commit: str | None = None, published=Non
     Also writes ``choices.csv`` (:func:`neural_ode.reporting.tables.choices.choices_table`) there.
     ``published`` (the table of :func:`neural_ode.published.table.published_table`, as the
     ``published`` command makes it) adds the section "Against published results".
+    Without ``figures`` (``report --no-figures``) only the tables are written: no figure is drawn
+    and the page says so. ``progress`` shows which step runs (a tqdm bar on stderr, only when
+    stderr is a terminal).
     """
     from neural_ode.results.compare import commit_order, select_commit
 
@@ -78,49 +83,73 @@ def render_report(frame, out_dir: Path, commit: str | None = None, published=Non
     figures_dir.mkdir(parents=True, exist_ok=True)
     for stale in stale_figures(out_dir):
         stale.unlink(missing_ok=True)
-    everything = prepare(frame)
+    steps = _Steps(progress, total=16 if figures else 14)
+    everything = steps("preparing", prepare, frame)
     data, chosen = select_commit(everything, commit)
     data = data.reset_index(drop=True)
-    changes = history_changes(everything)
-    write_fits(data, out_dir / "fits.csv")
-    pairs = head_to_head(data)
-    choices = write_choices(data, out_dir / "choices.csv")
+    changes = steps("history", history_changes, everything)
+    fits = steps("fitting growth", write_fits, data, out_dir / "fits.csv")
+    pairs = steps("head to head", head_to_head, data)
+    choices = steps("choices", write_choices, data, out_dir / "choices.csv")
     context = {
         "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cells": len(data),
         "ok": int(data["ok"].sum()),
         "failed": int((~data["ok"]).sum()),
-        "decisions": decision_sentences(data),
+        "decisions": steps("decisions", decision_sentences, data),
         "choices": choices_display(choices),
-        "fronts": fronts_display(fronts_table(data)),
-        "method_pairs": pairs_table(data),
-        "advice": advice(data, pairs),
+        "fronts": fronts_display(steps("fronts", fronts_table, data)),
+        "method_pairs": steps("method pairs", pairs_table, data),
+        "advice": steps("advice", advice, data, pairs),
         "advice_metric": advice_metric(data),
         "budgets": list(BUDGETS),
         "memory_unit": MEMORY_UNIT,
         "head_to_head": pairs,
-        "budget_table": budget_table(data),
-        "claims": claims_table(data),
-        "growth": growth_summary(data),
-        "figures": draw_all(data, figures_dir),
+        "budget_table": steps("budgets", budget_table, data),
+        "claims": steps("claims", claims_table, data),
+        "growth": steps("growth summary", growth_summary, data, fits),
+        "figures": steps("drawing figures", draw_all, data, figures_dir, progress=progress) if figures else [],
+        "figures_skipped": not figures,
         "commit": chosen,
         "commits": len(commit_order(everything)),
-        "history_figures": history_figures(everything, changes, figures_dir),
+        "history_figures": steps("history figures", history_figures, everything, changes, figures_dir)
+        if figures
+        else [],
         "history_changes": changes,
         "failed_cells": failed_table(everything),
         "statuses": status_table(everything),
         "provenance": provenance_table(everything),
         "sources": sources_table(everything),
-        "all_cells": cells_table(everything),
+        "all_cells": steps("tables of cells", cells_table, everything),
         "glossary": list(METRICS.values()),
-        **libraries_section(data),
+        **steps("libraries", libraries_section, data),
         **wrong_gradient_section(data),
         "published": published if published is not None else pd.DataFrame(),
         "published_rows": 0 if published is None else len(published),
     }
+    steps.close()
     drawn = [f.path for f in (*context["figures"], *context["history_figures"]) if f.path]
     add_owned(out_dir, drawn + [out_dir / n for n in REPORT_FILES])
     return write_report(context, out_dir)
+
+
+class _Steps:
+    """The report's steps, one tick each on a tqdm bar on stderr (silent when stderr is no terminal)."""
+
+    def __init__(self, shown: bool, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="report", unit=" steps", disable=None if shown else True, leave=False)
+
+    def __call__(self, name: str, call, *args, **kwargs):
+        self.bar.set_postfix_str(name, refresh=False)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            self.bar.update()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 __all__ = ["render_report"]

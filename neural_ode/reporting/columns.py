@@ -112,7 +112,9 @@ def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
             frame[total] = pd.to_numeric(frame[total], errors="coerce").astype(float).fillna(summed)
         else:
             frame[total] = summed
-    return frame
+    # one block per dtype, not one per column assigned above: every row selection of the tables
+    # below then copies a few arrays instead of ~90 (3-10x faster on large frames)
+    return frame.copy()
 
 
 def _intervals_from_samples(frame: pd.DataFrame) -> None:
@@ -121,9 +123,15 @@ def _intervals_from_samples(frame: pd.DataFrame) -> None:
         samples, low, high = f"time_{phase}_samples_s", f"time_{phase}_ci_low_s", f"time_{phase}_ci_high_s"
         if samples not in frame:
             continue
-        for index, values in frame[samples].items():
-            if isinstance(values, list | tuple | np.ndarray) and len(values) and pd.isna(frame.at[index, low]):
-                frame.loc[index, [low, high]] = median_interval(values)
+        todo = [
+            position
+            for position, (values, bound) in enumerate(zip(frame[samples], frame[low], strict=True))
+            if isinstance(values, list | tuple | np.ndarray) and len(values) and pd.isna(bound)
+        ]
+        if todo:  # assigned at once: one .loc per row is most of a large report's preparation
+            bounds = np.array([median_interval(frame[samples].iat[p]) for p in todo], dtype=float)
+            frame.loc[frame.index[todo], low] = bounds[:, 0]
+            frame.loc[frame.index[todo], high] = bounds[:, 1]
 
 
 #: the relative half-width a median's 95 % interval is judged against in the report (the issue's ±5 %)

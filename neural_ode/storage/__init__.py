@@ -8,5 +8,5 @@
 This package sits low: it imports only the ground floor (:mod:`neural_ode.validation`,
 :mod:`neural_ode.errors`). Which user factories may be imported is
 :mod:`neural_ode.workloads.trusted`; the typed check of a ``results.jsonl`` line is
-:mod:`neural_ode.results.rows`.
+:mod:`neural_ode.results.records`.
 """

@@ -50,10 +50,10 @@ from pathlib import Path
 
 from neural_ode.config import CellConfig
 from neural_ode.results.record import CellRecord
+from neural_ode.results.records import ResultsLog
 from neural_ode.sweeping.groups import measure_untimed_into, problem_groups, time_group_records
 from neural_ode.sweeping.plan import cell_label
 from neural_ode.sweeping.worker import measure_into, reference_into, run_child, start_worker_server, worker_context
-from neural_ode.validation import check_regular_or_absent, open_owned
 
 #: seconds a cell process may run past its cell's ``timeout_s`` (a phase that overruns, a hang)
 KILL_GRACE_S = 10.0
@@ -171,94 +171,6 @@ def _failed(config: CellConfig, status: str, error: str, started: float, measure
         measured_at=measured_at,
         **origin,
     )
-
-
-class ResultsLog:
-    """``results.jsonl``: one record per line, each appended and fsynced as its cell finishes."""
-
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-
-    def rows(self) -> list[dict]:
-        """The records on disk; a truncated or corrupt line is dropped with a warning, and a
-        truncated last line (a killed run) is cut off the file so that appending continues cleanly."""
-        from neural_ode.results.readers.jsonl import load_rows
-
-        if not check_regular_or_absent(self.path):
-            return []
-        rows = load_rows(self.path)
-        self._repair_tail()
-        return rows
-
-    def records(self, *, warn: bool = True) -> list[CellRecord]:
-        """The lines that are valid cell records; any other (wrong fields, wrong types, values out
-        of range) is skipped, with a warning when ``warn``."""
-        from neural_ode.results.rows import check_row
-
-        records = []
-        for number, row in enumerate(self.rows(), 1):
-            try:
-                records.append(_typed(check_row(row, str(self.path), build=True)))
-            except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
-                if warn:
-                    message = f"{self.path}: record {number} is not a cell record ({str(exc)[:200]}); ignored"
-                    warnings.warn(message, stacklevel=2)
-        return records
-
-    def done_keys(self) -> set[tuple]:
-        """The :attr:`CellConfig.key` of every cell already recorded (any status)."""
-        return {record.config.key for record in self.records()}
-
-    def append(self, record: CellRecord) -> None:
-        """Add ``record`` as one line, on disk before this returns (flush + fsync)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record.to_dict()) + "\n"
-        with open_owned(self.path, "a") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def _repair_tail(self) -> None:
-        """Cut an unfinished last line; end a whole last line that lacks its newline."""
-        with open_owned(self.path, "r") as handle:
-            data = handle.buffer.read()
-        if not data or data.endswith((b"\n", b"\r")):
-            return
-        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
-        try:
-            json.loads(data[cut:])
-        except (ValueError, RecursionError):
-            fd = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                os.ftruncate(fd, cut)
-            finally:
-                os.close(fd)
-            return
-        with open_owned(self.path, "a") as handle:
-            handle.write("\n")
-
-
-def _typed(record: CellRecord) -> CellRecord:
-    """``record``, if each measured field holds what its type says (bool, int, float, str or None)."""
-    import dataclasses
-    import typing
-
-    from neural_ode.validation import INT64_MAX
-
-    checks = {
-        bool: lambda v: isinstance(v, bool),
-        int: lambda v: isinstance(v, int) and not isinstance(v, bool) and abs(v) <= INT64_MAX,
-        float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        str: lambda v: isinstance(v, str),
-    }
-    for field in dataclasses.fields(record):
-        value = getattr(record, field.name)
-        if field.name == "config" or value is None:
-            continue
-        kinds = [kind for kind in (typing.get_args(field.type) or (field.type,)) if kind in checks]
-        if kinds and not any(checks[kind](value) for kind in kinds):
-            raise TypeError(f"{field.name} should be {field.type}, got {value!r:.60}")
-    return record
 
 
 @dataclass(frozen=True)

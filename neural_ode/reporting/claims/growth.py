@@ -259,8 +259,10 @@ def law_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
             continue
         table["law"] = name
         table["depth_axis"] = [law.unit(metric, bool(a)) for a in table["adaptive"]]
-        checks = [_law_check(law.grows, fit, part, line, metric) for line, fit in zip(
-            table.to_dict("records"), table["fit"], strict=True)]  # fmt: skip
+        ids = pd.Series(_line_ids(part), index=part.index, dtype=object)
+        cells = dict(tuple(part.groupby(ids, sort=False)))  # each line's cells, grouped once
+        checks = [_law_check(law.grows, fit, cells[line], metric) for line, fit in zip(
+            _line_ids(table), table["fit"], strict=True)]  # fmt: skip
         table["leaves_law"] = [leaves for leaves, _ in checks]
         table["law_check"] = [text for _, text in checks]
         parts.append(table)
@@ -269,16 +271,12 @@ def law_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).reindex(columns=columns)
 
 
-def _law_check(grows: bool, fit: GrowthFit, cells: pd.DataFrame, line: dict, metric: str) -> tuple[bool, str]:
-    """(leaves the law, why) of one fitted line."""
+def _law_check(grows: bool, fit: GrowthFit, mine: pd.DataFrame, metric: str) -> tuple[bool, str]:
+    """(leaves the law, why) of one fitted line, whose cells are ``mine``."""
     if not grows:
         if fit.growth == "grows":
             return True, f"a flat law, but it grows by {fit.slope * fit.depth_max:.4g} over its depths"
         return False, f"flat as its law says (growth under {MEASURABLE_GROWTH:.0%})"
-    mine = cells
-    for key in [*LINE_KEYS, "adaptive"]:
-        value = line[key]
-        mine = mine[mine[key].isna()] if pd.isna(value) else mine[mine[key] == value]
     depth, value = mine["law_depth"].to_numpy(float), mine[metric].to_numpy(float)
     if fit.depths < 3:
         return False, f"{fit.depths} depths: the law is fitted, not checked"

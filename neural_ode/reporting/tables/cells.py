@@ -200,13 +200,16 @@ def sources_table(frame: pd.DataFrame) -> pd.DataFrame:
     return source.value_counts(sort=False).rename_axis("input").reset_index(name="rows")
 
 
-def growth_summary(frame: pd.DataFrame) -> pd.DataFrame:
+def growth_summary(frame: pd.DataFrame, fits: pd.DataFrame | None = None) -> pd.DataFrame:
     """The affine growth fit of every memory metric and of total time, per line and depth axis.
 
     Memory in MB and time in ms: intercept, slope per depth unit with its 95 % interval, R², and
-    the descriptive exponent (see :mod:`neural_ode.reporting.claims.growth`).
+    the descriptive exponent (see :mod:`neural_ode.reporting.claims.growth`). ``fits``: the table
+    :func:`write_fits` wrote of the same frame, whose rows of these metrics are these fits (so
+    each line is fitted once per report).
     """
-    table = fits_table(frame, (*MEMORY_METRICS, "time_total_s"))
+    metrics = (*MEMORY_METRICS, "time_total_s")
+    table = fits_table(frame, metrics) if fits is None else fits[fits["metric"].isin(metrics)]
     columns = ["metric", "method", "solver", *varying(frame, exclude=("method", "solver"))]
     columns += ["depth_axis", "depth_min", "depth_max", "points", "intercept", "slope", "slope 95% CI"]
     columns += ["r2", "exponent", "growth", "law_check"]

@@ -59,11 +59,12 @@ def configuration(cell) -> str:
     return " · ".join(parts)
 
 
-def problem_text(problem: dict, frame: pd.DataFrame) -> str:
-    """``mlp (t1=1, batch=128)``: the workload and every problem axis that varies in ``frame``."""
+def problem_text(problem: dict, frame: pd.DataFrame, keys: list[str] | None = None) -> str:
+    """``mlp (t1=1, batch=128)``: the workload and every problem axis that varies in ``frame``
+    (``keys``: those axes, when the caller names many problems of one frame and found them once)."""
     details = []
     # the problem axes that vary, less those implied by the workload (each workload's sizes)
-    for key in varying(frame, keys=problem_keys(frame), implied=True):
+    for key in problem_axes(frame) if keys is None else keys:
         value = problem[key]
         if key == "workload" or value is None or (isinstance(value, float) and np.isnan(value)):
             continue
@@ -72,6 +73,12 @@ def problem_text(problem: dict, frame: pd.DataFrame) -> str:
         details.append(axis_text(key, value))
     text = str(problem["workload"])
     return f"{text} ({', '.join(details)})" if details else text
+
+
+def problem_axes(frame: pd.DataFrame) -> list[str]:
+    """The problem axes :func:`problem_text` names: those that vary in ``frame``, less those implied
+    by the workload (each workload's sizes)."""
+    return varying(frame, keys=problem_keys(frame), implied=True)
 
 
 def _costed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -167,6 +174,7 @@ def decision_sentences(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """
     rows = _costed(frame)
     out = []
+    axes = problem_axes(frame)  # once: finding them scans the whole frame
     for problem, cells in problems(rows):
         runs: list[tuple[tuple, list[float], str]] = []
         for target in TARGETS:
@@ -183,7 +191,7 @@ def decision_sentences(frame: pd.DataFrame) -> list[tuple[str, str]]:
                 runs[-1][1].append(target)
             else:
                 runs.append((key, [target], _sentence(fast, small, direct, ties) + _roundoff_note(rounded)))
-        where = problem_text(problem, frame)
+        where = problem_text(problem, frame, axes)
         out += [(f"gradient error ≤ {_target_span(targets)} on {where}", text) for _key, targets, text in runs]
     return out
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.reporting.columns import has_data
-from neural_ode.reporting.figures.draw import FigureResult
+from neural_ode.reporting.figures.draw import MAX_LINES, FigureResult
 from neural_ode.reporting.figures.style import figure_theme
 from neural_ode.results.compare import (
     LABELS,
@@ -133,10 +133,15 @@ def history_figure(frame: pd.DataFrame, changes: pd.DataFrame, directory: Path, 
     fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
     lines = 0
     keyed = rows.assign(_cell=[cell_key(r) for r in rows.to_dict("records")])
-    for (_key, host), cells in keyed.groupby(["_cell", keyed["hostname"].fillna("(not recorded)")], sort=True):
+    series = list(keyed.groupby(["_cell", keyed["hostname"].fillna("(not recorded)")], sort=True))
+    if len(series) > MAX_LINES:  # past this no line can be followed: the first ones, the rest in the tables
+        caption += f" {MAX_LINES} of {len(series)} cells drawn; every cell's values are in the tables."
+        series = series[:MAX_LINES]
+    for (_key, host), cells in series:
         cells = cells.assign(_x=cells["git_commit"].astype(str).map(positions))
         cells = cells.sort_values("_x")
-        label = cell_label(cells.iloc[0].to_dict()) + (f" @ {host}" if len(hosts) > 1 else "")
+        named = cell_label(cells.iloc[0].to_dict())
+        label = named + (f" @ {host}" if len(hosts) > 1 else "")
         # each cell relative to its oldest measurement, so cells of any size share the axis
         first = float(cells[metric].iloc[0]) or 1.0
         y = cells[metric].astype(float) / first
@@ -146,7 +151,7 @@ def history_figure(frame: pd.DataFrame, changes: pd.DataFrame, directory: Path, 
         ring = [
             (x, v)
             for x, v, commit in zip(cells["_x"], y, cells["git_commit"])
-            if (host, _short(commit), cell_label(cells.iloc[0].to_dict())) in marked
+            if (host, _short(commit), named) in marked
         ]
         if ring:
             xs, ys = zip(*ring)

@@ -53,8 +53,9 @@ def reader_modules() -> list:
     return [importlib.import_module(f"{__name__}.{name}") for name in names]
 
 
-def read_results(paths):
-    """One DataFrame of every row in ``paths`` (any mix of supported formats)."""
+def read_results(paths, *, progress: bool = False):
+    """One DataFrame of every row in ``paths`` (any mix of supported formats); ``progress``: a bar
+    on stderr (when it is a terminal) while a reader that offers one (``PROGRESS = True``) reads."""
     import pandas as pd
 
     frames = []
@@ -64,7 +65,8 @@ def read_results(paths):
             raise UnreadableResults(f"{path}: no such file or directory")
         for module in modules:
             if module.can_read(path):
-                frame = module.read(path)
+                offers = getattr(module, "PROGRESS", False)
+                frame = module.read(path, progress=progress) if offers else module.read(path)
                 frame["source"] = str(path)
                 frames.append(frame)
                 break
