@@ -94,12 +94,11 @@ def test_a_measured_cell_records_its_accepted_and_rejected_steps():
     from neural_ode import CellConfig, measure_cell
 
     common = {"workload": "mlp", "solver": "dopri5", "batch": 4, "width": 16, "dim": 2, "repeats": 1, "warmup": 0}
-    adjoint, direct = (measure_cell(CellConfig(**common, method=m), rss="skip", reference=False)
-                              for m in ("adjoint", "direct"))  # fmt: skip
+    exact = {"rss": "skip", "reference": False, "peak": False, "timing": False, "roundoff": False}
+    adjoint, direct = (measure_cell(CellConfig(**common, method=m), **exact) for m in ("adjoint", "direct"))
     assert adjoint.nfe_forward == 2 + 6 * (adjoint.steps_accepted_forward + adjoint.steps_rejected_forward)
     assert adjoint.nfe_backward == 2 + 6 * (adjoint.steps_accepted_backward + adjoint.steps_rejected_backward)
     assert direct.steps_accepted_forward == adjoint.steps_accepted_forward
     assert direct.steps_accepted_backward is None  # backpropagation solves nothing backwards
-    grid = measure_cell(CellConfig(**{**common, "solver": "rk4", "steps": 4}, method="adjoint"), rss="skip",
-                        reference=False)  # fmt: skip
+    grid = measure_cell(CellConfig(**{**common, "solver": "rk4", "steps": 4}, method="adjoint"), **exact)
     assert grid.steps_accepted_forward is None  # a fixed grid has no step control

@@ -152,6 +152,7 @@ def _committed(rows: pd.DataFrame, report: str) -> list[tuple]:
     return [(report, r.workload, r.method, r.solver, r.rtol, r.horizon, r.gradient_cause) for r in rows.itertuples()]
 
 
+@pytest.mark.slow  # reads and prepares every committed results file (about 5 s alone)
 def test_the_rule_on_every_committed_results_file():
     flagged, kept = [], []
     files = sorted(REPORTS.glob("*/results.jsonl"))
