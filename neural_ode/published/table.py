@@ -242,7 +242,8 @@ def _scimlsensitivity(frame: pd.DataFrame) -> tuple[str, str, str, str]:
     if len(direct):
         ours += (f"; beside backpropagation (direct, TrackerAdjoint's counterpart, not an adjoint): "
                  f"{float(np.median(direct['time_total_s_a'] / direct['time_total_s_b'])):.2f}x its time")  # fmt: skip
-    on = (f"{cells} cell pairs, spiral 2-50-2 with {SCIML_OUTPUTS} output times over t in [0, 0.06] (the committed "
+    pairs_text = f"{cells} cell pair{'s' if cells != 1 else ''}"
+    on = (f"{pairs_text}, spiral 2-50-2 with {SCIML_OUTPUTS} output times over t in [0, 0.06] (the committed "
           f"validation sweep's timings): {_trained(spiral)}; QuadratureAdjoint has no counterpart here")  # fmt: skip
     mechanism = ("backsolve re-solves the state backwards and restarts at each of the 30 save points; the "
                  "checkpointed adjoint rebuilds the forward states from its checkpoints and needs no backward state "
