@@ -67,3 +67,30 @@ def test_every_verdict_says_what_it_was_measured_on():
     decided = table[table["verdict"] != "not measured"]
     assert decided["measured_on"].str.contains("untrained").all()
     assert decided["measured"].str.contains("measured on").all()
+
+
+def test_growth_is_reported_as_a_slope_and_its_share_not_an_exponent():
+    depth = [8.0, 16.0, 32.0]
+    direct = fit_growth(depth, [1000 * d for d in depth])  # all slope
+    adjoint = fit_growth(depth, [1e6 + 1000 * d for d in depth])  # +1.3 % ... a straight line above an intercept
+    own = fit_growth(depth, [2.2e5 + 1000 * d for d in depth])  # +13 % over 4x depth
+    # the exponent above the intercept reads 1 for every straight line: it cannot tell them apart
+    assert direct.exponent == pytest.approx(1.0) and own.exponent == pytest.approx(1.0)
+    # slope with its interval (exact here) and the share of the deepest value it explains
+    assert (direct.slope, direct.slope_low, direct.slope_high) == pytest.approx((1000, 1000, 1000))
+    assert direct.share == pytest.approx(1.0)
+    assert own.share == pytest.approx(32000 / 252000)
+    assert adjoint.growth == "flat"  # under 5 % over its depths: no slope reported
+
+
+def test_the_report_tables_carry_no_exponent():
+    from neural_ode.reporting.claims.growth import fits_table
+    from neural_ode.reporting.tables.cells import growth_summary
+
+    rows = pd.DataFrame({"workload": "mlp", "method": "direct", "solver": "rk4", "status": "ok",
+                         "steps": [8, 16, 32], "saved_bytes": [8000, 16000, 32000],
+                         "time_forward_s": [1.0, 2.0, 4.0], "time_backward_s": [1.0, 2.0, 4.0]})  # fmt: skip
+    frame = prepare(rows)
+    assert "exponent" not in fits_table(frame, ("saved_bytes",))
+    summary = growth_summary(frame)
+    assert "exponent" not in summary and summary["share at deepest"].tolist()[0] == "100%"

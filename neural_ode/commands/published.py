@@ -1,4 +1,4 @@
-"""``neural-ode-bench published [INPUT...] --out DIR``: our figures beside six published ones.
+"""``neural-ode-bench published [INPUT...] --out DIR``: our figures beside seven published ones.
 
 Reads result inputs (any the readers know; the ``validation`` preset's sweep holds the cells every
 row needs), counts the joint and per-sample steps of torchode's Van der Pol batch (deterministic),
@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 NAME = "published"
-HELP = "our measurements beside six published results (published.md, published.csv)"
+HELP = "our measurements beside seven published results (published.md, published.csv)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="result files or sweep directories (e.g. of `run --preset validation`)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write published.md/.csv")
     parser.add_argument("--no-training", action="store_true",
-                        help="skip the rows that train models (solver dependence: about 25 s on one core)")  # fmt: skip
+                        help="skip the rows that train models or count on fitted fields (solver dependence, "
+                        "seminorm settings, the digits ODE-Net's steps)")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -42,8 +43,10 @@ def main(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     write_table(table, args.out / "published.csv", args.out)
     sources = ", ".join(str(p) for p in args.inputs) or "no results file (only the counted rows)"
-    text = "# Against published results\n\nOur figures from " + sources + ", beside the published ones. A row " \
-        "measured on untrained fields or other sizes says so: \"not reproduced here\" means not on these cells.\n\n"
+    text = "# Against published results\n\nOur figures from " + sources + ", beside the published ones. Each row " \
+        "says what kind of source it is, the setting the source measured in, what ours was measured on (counts, " \
+        "measured in that setting where the sweep has no such cell), the mechanism that makes it hold or fail, and " \
+        "a verdict that names the setting: \"not reproduced\" means not in that setting, on these cells.\n\n"
     write_file(args.out / "published.md", text + table.to_markdown(index=False) + "\n", args.out)
     print(table[["claim", "verdict"]].to_string(index=False))
     print(args.out / "published.md")

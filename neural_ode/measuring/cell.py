@@ -32,7 +32,7 @@ import torch
 
 from neural_ode.config import CellConfig
 from neural_ode.measuring.backsolve import reverse_state_error
-from neural_ode.measuring.counting import CountingField, Deadline
+from neural_ode.measuring.counting import CountingField, Deadline, StepCountingField
 from neural_ode.measuring.failures import NonFiniteError, classify
 from neural_ode.measuring.instructions import INSTRUCTIONS_VARIABLE, TIMEOUT_S, measure_instructions
 from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, rss_peak_bytes, saved_bytes
@@ -211,7 +211,10 @@ def _phase(phases: dict, name: str):
 def _measure_exact(step: GradientPass, deadline: Deadline, fields: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """NFE forward/backward, saved bytes and finiteness, from one counted run; returns the run's
     states at the output times and its flat float64 parameter gradient (for the accuracy)."""
-    counter = CountingField(step.problem.field, deadline, watch_finite=True)
+    method = METHODS[step.config.method]
+    # torchdiffeq's adaptive solvers report their accepted and rejected steps through the field's callbacks
+    steps = step.config.adaptive and method.library == "torchdiffeq"
+    counter = (StepCountingField if steps else CountingField)(step.problem.field, deadline, watch_finite=True)
     step.zero_grad()
     try:
         fields["saved_bytes"], loss = saved_bytes(lambda: step.forward(counter))
@@ -228,6 +231,12 @@ def _measure_exact(step: GradientPass, deadline: Deadline, fields: dict) -> tupl
             ) from exc
         raise
     fields["nfe_backward"] = counter.nfe - fields["nfe_forward"]
+    if steps:
+        fields["steps_accepted_forward"] = counter.accepted["forward"]
+        fields["steps_rejected_forward"] = counter.rejected["forward"]
+        if method.family == "adjoint":  # odeint_adjoint's backward solve; backpropagation solves nothing backwards
+            fields["steps_accepted_backward"] = counter.accepted["backward"]
+            fields["steps_rejected_backward"] = counter.rejected["backward"]
     gradient = flat_gradient(step.problem.parameters())
     _check_finite("parameter gradient", gradient)
     config = step.config
@@ -245,7 +254,8 @@ def _measure_accuracy(config, solution: torch.Tensor, gradient: torch.Tensor, de
     ref = reference_for(config, check=deadline.check)
     fields["sol_rel_error"] = relative_error(solution, ref.solution)
     fields["grad_rel_error"] = relative_error(gradient, ref.gradient)
-    fields["gradient_wrong"] = gradient_wrong(fields["grad_rel_error"], fields["sol_rel_error"])
+    # the per-cell parts of the rule; the report adds the tolerance ladder's (neural_ode.results.trust.judge)
+    fields["gradient_wrong"] = gradient_wrong(fields["grad_rel_error"], fields["sol_rel_error"], config.rtol)
     fields["ref_sol_rel_error"] = ref.solution_error
     fields["ref_grad_rel_error"] = ref.gradient_error
 

@@ -88,3 +88,32 @@ class CountingField(nn.Module):
 def _transformed(tensor: torch.Tensor) -> bool:
     """True for a tensor seen inside ``torch.func.vmap``/``grad``/``vjp`` (its values are not readable)."""
     return torch._C._functorch.is_functorch_wrapped_tensor(tensor)
+
+
+class StepCountingField(CountingField):
+    """A :class:`CountingField` that also counts an adaptive torchdiffeq solve's accepted and rejected
+    steps, apart for the forward solve and the adjoint's backward solve.
+
+    torchdiffeq's adaptive solvers call the field's ``callback_accept_step`` / ``callback_reject_step``
+    once per step of the forward solve, and their ``*_adjoint`` twins once per step of
+    ``odeint_adjoint``'s backward solve (FURTHER_DOCUMENTATION.md). A separate class, because
+    torchdiffeq warns when a solver that has no such steps (a fixed grid) is handed these callbacks.
+    Counts (``accepted``, ``rejected``): dicts with keys ``"forward"`` and ``"backward"``.
+    """
+
+    def __init__(self, field: nn.Module, deadline: Deadline | None = None, watch_finite: bool = False):
+        super().__init__(field, deadline, watch_finite)
+        self.accepted = {"forward": 0, "backward": 0}
+        self.rejected = {"forward": 0, "backward": 0}
+
+    def callback_accept_step(self, t0, y0, dt):  # noqa: D102 - torchdiffeq's hook
+        self.accepted["forward"] += 1
+
+    def callback_reject_step(self, t0, y0, dt):  # noqa: D102
+        self.rejected["forward"] += 1
+
+    def callback_accept_step_adjoint(self, t0, y0, dt):  # noqa: D102
+        self.accepted["backward"] += 1
+
+    def callback_reject_step_adjoint(self, t0, y0, dt):  # noqa: D102
+        self.rejected["backward"] += 1

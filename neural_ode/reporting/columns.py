@@ -18,9 +18,13 @@ Derived columns:
         The forward and backward bounds themselves are recomputed from the repeats' samples where
         a record has samples but no bounds (results from before calibrated timings).
     ``ok``: the cell was measured without failure (rows without a status count as measured).
-    ``gradient_wrong``: an ok cell whose gradient error is far beyond what its solution error
-        implies (:mod:`neural_ode.results.trust`), recomputed from the errors so that results from
-        before the flag carry it too. :func:`trusted` leaves these out of picks, fronts and medians.
+    ``gradient_wrong``: an ok cell whose gradient is wrong by :data:`neural_ode.results.trust.RULE`
+        (above 1; far beyond max(rtol, solution error); or not falling along a tolerance ladder),
+        recomputed from the errors so that results from before the flag carry it too. :func:`trusted`
+        leaves these out of picks, fronts and medians.
+    ``gradient_cause``: why an ok cell's gradient error is what it is, where it needs explaining
+        (:data:`neural_ode.results.trust.CAUSES`: stability limit, backsolve drift, loose backward
+        tolerance, loose tolerance), else None; a loose-tolerance cell that is not wrong stays trusted.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ import pandas as pd
 from neural_ode.axes import AXES, config_axes, identity, line_keys
 from neural_ode.axes import label as axis_label
 from neural_ode.measuring.timing import median_interval
+from neural_ode.methods import METHODS
 from neural_ode.results.record import CONTEXT_FIELDS
 from neural_ode.results.schema import METRICS, memory_metrics, spread_columns
-from neural_ode.results.trust import gradient_wrong_column
+from neural_ode.results.trust import judge
 from neural_ode.solvers import SOLVERS
 from neural_ode.units import MB as MB  # re-exported: bytes per megabyte, as the report prints memory
+from neural_ode.workloads import WORKLOADS
 
 #: memory metrics (the schema's metrics in bytes), in the order the report shows them (each is
 #: plotted when it has data)
@@ -89,8 +95,6 @@ def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
         frame[name] = frame[name].astype(float)
     frame["status"] = frame["status"].fillna("ok")
     frame["ok"] = frame["status"] == "ok"
-    wrong = gradient_wrong_column(frame["grad_rel_error"], frame["sol_rel_error"])
-    frame["gradient_wrong"] = pd.Series(wrong, index=frame.index, dtype=bool) & frame["ok"]
     # results from before a flag axis, and readers without it, ran at its default (landing: interpolated)
     for name in BOOLEAN_COLUMNS:
         default = bool(AXES[name].default)
@@ -99,6 +103,12 @@ def prepare(frame: pd.DataFrame | None) -> pd.DataFrame:
     frame["adaptive"] = frame["solver"].map(lambda s: bool(SOLVERS[s].adaptive) if s in SOLVERS else False)
     frame["adaptive"] = frame["adaptive"].astype(bool)
     frame["depth"] = np.where(frame["adaptive"], frame["nfe_forward"], frame["steps"]).astype(float)
+    # after the flags: the rule compares cells along tolerance ladders, which share every other axis
+    family = frame["method"].map(lambda m: getattr(METHODS.get(m), "family", None))
+    stiff = frame["workload"].map(lambda w: bool(getattr(WORKLOADS.get(w), "stiff", False)))
+    judged = judge(frame, family, stiff)
+    frame["gradient_wrong"] = judged["gradient_wrong"] & frame["ok"]
+    frame["gradient_cause"] = judged["gradient_cause"].where(frame["ok"], None)
     _intervals_from_samples(frame)
     # readers of whole-step timings (pytest-benchmark, ASV) give the totals themselves: keep them
     for total, parts in (

@@ -219,6 +219,17 @@ for _metric in (
         "instructions executed by one backward pass, counted as instructions_forward",
         "backward instructions", int, track=False, rtol=0.02,
     ),
+    *(
+        Metric(
+            f"steps_{outcome}_{direction}", "count",
+            f"adaptive torchdiffeq solvers: {outcome} steps of the {solve} (torchdiffeq's callback_{outcome[:-2]}_step"
+            f"{'_adjoint' if direction == 'backward' else ''}); None for fixed grids, other libraries"
+            + (" and methods without a backward solve" if direction == "backward" else ""),
+            f"{outcome} steps {direction}", int, track=False,
+        )
+        for direction, solve in (("forward", "forward solve"), ("backward", "adjoint's backward solve"))
+        for outcome in ("accepted", "rejected")
+    ),
 ):  # fmt: skip
     declare(_metric)
 

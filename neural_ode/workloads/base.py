@@ -93,6 +93,9 @@ class Workload:
     reference_grid: ClassVar[int | None] = None
     #: True when the field's parameters were fitted to data (the report says what claims were judged on)
     trained: ClassVar[bool] = False
+    #: True for a stiff field, on which explicit solvers run at their stability limit (the report names
+    #: that mechanism for a wrong backpropagated gradient only on such a field)
+    stiff: ClassVar[bool] = False
 
     #: training stages beyond 0 (a field fitted once with snapshots along its training, see
     #: :mod:`neural_ode.workloads.stages`): the ``stage`` axis takes 0..stages; 0 for the others

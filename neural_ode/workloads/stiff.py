@@ -40,6 +40,7 @@ class VanDerPolField(nn.Module):
 
 
 class StiffWorkload(Workload):
+    stiff = True
     name = "stiff"
     description = (
         "Van der Pol at mu = 1000 (learnable log mu and omega), states near the slow branch; "

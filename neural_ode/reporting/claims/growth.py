@@ -8,12 +8,15 @@ t-distribution with ``points - 2`` degrees of freedom. Extrapolations (the budge
 fit. A power law through the constant (c · L̃^k) would read linear growth as k well below 1 and
 extrapolate wrongly by orders of magnitude.
 
-The growth exponent ``k`` is kept as a descriptive figure only, computed from the affine fit: the
-log-log slope of the part above the intercept (value − intercept against depth); 1 for a straight
-line. It is given only where growth is measurable: a line that grows by less than
+What is reported of a growing line is its slope, in the metric's unit per depth unit, with its
+interval, and the **share** of the value at the deepest measured depth that the slope explains
+(slope x deepest depth / fitted value there): direct backpropagation's memory is nearly all slope,
+an adjoint's +13 % over 4x depth a small share above a large intercept. No exponent is reported: a
+log-log slope of the part above the intercept reads k ≈ 1 for *any* straight line, so it cannot
+tell those two apart (``exponent`` stays on :class:`GrowthFit` and in :func:`growth_table` as a
+descriptive figure for callers, never in a report). A line that grows by less than
 :data:`MEASURABLE_GROWTH` of its value over its depths, or whose slope cannot be told from zero,
-reads ``flat`` (column ``growth``) and has no exponent (an adjoint's 112 bytes over 4-32 steps is
-not "k = 1.00").
+reads ``flat`` (column ``growth``).
 
 Depth is the ``depth`` column of :func:`neural_ode.reporting.columns.prepare`: steps for
 fixed-grid solvers, forward NFE for adaptive ones. :func:`fits_table` also fits memory against
@@ -95,6 +98,13 @@ class GrowthFit:
         """``grows`` when the slope is above zero and moves the value by :data:`MEASURABLE_GROWTH`
         or more over the measured depths; else ``flat``."""
         return "grows" if self.growing and not self.flat_within(MEASURABLE_GROWTH) else "flat"
+
+    @property
+    def share(self) -> float:
+        """The share (0-1) of the fitted value at the deepest measured depth that the slope explains:
+        slope x depth_max / (intercept + slope x depth_max); NaN where that value is not positive."""
+        total = self.predict(self.depth_max)
+        return self.slope * self.depth_max / total if total > 0 else math.nan
 
     @property
     def measurable_exponent(self) -> float:
@@ -187,10 +197,11 @@ def _exponent(depth, value, intercept: float, slope: float, slope_low: float) ->
     return float(k)
 
 
-#: columns of :func:`growth_table` besides the line keys (``exponent``: NaN where the line reads flat)
+#: columns of :func:`growth_table` besides the line keys (``share``: of the value at the deepest depth that
+#: the slope explains; ``exponent``: descriptive only, NaN where the line reads flat, never reported)
 FIT_COLUMNS = (
-    "intercept", "slope", "slope_low", "slope_high", "r2", "exponent", "growth", "points", "depths", "depth_min",
-    "depth_max",
+    "intercept", "slope", "slope_low", "slope_high", "share", "r2", "exponent", "growth", "points", "depths",
+    "depth_min", "depth_max",
 )  # fmt: skip
 
 
@@ -293,16 +304,16 @@ def fits_table(frame: pd.DataFrame, metrics) -> pd.DataFrame:
     width, dim``), ``depth_axis`` (``steps`` or ``forward NFE``; for memory also a row in the unit
     of the method's law, :func:`law_table`: ``evaluations``, ``segments``, ``steps per segment``),
     ``intercept, slope, slope_low, slope_high, r2, depth_min, depth_max, points`` (intercept in
-    the metric's unit, slope in that unit per depth unit), ``exponent`` (empty where the line reads
-    flat), ``growth`` (``grows`` or ``flat``), then for the law rows ``law``, ``leaves_law`` and
-    ``law_check``.
+    the metric's unit, slope in that unit per depth unit), ``share`` (of the value at the deepest
+    depth that the slope explains), ``growth`` (``grows`` or ``flat``), then for the law rows ``law``,
+    ``leaves_law`` and ``law_check``.
     """
     from neural_ode.reporting.columns import MEMORY_METRICS
 
     first = ("method", "solver", "workload")
     head = ["metric", *first, *[k for k in LINE_KEYS if k not in first]]
     columns = [*head, "depth_axis", "intercept", "slope", "slope_low", "slope_high", "r2"]
-    columns += ["depth_min", "depth_max", "points", "exponent", "growth", "law", "leaves_law", "law_check"]
+    columns += ["depth_min", "depth_max", "points", "share", "growth", "law", "leaves_law", "law_check"]
     parts = []
     for metric in metrics:
         if metric not in frame or not frame[metric].notna().any():

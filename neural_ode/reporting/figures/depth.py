@@ -1,4 +1,4 @@
-"""Figures against depth L̃: memory (one figure per memory metric) and wall time, with fitted exponents.
+"""Figures against depth L̃: memory (one figure per memory metric) and wall time, with fitted slopes' shares.
 
 One panel per solver family (fixed grid: depth = steps; adaptive: depth = forward NFE). Time
 points carry error bars from the minimum to the maximum over the timed repeats.
@@ -35,17 +35,18 @@ from neural_ode.reporting.figures.base import (
 
 
 def memory_figure(frame: pd.DataFrame, directory: Path, metric: str, style: Style) -> FigureResult:
-    """Memory ``metric`` against depth, log-log, one line per method × solver with its fitted exponent."""
+    """Memory ``metric`` against depth, log-log, one line per method × solver with its fitted slope's share."""
     name = f"memory_{metric.removesuffix('_bytes')}"
     title = f"Memory against depth: {metric_label(metric)}"
     caption = (
         f"{metric_label(metric)} against depth L̃ on log-log axes, one line per gradient method and solver. "
         "The legend gives each line's growth in the unit of its method's memory law (forward evaluations for "
         "direct, accepted steps for aca, segments or steps per segment for checkpoint, whose memory grows like "
-        "sqrt(N) in steps): the exponent k of memory above its intercept against that unit (k ≈ 1: linear in it), "
-        "or `flat` where memory grows by under 5 % over the depths measured. Depth is the number of steps for "
-        "fixed-grid solvers and the forward NFE for adaptive ones. Lines that coincide are named at the foot of "
-        "the panel."
+        "sqrt(N) in steps): the share of the value at the deepest depth that the fitted slope explains (slope x "
+        "depth over the fitted value; the slope itself, per unit, with its 95 % interval, is in fits.csv and the "
+        "growth table), or `flat` where memory grows by under 5 % over the depths measured. Depth is the number "
+        "of steps for fixed-grid solvers and the forward NFE for adaptive ones. Lines that coincide are named at "
+        "the foot of the panel."
     )
     rows = measured(frame, "depth", metric)
     rows = rows[(rows["depth"] > 0) & (rows[metric] > 0)]
@@ -74,10 +75,11 @@ def memory_figure(frame: pd.DataFrame, directory: Path, metric: str, style: Styl
 
 
 def _growth_text(fit: GrowthFit, unit: str | None = None) -> str:
-    """``flat`` where the line grows by under 5 % over its depths, else ``k = 1.00`` (``in <unit>``)."""
+    """``flat`` where the line grows by under 5 % over its depths, else the slope's share of the value at the
+    deepest depth (``slope 97 % at 32``, ``per <unit>``): the fitted slope and its interval are in fits.csv."""
     if fit.growth == "flat":
         return "flat"
-    return f"k = {fit.exponent:.2f}" + (f" in {unit}" if unit else "")
+    return f"slope {fit.share:.0%} at {fit.depth_max:g}" + (f" {unit}" if unit else "")
 
 
 def _law_label(cells: pd.DataFrame, metric: str, method) -> str:
@@ -124,8 +126,9 @@ def time_figure(frame: pd.DataFrame, directory: Path, style: Style) -> FigureRes
     caption = (
         "Median wall time (ms) of the forward pass, the backward pass and both, against depth L̃ (log-log); "
         "error bars span the minimum to the maximum over the timed repeats (for the total: the sums of the "
-        "forward and backward minima and maxima). Legends give each line's fitted growth exponent k "
-        "(time ≈ c·L̃^k); the paper expects k ≈ 1 for every method. Rows: fixed-grid solvers (depth = steps) "
+        "forward and backward minima and maxima). Legends give the share of each line's time at its "
+        "deepest depth that its fitted slope explains (time ≈ intercept + slope·L̃; the paper expects time O(L̃) for "
+        "every method). Rows: fixed-grid solvers (depth = steps) "
         "and adaptive solvers (depth = forward NFE)."
     )
     metrics = [m for m in TIME_METRICS if has_data(frame, m)]

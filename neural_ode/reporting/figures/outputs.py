@@ -35,7 +35,8 @@ CAPTION = (
     "output times evenly spaced in (0, T] (or the workload's own observation times). The adjoint keeps the "
     "state at every output time and restarts its backward solve at each: its memory and backward NFE grow "
     "with N, while direct backpropagation's memory follows the steps taken. A fixed-grid solve steps onto every "
-    "output time, so outputs off the grid add steps. Legends give the fitted exponent k (value ≈ c·N^k)."
+    "output time, so outputs off the grid add steps. Legends give the share of the value at the most output "
+    "times that the fitted slope explains (value ≈ intercept + slope·N)."
 )
 
 
@@ -59,7 +60,8 @@ def outputs_figure(frame: pd.DataFrame, directory: Path, style) -> object:
             for line, cells in outputs_lines(frame, metric):
                 fit = fit_growth(cells["outputs"], cells[metric])
                 points = cells.groupby("outputs", as_index=False)[metric].median()
-                slope = ("flat" if fit.growth == "flat" else f"k = {fit.exponent:.2f}") if fit else ""
+                share = f"slope {fit.share:.0%} at {fit.depth_max:g}" if fit else ""
+                slope = ("flat" if fit.growth == "flat" else share) if fit else ""
                 method = line["method"]
                 ax.plot(
                     points["outputs"],

@@ -203,16 +203,17 @@ def sources_table(frame: pd.DataFrame) -> pd.DataFrame:
 def growth_summary(frame: pd.DataFrame, fits: pd.DataFrame | None = None) -> pd.DataFrame:
     """The affine growth fit of every memory metric and of total time, per line and depth axis.
 
-    Memory in MB and time in ms: intercept, slope per depth unit with its 95 % interval, R², and
-    the descriptive exponent (see :mod:`neural_ode.reporting.claims.growth`). ``fits``: the table
-    :func:`write_fits` wrote of the same frame, whose rows of these metrics are these fits (so
-    each line is fitted once per report).
+    Memory in MB and time in ms: intercept, slope per depth unit with its 95 % interval, the share of
+    the value at the deepest depth that the slope explains, and R² (see
+    :mod:`neural_ode.reporting.claims.growth`: no exponent, which reads 1 for any straight line).
+    ``fits``: the table :func:`write_fits` wrote of the same frame, whose rows of these metrics are
+    these fits (so each line is fitted once per report).
     """
     metrics = (*MEMORY_METRICS, "time_total_s")
     table = fits_table(frame, metrics) if fits is None else fits[fits["metric"].isin(metrics)]
     columns = ["metric", "method", "solver", *varying(frame, exclude=("method", "solver"))]
     columns += ["depth_axis", "depth_min", "depth_max", "points", "intercept", "slope", "slope 95% CI"]
-    columns += ["r2", "exponent", "growth", "law_check"]
+    columns += ["share at deepest", "r2", "growth", "law_check"]
     if table.empty:
         return pd.DataFrame(columns=columns)
     scale = np.where(table["metric"] == "time_total_s", 1e-3, MB)
@@ -224,8 +225,9 @@ def growth_summary(frame: pd.DataFrame, fits: pd.DataFrame | None = None) -> pd.
     table["slope 95% CI"] = [
         f"{low / s:.4g} to {high / s:.4g}" for low, high, s in zip(table["slope_low"], table["slope_high"], scale)
     ]
+    table["share at deepest"] = [f"{v:.0%}" if np.isfinite(v) else "" for v in table["share"].astype(float)]
     table = table[[c for c in columns if c in table]]
-    return table.round({"exponent": 2, "r2": 3}).reset_index(drop=True)
+    return table.round({"r2": 3}).reset_index(drop=True)
 
 
 def write_fits(frame: pd.DataFrame, path) -> pd.DataFrame:

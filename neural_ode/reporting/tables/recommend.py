@@ -270,17 +270,16 @@ def _memory_advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, 
     direct = table[table["method"] == "direct"]
     adjoint = table[table["method"].map(method_family) == "adjoint"]
     if len(direct) and len(adjoint):
-        growing = direct[direct["growth"] == "grows"]["exponent"]
+        growing = direct[direct["growth"] == "grows"]
         flat = int((adjoint["growth"] == "flat").sum())
         direct_text = (
-            f"Direct memory grows with depth as L̃^k with k = {_span(growing)}"
-            if len(growing)
-            else "Direct memory does not grow measurably with depth here"
+            f"Direct memory grows by {_slopes(growing)} per depth unit, {_shares(growing)} of its value at the "
+            "deepest depth" if len(growing) else "Direct memory does not grow measurably with depth here"
         )
         adjoint_text = f"adjoint memory is flat on {flat} of {len(adjoint)} lines (growth under {FLAT_FRACTION:.0%})"
-        grows = adjoint[adjoint["growth"] == "grows"]["exponent"]
+        grows = adjoint[adjoint["growth"] == "grows"]
         if len(grows):
-            adjoint_text += f", grows with k = {_span(grows)} on the others"
+            adjoint_text += f", grows by {_slopes(grows)} per depth unit on the others ({_shares(grows)} of the value)"
         text += (
             f" {direct_text}; {adjoint_text}. The budget table extrapolates how deep each method can go within a "
             "memory budget, each line in the unit of its method's memory law."
@@ -510,9 +509,20 @@ def seminorm_saving(frame: pd.DataFrame) -> tuple[float, int, float, str] | None
     return float(ratios.median()), len(pairs), float(ratios.min()), where
 
 
-def _span(values: pd.Series) -> str:
-    low, high = values.min(), values.max()
-    return f"{low:.2f}" if math.isclose(low, high, abs_tol=0.005) else f"{low:.2f} to {high:.2f}"
+def _slopes(lines: pd.DataFrame) -> str:
+    """The fitted slopes of ``lines`` in bytes, with the span of their 95 % intervals: ``1.6e+05 B (1.6e+05 to
+    1.7e+05)`` or ``1e+04 to 1.6e+05 B (intervals 9e+03 to 1.7e+05)``."""
+    low, high = lines["slope"].min(), lines["slope"].max()
+    bounds = f"{lines['slope_low'].min():.2g} to {lines['slope_high'].max():.2g}"
+    if math.isclose(low, high, rel_tol=0.05):
+        return f"{low:.2g} B (95 % interval {bounds})"
+    return f"{low:.2g} to {high:.2g} B (95 % intervals {bounds})"
+
+
+def _shares(lines: pd.DataFrame) -> str:
+    """The span of the lines' slope shares at their deepest depth, in percent."""
+    low, high = lines["share"].min(), lines["share"].max()
+    return f"{low:.0%}" if round(100 * low) == round(100 * high) else f"{low:.0%} to {high:.0%}"
 
 
 __all__ = [
