@@ -253,7 +253,12 @@ def sweep_cells(out: Path, cells: list, settings: dict, given: dict) -> list:
     recorded = read_spec(out)
     results = out / "results.jsonl"
     has_records = results.is_file() and results.stat().st_size > 0
-    if recorded is not None and settings.get("resume") and not given and "preset" not in settings:
+    if settings.get("resume") and "preset" not in settings and resumes_recorded(recorded, given):
+        if recorded is None:
+            raise UsageError(
+                f"--resume: {out} records no sweep (no {out / 'sweep.json'}): there is nothing to resume; "
+                f"start one with axes or --preset, e.g. neural-ode-bench run --preset quick --out {out}"
+            )
         return recorded  # the README's `run --resume --out DIR`: continue that sweep
     if recorded is None or not has_records:
         return cells
@@ -266,6 +271,19 @@ def sweep_cells(out: Path, cells: list, settings: dict, given: dict) -> list:
         f"{describe_difference(recorded, cells)}); resume it without axes, add --extend to add these cells, "
         "or pick another --out"
     )
+
+
+def resumes_recorded(recorded: list | None, given: dict) -> bool:
+    """True when ``--resume`` continues the folder's recorded sweep as it is: no axes given, or
+    only ``--workload`` naming exactly the recorded sweep's workloads (a sweep of a user's factory,
+    which is imported only when named on the command line)."""
+    if not given:
+        return True
+    if recorded is None or set(given) != {"workload"}:
+        return False
+    from neural_ode.sweeping.plan import split_values
+
+    return set(map(str, split_values(given["workload"]))) == {cell.workload for cell in recorded}
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -330,7 +348,7 @@ def main(args: argparse.Namespace) -> int:
         write_spec(out, cells)
         add_owned(out, [out / SPEC_NAME, out / "results.jsonl", out / "results.csv"])
         sweep = f"the axes given ({len(cells)} cells)" if given else f"preset {preset.name} ({len(cells)} cells)"
-        if settings.get("resume") and not given and "preset" not in settings and (out / SPEC_NAME).exists():
+        if settings.get("resume") and "preset" not in settings and resumes_recorded(cells, given):
             sweep = f"the sweep recorded in {out / SPEC_NAME} ({len(cells)} cells)"
         print(f"neural-ode-bench run: {sweep} -> {out}", file=sys.stderr)
         # a SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the cell process in flight is killed too

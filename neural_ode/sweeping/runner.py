@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neural_ode.config import CellConfig
+from neural_ode.family import kill_descendants
 from neural_ode.results.record import CellRecord
 from neural_ode.sweeping.groups import measure_untimed_into, problem_groups, time_group_records
 from neural_ode.sweeping.plan import cell_label
@@ -112,6 +113,7 @@ def run_cell(
             timed_out = process.is_alive()
         finally:
             if process.is_alive():
+                kill_descendants(process.pid)  # what the user's code forked dies with its cell
                 process.kill()
                 process.join()
         output = Path(log_path).read_text(errors="replace") if os.path.exists(log_path) else ""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,10 +38,13 @@ def read_spec(out_dir: Path) -> list[CellConfig] | None:
     try:
         with open_owned(path, "r") as handle:
             data = json.loads(handle.read(MAX_BYTES + 1))
-        for fields in data["cells"]:  # a factory named in the file is not imported unless the user named it
+        workloads = [fields.get("workload") if isinstance(fields, dict) else None for fields in data["cells"]]
+        for workload in workloads:  # a factory named in the file is not imported unless the user named it
             try:
-                check_workload(fields.get("workload") if isinstance(fields, dict) else None)
+                check_workload(workload)
             except ValueError as exc:
+                if isinstance(workload, str) and FACTORY.fullmatch(workload):
+                    raise UsageError(_name_the_factories(path, workloads)) from None
                 raise UsageError(f"{path}: {exc}; refused") from None
         cells = [CellConfig(**fields) for fields in data["cells"]]
     except UsageError:
@@ -49,6 +54,25 @@ def read_spec(out_dir: Path) -> list[CellConfig] | None:
             f"{path} is damaged ({type(exc).__name__}: {str(exc)[:120]}); move it away to resume with the axes given"
         ) from exc
     return cells
+
+
+#: the form of a user's factory, ``package.module:function`` (as ``--workload`` takes it)
+FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", flags=re.ASCII)
+
+
+def _name_the_factories(path: Path, workloads: list) -> str:
+    """The refusal of a sweep of a user's factory resumed without naming it: the one command that
+    resumes it (the factories are imported only when the user names them on the command line)."""
+    plain = re.compile(r"[A-Za-z_][\w-]*", flags=re.ASCII)  # a registered workload's name
+    shown = [w for w in workloads if isinstance(w, str) and (FACTORY.fullmatch(w) or plain.fullmatch(w))]
+    named = list(dict.fromkeys(shown))
+    factories = [w for w in named if ":" in w]
+    return (
+        f"{path} records a sweep of the user's factor{'ies' if len(factories) > 1 else 'y'} {', '.join(factories)} "
+        "(not a registered workload), "
+        "which this tool imports only when named on the command line; resume it with: "
+        f"neural-ode-bench run --resume --out {shlex.quote(str(path.parent))} --workload {','.join(named)}"
+    )
 
 
 def write_spec(out_dir: Path, cells: Sequence[CellConfig]) -> Path:

@@ -123,11 +123,23 @@ def run_child(
     ``target(config, record_path)``.
 
     The forkserver's environment is the one it started with; the variables read at run time
-    (``NEURAL_ODE_BENCH_CACHE``) must be the sweep's now.
+    (``NEURAL_ODE_BENCH_CACHE``) must be the sweep's now. Ctrl-C reaches the whole terminal's
+    process group, cell processes included: they ignore it (the sweep kills the cell in flight
+    itself), so a ``KeyboardInterrupt`` in a cell is the user's code's own, recorded as an error. A
+    sweep that gave up on the cell before it started (its temporary folder gone) ends it silently.
     """
+    import signal
+
+    from neural_ode.family import adopt_orphans
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sweep_pid is not None:
         die_with(sweep_pid, cleanup=os.path.dirname(record_path))
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    adopt_orphans()  # a process the user's code leaves behind stays ours to find and kill
+    try:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except FileNotFoundError:  # the sweep was interrupted as this cell started: nothing to measure
+        os._exit(0)
     sys.stdout.flush()
     sys.stderr.flush()
     os.dup2(log, 1)
@@ -150,14 +162,22 @@ def measure_into(config: dict, record_path: str) -> None:
     """Measure the cell ``config`` (a CellConfig's fields) and write its record to ``record_path``.
 
     The record is one JSON object, written to a temporary name and renamed, so a reader sees
-    all of it or nothing.
+    all of it or nothing. A process the user's code left running is killed and named in the
+    record's ``error`` (status ``error``, the figures kept: they were measured beside it).
     """
+    import dataclasses
+
     from neural_ode.config import CellConfig
+    from neural_ode.family import kill_descendants, left_behind
     from neural_ode.measuring.cell import measure_cell
     from neural_ode.measuring.timing import apply_threads
 
     apply_threads()  # run --threads N, passed in the environment (the record's ``threads`` says what ran)
     record = measure_cell(CellConfig(**config), rss="here")
+    leftovers = kill_descendants()  # a fork of the user's factory or field, still running
+    if leftovers:
+        error = left_behind(leftovers) + (f"; then: {record.error}" if record.error else "")
+        record = dataclasses.replace(record, status="error", error=error)
     partial = f"{record_path}.partial"
     with open(partial, "w", encoding="utf-8") as handle:
         json.dump(record.to_dict(), handle)
@@ -173,8 +193,11 @@ def reference_into(config: dict, record_path: str) -> None:
     from neural_ode.results.record import CellRecord
 
     apply_threads()
+    from neural_ode.family import kill_descendants
+
     cell = CellConfig(**config)
     reference_for(cell)
+    kill_descendants()  # what the user's factory left running (its cells name it)
     with open(record_path, "w", encoding="utf-8") as handle:
         json.dump(CellRecord(config=cell).to_dict(), handle)
 

@@ -78,19 +78,14 @@ class FactoryWorkload(Workload):
         return self._factory
 
     def parameters_key(self, width: int, layers: int, stage: int = 0) -> str:
-        """A hash of the factory module's source file: an edited factory gets a new reference."""
-        import hashlib
-        import importlib.util
+        """A hash of every source file importing the factory's module runs (its own, the helper
+        modules it imports from the user's folders, their packages' ``__init__.py``) and of the
+        libraries' versions, found without importing anything (:mod:`neural_ode.workloads.sources`):
+        an edit of any of them gets a new reference."""
+        from neural_ode.workloads.sources import sources_digest
 
-        module_name = self.name.partition(":")[0]
         _on_path()
-        try:
-            spec = importlib.util.find_spec(module_name)
-            origin = spec.origin if spec is not None else None
-            data = open(origin, "rb").read() if origin and os.path.isfile(origin) else b""
-        except (ImportError, ValueError, OSError):
-            data = b""
-        return "src" + hashlib.sha256(data).hexdigest()[:16]
+        return "src" + sources_digest(self.name.partition(":")[0])[:16]
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
         """Call the factory (with the config's dtype/device replaced when overridden) and check what it returns."""
@@ -105,7 +100,7 @@ class FactoryWorkload(Workload):
         factory = self.factory
         try:
             problem = factory(config)
-        except (Exception, SystemExit) as exc:  # SystemExit: the factory called sys.exit
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # SystemExit: the factory called sys.exit
             raise _error(
                 f"workload {self.name!r}: the factory raised {_first_line(exc)}; "
                 "expected it to return a neural_ode.workloads.Problem for the cell config"
@@ -192,8 +187,10 @@ def check_factory(config) -> None:
     import select
     import subprocess
 
+    from neural_ode.family import kill_descendants
+
     limit = min(float(config.timeout_s), CHECK_TIMEOUT_S)
-    code = "from neural_ode.workloads.user import _check_in_child; _check_in_child()"
+    code = f"from neural_ode.workloads.user import _check_in_child; _check_in_child({os.getpid()})"
     child = subprocess.Popen(
         [sys.executable, "-c", code],
         stdin=subprocess.PIPE,
@@ -225,6 +222,7 @@ def check_factory(config) -> None:
         ) from None
     finally:
         if child.poll() is None:
+            kill_descendants(child.pid)  # what the factory forked, holding the pipe or not
             child.kill()
             child.wait()
     last = [line for line in output.splitlines() if line.startswith("neural-ode-bench-check:")]
@@ -239,12 +237,19 @@ def check_factory(config) -> None:
     )
 
 
-def _check_in_child() -> None:
-    """In the check's child process: build the problem of the config on stdin; print the verdict."""
+def _check_in_child(parent: int | None = None) -> None:
+    """In the check's child process: build the problem of the config on stdin; print the verdict.
+
+    It dies with the command (``parent``) whatever ends it, and a process the factory leaves
+    running is killed and named in the verdict (it would hold the check's pipe, and run beside
+    every cell)."""
     import json
 
     from neural_ode.config import CellConfig, ConfigError
+    from neural_ode.family import adopt_orphans, die_with_parent, kill_descendants, left_behind
 
+    die_with_parent(parent)
+    adopt_orphans()
     config = CellConfig(**json.loads(sys.stdin.read()))
     sys.stdout.write("neural-ode-bench-ready\n")  # the user's code runs from here: the bound starts
     sys.stdout.flush()
@@ -256,6 +261,9 @@ def _check_in_child() -> None:
         verdict = ""
     except ConfigError as exc:
         verdict = str(exc)
+    leftovers = kill_descendants()
+    if leftovers and not verdict:
+        verdict = f"workload {config.workload!r}: {left_behind(leftovers)}"
     sys.stdout.write("neural-ode-bench-check:" + json.dumps(verdict) + "\n")
     sys.stdout.flush()
     os._exit(0)  # nothing the user's module registered (atexit, threads) runs after the verdict
