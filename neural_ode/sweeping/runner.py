@@ -263,6 +263,11 @@ def _typed(record: CellRecord) -> CellRecord:
     return record
 
 
+def quiet(progress: bool) -> bool | None:
+    """tqdm's ``disable``: off when ``progress`` is false, else shown only on a terminal (None)."""
+    return None if progress else True
+
+
 @dataclass(frozen=True)
 class SweepOutcome:
     """What a sweep did: the records it measured now, and how many cells were already done."""
@@ -301,7 +306,7 @@ def run_sweep(
         prepare_references(todo, tmp_dir=tmp_dir, progress=progress)
     tmp_dir = clear_tmp(Path(out_dir))
     with (
-        tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar,
+        tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=quiet(progress), dynamic_ncols=True) as bar,
         _removed_after(tmp_dir),
     ):
         for group in problem_groups(todo):
@@ -386,7 +391,7 @@ def prepare_references(
     start_worker_server()
     with (
         ThreadPoolExecutor(max_workers=parallel) as pool,
-        tqdm(total=len(needed), file=sys.stderr, unit="reference", disable=not progress, dynamic_ncols=True) as bar,
+        tqdm(total=len(needed), file=sys.stderr, unit="reference", disable=quiet(progress), dynamic_ncols=True) as bar,
         _stopping_on_interrupt(),  # innermost: the threads are told to stop before the pool waits for them
     ):
         bar.set_description(f"float64 references ({parallel} at a time)")
