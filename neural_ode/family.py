@@ -62,9 +62,11 @@ def kill_descendants(pid: int | None = None) -> list[str]:
     named = []
     for child in children:
         try:
+            if child.status() == psutil.STATUS_ZOMBIE:  # ended already (a daemon's first fork): only reaped
+                continue
             command = " ".join(child.cmdline())[:80] or child.name()
         except psutil.Error:
-            command = "?"
+            continue
         named.append(f"pid {child.pid} ({command})")
         try:
             child.kill()
@@ -80,5 +82,5 @@ def left_behind(processes: list[str]) -> str:
     shown = ", ".join(processes[:3]) + (f" and {count - 3} more" if count > 3 else "")
     return (
         f"the user's code left {count} process{'es' if count > 1 else ''} running after it returned ({shown}); "
-        "killed with the cell (a factory or field must not leave processes behind: they would share the cell's CPU)"
+        "killed (a factory or field must not leave processes behind: they would share the cell's CPU)"
     )

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 
-import neural_ode.reporting
 import neural_ode.sweeping.runner as runner
 from neural_ode.cli import main
 from neural_ode.config import CellConfig
@@ -129,9 +128,20 @@ def kill_at(process: subprocess.Popen, marker: Path, timeout: float = 300) -> se
     return family
 
 
+def running(process) -> bool:
+    """Alive and not a zombie (a dead process whose new parent, init here, has not reaped it)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def assert_none_alive(family: set) -> None:
-    _, alive = psutil.wait_procs(list(family), timeout=15)
-    assert not alive, [(p.pid, " ".join(p.cmdline())[:80]) for p in alive if p.is_running()]
+    deadline = time.monotonic() + 30  # a loaded machine: the watch threads poll every 0.5 s
+    while any(map(running, family)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = [process for process in family if running(process)]
+    assert not alive, [(p.pid, p.ppid(), " ".join(p.cmdline())[:100], [t.id for t in p.threads()]) for p in alive]
 
 
 def cli(capsys, *args) -> tuple[int, str]:
@@ -310,7 +320,7 @@ def test_user_code_that_forks_interrupts_or_exits_is_reported_as_what_it_did(tmp
         assert row["status"] == "error" and says in row["error"], row
     children = [int(path.name.split("-")[1]) for path in tmp_path.glob("child-*")]
     assert children  # the fork happened, in the reference pass or the cell
-    assert not [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not [pid for pid in children if psutil.pid_exists(pid) and running(psutil.Process(pid))]
 
 
 def test_a_factory_that_leaves_a_process_is_refused_naming_it(tmp_path, capsys, monkeypatch):

@@ -255,10 +255,7 @@ def sweep_cells(out: Path, cells: list, settings: dict, given: dict) -> list:
     has_records = results.is_file() and results.stat().st_size > 0
     if settings.get("resume") and "preset" not in settings and resumes_recorded(recorded, given):
         if recorded is None:
-            raise UsageError(
-                f"--resume: {out} records no sweep (no {out / 'sweep.json'}): there is nothing to resume; "
-                f"start one with axes or --preset, e.g. neural-ode-bench run --preset quick --out {out}"
-            )
+            raise UsageError(_nothing_to_resume(out))
         return recorded  # the README's `run --resume --out DIR`: continue that sweep
     if recorded is None or not has_records:
         return cells
@@ -270,6 +267,13 @@ def sweep_cells(out: Path, cells: list, settings: dict, given: dict) -> list:
         f"--out {out} holds another sweep ({len(recorded)} cells in {out / 'sweep.json'}; "
         f"{describe_difference(recorded, cells)}); resume it without axes, add --extend to add these cells, "
         "or pick another --out"
+    )
+
+
+def _nothing_to_resume(out: Path) -> str:
+    return (
+        f"--resume: {out} records no sweep (no {out / 'sweep.json'}): there is nothing to resume; "
+        f"start one with axes or --preset, e.g. neural-ode-bench run --preset quick --out {out}"
     )
 
 
@@ -329,6 +333,8 @@ def main(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--scheduler: {exc}") from exc
 
+    if settings.get("resume") and "preset" not in settings and not given and not os.path.lexists(out / "sweep.json"):
+        raise UsageError(_nothing_to_resume(out))  # before the folder is made or locked: nothing written
     # everything the user typed is checked: from here on, the folder is created and locked
     from neural_ode.storage.owned import add_owned
     from neural_ode.sweeping.lock import FolderLock
