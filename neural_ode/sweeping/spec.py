@@ -18,6 +18,7 @@ from pathlib import Path
 
 from neural_ode.config import CellConfig
 from neural_ode.storage.trust import check_workload
+from neural_ode.sweeping.plan import split_values
 from neural_ode.validation import UsageError, open_owned
 
 SPEC_NAME = "sweep.json"
@@ -98,3 +99,51 @@ def describe_difference(recorded: Sequence[CellConfig], new: Sequence[CellConfig
     old_keys, new_keys = {c.key for c in recorded}, {c.key for c in new}
     added, missing = len(new_keys - old_keys), len(old_keys - new_keys)
     return f"{added} of the cells asked for are not in it, {missing} of its are missing"
+
+
+def sweep_cells(
+    out: Path, cells: list[CellConfig], *, resume: bool, preset: bool, given: dict, extend: bool
+) -> list[CellConfig]:
+    """The cells to run in ``out``: its recorded sweep when resuming it (see :func:`resumes_recorded`),
+    else ``cells``; a different sweep than the one recorded is refused unless ``extend``.
+
+    ``preset``: the user named a preset (then the preset's sweep is meant, not the recorded one);
+    ``given``: the axes given on the command line or in the config file, by name.
+    """
+    recorded = read_spec(out)
+    results = Path(out) / "results.jsonl"
+    has_records = results.is_file() and results.stat().st_size > 0
+    if resume and not preset and resumes_recorded(recorded, given):
+        if recorded is None:
+            raise UsageError(nothing_to_resume(out))
+        return recorded  # the README's `run --resume --out DIR`: continue that sweep
+    if recorded is None or not has_records:
+        return list(cells)
+    if {c.key for c in recorded} == {c.key for c in cells}:
+        return list(cells)
+    if extend:
+        return merged(recorded, cells)
+    raise UsageError(
+        f"--out {out} holds another sweep ({len(recorded)} cells in {Path(out) / SPEC_NAME}; "
+        f"{describe_difference(recorded, cells)}); resume it without axes, add --extend to add these cells, "
+        "or pick another --out"
+    )
+
+
+def nothing_to_resume(out: Path) -> str:
+    """The refusal of ``--resume`` without axes where no sweep is recorded."""
+    return (
+        f"--resume: {out} records no sweep (no {Path(out) / SPEC_NAME}): there is nothing to resume; "
+        f"start one with axes or --preset, e.g. neural-ode-bench run --preset quick --out {out}"
+    )
+
+
+def resumes_recorded(recorded: Sequence[CellConfig] | None, given: dict) -> bool:
+    """True when ``--resume`` continues the folder's recorded sweep as it is: no axes given, or
+    only ``--workload`` naming exactly the recorded sweep's workloads (a sweep of a user's factory,
+    which is imported only when named on the command line)."""
+    if not given:
+        return True
+    if recorded is None or set(given) != {"workload"}:
+        return False
+    return set(map(str, split_values(given["workload"]))) == {cell.workload for cell in recorded}
