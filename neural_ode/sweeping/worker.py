@@ -127,10 +127,12 @@ def run_child(
     process group, cell processes included: they ignore it (the sweep kills the cell in flight
     itself), so a ``KeyboardInterrupt`` in a cell is the user's code's own, recorded as an error. A
     sweep that gave up on the cell before it started (its temporary folder gone) ends it silently.
+    A process the user's code left running when ``target`` returns is killed and named in the
+    record (:func:`name_leftovers`).
     """
     import signal
 
-    from neural_ode.family import adopt_orphans
+    from neural_ode.family import adopt_orphans, kill_descendants, left_behind
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sweep_pid is not None:
@@ -156,28 +158,42 @@ def run_child(
     # objects: 0.3 s a cell otherwise
     gc.freeze()
     target(config, record_path)
+    leftovers = kill_descendants()  # a fork of the user's factory or field, still running
+    if leftovers:
+        name_leftovers(record_path, left_behind(leftovers))
+
+
+def name_leftovers(record_path: str, message: str) -> None:
+    """Make the record at ``record_path`` (a JSON object with a ``status``) an ``error`` whose
+    ``error`` begins with ``message`` (the processes the user's code left running, killed); its
+    figures are kept, measured beside those processes. Anything else there is left as it is."""
+    try:
+        with open(record_path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return
+    if not isinstance(record, dict) or "status" not in record:
+        return
+    before = record.get("error")
+    record.update(status="error", error=message + (f"; then: {before}" if before else ""))
+    partial = f"{record_path}.partial"
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(record, handle)
+    os.replace(partial, record_path)
 
 
 def measure_into(config: dict, record_path: str) -> None:
     """Measure the cell ``config`` (a CellConfig's fields) and write its record to ``record_path``.
 
     The record is one JSON object, written to a temporary name and renamed, so a reader sees
-    all of it or nothing. A process the user's code left running is killed and named in the
-    record's ``error`` (status ``error``, the figures kept: they were measured beside it).
+    all of it or nothing.
     """
-    import dataclasses
-
     from neural_ode.config import CellConfig
-    from neural_ode.family import kill_descendants, left_behind
     from neural_ode.measuring.cell import measure_cell
     from neural_ode.measuring.timing import apply_threads
 
     apply_threads()  # run --threads N, passed in the environment (the record's ``threads`` says what ran)
     record = measure_cell(CellConfig(**config), rss="here")
-    leftovers = kill_descendants()  # a fork of the user's factory or field, still running
-    if leftovers:
-        error = left_behind(leftovers) + (f"; then: {record.error}" if record.error else "")
-        record = dataclasses.replace(record, status="error", error=error)
     partial = f"{record_path}.partial"
     with open(partial, "w", encoding="utf-8") as handle:
         json.dump(record.to_dict(), handle)
@@ -193,11 +209,8 @@ def reference_into(config: dict, record_path: str) -> None:
     from neural_ode.results.record import CellRecord
 
     apply_threads()
-    from neural_ode.family import kill_descendants
-
     cell = CellConfig(**config)
     reference_for(cell)
-    kill_descendants()  # what the user's factory left running (its cells name it)
     with open(record_path, "w", encoding="utf-8") as handle:
         json.dump(CellRecord(config=cell).to_dict(), handle)
 
