@@ -30,6 +30,9 @@ stops the command with one line and exit status 2 before anything is measured or
 The --out folder is locked while the sweep writes it (a second sweep is refused, naming the
 holder, or waits with ``--wait``); the sweep's cells are recorded in ``DIR/sweep.json``, which
 ``--resume`` continues (without axes: that sweep; with other axes: refused unless ``--extend``).
+``--resume`` without axes on a folder that records no sweep is refused before anything is written;
+a sweep of a user's factory resumes with ``--resume --out DIR --workload F`` (the factory is imported
+only when named on the command line; the refusal without it names that command).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from neural_ode.solvers import ADAPTIVE_SOLVERS, FIXED_SOLVERS
 from neural_ode.sweeping.plan import AXES, MAX_CELLS, RunSettings, plan
 from neural_ode.sweeping.presets import DEFAULT_PRESET, PRESETS
 from neural_ode.sweeping.runner import KILL_GRACE_S, ResultsLog, run_sweep
+from neural_ode.sweeping.spec import nothing_to_resume, resumes_recorded, sweep_cells
 
 NAME = "run"
 HELP = "measure a sweep of cells (a preset, or the product of the given axes) and render its report"
@@ -253,27 +257,6 @@ def check_folder(out: Path, resume: bool) -> None:
     check_owned(out, (*REPORT_FILES, "results.csv"))
 
 
-def sweep_cells(out: Path, cells: list, settings: dict, given: dict) -> list:
-    """The cells to run in ``out``: its recorded sweep when resuming without axes, else ``cells``;
-    a different sweep than the one recorded is refused unless ``--extend``."""
-    from neural_ode.sweeping.spec import describe_difference, merged, read_spec
-
-    recorded = read_spec(out)
-    results = out / "results.jsonl"
-    has_records = results.is_file() and results.stat().st_size > 0
-    if recorded is not None and settings.get("resume") and not given and "preset" not in settings:
-        return recorded  # the README's `run --resume --out DIR`: continue that sweep
-    if recorded is None or not has_records:
-        return cells
-    if {c.key for c in recorded} == {c.key for c in cells}:
-        return cells
-    if settings.get("extend"):
-        return merged(recorded, cells)
-    raise UsageError(
-        f"--out {out} holds another sweep ({len(recorded)} cells in {out / 'sweep.json'}; "
-        f"{describe_difference(recorded, cells)}); resume it without axes, add --extend to add these cells, "
-        "or pick another --out"
-    )
 
 
 def _interrupt(signum, frame) -> None:
@@ -315,6 +298,8 @@ def main(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--scheduler: {exc}") from exc
 
+    if settings.get("resume") and "preset" not in settings and not given and not os.path.lexists(out / "sweep.json"):
+        raise UsageError(nothing_to_resume(out))  # before the folder is made or locked: nothing written
     # everything the user typed is checked: from here on, the folder is created and locked
     from neural_ode.storage.owned import add_owned
     from neural_ode.sweeping.lock import FolderLock
@@ -330,11 +315,12 @@ def main(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         warnings.showwarning = warning_printer("neural-ode-bench run")
         check_folder(out, bool(settings.get("resume")))
-        cells = sweep_cells(out, cells, settings, given)
+        cells = sweep_cells(out, cells, resume=bool(settings.get("resume")), preset="preset" in settings,
+                            given=given, extend=bool(settings.get("extend")))
         write_spec(out, cells)
         add_owned(out, [out / SPEC_NAME, out / "results.jsonl", out / "results.csv"])
         sweep = f"the axes given ({len(cells)} cells)" if given else f"preset {preset.name} ({len(cells)} cells)"
-        if settings.get("resume") and not given and "preset" not in settings and (out / SPEC_NAME).exists():
+        if settings.get("resume") and "preset" not in settings and resumes_recorded(cells, given):
             sweep = f"the sweep recorded in {out / SPEC_NAME} ({len(cells)} cells)"
         print(f"neural-ode-bench run: {sweep} -> {out}", file=sys.stderr)
         # a SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the cell process in flight is killed too

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -191,7 +192,9 @@ def measure_cell(
         if reference:  # last: a reference not computed yet takes what is left of the deadline, nothing else
             with _phase(phases, "reference"):
                 _measure_accuracy(config, solution, gradient, deadline, fields)
-    except Exception as exc:  # a failed cell is a result
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:  # a failed cell is a result, whatever its code raised
+        if isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            raise  # a real Ctrl-C (a cell process ignores SIGINT: there it is the user's code's own)
         fields["status"], fields["error"] = classify(exc)
     fields["cell_wall_s"] = time.perf_counter() - started
     fields["load_after"] = load_average()

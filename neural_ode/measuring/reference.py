@@ -56,7 +56,7 @@ import torch
 import torchdiffeq
 
 from neural_ode.storage.paths import write_atomically
-from neural_ode.workloads.cache import cache_dir  # noqa: F401 (re-exported: where references are stored)
+from neural_ode.workloads.cache import cache_dir, library_versions  # noqa: F401 (cache_dir re-exported)
 
 REFERENCE_SOLVER = "dopri8"
 #: tolerance (rtol = atol) of the reference solve
@@ -220,7 +220,8 @@ def _key(
 
     key = f"v{REFERENCE_VERSION}-{workload}-b{batch}-w{width}-d{dim}-h{horizon!r}-s{seed}-{method}"
     fitted = workload_of(workload).parameters_key(width, layers, stage)  # a refitted field has a new reference
-    return key + f"-l{layers}-o{outputs}-torch{torch.__version__}" + (f"-{fitted}" if fitted else "")
+    versions = library_versions().replace(" ", "")  # torch, torchdiffeq, numpy: an upgrade recomputes
+    return key + f"-l{layers}-o{outputs}-{versions}" + (f"-{fitted}" if fitted else "")
 
 
 def _path(key: str) -> Path:

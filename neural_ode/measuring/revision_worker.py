@@ -69,7 +69,7 @@ class _Side:
         import torch
 
         try:  # the user's own --workload factories, named on ab's command line
-            from neural_ode.storage.trust import trust_factories
+            from neural_ode.workloads.trusted import trust_factories
 
             trust_factories(str(cell.get("workload")) for cell in cells)
         except ImportError:

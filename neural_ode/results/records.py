@@ -8,7 +8,7 @@ one warning and skipped by all of them (never counted as done).
 A record must name its cell: ``workload``, ``method`` and ``solver`` (a line without config
 fields is not the default cell). Config fields are checked against :class:`CellConfig`'s types
 and values (the same checks as a typed option); ``workload`` must be registered or a factory the
-user named (:mod:`neural_ode.storage.trust`); metrics against the schema's dtypes
+user named (:mod:`neural_ode.workloads.trusted`); metrics against the schema's dtypes
 (:data:`neural_ode.results.schema.METRICS`), context fields against
 :data:`neural_ode.results.record.CONTEXT_FIELDS`; ``status`` must be a known status. A measured
 value (a metric or its spread) is a number in [0, :data:`MAX_MEASURED`], NaN or +infinity (a

@@ -10,6 +10,7 @@ of an earlier report are removed only when the manifest lists them, so a user's 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -63,12 +64,30 @@ def check_owned(folder: Path, names: Iterable[str] = REPORT_FILES) -> None:
 
 
 def add_owned(folder: Path, paths: Iterable[Path]) -> None:
-    """Add ``paths`` (under ``folder``) to the manifest."""
+    """Add ``paths`` (under ``folder``) to the manifest.
+
+    Read, extended and replaced under an exclusive ``flock`` of the folder itself, so that
+    processes adding names at once (the report's figure processes) never drop each other's.
+    """
     folder = Path(folder)
+    added = {relative_name(folder, Path(p)) for p in paths}
+    with _manifest_lock(folder):
+        names = owned(folder) | added
+        replace_atomically(folder / MANIFEST, json.dumps({"files": sorted(names)}, indent=1).encode("utf-8"))
 
-    names = owned(folder) | {relative_name(folder, Path(p)) for p in paths}
 
-    replace_atomically(folder / MANIFEST, json.dumps({"files": sorted(names)}, indent=1).encode("utf-8"))
+@contextlib.contextmanager
+def _manifest_lock(folder: Path):
+    """An exclusive ``flock`` on the folder's own descriptor (not the sweep's lock file, which the
+    sweep holds while its report is drawn), released when closed, or when its holder dies."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def stale_figures(folder: Path) -> list[Path]:

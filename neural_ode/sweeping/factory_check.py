@@ -32,8 +32,10 @@ def check_factory(config) -> None:
     import select
     import subprocess
 
+    from neural_ode.family import kill_descendants
+
     limit = min(float(config.timeout_s), CHECK_TIMEOUT_S)
-    code = "from neural_ode.sweeping.factory_check import _check_in_child; _check_in_child()"
+    code = f"from neural_ode.sweeping.factory_check import _check_in_child; _check_in_child({os.getpid()})"
     child = subprocess.Popen(
         [sys.executable, "-c", code],
         stdin=subprocess.PIPE,
@@ -65,6 +67,7 @@ def check_factory(config) -> None:
         ) from None
     finally:
         if child.poll() is None:
+            kill_descendants(child.pid)  # what the factory forked, holding the pipe or not
             child.kill()
             child.wait()
     last = [line for line in output.splitlines() if line.startswith("neural-ode-bench-check:")]
@@ -79,12 +82,19 @@ def check_factory(config) -> None:
     )
 
 
-def _check_in_child() -> None:
-    """In the check's child process: build the problem of the config on stdin; print the verdict."""
+def _check_in_child(parent: int | None = None) -> None:
+    """In the check's child process: build the problem of the config on stdin; print the verdict.
+
+    It dies with the command (``parent``) whatever ends it, and a process the factory leaves
+    running is killed and named in the verdict (it would hold the check's pipe, and run beside
+    every cell)."""
     import json
 
     from neural_ode.config import CellConfig
+    from neural_ode.family import adopt_orphans, die_with_parent, kill_descendants, left_behind
 
+    die_with_parent(parent)
+    adopt_orphans()
     config = CellConfig(**json.loads(sys.stdin.read()))
     sys.stdout.write("neural-ode-bench-ready\n")  # the user's code runs from here: the bound starts
     sys.stdout.flush()
@@ -96,6 +106,9 @@ def _check_in_child() -> None:
         verdict = ""
     except ConfigError as exc:
         verdict = str(exc)
+    leftovers = kill_descendants()
+    if leftovers and not verdict:
+        verdict = f"workload {config.workload!r}: {left_behind(leftovers)}"
     sys.stdout.write("neural-ode-bench-check:" + json.dumps(verdict) + "\n")
     sys.stdout.flush()
     os._exit(0)  # nothing the user's module registered (atexit, threads) runs after the verdict

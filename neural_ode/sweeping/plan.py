@@ -235,12 +235,20 @@ def _too_many(size: str, limit: int) -> str:
 
 def check_factories(cells: Iterable[CellConfig]) -> None:
     """Build each user factory's problem once (its first cell), so a broken factory stops the sweep before it runs."""
+    import sys
+
+    from tqdm import tqdm
+
     from neural_ode.sweeping.factory_check import check_factory
 
-    checked = set()
+    first: dict[str, CellConfig] = {}
     for cell in cells:
-        if ":" in cell.workload and cell.workload not in checked:
-            checked.add(cell.workload)
+        if ":" in cell.workload:
+            first.setdefault(cell.workload, cell)
+    # each check starts a Python with torch (seconds): a bar on a terminal's stderr, nothing elsewhere
+    with tqdm(first.values(), desc="checking the user's factories", unit="factory", file=sys.stderr,
+              disable=None if first else True, leave=False) as bar:  # fmt: skip
+        for cell in bar:
             check_factory(cell)
 
 

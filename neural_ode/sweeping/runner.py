@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neural_ode.config import CellConfig
+from neural_ode.family import kill_descendants
 from neural_ode.results.record import CellRecord
 from neural_ode.results.records import ResultsLog
 from neural_ode.sweeping.groups import measure_untimed_into, problem_groups, time_group_records
@@ -112,6 +113,7 @@ def run_cell(
             timed_out = process.is_alive()
         finally:
             if process.is_alive():
+                kill_descendants(process.pid)  # what the user's code forked dies with its cell
                 process.kill()
                 process.join()
         output = Path(log_path).read_text(errors="replace") if os.path.exists(log_path) else ""
@@ -173,6 +175,11 @@ def _failed(config: CellConfig, status: str, error: str, started: float, measure
     )
 
 
+def quiet(progress: bool) -> bool | None:
+    """tqdm's ``disable``: off when ``progress`` is false, else shown only on a terminal (None)."""
+    return None if progress else True
+
+
 @dataclass(frozen=True)
 class SweepOutcome:
     """What a sweep did: the records it measured now, and how many cells were already done."""
@@ -211,7 +218,7 @@ def run_sweep(
         prepare_references(todo, tmp_dir=tmp_dir, progress=progress)
     tmp_dir = clear_tmp(Path(out_dir))
     with (
-        tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar,
+        tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=quiet(progress), dynamic_ncols=True) as bar,
         _removed_after(tmp_dir),
     ):
         for group in problem_groups(todo):
@@ -296,7 +303,7 @@ def prepare_references(
     start_worker_server()
     with (
         ThreadPoolExecutor(max_workers=parallel) as pool,
-        tqdm(total=len(needed), file=sys.stderr, unit="reference", disable=not progress, dynamic_ncols=True) as bar,
+        tqdm(total=len(needed), file=sys.stderr, unit="reference", disable=quiet(progress), dynamic_ncols=True) as bar,
         _stopping_on_interrupt(),  # innermost: the threads are told to stop before the pool waits for them
     ):
         bar.set_description(f"float64 references ({parallel} at a time)")

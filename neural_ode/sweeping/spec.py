@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
 from neural_ode.config import CellConfig
+from neural_ode.sweeping.plan import split_values
 from neural_ode.validation import UsageError, open_owned
 from neural_ode.workloads.trusted import check_workload
 
@@ -36,10 +39,13 @@ def read_spec(out_dir: Path) -> list[CellConfig] | None:
     try:
         with open_owned(path, "r") as handle:
             data = json.loads(handle.read(MAX_BYTES + 1))
-        for fields in data["cells"]:  # a factory named in the file is not imported unless the user named it
+        workloads = [fields.get("workload") if isinstance(fields, dict) else None for fields in data["cells"]]
+        for workload in workloads:  # a factory named in the file is not imported unless the user named it
             try:
-                check_workload(fields.get("workload") if isinstance(fields, dict) else None)
+                check_workload(workload)
             except ValueError as exc:
+                if isinstance(workload, str) and FACTORY.fullmatch(workload):
+                    raise UsageError(_name_the_factories(path, workloads)) from None
                 raise UsageError(f"{path}: {exc}; refused") from None
         cells = [CellConfig(**fields) for fields in data["cells"]]
     except UsageError:
@@ -49,6 +55,25 @@ def read_spec(out_dir: Path) -> list[CellConfig] | None:
             f"{path} is damaged ({type(exc).__name__}: {str(exc)[:120]}); move it away to resume with the axes given"
         ) from exc
     return cells
+
+
+#: the form of a user's factory, ``package.module:function`` (as ``--workload`` takes it)
+FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*", flags=re.ASCII)
+
+
+def _name_the_factories(path: Path, workloads: list) -> str:
+    """The refusal of a sweep of a user's factory resumed without naming it: the one command that
+    resumes it (the factories are imported only when the user names them on the command line)."""
+    plain = re.compile(r"[A-Za-z_][\w-]*", flags=re.ASCII)  # a registered workload's name
+    shown = [w for w in workloads if isinstance(w, str) and (FACTORY.fullmatch(w) or plain.fullmatch(w))]
+    named = list(dict.fromkeys(shown))
+    factories = [w for w in named if ":" in w]
+    return (
+        f"{path} records a sweep of the user's factor{'ies' if len(factories) > 1 else 'y'} {', '.join(factories)} "
+        "(not a registered workload), "
+        "which this tool imports only when named on the command line; resume it with: "
+        f"neural-ode-bench run --resume --out {shlex.quote(str(path.parent))} --workload {','.join(named)}"
+    )
 
 
 def write_spec(out_dir: Path, cells: Sequence[CellConfig]) -> Path:
@@ -74,3 +99,51 @@ def describe_difference(recorded: Sequence[CellConfig], new: Sequence[CellConfig
     old_keys, new_keys = {c.key for c in recorded}, {c.key for c in new}
     added, missing = len(new_keys - old_keys), len(old_keys - new_keys)
     return f"{added} of the cells asked for are not in it, {missing} of its are missing"
+
+
+def sweep_cells(
+    out: Path, cells: list[CellConfig], *, resume: bool, preset: bool, given: dict, extend: bool
+) -> list[CellConfig]:
+    """The cells to run in ``out``: its recorded sweep when resuming it (see :func:`resumes_recorded`),
+    else ``cells``; a different sweep than the one recorded is refused unless ``extend``.
+
+    ``preset``: the user named a preset (then the preset's sweep is meant, not the recorded one);
+    ``given``: the axes given on the command line or in the config file, by name.
+    """
+    recorded = read_spec(out)
+    results = Path(out) / "results.jsonl"
+    has_records = results.is_file() and results.stat().st_size > 0
+    if resume and not preset and resumes_recorded(recorded, given):
+        if recorded is None:
+            raise UsageError(nothing_to_resume(out))
+        return recorded  # the README's `run --resume --out DIR`: continue that sweep
+    if recorded is None or not has_records:
+        return list(cells)
+    if {c.key for c in recorded} == {c.key for c in cells}:
+        return list(cells)
+    if extend:
+        return merged(recorded, cells)
+    raise UsageError(
+        f"--out {out} holds another sweep ({len(recorded)} cells in {Path(out) / SPEC_NAME}; "
+        f"{describe_difference(recorded, cells)}); resume it without axes, add --extend to add these cells, "
+        "or pick another --out"
+    )
+
+
+def nothing_to_resume(out: Path) -> str:
+    """The refusal of ``--resume`` without axes where no sweep is recorded."""
+    return (
+        f"--resume: {out} records no sweep (no {Path(out) / SPEC_NAME}): there is nothing to resume; "
+        f"start one with axes or --preset, e.g. neural-ode-bench run --preset quick --out {out}"
+    )
+
+
+def resumes_recorded(recorded: Sequence[CellConfig] | None, given: dict) -> bool:
+    """True when ``--resume`` continues the folder's recorded sweep as it is: no axes given, or
+    only ``--workload`` naming exactly the recorded sweep's workloads (a sweep of a user's factory,
+    which is imported only when named on the command line)."""
+    if not given:
+        return True
+    if recorded is None or set(given) != {"workload"}:
+        return False
+    return set(map(str, split_values(given["workload"]))) == {cell.workload for cell in recorded}

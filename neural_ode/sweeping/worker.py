@@ -124,11 +124,25 @@ def run_child(
     ``target(config, record_path)``.
 
     The forkserver's environment is the one it started with; the variables read at run time
-    (``NEURAL_ODE_BENCH_CACHE``) must be the sweep's now.
+    (``NEURAL_ODE_BENCH_CACHE``) must be the sweep's now. Ctrl-C reaches the whole terminal's
+    process group, cell processes included: they ignore it (the sweep kills the cell in flight
+    itself), so a ``KeyboardInterrupt`` in a cell is the user's code's own, recorded as an error. A
+    sweep that gave up on the cell before it started (its temporary folder gone) ends it silently.
+    A process the user's code left running when ``target`` returns is killed and named in the
+    record (:func:`name_leftovers`).
     """
+    import signal
+
+    from neural_ode.family import adopt_orphans, kill_descendants, left_behind
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sweep_pid is not None:
         die_with(sweep_pid, cleanup=os.path.dirname(record_path))
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    adopt_orphans()  # a process the user's code leaves behind stays ours to find and kill
+    try:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except FileNotFoundError:  # the sweep was interrupted as this cell started: nothing to measure
+        os._exit(0)
     sys.stdout.flush()
     sys.stderr.flush()
     os.dup2(log, 1)
@@ -145,6 +159,28 @@ def run_child(
     # objects: 0.3 s a cell otherwise
     gc.freeze()
     target(config, record_path)
+    leftovers = kill_descendants()  # a fork of the user's factory or field, still running
+    if leftovers:
+        name_leftovers(record_path, left_behind(leftovers))
+
+
+def name_leftovers(record_path: str, message: str) -> None:
+    """Make the record at ``record_path`` (a JSON object with a ``status``) an ``error`` whose
+    ``error`` begins with ``message`` (the processes the user's code left running, killed); its
+    figures are kept, measured beside those processes. Anything else there is left as it is."""
+    try:
+        with open(record_path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return
+    if not isinstance(record, dict) or "status" not in record:
+        return
+    before = record.get("error")
+    record.update(status="error", error=message + (f"; then: {before}" if before else ""))
+    partial = f"{record_path}.partial"
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(record, handle)
+    os.replace(partial, record_path)
 
 
 def measure_into(config: dict, record_path: str) -> None:

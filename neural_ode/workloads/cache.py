@@ -3,12 +3,14 @@ setting its fits run in.
 
 Stored under the reference cache (``$NEURAL_ODE_BENCH_CACHE``, default
 ``~/.cache/neural-ode-bench``), one ``torch.save`` file per key, written to a temporary name and
-renamed so that a reader sees all of a file or none of it.
+renamed so that a reader sees all of a file or none of it. Every key includes the versions of the
+libraries the values are computed with (:func:`library_versions`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -21,6 +23,21 @@ def cache_dir() -> Path:
     """Where references are stored on disk: ``$NEURAL_ODE_BENCH_CACHE``, unless unset or empty
     (an empty value would mean the current directory): ``~/.cache/neural-ode-bench``."""
     return Path(os.environ.get("NEURAL_ODE_BENCH_CACHE") or Path.home() / ".cache" / "neural-ode-bench")
+
+
+@functools.cache
+def library_versions() -> str:
+    """``torch 2.x torchdiffeq 0.2.x numpy 2.x``: the installed libraries every cached value
+    depends on (part of every key: an upgrade computes them again)."""
+    from importlib import metadata
+
+    parts = []
+    for name in ("torch", "torchdiffeq", "numpy"):
+        try:
+            parts.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{name} -")
+    return " ".join(parts)
 
 
 def cache_path(kind: str, key: str) -> Path:
@@ -36,6 +53,7 @@ def disk_cached(kind: str, key: str, compute):
     one process computes a value, another asking for the same key waits for it (a lock file beside
     it) instead of computing it too: two cells of a sweep may need the same fit at once.
     """
+    key = f"{key} [{library_versions()}]"
     path = cache_path(kind, key)
     stored = _stored(path, key)
     if stored is not None:

@@ -78,19 +78,14 @@ class FactoryWorkload(Workload):
         return self._factory
 
     def parameters_key(self, width: int, layers: int, stage: int = 0) -> str:
-        """A hash of the factory module's source file: an edited factory gets a new reference."""
-        import hashlib
-        import importlib.util
+        """A hash of every source file importing the factory's module runs (its own, the helper
+        modules it imports from the user's folders, their packages' ``__init__.py``) and of the
+        libraries' versions, found without importing anything (:mod:`neural_ode.workloads.sources`):
+        an edit of any of them gets a new reference."""
+        from neural_ode.workloads.sources import sources_digest
 
-        module_name = self.name.partition(":")[0]
         _on_path()
-        try:
-            spec = importlib.util.find_spec(module_name)
-            origin = spec.origin if spec is not None else None
-            data = open(origin, "rb").read() if origin and os.path.isfile(origin) else b""
-        except (ImportError, ValueError, OSError):
-            data = b""
-        return "src" + hashlib.sha256(data).hexdigest()[:16]
+        return "src" + sources_digest(self.name.partition(":")[0])[:16]
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
         """Call the factory (with the config's dtype/device replaced when overridden) and check what it returns."""
@@ -105,7 +100,7 @@ class FactoryWorkload(Workload):
         factory = self.factory
         try:
             problem = factory(config)
-        except (Exception, SystemExit) as exc:  # SystemExit: the factory called sys.exit
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # SystemExit: the factory called sys.exit
             raise _error(
                 f"workload {self.name!r}: the factory raised {_first_line(exc)}; "
                 "expected it to return a neural_ode.workloads.Problem for the cell config"
@@ -125,7 +120,7 @@ def _first_line(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return f"sys.exit({exc.code!r})"
     text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _import_factory(spec: str):
