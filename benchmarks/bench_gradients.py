@@ -28,6 +28,8 @@ noise on a shared machine.
 
 from __future__ import annotations
 
+import sys
+
 from neural_ode import DEVICES, METRICS, build_pass, synchronizer
 from neural_ode.results.schema import tracked
 
@@ -148,7 +150,7 @@ class RssPeak:
 
     ASV's ``peakmem_*`` would read the benchmark process's whole RSS, torch's import included
     (hundreds of MB against a few MB of tensors). Each cell is measured once, in ``setup_cache``,
-    by a new ``python -m neural_ode.sweeping.worker`` (a second of imports or more a cell).
+    by a new interpreter that runs one forward+backward and reads its peak (:func:`common.rss_record`).
     """
 
     params = [common.fixed_cells() + common.adaptive_cells()]
@@ -156,7 +158,13 @@ class RssPeak:
     timeout = 600
 
     def setup_cache(self):
-        return {cell: common.fresh_process_record(common.parse_cell_param(cell)) for cell in self.params[0]}
+        cells = self.params[0]
+        records = {}
+        for number, cell in enumerate(cells, 1):
+            # ASV shows only "Setting up" while this runs: one line a cell on stderr says how far it is
+            print(f"RssPeak: cell {number}/{len(cells)}: {cell}", file=sys.stderr, flush=True)
+            records[cell] = common.rss_record(common.parse_cell_param(cell))
+        return records
 
     setup_cache.timeout = 3600
 

@@ -250,6 +250,25 @@ def fresh_process_record(config: CellConfig) -> dict:
     return json.loads(lines[-1])
 
 
+def rss_record(config: CellConfig) -> dict:
+    """``{"status", "rss_peak_bytes", "error"}`` of ``config``: only its RSS peak, in a new interpreter.
+
+    The package's :func:`~neural_ode.measuring.cell.rss_peak_in_fresh_process` runs one
+    forward+backward and nothing else (a second or two a cell, torch's import included), where a
+    whole cell record (:func:`fresh_process_record`) also times repeats and runs the profiler and the
+    reference (a minute a cell on a busy machine: the smoke profile's ``setup_cache`` sat for more
+    than ten minutes). Older commits without that function fall back to the whole record.
+    """
+    try:
+        from neural_ode.measuring.cell import rss_peak_in_fresh_process
+    except ImportError:
+        return fresh_process_record(config)
+    try:
+        return {"status": "ok", "rss_peak_bytes": rss_peak_in_fresh_process(config), "error": None}
+    except Exception as exc:  # the cell's own failure, named in the benchmark's skip message
+        return {"status": "error", "rss_peak_bytes": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
 def cell_id(config: CellConfig) -> str:
     """A short readable id: ``mlp-rk4-steps10-adjoint-cpu`` or ``mlp-dopri5-h1-tol1e-06-direct-cpu``."""
     depth = f"h{config.horizon:g}-tol{config.rtol:g}" if config.adaptive else f"steps{config.steps}"
