@@ -3,6 +3,7 @@ between two commits of a scratch clone whose field saves more for backward (exit
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
 
@@ -125,8 +126,9 @@ def test_ab_between_two_commits_flags_the_field_that_saves_more(tmp_path, capsys
     assert figures.loc["saved_bytes", "new"] > figures.loc["saved_bytes", "base"]
     assert figures.loc["nfe_forward", "change"] == "same" and figures.loc["nfe_forward", "base"] == 16
     assert {"forward_time_s", "backward_time_s", "total_time_s"} <= set(figures.index)
-    assert (figures.loc["forward_time_s", "low"] <= figures.loc["forward_time_s", "ratio"]
-            <= figures.loc["forward_time_s", "high"])  # fmt: skip
+    low, ratio, high = (figures.loc["forward_time_s", name] for name in ("low", "ratio", "high"))
+    # 6 rounds: the interval exists, or is withheld (NaN) when the rounds are too correlated to bound it
+    assert (low <= ratio <= high) or (math.isnan(low) and math.isnan(high)), (low, ratio, high)
     rounds = pd.read_csv(out / "rounds.csv")
     assert len(rounds) == 12 and set(rounds["side"]) == {"BASE", "NEW"}
     firsts = rounds[rounds["first"]].sort_values("round")["side"].tolist()
