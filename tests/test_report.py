@@ -269,7 +269,10 @@ def test_report_files_and_figures_exist(report):
 
 def test_html_is_self_contained(report):
     html = (report / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == len(EXPECTED_FIGURES)
+    # each figure once in "Figures", and again beside the first-screen answer it supports
+    answers = html.count('class="answer-figure"')
+    assert 1 <= answers <= 3
+    assert html.count('src="data:image/png;base64,') == len(EXPECTED_FIGURES) + answers
     references = re.findall(r"""(?:src|href)\s*=\s*["']?([^"'\s>]+)""", html)
     external = [r for r in references if not r.startswith(("data:image/png;base64,", "#"))]
     assert external == []
