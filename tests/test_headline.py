@@ -155,3 +155,10 @@ def test_the_report_leads_with_the_answers_and_prints_no_empty_section(tmp_path)
     assert 'id="answers"' in html and html.index('id="answers"') < html.index('id="decide"')
     assert html.count("<details>") >= 4  # the big tables, collapsed (an empty one is left out)
     assert "<details><summary>Every cell (also in <code>results.csv</code>)</summary>" in html
+
+
+def test_a_sweep_reaching_no_target_says_so_with_its_best_error():
+    frame = prepare(pd.DataFrame([_cell("direct", "dopri5", rtol=1e-3, error=0.7, time_s=0.01, peak=2e6)]))
+    answers = headline(frame)
+    assert [a["question"] for a in answers] == ["Which method?"]
+    assert answers[0]["answer"].startswith("no cell reached a gradient error of 1e-1 or better (the best was 0.7)")

@@ -92,6 +92,12 @@ def _tie_sentence(tied: list[tuple[dict, list[tuple]]], frame: pd.DataFrame, tot
 def _method_answer(all_picks: list[dict], frame: pd.DataFrame) -> str:
     fair, note = _fair(all_picks)
     if not all_picks:
+        errors = pd.to_numeric(frame.get("grad_rel_error", pd.Series(dtype=float)), errors="coerce").dropna()
+        if len(errors):
+            return (
+                f"no cell reached a gradient error of {units.tolerance(TARGETS[0])} or better (the best was "
+                f"{units.error(errors.min())}): nothing to pick; a tighter --tol or more --steps would be needed."
+            )
         return "no measured cell has both a gradient error and a cost: nothing to pick."
     if not fair:
         return (
