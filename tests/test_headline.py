@@ -162,3 +162,16 @@ def test_a_sweep_reaching_no_target_says_so_with_its_best_error():
     answers = headline(frame)
     assert [a["question"] for a in answers] == ["Which method?"]
     assert answers[0]["answer"].startswith("no cell reached a gradient error of 1e-1 or better (the best was 0.7)")
+
+
+def test_equal_accuracy_matches_under_twice_the_round_off_floor_are_flagged_and_leave_the_advice():
+    from neural_ode.reporting.tables.matching import equal_accuracy_table
+
+    frame = issue_case().assign(grad_roundoff_floor=6e-7)  # matched errors under 1.2e-6 are rounding's
+    table = equal_accuracy_table(frame)
+    time = table[table["criterion"] == "time"]
+    assert len(time) and (time["decided_by_roundoff"] == (time["grad_rel_error"] < 1.2e-6)).all()
+    assert time["decided_by_roundoff"].any() and not time["decided_by_roundoff"].all()
+    (text,) = [t for topic, t in advice(frame, head_to_head(frame)) if topic == "Time against direct"]
+    kept = time[~time["decided_by_roundoff"]]["ratio"]
+    assert f"adjoint {kept.median():.2g}×" in text
