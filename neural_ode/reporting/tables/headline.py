@@ -113,9 +113,9 @@ def _method_answer(all_picks: list[dict], frame: pd.DataFrame) -> str:
         text = f"{lead}: the fastest and the least memory at every one of the {total} picks"
     else:
         text = _share(fast, sum(fast.values()), "fastest:") + "; " + _share(small, sum(small.values()), "least memory:")
-    text += " (a pick: a problem's gradient-error target)"
-    text += _tie_sentence(_rival_ties(fair, method), frame, total)
-    return text + note + "."
+    # one parenthesis: what a pick is, and the picks round-off decided (left out)
+    text += " (a pick: a problem's gradient-error target" + (f"; {note.strip()[1:-1]}" if note else "") + ")"
+    return text + _tie_sentence(_rival_ties(fair, method), frame, total) + "."
 
 
 def _suggestion(cells: pd.DataFrame, factor: float) -> str:
