@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -80,3 +82,76 @@ def test_a_broken_factory_is_one_line_and_exit_2_before_anything_runs(workload, 
     assert BROKEN[workload] in err
     assert "expected" in err or "Problem" in err
     assert not out.exists()
+
+
+MLP3 = """
+import torch
+from torch import nn
+
+from neural_ode.workloads import Problem
+
+
+class Field(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 8))
+
+    def forward(self, t, y):
+        return self.net(y)
+
+
+def make(config):
+    # sizes of its own: batch 32, dim 8, whatever config.batch and config.dim say
+    dtype = getattr(torch, config.dtype)
+    field = Field().to(dtype)
+    return Problem(field=field, y0=torch.randn(32, 8).to(dtype))  # the same draw in float32 and float64
+"""
+
+#: the 3-layer field's parameters: 8·16 + 16, 16·16 + 16, 16·8 + 8
+MLP3_PARAMS = 144 + 272 + 136
+
+
+def _mlp3_run(tmp_path, *extra) -> subprocess.CompletedProcess:
+    (tmp_path / "mlp3.py").write_text(MLP3)
+    args = ["run", "--workload", "mlp3:make", "--method", "direct,adjoint", "--solver", "dopri5", "--tol", "1e-3,1e-6"]
+    args += ["--repeats", "1", "--warmup", "0", "--out", str(tmp_path / "out"), *extra]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]), PYTHONWARNINGS="default",
+               NEURAL_ODE_BENCH_CACHE=str(tmp_path / "cache"))  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "neural_ode.cli", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_factory_is_recorded_with_the_sizes_it_builds_and_its_headline_agrees_with_its_picks(tmp_path):
+    import pandas as pd
+
+    from neural_ode.reporting.columns import prepare
+    from neural_ode.reporting.tables.choices import choices_table
+    from neural_ode.reporting.tables.headline import headline
+
+    done = _mlp3_run(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and "unclosed" not in done.stderr  # none of our own making
+    assert "b16" not in done.stderr  # (no progress bar off a terminal; the planned cells carry batch 32, below)
+    frame = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert list(frame["status"]) == ["ok"] * 4
+    assert set(frame["batch"]) == {32} and set(frame["dim"]) == {8} and set(frame["params"]) == {MLP3_PARAMS}
+    choices = pd.read_csv(tmp_path / "out" / "choices.csv")
+    assert set(choices["batch"]) == {32} and set(choices["dim"]) == {8}
+    data = prepare(frame)
+    fair = choices_table(data)
+    fair = fair[(fair["criterion"] == "time") & ~fair["decided_by_roundoff"].astype(bool)]
+    (method,) = [a["answer"] for a in headline(data) if a["question"] == "Which method?"]
+    for name, count in fair["method"].value_counts().items():  # every fastest pick's method, with its count
+        assert f"{name} at {count}" in method or f"{name}: the fastest" in method or f"{name} at every one" in method
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert report.index("**Which method?** " + method) < report.index("## What to run")
+
+
+@pytest.mark.slow
+def test_a_factory_building_another_batch_than_given_is_refused(tmp_path):
+    done = _mlp3_run(tmp_path, "--batch", "16")
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "the factory builds batch 32 (y0 of shape (32, 8)) but --batch 16 was given" in line
+    assert not (tmp_path / "out").exists()

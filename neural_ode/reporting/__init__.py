@@ -44,6 +44,7 @@ from neural_ode.reporting.tables.cells import (
 from neural_ode.reporting.tables.choices import fronts_table, write_choices
 from neural_ode.reporting.tables.decisions import decision_sentences
 from neural_ode.reporting.tables.gradients import wrong_gradient_section
+from neural_ode.reporting.tables.headline import headline
 from neural_ode.reporting.tables.history import history_changes, history_figures
 from neural_ode.reporting.tables.libraries import libraries_section
 from neural_ode.reporting.tables.matching import pairs_table
@@ -127,6 +128,9 @@ def render_report(
         "published": published if published is not None else pd.DataFrame(),
         "published_rows": 0 if published is None else len(published),
     }
+    context["headline"] = headline(data, context["figures"])  # after the figures: each answer names one
+    context["failed_count"] = len(context["failed_cells"])
+    context["empty"] = {k for k, v in context.items() if isinstance(v, pd.DataFrame) and v.empty}  # sections left out
     steps.close()
     drawn = [f.path for f in (*context["figures"], *context["history_figures"]) if f.path]
     add_owned(out_dir, drawn + [out_dir / n for n in REPORT_FILES])

@@ -14,7 +14,7 @@ import sys
 import time
 
 from neural_ode.errors import ConfigError
-from neural_ode.workloads.user import EXPECTED, FactoryWorkload
+from neural_ode.workloads.user import EXPECTED, FactoryWorkload, problem_sizes
 
 #: seconds the factory check may take when the cell's own timeout is longer
 CHECK_TIMEOUT_S = 120.0
@@ -22,7 +22,7 @@ CHECK_TIMEOUT_S = 120.0
 STARTUP_S = 120.0
 
 
-def check_factory(config) -> None:
+def check_factory(config) -> dict:
     """Build ``config``'s problem once in a child process, so that a broken factory fails before
     anything runs, and a factory (or its module's import) that hangs, calls ``sys.exit`` or
     ``os._exit`` ends only that child. The user's code (import and call) is bounded by the cell's
@@ -72,10 +72,10 @@ def check_factory(config) -> None:
             child.wait()
     last = [line for line in output.splitlines() if line.startswith("neural-ode-bench-check:")]
     if last:
-        message = json.loads(last[-1].partition(":")[2])
-        if message:
-            raise ConfigError(message)
-        return
+        verdict = json.loads(last[-1].partition(":")[2])
+        if verdict.get("error"):
+            raise ConfigError(verdict["error"])
+        return verdict["sizes"]
     raise ConfigError(
         f"workload {config.workload!r}: the factory (or its module's import) ended the process "
         f"with exit status {child.returncode} before returning a Problem; expected {EXPECTED}"
@@ -83,7 +83,9 @@ def check_factory(config) -> None:
 
 
 def _check_in_child(parent: int | None = None) -> None:
-    """In the check's child process: build the problem of the config on stdin; print the verdict.
+    """In the check's child process: build the problem of the config on stdin; print the verdict (the
+    error, empty when none, and the problem's :func:`~neural_ode.workloads.user.problem_sizes`) as one
+    JSON line.
 
     It dies with the command (``parent``) whatever ends it, and a process the factory leaves
     running is killed and named in the verdict (it would hold the check's pipe, and run beside
@@ -103,12 +105,12 @@ def _check_in_child(parent: int | None = None) -> None:
         problem = workload.build(config)
         if not list(problem.parameters()):
             raise ConfigError(f"workload {config.workload!r}: the problem has no trainable parameters to differentiate")
-        verdict = ""
+        verdict = {"error": "", "sizes": problem_sizes(problem)}
     except ConfigError as exc:
-        verdict = str(exc)
+        verdict = {"error": str(exc)}
     leftovers = kill_descendants()
-    if leftovers and not verdict:
-        verdict = f"workload {config.workload!r}: {left_behind(leftovers)}"
+    if leftovers and not verdict["error"]:
+        verdict = {"error": f"workload {config.workload!r}: {left_behind(leftovers)}"}
     sys.stdout.write("neural-ode-bench-check:" + json.dumps(verdict) + "\n")
     sys.stdout.flush()
     os._exit(0)  # nothing the user's module registered (atexit, threads) runs after the verdict

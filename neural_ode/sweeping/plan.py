@@ -218,7 +218,7 @@ def plan(
             cells.setdefault(cell.key, cell)
     if max_cells is not None and len(cells) > max_cells:
         raise ConfigError(_too_many(f"{len(cells):,}", max_cells))
-    check_factories(cells.values())
+    checked = check_factories(cells.values(), parsed)
     if not cells:
         pairs = "; ".join(
             f"{name} supports {', '.join(METHODS[name].supported_solvers)}"
@@ -226,30 +226,67 @@ def plan(
             if METHODS[name].supported_solvers is not None
         )
         raise ConfigError(f"no cell to run: no method given supports any solver given ({pairs})")
-    return list(cells.values())
+    return checked
 
 
 def _too_many(size: str, limit: int) -> str:
     return f"the sweep planned has {size} cells, more than {limit:,}; add --yes to run it, or give fewer axis values"
 
 
-def check_factories(cells: Iterable[CellConfig]) -> None:
-    """Build each user factory's problem once (its first cell), so a broken factory stops the sweep before it runs."""
+#: the sizes a user's factory's problem is read for (:func:`neural_ode.workloads.user.problem_sizes`)
+FACTORY_SIZES = ("batch", "dim")
+
+
+def check_factories(cells: Iterable[CellConfig], given: Iterable[str] = ()) -> list[CellConfig]:
+    """Build each user factory's problem once (per distinct batch and dim given) in a child process, so a
+    broken factory stops the sweep before it runs; returns the cells with the sizes the factory builds.
+
+    ``batch`` and ``dim`` are read from the ``y0`` the factory returns (``y0.shape[0]`` and one sample's
+    element count): where the sweep did not give that axis (``given`` holds the axes named on the command
+    line), the cells take the factory's size, so records, choices.csv and the progress bar name what was
+    measured rather than the axes' defaults; where it did and the factory builds another size, a
+    :class:`ConfigError` (the factory ignores ``config.batch`` / ``config.dim``: leave the axis out)."""
     import sys
 
     from tqdm import tqdm
 
     from neural_ode.sweeping.factory_check import check_factory
 
-    first: dict[str, CellConfig] = {}
+    given = set(given)
+    cells = list(cells)
+
+    def key(cell: CellConfig) -> tuple:
+        return (cell.workload, *(getattr(cell, name) for name in FACTORY_SIZES if name in given))
+
+    first: dict[tuple, CellConfig] = {}
     for cell in cells:
         if ":" in cell.workload:
-            first.setdefault(cell.workload, cell)
+            first.setdefault(key(cell), cell)
+    sizes: dict[tuple, dict] = {}
     # each check starts a Python with torch (seconds): a bar on a terminal's stderr, nothing elsewhere
-    with tqdm(first.values(), desc="checking the user's factories", unit="factory", file=sys.stderr,
+    with tqdm(first.items(), desc="checking the user's factories", unit="factory", file=sys.stderr,
               disable=None if first else True, leave=False) as bar:  # fmt: skip
-        for cell in bar:
-            check_factory(cell)
+        for name, cell in bar:
+            sizes[name] = check_factory(cell)
+    out = []
+    for cell in cells:
+        if ":" not in cell.workload:
+            out.append(cell)
+            continue
+        built = sizes[key(cell)]
+        if not built:  # a check that reports no sizes (a stand-in) leaves the cells as planned
+            out.append(cell)
+            continue
+        for name in FACTORY_SIZES:
+            if name in given and built[name] != getattr(cell, name):
+                raise ConfigError(
+                    f"workload {cell.workload!r}: the factory builds {name} {built[name]} (y0 of shape "
+                    f"{tuple(built['shape'])}) but --{name} {getattr(cell, name)} was given; leave --{name} out to "
+                    f"record the factory's own {name}, or have the factory read config.{name}"
+                )
+        changes = {n: built[n] for n in FACTORY_SIZES if n not in given and built[n] != getattr(cell, n)}
+        out.append(cell.replace(**changes) if changes else cell)
+    return list({cell.key: cell for cell in out}.values())
 
 
 def cell_label(config: CellConfig) -> str:

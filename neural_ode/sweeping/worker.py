@@ -227,7 +227,7 @@ def main() -> int:
     apply_threads()
     record = measure_cell(CellConfig(**json.loads(sys.stdin.read())), rss="here")
     record_out.write(json.dumps(record.to_dict()) + "\n")
-    record_out.flush()
+    record_out.close()  # flushed and closed: no unclosed-file ResourceWarning at exit
     return 0
 
 

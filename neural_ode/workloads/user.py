@@ -3,7 +3,10 @@
 The protocol: ``factory(config) -> Problem``. The factory receives the cell's
 :class:`~neural_ode.config.CellConfig` (read ``config.dtype``, ``config.device``, ``config.seed``,
 ``config.horizon``, ``config.outputs``, and the sizes ``batch``/``width``/``dim``/``layers``, which
-default to :data:`DEFAULTS` unless given) and returns a :class:`~neural_ode.workloads.Problem`::
+default to :data:`DEFAULTS` unless given) and returns a :class:`~neural_ode.workloads.Problem`.
+A sweep records the ``batch`` and ``dim`` of the ``y0`` it returns (``y0.shape[0]`` and one
+sample's element count, :func:`problem_sizes`) where ``--batch`` / ``--dim`` were not given, and
+refuses one that builds other sizes than those given; the parameter count is the field's::
 
     Problem(field=..., y0=..., times=None, loss_fn=None, target=None, modules=())
 
@@ -169,3 +172,15 @@ def check_problem(name: str, problem) -> None:
         )
     if problem.y0.numel() == 0 or not bool(torch.isfinite(problem.y0).all()):
         raise _error(f"workload {name!r}: Problem.y0 must be a non-empty tensor of finite values")
+
+
+def problem_sizes(problem: Problem) -> dict:
+    """The sizes a factory's problem has, read from what it returns: ``batch`` = ``y0.shape[0]`` (1 for a
+    1-D ``y0``), ``dim`` = the state size of one sample, ``y0[0].numel()`` (``y0.numel()`` for a 1-D
+    ``y0``; an image batch (B, C, H, W) has dim C·H·W), ``params`` = the trainable parameters' element
+    count, and ``shape`` (y0's, for messages). ``width`` and ``layers`` cannot be read from a field:
+    they stay what the config passed to the factory says."""
+    y0 = problem.y0
+    batch, dim = (int(y0.shape[0]), int(y0[0].numel())) if y0.ndim >= 2 else (1, int(y0.numel()))
+    params = sum(p.numel() for p in problem.parameters() if p.requires_grad)
+    return {"batch": batch, "dim": dim, "params": int(params), "shape": list(y0.shape)}

@@ -116,7 +116,8 @@ def _ties(cells: pd.DataFrame, fast, target: float) -> list[tuple]:
     return ties
 
 
-def _tie_text(ties: list[tuple]) -> str:
+def tie_text(ties: list[tuple]) -> str:
+    """``tied with direct · rk4 · 8 steps: 1.02× [0.98–1.05]``: each tied cell and its per-round ratio."""
     return ", ".join(f"tied with {configuration(cell)}: {ratio_text(stats)}" for cell, stats in ties)
 
 
@@ -125,7 +126,7 @@ def _sentence(fast, small, direct, ties=()) -> str:
     if fast is not None:
         parts.append(f"fastest is {_cell_text(fast, 'time')}")
         if ties:
-            parts[-1] += f" ({_tie_text(ties)}: its time over this one's, per round)"
+            parts[-1] += f" ({tie_text(ties)}: its time over this one's, per round)"
     if small is not None:
         if fast is not None and small.name == fast.name:
             parts.append("it also needs the least memory")
@@ -165,18 +166,17 @@ def _target_span(targets: list[float]) -> str:
     return f"{units.tolerance(targets[0])} … {units.tolerance(targets[-1])}"
 
 
-def decision_sentences(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """(heading, sentence) per problem and run of gradient-error targets with the same picks.
-
-    The heading reads ``gradient error ≤ 1e-1 … 1e-5 on mlp (t1 = 1)``; the sentence names the
-    fastest configuration reaching the targets, the one with the least peak memory, and the fastest
-    direct backpropagation, with their measured time, memory and gradient error.
-    """
+def picks(frame: pd.DataFrame):
+    """Every problem's picks, target by target: dicts with ``problem``, ``where`` (its
+    :func:`problem_text`), ``cells`` (its costed cells),
+    ``target``, ``fast`` and ``small`` (the fastest and least-memory cells reaching it), ``direct``
+    (the fastest direct backpropagation reaching it), ``ties`` (:func:`_ties` of ``fast``) and
+    ``rounded`` (the picks decided by round-off). The same picks as ``choices.csv``; a target no
+    cell reaches is left out."""
     rows = _costed(frame)
-    out = []
     axes = problem_axes(frame)  # once: finding them scans the whole frame
     for problem, cells in problems(rows):
-        runs: list[tuple[tuple, list[float], str]] = []
+        where = problem_text(problem, frame, axes)
         for target in TARGETS:
             fast, small = _pick(cells, "time", target), _pick(cells, "memory", target)
             if fast is None and small is None:
@@ -184,16 +184,30 @@ def decision_sentences(frame: pd.DataFrame) -> list[tuple[str, str]]:
             direct = _pick(cells[cells["method"] == "direct"], "time", target)
             picked = {c.name: c for c in (fast, small) if c is not None}  # one cell may be both
             rounded = [c for c in picked.values() if decided_by_roundoff(target, c.get("grad_roundoff_floor"))]
-            ties = _ties(cells, fast, target)
-            key = (*(getattr(c, "name", None) for c in (fast, small, direct)), bool(rounded))
-            key += tuple(cell.name for cell, _ in ties)
-            if runs and runs[-1][0] == key:
-                runs[-1][1].append(target)
-            else:
-                runs.append((key, [target], _sentence(fast, small, direct, ties) + _roundoff_note(rounded)))
-        where = problem_text(problem, frame, axes)
-        out += [(f"gradient error ≤ {_target_span(targets)} on {where}", text) for _key, targets, text in runs]
+            yield {"problem": problem, "where": where, "cells": cells, "target": target, "fast": fast, "small": small,
+                   "direct": direct, "ties": _ties(cells, fast, target), "rounded": rounded}  # fmt: skip
+
+
+def decision_sentences(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(heading, sentence) per problem and run of gradient-error targets with the same picks.
+
+    The heading reads ``gradient error ≤ 1e-1 … 1e-5 on mlp (t1 = 1)``; the sentence names the
+    fastest configuration reaching the targets, the one with the least peak memory, and the fastest
+    direct backpropagation, with their measured time, memory and gradient error.
+    """
+    out = []
+    runs: list[tuple[tuple, list[float], str, str]] = []
+    for pick in picks(frame):
+        fast, small, direct, ties, rounded = (pick[k] for k in ("fast", "small", "direct", "ties", "rounded"))
+        where = pick["where"]
+        key = (str(pick["problem"]), *(getattr(c, "name", None) for c in (fast, small, direct)), bool(rounded))
+        key += tuple(cell.name for cell, _ in ties)
+        if runs and runs[-1][0] == key:
+            runs[-1][1].append(pick["target"])
+        else:
+            runs.append((key, [pick["target"]], _sentence(fast, small, direct, ties) + _roundoff_note(rounded), where))
+    out += [(f"gradient error ≤ {_target_span(targets)} on {where}", text) for _key, targets, text, where in runs]
     return out
 
 
-__all__ = ["configuration", "decision_sentences", "problem_text"]
+__all__ = ["configuration", "decision_sentences", "picks", "problem_text", "tie_text"]

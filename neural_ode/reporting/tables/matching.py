@@ -35,7 +35,15 @@ import pandas as pd
 
 from neural_ode.methods import METHODS
 from neural_ode.reporting.columns import CONFIG_COLUMNS, intervals_apart
-from neural_ode.reporting.tables.choices import CRITERIA, TARGETS, candidates, pareto_front, problem_keys, problems
+from neural_ode.reporting.tables.choices import (
+    CRITERIA,
+    TARGETS,
+    candidates,
+    decided_by_roundoff,
+    pareto_front,
+    problem_keys,
+    problems,
+)
 from neural_ode.reporting.tables.paired import accuracy_ratio, paired_columns, resolved
 
 EQUAL_ACCURACY = "equal accuracy"
@@ -136,12 +144,14 @@ def equal_accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
                 fronts = {m: pareto_front(c) for m, c in same.groupby("method")}
                 lines = {m: precision_line(c) for m, c in same.groupby("method")}
                 for a, b in itertools.combinations(method_order(lines), 2):
+                    floor = _floor(same[same["method"].isin([a, b])])
                     for error in matched_errors(lines[a], lines[b]):
                         value_a, value_b = cost_at(lines[a], error), cost_at(lines[b], error)
                         row = {**problem, "criterion": criterion, "landing": landed, "method_a": a, "method_b": b,
                                "contest": contest(a, b), "grad_rel_error": error, "value_a": value_a,
                                "value_b": value_b, "ratio": value_b / value_a, "ratio_low": np.nan,
-                               "ratio_high": np.nan, "paired_rounds": 0}  # fmt: skip
+                               "ratio_high": np.nan, "paired_rounds": 0,
+                               "decided_by_roundoff": decided_by_roundoff(error, floor)}  # fmt: skip
                         paired = accuracy_ratio(fronts[a], fronts[b], error, cost_at) if criterion == "time" else None
                         if paired is not None:
                             row.update(ratio=paired.median, ratio_low=paired.low, ratio_high=paired.high,
@@ -149,7 +159,15 @@ def equal_accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
                         out.append(row)
     columns = [*problem_keys(frame), "criterion", "landing", "method_a", "method_b", "contest", "grad_rel_error"]
     return pd.DataFrame(out, columns=[*columns, "value_a", "value_b", "ratio", "ratio_low", "ratio_high",
-                                      "paired_rounds"])  # fmt: skip
+                                      "paired_rounds", "decided_by_roundoff"])  # fmt: skip
+
+
+def _floor(cells: pd.DataFrame) -> float:
+    """The largest float32 round-off floor (``grad_roundoff_floor``) of ``cells``; NaN where none was measured."""
+    if "grad_roundoff_floor" not in cells:
+        return np.nan
+    floors = pd.to_numeric(cells["grad_roundoff_floor"], errors="coerce").dropna()
+    return float(floors.max()) if len(floors) else np.nan
 
 
 def equal_settings_table(frame: pd.DataFrame) -> pd.DataFrame:

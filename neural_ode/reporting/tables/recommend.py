@@ -41,6 +41,7 @@ from neural_ode.reporting.columns import (
     trusted,
     varying,
 )
+from neural_ode.reporting.tables.headline import pick_text
 from neural_ode.reporting.tables.matching import (
     EQUAL_ACCURACY,
     EQUAL_SETTINGS,
@@ -290,6 +291,8 @@ def _memory_advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, 
 def _cost_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """Time and memory of every method against direct, at equal accuracy and at equal settings."""
     accuracy, settings = equal_accuracy_table(frame), equal_settings_table(frame)
+    # a matched error that float32 rounding decides is no evidence about the methods: left out
+    accuracy = accuracy[~accuracy["decided_by_roundoff"].fillna(False).astype(bool)]
     out = []
     for criterion, topic, what in (
         ("time", "Time", "the forward + backward time"),
@@ -300,8 +303,8 @@ def _cost_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
         if matched:
             parts.append(
                 f"at {EQUAL_ACCURACY} (each method's cost interpolated along its work-precision front to the same "
-                f"gradient error, for every target both reach) the methods took {matched} {what} of direct "
-                "backpropagation"
+                f"gradient error, for every target both reach that float32 round-off does not decide) the methods "
+                f"took {matched} {what} of direct backpropagation"
             )
         if same:
             parts.append(f"at {EQUAL_SETTINGS} (identical cells, whatever their gradient error): {same}")
@@ -367,42 +370,15 @@ def _other_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
     return out
 
 
-def _pick_advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> tuple[str, str]:
-    accuracy = equal_accuracy_table(frame)
-    adjoint = accuracy[
-        (accuracy["criterion"] == "time")
-        & (accuracy["method_a"] == "direct")
-        & (accuracy["method_b"].map(method_family) == "adjoint")
-    ]["ratio"].dropna()
-    basis = EQUAL_ACCURACY
-    if adjoint.empty and "time ratio adjoint/direct" in pairs:
-        adjoint, basis = pairs["time ratio adjoint/direct"].dropna(), EQUAL_SETTINGS
-    if adjoint.empty:
-        return ("Pick", "no time was measured for both methods on the same problem; choose by memory (budget table).")
-    if adjoint.median() > 1:
-        text = (
-            f"at {basis} the adjoint methods were slower than direct backpropagation here (median "
-            f"{adjoint.median():.2g}×), so use direct backpropagation whenever its memory at your depth fits your "
-            "budget (budget table); it also gives the exact gradient of the discretised solve. Switch to an adjoint "
-            "method when it does not fit: its memory stays flat in depth."
-        )
-    else:
-        text = (
-            f"at {basis} the adjoint methods were no slower than direct backpropagation here (median "
-            f"{adjoint.median():.2g}×) and use less memory at depth, so prefer them unless you need the exact "
-            "gradient of the discretised solve."
-        )
-    faster = _faster_than_direct(accuracy)
-    if faster:
-        text += f" At equal accuracy, {faster} took less time than direct backpropagation here (median ratio)."
-    return ("Pick", text + " The first section names the cheapest measured configuration for each accuracy.")
-
-
-def _faster_than_direct(accuracy: pd.DataFrame) -> str:
-    """``aca (0.75×)`` for every method whose median equal-accuracy time ratio to direct is below 1."""
-    rows = accuracy[(accuracy["criterion"] == "time") & (accuracy["method_a"] == "direct")]
-    medians = rows.groupby("method_b")["ratio"].median()
-    return ", ".join(f"{m} ({medians[m]:.2g}×)" for m in method_order(medians.index) if medians[m] < 1)
+def _pick_advice(frame: pd.DataFrame) -> tuple[str, str]:
+    """The pick, from the same picks as the first section (:func:`neural_ode.reporting.tables.headline.pick_text`):
+    the advice cannot contradict them, and no pick decided by round-off counts."""
+    return (
+        "Pick",
+        pick_text(frame)
+        + " Where a method's memory at your depth does not fit your budget, the budget table says how deep each "
+        "method goes; the first section names the cheapest measured configuration for each accuracy.",
+    )
 
 
 def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
@@ -415,7 +391,7 @@ def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
         return _not_comparable()
     sentences = _memory_advice(frame, pairs) + _cost_advice(frame)
     sentences += _accuracy_advice(frame) + _other_advice(frame)
-    return [*sentences, _pick_advice(frame, pairs)]
+    return [*sentences, _pick_advice(frame)]
 
 
 def timing_noise(frame: pd.DataFrame) -> tuple[int, int] | None:
