@@ -39,6 +39,10 @@ def test_the_readme_asv_lines_keep_their_results_on_a_fresh_clone(tmp_path):
     assert lines[0] == ". .venv/bin/activate" and any("--set-commit-hash" in line for line in lines), lines
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    # asv.conf.json follows the branch main: a clone of another branch (a worktree's) names its HEAD so
+    has_main = subprocess.run(["git", "rev-parse", "--verify", "-q", "main"], cwd=clone, capture_output=True)
+    if has_main.returncode != 0:
+        subprocess.run(["git", "branch", "main"], cwd=clone, check=True)
     home = tmp_path / "home"
     home.mkdir()
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONPATH=str(clone),
