@@ -154,7 +154,7 @@ def main() -> None:
 
     torch.set_num_threads(int(os.environ.get("NEURAL_ODE_BENCH_THREADS") or 1))
     from neural_ode.config import CellConfig
-    from neural_ode.measuring.cell import build_pass
+    from neural_ode.measuring.gradient_pass import build_pass
 
     folder = Path(os.environ["NEURAL_ODE_BENCH_CALLGRIND_DIR"])
     steps, index = [], []
