@@ -104,7 +104,8 @@ def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from neural_ode.commands.report import read_inputs
-    from neural_ode.results.compare import CompareError, Thresholds, changes_table, compare_frames
+    from neural_ode.results.compare import CompareError, Thresholds, compare_frames
+    from neural_ode.results.compare_table import changes_table
 
     thresholds = Thresholds(
         time_factor=_positive("time-factor", args.time_factor, above_one=True),

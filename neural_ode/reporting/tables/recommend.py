@@ -21,26 +21,19 @@ import numpy as np
 import pandas as pd
 
 from neural_ode import units
-from neural_ode.axes import label as axis_label
-from neural_ode.reporting.claims.growth import growth_table, law_table
-from neural_ode.reporting.claims.lines import line_verdict
+from neural_ode.reporting.claims.growth import growth_table
 from neural_ode.reporting.claims.paper import FLAT_FRACTION, method_family
-from neural_ode.reporting.claims.verdicts import NOT_ENOUGH_EVIDENCE
 from neural_ode.reporting.columns import (
-    LINE_KEYS,
     MB,
     MEMORY_METRICS,
     PAIRING_COLUMNS,
-    REPORT_HALFWIDTH,
-    has_data,
-    interval_halfwidth,
     interval_text,
     intervals_apart,
     measured,
     resolution_text,
     trusted,
-    varying,
 )
+from neural_ode.reporting.tables.budgets import BUDGETS, FAR_BEYOND, PEAK_PREFERENCE, advice_metric, budget_table  # noqa: F401
 from neural_ode.reporting.tables.headline import pick_text
 from neural_ode.reporting.tables.matching import (
     EQUAL_ACCURACY,
@@ -49,19 +42,8 @@ from neural_ode.reporting.tables.matching import (
     equal_settings_table,
     method_order,
 )
+from neural_ode.reporting.tables.noise import NOISY_IQR, interval_sentence, interval_share, timing_noise  # noqa: F401
 from neural_ode.reporting.tables.paired import difference_text, paired_time
-
-#: memory metrics in order of preference for advice: the peak that limits a run first
-PEAK_PREFERENCE = ("cuda_peak_bytes", "cpu_peak_bytes", "saved_bytes", "rss_peak_bytes")
-#: memory budgets for the budget table, in bytes
-BUDGETS = {"1 GB": 1e9, "16 GB": 16e9, "80 GB": 80e9}
-#: a timing whose interquartile range exceeds this fraction of its median counts as noisy
-NOISY_IQR = 0.10
-
-
-def advice_metric(frame: pd.DataFrame) -> str | None:
-    """The memory metric the advice uses: the first of :data:`PEAK_PREFERENCE` with data."""
-    return next((m for m in PEAK_PREFERENCE if has_data(frame, m)), None)
 
 
 def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
@@ -118,112 +100,6 @@ def head_to_head(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 #: a budget depth beyond this multiple of the deepest measured depth is flagged as far extrapolated
-FAR_BEYOND = 10.0
-
-
-def _depth_text(depth: float) -> str:
-    return "unbounded" if math.isinf(depth) else ("none" if depth < 1 else f"{depth:,.0f}")
-
-
-def budget_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The deepest depth each line fits within each of :data:`BUDGETS`, from its affine memory fit
-    in the unit of its method's memory law (:func:`neural_ode.reporting.claims.growth.law_table`).
-
-    Memory ≈ intercept + slope · u, u the law's unit (forward evaluations for direct, accepted steps
-    for aca, segments or steps per segment for checkpoint; steps or forward NFE for the flat
-    adjoints); the depth within a budget is ``(budget - intercept) / slope`` in that unit, given
-    with the range the slope's 95 % interval allows (deeper bound from the lower slope), and for
-    checkpoint also in steps (N = u², since u = ceil(sqrt N)). ``unbounded``: the slope cannot be
-    told from zero, or the memory grows by under 5 % over the measured depths (the claims' "flat").
-    No bound at all from a line the claims call ``not enough evidence`` (too few depths for a noisy
-    figure, a poor straight line), nor from one that leaves its law. A depth more than
-    :data:`FAR_BEYOND` times the deepest measured one is flagged in ``extrapolation``.
-    """
-    metric = advice_metric(frame)
-    if metric is None:
-        return pd.DataFrame()
-    table = law_table(frame, metric)
-    # every line axis that varies among the lines gets a column (workload, sizes, landing, ...)
-    shown = [k for k in varying(table, keys=LINE_KEYS) if k not in ("method", "solver")]
-    out = []
-    for line in table.to_dict("records"):
-        fit = line["fit"]
-        row = {
-            "method": line["method"],
-            "solver": line["solver"],
-            **{key: axis_label(line, [key]) for key in shown},
-            "depth axis (the method's law)": line["depth_axis"],
-            "measured depths": f"{fit.depth_min:g}–{fit.depth_max:g} ({fit.points} cells)",
-            f"MB at depth 0 ({metric})": fit.intercept / MB,
-            "MB per depth unit (95% CI)": (
-                f"{fit.slope / MB:.4g} ({fit.slope_low / MB:.4g} to {fit.slope_high / MB:.4g})"
-                if fit.points > 2
-                else f"{fit.slope / MB:.4g} (2 cells: no interval)"
-            ),
-            f"MB at deepest ({metric})": line["value_at_max"] / MB,
-        }
-        # flat: the slope cannot be told from zero, or its growth over the measured depths is
-        # under FLAT_FRACTION of the value (the claims' "flat"): no budget bound follows from it
-        flat = not fit.growing or fit.flat_within(FLAT_FRACTION)
-        verdict, why = line_verdict(fit, metric, cells=_line_cells(frame, line))
-        if verdict == NOT_ENOUGH_EVIDENCE or line["leaves_law"]:
-            for name in BUDGETS:
-                row[f"max depth in {name}"] = "—"
-            row["extrapolation"] = (
-                f"no bound: the line leaves its method's law ({line['law_check']})"
-                if line["leaves_law"]
-                else f"no bound: {NOT_ENOUGH_EVIDENCE} ({why})"
-            )
-            out.append(row)
-            continue
-        farthest, per_step = 0.0, _in_steps(line, _line_cells(frame, line))
-        for name, budget in BUDGETS.items():
-            if flat:
-                depth = fit.depth_within(budget, slope=0.0)
-                row[f"max depth in {name}"] = _depth_text(depth)
-                continue
-            depth = fit.depth_within(budget)
-            deep, shallow = fit.depth_within(budget, fit.slope_low), fit.depth_within(budget, fit.slope_high)
-            text = _depth_text(depth)
-            if not math.isclose(deep, shallow, rel_tol=0.005) and depth >= 1:
-                text += f" ({_depth_text(shallow)}–{_depth_text(deep)})"
-            if per_step is not None and depth >= 1 and math.isfinite(depth):
-                text += f" ≈ {_depth_text(per_step(depth))} steps"
-            row[f"max depth in {name}"] = text
-            farthest = max(farthest, depth)
-        if flat:
-            row["extrapolation"] = "memory does not grow measurably with depth: no depth limit from this fit"
-        elif farthest > FAR_BEYOND * fit.depth_max:
-            row["extrapolation"] = (
-                f"up to {farthest / fit.depth_max:,.0f}× the deepest measured depth: assumes the per-depth cost "
-                "stays constant that far; measure near the depth you need"
-            )
-        else:
-            row["extrapolation"] = "within 10× of the measured depths"
-        out.append(row)
-    return pd.DataFrame(out)
-
-
-def _in_steps(line: dict, cells: pd.DataFrame):
-    """How a depth in the unit of a fixed-grid line's law reads in steps (None where it is steps or NFE):
-    evaluations / (evaluations per step); checkpoint's segments or steps per segment u: N = u²."""
-    if line["adaptive"] or line["depth_axis"] in ("steps", "forward NFE"):
-        return None
-    if line["law"] == "checkpoint":
-        return lambda u: u * u
-    per_step = (cells["nfe_forward"] / cells["steps"]).median()
-    return (lambda u: u / per_step) if per_step > 0 else None
-
-
-def _line_cells(frame: pd.DataFrame, line: dict) -> pd.DataFrame:
-    """The measured cells of one fitted line (its line keys and ``adaptive``)."""
-    cells = frame
-    for key in [*LINE_KEYS, "adaptive"]:
-        value = line.get(key)
-        cells = cells[cells[key].isna()] if pd.isna(value) else cells[cells[key] == value]
-    return cells
-
-
 def _ratio_text(values: pd.Series) -> str:
     values = values.dropna()
     if values.empty:
@@ -275,7 +151,9 @@ def _memory_advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, 
         flat = int((adjoint["growth"] == "flat").sum())
         direct_text = (
             f"Direct memory grows by {_slopes(growing)} per depth unit, {_shares(growing)} of its value at the "
-            "deepest depth" if len(growing) else "Direct memory does not grow measurably with depth here"
+            "deepest depth"
+            if len(growing)
+            else "Direct memory does not grow measurably with depth here"
         )
         adjoint_text = f"adjoint memory is flat on {flat} of {len(adjoint)} lines (growth under {FLAT_FRACTION:.0%})"
         grows = adjoint[adjoint["growth"] == "grows"]
@@ -392,78 +270,6 @@ def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
     sentences = _memory_advice(frame, pairs) + _cost_advice(frame)
     sentences += _accuracy_advice(frame) + _other_advice(frame)
     return [*sentences, _pick_advice(frame)]
-
-
-def timing_noise(frame: pd.DataFrame) -> tuple[int, int] | None:
-    """(cells whose forward or backward IQR exceeds :data:`NOISY_IQR` of the median, timed cells)."""
-    rows = measured(frame, "time_forward_s", "time_forward_iqr_s", "time_backward_s", "time_backward_iqr_s")
-    if rows.empty:
-        return None
-    forward = rows["time_forward_iqr_s"] > NOISY_IQR * rows["time_forward_s"]
-    backward = rows["time_backward_iqr_s"] > NOISY_IQR * rows["time_backward_s"]
-    return int((forward | backward).sum()), len(rows)
-
-
-def interval_share(frame: pd.DataFrame, halfwidth: float = REPORT_HALFWIDTH) -> dict | None:
-    """How precisely the timed cells' medians are known, None without timed cells.
-
-    ``wide``: cells whose forward or backward median's 95 % interval reaches beyond ±``halfwidth`` of
-    it, or that have none (``no_interval``: fewer than 6 repeats, counted in ``wide``); ``timed``;
-    ``share`` = wide / timed; ``repeats`` (median timed repeats) and ``stops`` (why the repeats stopped:
-    ``time_stop`` counts, calibrated cells only)."""
-    rows = measured(frame, "time_forward_s", "time_backward_s")
-    if rows.empty:
-        return None
-    reach = np.fmax(interval_halfwidth(rows, "forward"), interval_halfwidth(rows, "backward"))
-    missing = interval_halfwidth(rows, "forward").isna() | interval_halfwidth(rows, "backward").isna()
-    wide = missing | (reach > halfwidth)
-    stops = rows["time_stop"].dropna().value_counts().to_dict() if "time_stop" in rows else {}
-    repeats = pd.to_numeric(rows["time_repeats"], errors="coerce").median() if "time_repeats" in rows else np.nan
-    return {"wide": int(wide.sum()), "no_interval": int(missing.sum()), "timed": len(rows),
-            "share": float(wide.mean()), "repeats": repeats, "stops": stops, "halfwidth": halfwidth}  # fmt: skip
-
-
-def interval_sentence(frame: pd.DataFrame, halfwidth: float = REPORT_HALFWIDTH) -> str:
-    """`` 12 of 76 timed cells (16 %) have a 95 % interval of the median wider than ±5 % ...``: the
-    report's line of :func:`interval_share` (empty without timed cells)."""
-    share = interval_share(frame, halfwidth)
-    if share is None:
-        return ""
-    text = (
-        f" {share['wide']} of {share['timed']} timed cells ({share['share']:.0%}) have a forward or backward 95 % "
-        f"interval of the median wider than ±{halfwidth:.0%} of it"
-    )
-    if share["no_interval"]:
-        text += f" or none ({share['no_interval']} with fewer than 6 repeats)"
-    if np.isfinite(share["repeats"]):
-        text += f"; median {share['repeats']:.0f} timed repeats a cell"
-    if share["stops"]:
-        text += " (stopped by " + ", ".join(f"{why}: {n}" for why, n in sorted(share["stops"].items())) + ")"
-    text += ". " + _coverage_text(frame)
-    return text + (
-        " A time difference whose intervals overlap is not resolved; where two cells were timed together in rounds "
-        "(the cells of one problem), the per-round ratio decides instead: a ratio whose 95 % interval contains 1 is "
-        "a tie (the tables say which)."
-    )
-
-
-def _coverage_text(frame: pd.DataFrame) -> str:
-    """What coverage the timed cells' 95 % intervals have, and how that was checked."""
-    widened = "time_autocorrelation" in frame and pd.to_numeric(frame["time_autocorrelation"], errors="coerce").notna()
-    if widened is False or not widened.any():
-        return (
-            "These intervals assume independent repeats (order statistics at binomial ranks, calibration stopped as "
-            "soon as they were narrow enough): with consecutive repeats correlated as on a busy machine (AR(1), "
-            "rho 0.5) they cover about 84 % instead of 95 % (tests/test_timing_intervals.py)."
-        )
-    return (
-        "Intervals: order statistics at binomial ranks, widened for the repeats' lag-1 autocorrelation and "
-        "withheld where the repeats are too few or too correlated to bound the median, over a count of repeats "
-        "chosen by a pilot and then measured afresh (no stopping-rule bias); simulated with AR(1)-correlated "
-        "lognormal repeats they cover about 96-97 % at rho 0.5 with 30 repeats (6 % withheld; the unwidened "
-        "interval: 82-84 %), 95 % with 20 (a quarter withheld), 89 % with 10 (over half withheld), and 97 % with "
-        "independent repeats; per-round ratios the same, rounds being the unit (tests/test_timing_intervals.py)."
-    )
 
 
 def seminorm_saving(frame: pd.DataFrame) -> tuple[float, int, float, str] | None:
