@@ -108,7 +108,7 @@ def main() -> int:
         "measuring span runs from the first cell's start to the last cell's end (whole seconds).",
         "",
         f"Speed-up with 2 workers: {walls[1] / walls[2]:.2f}x whole, {_span(rows[1]) / _span(rows[2]):.2f}x "
-        "over the measuring span. Exact figures ({', '.join(EXACT)}) identical "
+        f"over the measuring span. Exact figures ({', '.join(EXACT)}) identical "
         f"between the two runs: {'yes' if same else 'NO'}.",
         "",
         f"Command: `PYTHONPATH=. python scripts/dask_scaling.py --steps {args.steps}`",
