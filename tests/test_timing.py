@@ -101,7 +101,7 @@ def test_repeats_alone_on_the_command_line_is_a_fixed_count_and_the_preset_calib
     assert run_settings({"repeats": "4"}, quick).max_repeats is None
     calibrated = run_settings({}, quick)
     assert (calibrated.repeats, calibrated.max_repeats, calibrated.ci_halfwidth, calibrated.time_budget_s) == (
-        6, 50, 0.05, 0.5,
+        7, 50, 0.05, 2.0,
     )  # fmt: skip
     both = run_settings({"repeats": "8", "max_repeats": "30", "ci_halfwidth": "0.02", "time_budget": "2"}, quick)
     assert (both.repeats, both.max_repeats, both.ci_halfwidth, both.time_budget_s) == (8, 30, 0.02, 2.0)
