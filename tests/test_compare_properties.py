@@ -143,10 +143,6 @@ def test_timings_moved_under_another_load_are_never_a_regression(figures, factor
         assert code == 0, out
 
 
-@pytest.mark.xfail(
-    reason="report raises IndexError on records with extreme allowed values (found at the end of the session); open defect, see the stop note",
-    strict=False,
-)
 @pytest.mark.slow
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(figures=SETS)

@@ -306,10 +306,6 @@ def test_fuzzed_records_through_resume_report_and_compare_end_in_0_or_2(changes,
         assert snapshot(root, folder, rep) == before
 
 
-@pytest.mark.xfail(
-    reason="report raises IndexError on records with extreme allowed values (found by the fresh-clone run at the end of the session; open defect, see the stop note)",
-    strict=False,
-)
 @pytest.mark.slow
 def test_a_real_report_of_extreme_allowed_values_renders(tmp_path, capsys):
     """Values at the reader's limits (0, 1e-300, 1e15, horizon 1e15) through the real report."""

@@ -46,6 +46,8 @@ LOOSEST_SUGGESTED_TOL = 1e-1
 def _share(counts: Counter, total: int, role: str) -> str:
     """``direct at every one of the 9 picks`` or ``direct at 7 of 9, adjoint at 2``."""
     ranked = counts.most_common()
+    if not ranked:
+        return f"{role} no pick has a measured figure for it"
     if len(ranked) == 1:
         name, _ = ranked[0]
         return f"{role} {name} at every one of the {total} picks" if total > 1 else f"{role} {name}"
@@ -108,8 +110,8 @@ def _method_answer(all_picks: list[dict], frame: pd.DataFrame) -> str:
     fast = Counter(method(p["fast"]) for p in fair if p["fast"] is not None)
     small = Counter(method(p["small"]) for p in fair if p["small"] is not None)
     total = len(fair)
-    lead = fast.most_common(1)[0][0]
-    if len(fast) == 1 and len(small) == 1 and small.most_common(1)[0][0] == lead:
+    lead = fast.most_common(1)[0][0] if fast else None
+    if lead is not None and len(fast) == 1 and len(small) == 1 and small.most_common(1)[0][0] == lead:
         text = f"{lead}: the fastest and the least memory at every one of the {total} picks"
     else:
         text = _share(fast, sum(fast.values()), "fastest:") + "; " + _share(small, sum(small.values()), "least memory:")
