@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -100,6 +101,34 @@ def apply_threads() -> int:
 
 
 THREADS = apply_threads()
+
+
+def under_asv_runner(argv: list[str]) -> bool:
+    """True in a process asv started to run the suite (``asv/benchmark.py run_server|run|setup_cache|...``)."""
+    return bool(argv) and argv[0].replace("\\", "/").endswith("asv/benchmark.py")
+
+
+def die_with_asv(argv: list[str]) -> bool:
+    """Under asv's runner, have the kernel kill this process when the process that started it ends, and
+    every child it forks when it ends (``PR_SET_PDEATHSIG`` through :func:`neural_ode.family.die_with_parent`).
+
+    asv's forkserver (``"launch_method": "forkserver"``) starts ``run_server``, which forks one child per
+    benchmark; asv stops them itself on Ctrl-C but not when it is killed (SIGTERM, SIGKILL), which left
+    ``run_server``, ``setup_cache`` and benchmark processes behind. True when arranged (Linux, asv's runner,
+    a package that has :mod:`neural_ode.family`: older commits run without it).
+    """
+    if not under_asv_runner(argv):
+        return False
+    try:
+        from neural_ode.family import die_with_parent
+    except ImportError:
+        return False
+    die_with_parent()
+    os.register_at_fork(after_in_child=die_with_parent)
+    return True
+
+
+DIES_WITH_ASV = die_with_asv(sys.argv)
 
 
 def profile_name() -> str:
