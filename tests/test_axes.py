@@ -37,6 +37,7 @@ def test_every_setting_axis_is_a_run_option_a_config_key_a_cell_field_and_a_resu
     import argparse
 
     from neural_ode.axes import setting_axes, setting_key
+    from neural_ode.commands import _run_options as run_options
     from neural_ode.commands import run as run_command
     from neural_ode.results.frame import results_frame
     from neural_ode.results.record import CellRecord
@@ -49,7 +50,7 @@ def test_every_setting_axis_is_a_run_option_a_config_key_a_cell_field_and_a_resu
     help_text = parser.format_help()
     assert all(f"--{setting_key(a).replace('_', '-')}" in help_text for a in setting_axes())
     (tmp_path / "s.toml").write_text("repeats = 7\nmax_repeats = 40\nci_halfwidth = 0.02\ntime_budget = 3\n")
-    settings = run_command.run_settings(run_command.read_config(str(tmp_path / "s.toml")), PRESETS["quick"])
+    settings = run_command.run_settings(run_options.read_config(str(tmp_path / "s.toml")), PRESETS["quick"])
     assert (settings.repeats, settings.max_repeats, settings.ci_halfwidth, settings.time_budget_s) == (7, 40, 0.02, 3.0)
     with pytest.raises(ConfigError, match="--ci-halfwidth takes positive numbers of at most 1"):
         run_command.run_settings({"ci_halfwidth": "5"}, PRESETS["quick"])
@@ -88,6 +89,7 @@ SCRIPT = textwrap.dedent(
     import matplotlib.figure
     import pandas as pd
 
+    from neural_ode.commands import _run_options as run_options
     from neural_ode.commands import run as run_command
     from neural_ode.config import CellConfig
     from neural_ode.measuring.cell import measure_cell
@@ -107,8 +109,8 @@ SCRIPT = textwrap.dedent(
     seen["help"] = "--tag LIST" in parser.format_help()
     (out / "sweep.toml").write_text('tag = "a,b"\\nmethod = "direct,adjoint"\\nsolver = "euler"\\nsteps = [2, 4]\\n'
                                     'batch = 2\\nwidth = 4\\ndim = 2\\n')
-    settings = run_command.read_config(str(out / "sweep.toml"))
-    axes = {k: v for k, v in settings.items() if k in run_command.CONFIG_KEYS and k != "preset"}
+    settings = run_options.read_config(str(out / "sweep.toml"))
+    axes = {k: v for k, v in settings.items() if k in run_options.CONFIG_KEYS and k != "preset"}
     cells = plan(PRESETS["quick"], axes, RunSettings(repeats=1, warmup=0, timeout_s=120))
     seen["toml"] = sorted({c.tag for c in cells})
     records = [measure_cell(c, rss="skip") for c in cells]

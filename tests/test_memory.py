@@ -134,16 +134,3 @@ def test_an_affine_fit_on_8_to_64_steps_predicts_512_steps_within_5_percent(meth
     fit = fit_growth(steps, [saved(method, s).saved_bytes for s in steps])
     assert fit.predict(512) == pytest.approx(saved(method, 512).saved_bytes, rel=0.05)
 
-
-def test_threads_come_from_the_environment_variable():
-    import torch
-
-    from neural_ode.measuring.timing import THREADS_VARIABLE, apply_threads
-
-    previous = torch.get_num_threads()
-    try:
-        assert apply_threads({THREADS_VARIABLE: "1"}) == 1
-        with pytest.raises(ValueError, match=THREADS_VARIABLE):
-            apply_threads({THREADS_VARIABLE: "zero"})
-    finally:
-        torch.set_num_threads(previous)

@@ -384,20 +384,21 @@ def test_a_service_that_is_not_a_dask_scheduler_is_refused(says, capsys, monkeyp
 
 
 def test_threads_reach_the_workers_cell_processes(monkeypatch):
-    """The sweep's --threads travels with each task: the worker's cell process reads it."""
-    from neural_ode.measuring.timing import THREADS_VARIABLE
+    """The sweep's process settings (--threads, its commit) travel with each task as an argument:
+    the worker's cell process is given them, and no environment variable is set for it."""
     from neural_ode.sweeping import dask_runner
+    from neural_ode.sweeping.process import ProcessSettings
 
     seen = {}
 
-    def cell_process(config, **_):
-        seen["threads"] = os.environ.get(THREADS_VARIABLE)
+    def cell_process(config, settings=None, **_):
+        seen["settings"] = settings
         return fake_cell(config)
 
     monkeypatch.setattr(runner, "run_cell", cell_process)
-    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
     config = CellConfig(workload="mlp", method="direct", solver="euler", steps=2, batch=2, width=4)
-    with monkeypatch.context() as patch:
-        patch.setattr(os, "environ", dict(os.environ))  # the worker's environment, restored after
-        row = dask_runner.measure_on_worker(config.to_dict(), "3")
-    assert seen["threads"] == "3" and row["status"] == "ok"
+    before = dict(os.environ)
+    settings = ProcessSettings(threads=3, commit="0123abc")
+    row = dask_runner.measure_on_worker(config.to_dict(), settings)
+    assert seen["settings"] == settings and row["status"] == "ok"
+    assert dict(os.environ) == before

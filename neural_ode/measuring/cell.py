@@ -35,7 +35,7 @@ from neural_ode.measuring.backsolve import reverse_state_error
 from neural_ode.measuring.counting import CountingField, Deadline, StepCountingField
 from neural_ode.measuring.failures import NonFiniteError, classify
 from neural_ode.measuring.gradient_pass import GradientPass, build_pass  # noqa: F401 (re-exported)
-from neural_ode.measuring.instructions import INSTRUCTIONS_VARIABLE, TIMEOUT_S, measure_instructions
+from neural_ode.measuring.instructions import TIMEOUT_S, measure_instructions
 from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, rss_peak_bytes, saved_bytes
 from neural_ode.measuring.options import fixed_grid_points, solver_options  # noqa: F401 (re-exported)
 from neural_ode.measuring.provenance import provenance
@@ -71,7 +71,8 @@ def measure_cell(
     peak: bool = True,
     timing: bool = True,
     roundoff: bool = True,
-    instructions: bool | None = None,
+    instructions: bool = False,
+    commit: str | None = None,
 ) -> CellRecord:
     """Measure ``config`` and return its record; never raises for a failing cell.
 
@@ -86,8 +87,9 @@ def measure_cell(
         roundoff: float32 cells: solve again in float64 for the round-off floor
             (``grad_roundoff_floor``, ``sol_roundoff_floor``).
         instructions: count the instructions of one forward and one backward pass under valgrind
-            (:mod:`neural_ode.measuring.instructions`, a separate process: tens of seconds); None: when
-            ``$NEURAL_ODE_BENCH_INSTRUCTIONS`` is set (``run --instructions``).
+            (:mod:`neural_ode.measuring.instructions`, a separate process: tens of seconds; ``run --instructions``).
+        commit: the git commit the record carries (a sweep's, the one it started at); None: the
+            checkout's this package runs from.
 
     Returns:
         a :class:`CellRecord` with status ``ok``, or the failure's status and message and every
@@ -99,7 +101,7 @@ def measure_cell(
     deadline = Deadline(config.timeout_s)
     phases = fields["phase_s"] = {}
     try:
-        fields.update(provenance(config.device))
+        fields.update(provenance(config.device, commit))
         if rss == "fresh":
             with _phase(phases, "rss"):
                 fields["rss_peak_bytes"] = rss_peak_in_fresh_process(config)
@@ -120,7 +122,7 @@ def measure_cell(
         if roundoff:
             with _phase(phases, "roundoff"):
                 _measure_roundoff(config, solution, gradient, deadline, fields)
-        if instructions or (instructions is None and os.environ.get(INSTRUCTIONS_VARIABLE)):
+        if instructions:
             left_s = None if deadline.at is None else max(deadline.at - time.monotonic(), 1.0)
             with _phase(phases, "instructions"):
                 fields.update(measure_instructions([config.to_dict()], timeout_s=left_s or TIMEOUT_S)[0])

@@ -37,8 +37,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-#: the environment variable that asks each cell of a sweep for its instruction counts (``run --instructions``)
-INSTRUCTIONS_VARIABLE = "NEURAL_ODE_BENCH_INSTRUCTIONS"
 #: instructions_status of a measured cell
 MEASURED = "measured"
 #: seconds valgrind may take for one process (about a minute of CPU for a small cell: most of it importing
@@ -90,13 +88,13 @@ def measure_instructions(
         root = str(Path(__file__).resolve().parents[2])
         pythonpath = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     with tempfile.TemporaryDirectory(prefix="neural-ode-callgrind-") as folder:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(pythonpath), PYTHONHASHSEED="0",
-                   NEURAL_ODE_BENCH_THREADS=str(threads), NEURAL_ODE_BENCH_CALLGRIND_DIR=folder)  # fmt: skip
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(pythonpath), PYTHONHASHSEED="0")
+        request = {"cells": cells, "threads": threads, "folder": folder}  # the child's arguments, on its stdin
         code = f"import runpy; runpy.run_path({str(Path(__file__).resolve())!r}, run_name='__main__')"
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
                    f"--callgrind-out-file={folder}/callgrind.out", python, "-c", code]  # fmt: skip
         try:
-            done = subprocess.run(command, input=json.dumps(cells), capture_output=True, text=True, env=env,
+            done = subprocess.run(command, input=json.dumps(request), capture_output=True, text=True, env=env,
                                   cwd=cwd, timeout=timeout_s, check=False)  # fmt: skip
         except subprocess.TimeoutExpired:
             return [_empty(f"not measured: valgrind took more than {timeout_s:g} s") for _ in cells]
@@ -146,19 +144,21 @@ def _instrumentation_on() -> None:
 
 
 def main() -> None:
-    """Under valgrind: build and warm each cell on stdin, then count each one's forward and backward pass
-    into its own callgrind dump; write ``index.json`` (each cell's dump numbers, or its error); exit."""
+    """Under valgrind: build and warm each cell of the request on stdin (``cells``, with torch's
+    ``threads``), then count each one's forward and backward pass into its own callgrind dump; write
+    ``index.json`` into the request's ``folder`` (each cell's dump numbers, or its error); exit."""
     import gc
 
     import torch
 
-    torch.set_num_threads(int(os.environ.get("NEURAL_ODE_BENCH_THREADS") or 1))
+    request = json.loads(sys.stdin.read())
+    torch.set_num_threads(int(request["threads"]))
     from neural_ode.config import CellConfig
     from neural_ode.measuring.gradient_pass import build_pass
 
-    folder = Path(os.environ["NEURAL_ODE_BENCH_CALLGRIND_DIR"])
+    folder = Path(request["folder"])
     steps, index = [], []
-    for fields in json.loads(sys.stdin.read()):
+    for fields in request["cells"]:
         try:
             import dataclasses
 

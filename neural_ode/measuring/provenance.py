@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import platform
 import subprocess
 from pathlib import Path
 
 import torch
-
-#: set by a sweep to the commit it started at, so that all its cells carry it (a commit made
-#: while a sweep runs does not split the sweep: its cells run the code the sweep loaded)
-COMMIT_VARIABLE = "NEURAL_ODE_BENCH_COMMIT"
-
-
-def git_commit() -> str | None:
-    """The commit the measurement belongs to: the sweep's (``$NEURAL_ODE_BENCH_COMMIT``), else the
-    checkout's this package runs from; None outside a git checkout."""
-    return os.environ.get(COMMIT_VARIABLE) or checkout_commit()
 
 
 @functools.cache
@@ -129,9 +118,10 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def provenance(device: str) -> dict:
+def provenance(device: str, commit: str | None = None) -> dict:
     """Versions, device name, thread count, host, machine identity (:func:`machine_identity`) and
-    commit, as record fields."""
+    commit, as record fields. ``commit``: the one the sweep started at (all its cells carry it, see
+    :class:`neural_ode.sweeping.process.ProcessSettings`); None: the checkout's this package runs from."""
     import torchdiffeq
 
     return {
@@ -143,5 +133,5 @@ def provenance(device: str) -> dict:
         "threads": torch.get_num_threads(),
         "hostname": platform.node(),
         **machine_identity(),
-        "git_commit": git_commit(),
+        "git_commit": commit or checkout_commit(),
     }

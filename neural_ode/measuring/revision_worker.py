@@ -7,6 +7,8 @@ imports only the standard library at its top, and from ``neural_ode`` only the l
 entry points (``CellConfig``, ``measure_cell``, ``build_pass`` and the pass's ``forward``/``backward``/
 ``zero_grad``/``run``), so that older revisions can be measured too.
 
+Its one argument is torch's CPU threads (``ab --threads``; default 1).
+
 Protocol: one JSON object a line on stdin, one a line on stdout (the library's own prints go to
 stderr):
 
@@ -34,9 +36,6 @@ import json
 import os
 import sys
 import time
-
-#: the environment variable of torch's CPU threads (as ``neural_ode.measuring.timing.THREADS_VARIABLE``)
-THREADS_VARIABLE = "NEURAL_ODE_BENCH_THREADS"
 
 
 def _send(stream, message: dict) -> None:
@@ -125,7 +124,7 @@ def main() -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # prints of the library go to stderr
     import torch
 
-    threads = int(os.environ.get(THREADS_VARIABLE) or 1)
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1  # ``python -c CODE THREADS``: argv is [-c, THREADS]
     torch.set_num_threads(threads)
     versions = {"torch": torch.__version__}
     try:

@@ -120,11 +120,10 @@ class Worker:
     def __init__(self, side: Revision, threads: int):
         self.side = side
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(side.path_entries()), PYTHONHASHSEED="0")
-        env["NEURAL_ODE_BENCH_THREADS"] = str(threads)
         self.log = tempfile.TemporaryFile(mode="w+")
         code = f"import runpy; runpy.run_path({str(WORKER_SCRIPT)!r}, run_name='__main__')"
         self.process = subprocess.Popen(
-            [side.python, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            [side.python, "-c", code, str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             text=True, env=env, cwd=str(side.tree),
         )  # fmt: skip
         self.ready: dict | None = None

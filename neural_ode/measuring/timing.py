@@ -283,21 +283,3 @@ def _own_cpu_s() -> float:
     times = os.times()
     return times.user + times.system
 
-
-#: the environment variable that sets torch's CPU threads in cell processes and benchmark suites
-THREADS_VARIABLE = "NEURAL_ODE_BENCH_THREADS"
-
-
-def apply_threads(environ=os.environ) -> int:
-    """Set torch's intra-op CPU threads from ``$NEURAL_ODE_BENCH_THREADS`` (if set); the count in use.
-
-    ``run --threads N`` sets the variable for its cell processes (presets pin 1: on a shared
-    machine a second thread turns preemption into 100x slower percentiles); the ASV and
-    pytest-benchmark suites honour it too. An invalid value raises ``ValueError`` naming it.
-    """
-    value = environ.get(THREADS_VARIABLE)
-    if value:
-        if not value.strip().isdigit() or int(value) < 1:
-            raise ValueError(f"{THREADS_VARIABLE} must be a positive integer, got {value!r}")
-        torch.set_num_threads(int(value))
-    return torch.get_num_threads()

@@ -46,35 +46,32 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from neural_ode.config import CellConfig
 from neural_ode.results.record import CellRecord
 from neural_ode.sweeping.plan import cell_label
+from neural_ode.sweeping.process import DEFAULT_SETTINGS, ProcessSettings
 from neural_ode.sweeping.runner import KILL_GRACE_S, ResultsLog, SweepOutcome, _failed, _now, _with_tail, describe_exit
 
 #: seconds the client waits for the scheduler to answer
 CONNECT_TIMEOUT_S = 30
 
 
-def measure_on_worker(config: dict, threads: str | None = None) -> dict:
-    """On a Dask worker: measure the cell ``config`` in a fresh Python process; its record as a dict.
+def measure_on_worker(config: dict, settings: ProcessSettings = DEFAULT_SETTINGS) -> dict:
+    """On a Dask worker: measure the cell ``config`` in a fresh Python process under the sweep's
+    ``settings`` (torch threads, commit, instructions); its record as a dict.
 
     Never raises for a failing cell: a timeout or a dead process gives a record with status
-    ``timeout`` or ``crashed``, as the local runner does. ``threads`` is the sweep's ``--threads``
-    (torch CPU threads of the cell process; None: the worker's environment decides).
+    ``timeout`` or ``crashed``, as the local runner does.
     """
-    from neural_ode.measuring.timing import THREADS_VARIABLE
-
-    if threads is not None:
-        os.environ[THREADS_VARIABLE] = str(threads)  # read by the cell process (run_cell passes the environment)
     cell = CellConfig(**config)
     if not multiprocessing.current_process().daemon:
         # a worker started with DASK_DISTRIBUTED__WORKER__DAEMON=False (or --no-nanny): the local
         # runner's forkserver, which imports torch once per worker, not once per cell
         from neural_ode.sweeping.runner import run_cell
 
-        return run_cell(cell).to_dict()
+        return run_cell(cell, settings=settings).to_dict()
     kill_after_s = cell.timeout_s + KILL_GRACE_S
     measured_at, started = _now(), time.perf_counter()
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "neural_ode.sweeping.worker"],
+            [sys.executable, "-m", "neural_ode.sweeping.worker", json.dumps(settings.to_dict())],
             input=json.dumps(config),
             capture_output=True,
             text=True,
@@ -85,7 +82,7 @@ def measure_on_worker(config: dict, threads: str | None = None) -> dict:
     except subprocess.TimeoutExpired as exc:
         output = (exc.stderr or b"").decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
         message = f"killed after {kill_after_s:g} s (the cell's timeout is {cell.timeout_s:g} s)"
-        return _failed(cell, "timeout", _with_tail(message, output), started, measured_at).to_dict()
+        return _failed(cell, "timeout", _with_tail(message, output), started, measured_at, settings.commit).to_dict()
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     if done.returncode == 0 and lines:
         try:
@@ -93,7 +90,7 @@ def measure_on_worker(config: dict, threads: str | None = None) -> dict:
         except (ValueError, TypeError):
             pass
     reason = describe_exit(done.returncode) if done.returncode != 0 else "the cell process wrote no record"
-    return _failed(cell, "crashed", _with_tail(reason, done.stderr), started, measured_at).to_dict()
+    return _failed(cell, "crashed", _with_tail(reason, done.stderr), started, measured_at, settings.commit).to_dict()
 
 
 class Preload(WorkerPlugin):
@@ -114,34 +111,31 @@ class Preload(WorkerPlugin):
             start_worker_server()
 
 
-def reference_on_worker(config: dict, threads: str | None = None) -> str | None:
+def reference_on_worker(config: dict, settings: ProcessSettings = DEFAULT_SETTINGS) -> str | None:
     """On a Dask worker: compute the float64 reference of the cell ``config`` into this machine's
     cache unless it is there; None when it is there, else the reason it could not be computed.
 
-    In a fresh process, killed past the cell's ``timeout_s`` (at most the local pass's limit), as the
-    local reference pass does.
+    In a fresh process with the sweep's threads (``settings``), killed past the cell's ``timeout_s``
+    (at most the local pass's limit), as the local reference pass does.
     """
     from neural_ode.measuring.reference import is_cached
-    from neural_ode.measuring.timing import THREADS_VARIABLE
     from neural_ode.sweeping.runner import REFERENCE_TIMEOUT_S
 
     cell = CellConfig(**config)
     if is_cached(cell):
         return None
-    env = dict(os.environ)
-    if threads is not None:
-        env[THREADS_VARIABLE] = str(threads)
     code = (
         "import json, sys; from neural_ode.config import CellConfig; "
-        "from neural_ode.measuring.timing import apply_threads; "
+        "from neural_ode.sweeping.process import ProcessSettings; "
         "from neural_ode.measuring.reference import reference_for; "
-        "apply_threads(); reference_for(CellConfig(**json.loads(sys.stdin.read())))"
+        "ProcessSettings.from_dict(json.loads(sys.argv[1])).apply(); "
+        "reference_for(CellConfig(**json.loads(sys.stdin.read())))"
     )
     limit = min(REFERENCE_TIMEOUT_S, cell.timeout_s)
     try:
         done = subprocess.run(
-            [sys.executable, "-c", code], input=json.dumps(config), capture_output=True, text=True,
-            timeout=limit, env=env, check=False,
+            [sys.executable, "-c", code, json.dumps(settings.to_dict())], input=json.dumps(config),
+            capture_output=True, text=True, timeout=limit, env=dict(os.environ), check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         return f"not computed within {limit:g} s"
@@ -151,7 +145,7 @@ def reference_on_worker(config: dict, threads: str | None = None) -> str | None:
     return None
 
 
-def _references_on_cluster(client, cells: Sequence[CellConfig], threads, progress: bool) -> None:
+def _references_on_cluster(client, cells: Sequence[CellConfig], settings: ProcessSettings, progress: bool) -> None:
     """The reference pass of a Dask sweep: one task per problem the cells need, awaited before any cell."""
     from distributed import as_completed
     from tqdm import tqdm
@@ -168,7 +162,7 @@ def _references_on_cluster(client, cells: Sequence[CellConfig], threads, progres
     if not needed:
         return
     futures = {
-        client.submit(reference_on_worker, cell.to_dict(), threads, key=f"reference-{index}", pure=False): cell
+        client.submit(reference_on_worker, cell.to_dict(), settings, key=f"reference-{index}", pure=False): cell
         for index, cell in enumerate(needed.values())
     }
     with tqdm(total=len(futures), file=sys.stderr, unit="reference", disable=not progress, dynamic_ncols=True) as bar:
@@ -276,8 +270,12 @@ def run_sweep_dask(
     *,
     resume: bool = False,
     progress: bool = True,
+    settings: ProcessSettings = DEFAULT_SETTINGS,
 ) -> SweepOutcome:
     """Measure ``cells`` on the Dask cluster at ``scheduler``, appending records as they arrive.
+
+    Every task takes the sweep's ``settings`` (torch threads, commit, instructions) as an argument,
+    and gives them to its cell process.
 
     ``scheduler`` is an address (``tcp://HOST:PORT``) or a client from :func:`connect` (which the
     client's ``with`` closes at the end).
@@ -295,19 +293,16 @@ def run_sweep_dask(
     done = log.done_keys() if resume else set()
     todo = [cell for cell in cells if cell.key not in done]
     records: list[CellRecord] = []
-    from neural_ode.measuring.timing import THREADS_VARIABLE
-
-    threads = os.environ.get(THREADS_VARIABLE)  # the sweep's --threads, for the workers' cell processes
     lost: list[str] = []
     client = scheduler if not isinstance(scheduler, str) else connect(scheduler)
     with client:
         _check_workers(client)
         client.register_plugin(Preload(), name=Preload.name)  # every worker imports torch before any cell
-        _references_on_cluster(client, todo, threads, progress)
+        _references_on_cluster(client, todo, settings, progress)
         futures = {}
         for index, cell in enumerate(todo):
             future = client.submit(
-                measure_on_worker, cell.to_dict(), threads, key=f"cell-{index}-{cell_label(cell)}", pure=False
+                measure_on_worker, cell.to_dict(), settings, key=f"cell-{index}-{cell_label(cell)}", pure=False
             )
             futures[future] = cell
         with tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=not progress, dynamic_ncols=True) as bar:

@@ -23,12 +23,14 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from neural_ode.axes import AXES, problem_keys
 from neural_ode.config import CellConfig
 from neural_ode.results.record import CellRecord
 from neural_ode.storage.paths import replace_atomically
+from neural_ode.sweeping.process import DEFAULT_SETTINGS, ProcessSettings
 from neural_ode.sweeping.worker import run_child, start_worker_server, worker_context
 
 #: seconds a group process may run past the sum of its members' ``timeout_s``
@@ -48,24 +50,24 @@ def problem_groups(cells: Sequence[CellConfig]) -> list[list[CellConfig]]:
     return list(groups.values())
 
 
-def measure_untimed_into(config: dict, record_path: str) -> None:
-    """In a cell process: measure the cell ``config`` without its timed runs (RSS peak first, exact
-    figures, memory, errors) and write its record to ``record_path`` (written whole, then renamed)."""
+def measure_untimed_into(config: dict, record_path: str, settings: ProcessSettings = DEFAULT_SETTINGS) -> None:
+    """In a cell process: measure the cell ``config`` under the sweep's ``settings`` without its timed
+    runs (RSS peak first, exact figures, memory, errors) and write its record to ``record_path``
+    (written whole, then renamed)."""
     from neural_ode.measuring.cell import measure_cell
-    from neural_ode.measuring.timing import apply_threads
 
-    apply_threads()
-    record = measure_cell(CellConfig(**config), rss="here", timing=False)
+    settings.apply()
+    record = measure_cell(CellConfig(**config), rss="here", timing=False, **settings.cell_options())
     _write_json(record_path, record.to_dict())
 
 
-def time_group_into(payload: dict, result_path: str) -> None:
+def time_group_into(payload: dict, result_path: str, settings: ProcessSettings = DEFAULT_SETTINGS) -> None:
     """In the group process: time ``payload["cells"]`` together (forward NFE ``payload["nfe_forward"]``,
-    id ``payload["group"]``) and write their timing fields, a JSON list, to ``result_path``."""
+    id ``payload["group"]``) with the sweep's threads (``settings``) and write their timing fields, a
+    JSON list, to ``result_path``."""
     from neural_ode.measuring.grouped import time_group
-    from neural_ode.measuring.timing import apply_threads
 
-    apply_threads()
+    settings.apply()
     cells = [CellConfig(**cell) for cell in payload["cells"]]
     _write_json(result_path, time_group(cells, payload["nfe_forward"], payload["group"]))
 
@@ -75,9 +77,11 @@ def _write_json(path: str, value) -> None:
     replace_atomically(Path(path), json.dumps(value).encode("utf-8"))
 
 
-def time_group_records(records: list[CellRecord], *, tmp_dir: Path | str | None = None) -> list[CellRecord]:
+def time_group_records(
+    records: list[CellRecord], *, tmp_dir: Path | str | None = None, settings: ProcessSettings = DEFAULT_SETTINGS
+) -> list[CellRecord]:
     """``records`` (one problem's members, measured untimed) with the timings of one interleaved group
-    process added to those with status ``ok``; the others unchanged.
+    process (run under the sweep's ``settings``) added to those with status ``ok``; the others unchanged.
 
     With fewer than two ok members there is nothing to interleave, and the one left is timed in the
     same way alone (a group of one; no group id)."""
@@ -92,7 +96,7 @@ def time_group_records(records: list[CellRecord], *, tmp_dir: Path | str | None 
     }
     limit = sum(records[i].config.timeout_s for i in timed) + GROUP_GRACE_S
     begun = time.perf_counter()
-    fields, failure = _run_group_process(payload, limit, tmp_dir)
+    fields, failure = _run_group_process(payload, limit, tmp_dir, settings)
     share = (time.perf_counter() - begun) / len(timed)  # the group process's wall, each member's part of it
     out = list(records)
     for position, index in enumerate(timed):
@@ -107,14 +111,15 @@ def time_group_records(records: list[CellRecord], *, tmp_dir: Path | str | None 
     return out
 
 
-def _run_group_process(payload: dict, kill_after_s: float, tmp_dir) -> tuple[list[dict] | None, str]:
+def _run_group_process(payload: dict, kill_after_s: float, tmp_dir, settings) -> tuple[list[dict] | None, str]:
     """Run :func:`time_group_into` in a fresh worker process: (its fields per member, "") or (None, why)."""
     start_worker_server()
     with tempfile.TemporaryDirectory(prefix="neural-ode-group-", dir=tmp_dir) as tmp:
         result_path, log_path = os.path.join(tmp, "timings.json"), os.path.join(tmp, "output.txt")
         process = worker_context().Process(
             target=run_child,
-            args=(time_group_into, dict(os.environ), payload, result_path, log_path, os.getpid()),
+            args=(partial(time_group_into, settings=settings), dict(os.environ), payload, result_path, log_path,
+                  os.getpid()),  # fmt: skip
             name=f"neural-ode-bench group of {len(payload['cells'])} cells",
         )
         process.start()

@@ -46,6 +46,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from neural_ode.config import CellConfig
@@ -54,6 +55,7 @@ from neural_ode.results.record import CellRecord
 from neural_ode.results.records import ResultsLog
 from neural_ode.sweeping.groups import measure_untimed_into, problem_groups, time_group_records
 from neural_ode.sweeping.plan import cell_label
+from neural_ode.sweeping.process import DEFAULT_SETTINGS, ProcessSettings
 from neural_ode.sweeping.worker import measure_into, reference_into, run_child, start_worker_server, worker_context
 
 #: seconds a cell process may run past its cell's ``timeout_s`` (a phase that overruns, a hang)
@@ -73,6 +75,7 @@ def run_cell(
     kill_after_s: float | None = None,
     target: Callable[[dict, str], None] = measure_into,
     tmp_dir: Path | str | None = None,
+    settings: ProcessSettings | None = None,
 ) -> CellRecord:
     """Measure ``config`` in a fresh process; never raises for a failing cell.
 
@@ -82,9 +85,12 @@ def run_cell(
             default ``config.timeout_s + KILL_GRACE_S``.
         target: what the process runs, ``target(config_dict, record_path)``, its output going
             to a log whose tail a failure's ``error`` quotes; default
-            :func:`neural_ode.sweeping.worker.measure_into`. It sees this process's environment variables.
+            :func:`neural_ode.sweeping.worker.measure_into`. It sees this process's environment variables
+            (the user's: ``NEURAL_ODE_BENCH_CACHE``).
         tmp_dir: where the cell's temporary folder goes (default: the system's); a sweep passes
             ``DIR/.cells-tmp`` so that a killed sweep leaves nothing outside its folder.
+        settings: the sweep's settings of its cell processes (threads, commit, instructions), given
+            to ``target`` as its ``settings`` argument; None: the target takes none (its defaults).
 
     Returns:
         the process's record, or a record with status ``timeout`` or ``crashed`` and no figures.
@@ -95,11 +101,13 @@ def run_cell(
     kill_after_s = config.timeout_s + KILL_GRACE_S if kill_after_s is None else kill_after_s
     start_worker_server()
     measured_at = _now()
+    work = target if settings is None else partial(target, settings=settings)
+    commit = None if settings is None else settings.commit
     with tempfile.TemporaryDirectory(prefix="neural-ode-cell-", dir=tmp_dir) as tmp:
         record_path, log_path = os.path.join(tmp, "record.json"), os.path.join(tmp, "output.txt")
         process = worker_context().Process(
             target=run_child,
-            args=(target, dict(os.environ), config.to_dict(), record_path, log_path, os.getpid()),
+            args=(work, dict(os.environ), config.to_dict(), record_path, log_path, os.getpid()),
             name=f"neural-ode-bench cell: {cell_label(config)}",
         )
         started = time.perf_counter()
@@ -120,11 +128,11 @@ def run_cell(
         record = _read_record(record_path)
     if timed_out:
         message = f"killed after {kill_after_s:g} s (the cell's timeout is {config.timeout_s:g} s)"
-        return _failed(config, "timeout", _with_tail(message, output), started, measured_at)
+        return _failed(config, "timeout", _with_tail(message, output), started, measured_at, commit)
     if process.exitcode == 0 and record is not None:
         return record
     reason = describe_exit(process.exitcode) if process.exitcode != 0 else "the cell process wrote no record"
-    return _failed(config, "crashed", _with_tail(reason, output), started, measured_at)
+    return _failed(config, "crashed", _with_tail(reason, output), started, measured_at, commit)
 
 
 def describe_exit(returncode: int) -> str:
@@ -157,12 +165,15 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def _failed(config: CellConfig, status: str, error: str, started: float, measured_at: str) -> CellRecord:
-    """The record of a cell whose process gave none: status, error and provenance, no figures."""
+def _failed(
+    config: CellConfig, status: str, error: str, started: float, measured_at: str, commit: str | None = None
+) -> CellRecord:
+    """The record of a cell whose process gave none: status, error and provenance (``commit``: the
+    sweep's), no figures."""
     from neural_ode.measuring.provenance import provenance
 
     try:
-        origin = provenance(config.device)
+        origin = provenance(config.device, commit)
     except (OSError, RuntimeError):  # provenance is a nicety; the failure is the result
         origin = {}
     return CellRecord(
@@ -194,8 +205,12 @@ def run_sweep(
     *,
     resume: bool = False,
     progress: bool = True,
+    settings: ProcessSettings = DEFAULT_SETTINGS,
 ) -> SweepOutcome:
     """Measure ``cells``, one fresh process each, appending each record to ``out_dir/results.jsonl``.
+
+    Every cell process (reference pass, cells, group processes) runs under ``settings``: the
+    sweep's torch threads, commit and instruction counting.
 
     The cells of one problem are timed together, in interleaved rounds in one more process
     (:mod:`neural_ode.sweeping.groups`), and their records appended once that is done: a killed
@@ -215,7 +230,7 @@ def run_sweep(
     records = []
     prepare_workloads(todo, progress=progress)
     with _removed_after(tmp_dir):
-        prepare_references(todo, tmp_dir=tmp_dir, progress=progress)
+        prepare_references(todo, tmp_dir=tmp_dir, progress=progress, settings=settings)
     tmp_dir = clear_tmp(Path(out_dir))
     with (
         tqdm(total=len(todo), file=sys.stderr, unit="cell", disable=quiet(progress), dynamic_ncols=True) as bar,
@@ -224,10 +239,12 @@ def run_sweep(
         for group in problem_groups(todo):
             bar.set_description(cell_label(group[0]) + (f" and {len(group) - 1} more" if len(group) > 1 else ""))
             if len(group) == 1:
-                done_now = [run_cell(group[0], tmp_dir=tmp_dir)]
+                done_now = [run_cell(group[0], tmp_dir=tmp_dir, settings=settings)]
             else:  # one problem's contenders: exact figures each alone, then timed together (see groups)
-                done_now = [run_cell(cell, tmp_dir=tmp_dir, target=measure_untimed_into) for cell in group]
-                done_now = time_group_records(done_now, tmp_dir=tmp_dir)
+                done_now = [
+                    run_cell(cell, tmp_dir=tmp_dir, target=measure_untimed_into, settings=settings) for cell in group
+                ]
+                done_now = time_group_records(done_now, tmp_dir=tmp_dir, settings=settings)
             for record in done_now:
                 log.append(record)
                 records.append(record)
@@ -261,12 +278,14 @@ def prepare_references(
     parallel: int | None = None,
     timeout_s: float | None = None,
     progress: bool = True,
+    settings: ProcessSettings = DEFAULT_SETTINGS,
 ) -> dict[str, str]:
     """Compute the float64 references ``cells`` need that the disk cache lacks, before any is measured.
 
     One fresh process per problem, ``parallel`` at a time (default: the cores this process may
     use); nothing is timed while they run. Each is killed after ``timeout_s`` (default: the
-    longest ``timeout_s`` of the cells that need it, at most :data:`REFERENCE_TIMEOUT_S`).
+    longest ``timeout_s`` of the cells that need it, at most :data:`REFERENCE_TIMEOUT_S`). Each
+    process takes the sweep's ``settings`` (its threads).
 
     Returns:
         the problems whose reference could not be computed: a readable label -> the reason (each
@@ -297,7 +316,7 @@ def prepare_references(
 
     def one(key: str) -> CellRecord:
         limit = min(REFERENCE_TIMEOUT_S, budget[key]) if timeout_s is None else timeout_s
-        return run_cell(needed[key], kill_after_s=limit, target=reference_into, tmp_dir=tmp_dir)
+        return run_cell(needed[key], kill_after_s=limit, target=reference_into, tmp_dir=tmp_dir, settings=settings)
 
     failed: dict[str, str] = {}
     start_worker_server()

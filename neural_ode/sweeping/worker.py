@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from neural_ode.sweeping.process import DEFAULT_SETTINGS, ProcessSettings
+
 #: what the server process imports once before forking cell processes. torch.profiler imports
 #: torch._dynamo (and sympy, some 800 modules, about 3 s) the first time it profiles.
 PRELOAD = ("neural_ode.measuring.cell", "neural_ode.results.record", "torch._dynamo")
@@ -183,31 +185,30 @@ def name_leftovers(record_path: str, message: str) -> None:
     os.replace(partial, record_path)
 
 
-def measure_into(config: dict, record_path: str) -> None:
-    """Measure the cell ``config`` (a CellConfig's fields) and write its record to ``record_path``.
+def measure_into(config: dict, record_path: str, settings: ProcessSettings = DEFAULT_SETTINGS) -> None:
+    """Measure the cell ``config`` (a CellConfig's fields) under the sweep's ``settings`` (threads,
+    commit, instructions) and write its record to ``record_path``.
 
     The record is one JSON object, written atomically (:func:`neural_ode.storage.paths.replace_atomically`),
     so a reader sees all of it or nothing.
     """
     from neural_ode.config import CellConfig
     from neural_ode.measuring.cell import measure_cell
-    from neural_ode.measuring.timing import apply_threads
     from neural_ode.storage.paths import replace_atomically
 
-    apply_threads()  # run --threads N, passed in the environment (the record's ``threads`` says what ran)
-    record = measure_cell(CellConfig(**config), rss="here")
+    settings.apply()  # run --threads N (the record's ``threads`` says what ran)
+    record = measure_cell(CellConfig(**config), rss="here", **settings.cell_options())
     replace_atomically(Path(record_path), json.dumps(record.to_dict()).encode("utf-8"))
 
 
-def reference_into(config: dict, record_path: str) -> None:
+def reference_into(config: dict, record_path: str, settings: ProcessSettings = DEFAULT_SETTINGS) -> None:
     """Compute the float64 reference of the cell ``config`` into the disk cache, then write an
     ``ok`` record (no figures) to ``record_path`` (the sweep's reference pass)."""
     from neural_ode.config import CellConfig
     from neural_ode.measuring.reference import reference_for
-    from neural_ode.measuring.timing import apply_threads
     from neural_ode.results.record import CellRecord
 
-    apply_threads()
+    settings.apply()
     cell = CellConfig(**config)
     reference_for(cell)
     with open(record_path, "w", encoding="utf-8") as handle:
@@ -215,17 +216,19 @@ def reference_into(config: dict, record_path: str) -> None:
 
 
 def main() -> int:
-    """``python -m neural_ode.sweeping.worker``: the cell read from stdin, its record written to stdout."""
+    """``python -m neural_ode.sweeping.worker [SETTINGS]``: the cell read from stdin, its record written
+    to stdout; ``SETTINGS``, a JSON object of :class:`~neural_ode.sweeping.process.ProcessSettings`
+    (default: none given)."""
     record_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # library output must not mix with the record
 
     from neural_ode.config import CellConfig
     from neural_ode.measuring.cell import measure_cell
-    from neural_ode.measuring.timing import apply_threads
 
-    apply_threads()
-    record = measure_cell(CellConfig(**json.loads(sys.stdin.read())), rss="here")
+    settings = ProcessSettings.from_dict(json.loads(sys.argv[1])) if len(sys.argv) > 1 else ProcessSettings()
+    settings.apply()
+    record = measure_cell(CellConfig(**json.loads(sys.stdin.read())), rss="here", **settings.cell_options())
     record_out.write(json.dumps(record.to_dict()) + "\n")
     record_out.close()  # flushed and closed: no unclosed-file ResourceWarning at exit
     return 0
