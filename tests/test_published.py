@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from neural_ode.apps.published.table import COLUMNS, KINDS, PUBLISHED
 from neural_ode.cli import main as cli_main
-from neural_ode.published.table import COLUMNS, KINDS, PUBLISHED
 
-joint = pytest.importorskip("neural_ode.published.joint")
+joint = pytest.importorskip("neural_ode.apps.published.joint")
 pytest.importorskip("torchode")
 
 
@@ -40,7 +40,7 @@ def test_the_published_command_writes_every_row_with_its_source_and_verdict(tmp_
 
 @pytest.mark.slow
 def test_solver_dependence_trains_and_evaluates_every_model_at_every_solver():
-    from neural_ode.published.solver_dependence import EVAL_STEPS, solver_dependence
+    from neural_ode.apps.published.solver_dependence import EVAL_STEPS, solver_dependence
 
     models = solver_dependence(epochs=1, train_steps=(1, 2), train_limit=256)
     assert [m.train_steps for m in models] == [1, 2]
@@ -72,8 +72,8 @@ def test_with_results_the_report_gets_the_section_against_published_results(tmp_
 
 def test_a_pass_counts_evaluations_and_steps_apart_in_each_direction():
     """dopri5 on one interval: 2 evaluations to pick the first step, then 6 per accepted or rejected step."""
+    from neural_ode.apps.published.counted import count_pass
     from neural_ode.config import CellConfig
-    from neural_ode.published.counted import count_pass
 
     mlp = {"workload": "mlp", "solver": "dopri5", "batch": 4, "width": 32, "dim": 2, "layers": 2}
     for rtol, atol in ((1e-5, 1e-5), (1e-5, 1e-8)):

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
+from neural_ode.apps.published.table import _seminorm_swept
 from neural_ode.axes import AXES, ConfigError, problem_keys
 from neural_ode.cli import main as cli_main
 from neural_ode.config import CellConfig
 from neural_ode.measuring.reference import cache_key
-from neural_ode.published.table import _seminorm_swept
 from neural_ode.sweeping.plan import plan
 from neural_ode.sweeping.presets import PRESETS
 from neural_ode.workloads import WORKLOADS, cnf, latent

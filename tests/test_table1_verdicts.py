@@ -2,8 +2,8 @@
 
 import pandas as pd
 
+from neural_ode.apps.training.claims import _Claims
 from neural_ode.reporting.claims.verdicts import DOES_NOT_HOLD, NOT_SIGNIFICANTLY_DIFFERENT
-from neural_ode.training.claims import _Claims
 
 
 def _table(errors_pct: dict[str, float], images: int = 360) -> pd.DataFrame:

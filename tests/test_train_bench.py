@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
+from neural_ode.apps.training.bench import BenchConfig, train_run
+from neural_ode.apps.training.bench_report import render_bench_report
+from neural_ode.apps.training.bench_runner import RECORDS, append_records, complete_keys, plan, read_records, run_bench
+from neural_ode.apps.training.bench_tables import SMOOTH, answers, frames, summary_table, target_text, time_to_target
+from neural_ode.apps.training.bench_tasks import SPIRAL_SEGMENT, TASKS
 from neural_ode.cli import main as cli_main
-from neural_ode.training.bench import BenchConfig, train_run
-from neural_ode.training.bench_report import render_bench_report
-from neural_ode.training.bench_runner import RECORDS, append_records, complete_keys, plan, read_records, run_bench
-from neural_ode.training.bench_tables import SMOOTH, answers, frames, summary_table, target_text, time_to_target
-from neural_ode.training.bench_tasks import SPIRAL_SEGMENT, TASKS
 
 
 def spiral(method="direct", solver="dopri5", rtol=1e-3, steps=None, seed=0, iterations=2, check_every=5):

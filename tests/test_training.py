@@ -12,19 +12,19 @@ import pandas as pd
 import pytest
 import torch
 
+from neural_ode.apps.training.models import MODELS, build_model, count_parameters, feature_side
+from neural_ode.apps.training.results import load_results
+from neural_ode.apps.training.run_config import TrainConfig
+from neural_ode.apps.training.runs import run_all
+from neural_ode.apps.training.stats import binomial_se, difference_se
+from neural_ode.apps.training.table1 import PAPER_TABLE1, table1_configs
+from neural_ode.apps.training.tolerance import tolerance_sweep
+from neural_ode.apps.training.train import EpochRecord, IterationRecord, train
 from neural_ode.cli import main as cli_main
 from neural_ode.config import ConfigError
 from neural_ode.data.idx import write_idx
 from neural_ode.data.images import Dataset, load_digits
 from neural_ode.reporting.claims.verdicts import VERDICTS
-from neural_ode.training.models import MODELS, build_model, count_parameters, feature_side
-from neural_ode.training.results import load_results
-from neural_ode.training.run_config import TrainConfig
-from neural_ode.training.runs import run_all
-from neural_ode.training.stats import binomial_se, difference_se
-from neural_ode.training.table1 import PAPER_TABLE1, table1_configs
-from neural_ode.training.tolerance import tolerance_sweep
-from neural_ode.training.train import EpochRecord, IterationRecord, train
 
 #: a tiny run: 64 training images in 2 batches, 32 test images, 8 channels
 TINY = {"epochs": 1, "batch": 32, "width": 8, "train_limit": 64, "test_limit": 32}

@@ -30,8 +30,8 @@ def main(args: argparse.Namespace) -> int:
     """Read the inputs, fill the table, write it, print where it is."""
     import pandas as pd
 
+    from neural_ode.apps.published.table import published_table
     from neural_ode.commands.report import read_inputs
-    from neural_ode.published.table import published_table
     from neural_ode.reporting.columns import prepare
     from neural_ode.storage.writer import write_file, write_table
     from neural_ode.validation import UsageError

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import torch
 
+from neural_ode.apps.training.models import MODELS
+from neural_ode.apps.training.report import render_training_report
+from neural_ode.apps.training.results import load_results
+from neural_ode.apps.training.run_config import TrainConfig
+from neural_ode.apps.training.runs import run_all
+from neural_ode.apps.training.table1 import PRESETS, TABLE1_DEFAULTS, table1_display, table1_frame
 from neural_ode.config import ConfigError
 from neural_ode.data.idx import IDXError
 from neural_ode.data.images import DATA_SOURCES, DataError, load_data
 from neural_ode.errors import UsageError
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
-from neural_ode.training.models import MODELS
-from neural_ode.training.report import render_training_report
-from neural_ode.training.results import load_results
-from neural_ode.training.run_config import TrainConfig
-from neural_ode.training.runs import run_all
-from neural_ode.training.table1 import PRESETS, TABLE1_DEFAULTS, table1_display, table1_frame
 from neural_ode.validation import argument, parse_float, parse_int, parse_timeout
 
 NAME = "train"

@@ -1,8 +1,8 @@
 """``neural-ode-bench train-bench``: time to a target loss, per gradient method x solver x tolerance.
 
 Trains each task's model from the same initialisation with every configuration, for each seed,
-one run at a time in a fresh process (:mod:`neural_ode.training.bench_runner`), records every
-iteration to ``--out``/bench.jsonl, then writes the report (:mod:`neural_ode.training.bench_report`).
+one run at a time in a fresh process (:mod:`neural_ode.apps.training.bench_runner`), records every
+iteration to ``--out``/bench.jsonl, then writes the report (:mod:`neural_ode.apps.training.bench_report`).
 ``--resume`` skips the runs already complete; ``--render DIR`` re-renders a results folder.
 
 How a run is executed lives here, above both the sweep and the training packages: in a process
@@ -22,14 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from neural_ode.config import ConfigError
-from neural_ode.methods import METHODS
-from neural_ode.solvers import SOLVERS
-from neural_ode.sweeping.runner import describe_exit
-from neural_ode.sweeping.worker import run_child, start_worker_server, worker_context
-from neural_ode.training.bench import BenchConfig
-from neural_ode.training.bench_report import render_bench_report
-from neural_ode.training.bench_runner import (
+from neural_ode.apps.training.bench import BenchConfig
+from neural_ode.apps.training.bench_report import render_bench_report
+from neural_ode.apps.training.bench_runner import (
     RECORDS,
     append_records,
     complete_keys,
@@ -39,8 +34,13 @@ from neural_ode.training.bench_runner import (
     run_bench,
     train_into,
 )
-from neural_ode.training.bench_tables import read_choices
-from neural_ode.training.bench_tasks import TASKS
+from neural_ode.apps.training.bench_tables import read_choices
+from neural_ode.apps.training.bench_tasks import TASKS
+from neural_ode.config import ConfigError
+from neural_ode.methods import METHODS
+from neural_ode.solvers import SOLVERS
+from neural_ode.sweeping.runner import describe_exit
+from neural_ode.sweeping.worker import run_child, start_worker_server, worker_context
 from neural_ode.validation import UsageError, argument, parse_float, parse_int, parse_timeout
 
 NAME = "train-bench"
@@ -95,10 +95,10 @@ def run_isolated(config: BenchConfig) -> list[dict]:
 
 
 def train_on_worker(config: dict) -> list[dict]:
-    """On a Dask worker: train ``config`` in a fresh ``python -m neural_ode.training.bench_runner``
+    """On a Dask worker: train ``config`` in a fresh ``python -m neural_ode.apps.training.bench_runner``
     process; its records (never raises for a failed run)."""
     done = subprocess.run(
-        [sys.executable, "-m", "neural_ode.training.bench_runner"],
+        [sys.executable, "-m", "neural_ode.apps.training.bench_runner"],
         input=json.dumps(config), capture_output=True, text=True, env=dict(os.environ), check=False,
     )  # fmt: skip
     records = parse_lines(done.stdout)

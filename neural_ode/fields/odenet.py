@@ -1,7 +1,7 @@
 """The ODE-Net block of the paper's MNIST model, and the stem and head around it.
 
 Below both :mod:`neural_ode.workloads` (the ``conv`` and ``digits`` workloads) and
-:mod:`neural_ode.training` (the Section 3 classifiers), so each imports it from here.
+:mod:`neural_ode.apps.training` (the Section 3 classifiers), so each imports it from here.
 Layout (the paper's and torchdiffeq's ``odenet_mnist``): a downsampling stem, the ODE block's
 vector field :class:`ODEBlockField`, then group norm -> ReLU -> global average pool -> linear head.
 """

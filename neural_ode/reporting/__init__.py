@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from neural_ode.exports import lazy_exports
 from neural_ode.reporting.claims.paper import claims_table
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.figures.draw import draw_all
@@ -70,7 +71,7 @@ def render_report(
     Raises:
         neural_ode.results.compare.CompareError: ``commit`` is not a commit of ``frame``.
     Also writes ``choices.csv`` (:func:`neural_ode.reporting.tables.choices.choices_table`) there.
-    ``published`` (the table of :func:`neural_ode.published.table.published_table`, as the
+    ``published`` (the table of :func:`neural_ode.apps.published.table.published_table`, as the
     ``published`` command makes it) adds the section "Against published results".
     Without ``figures`` (``report --no-figures``) only the tables are written: no figure is drawn
     and the page says so. ``progress`` shows which step runs (a tqdm bar on stderr, only when
@@ -157,3 +158,27 @@ class _Steps:
 
 
 __all__ = ["render_report"]
+
+
+#: what the applications (:mod:`neural_ode.apps`) render with, beside :func:`render_report`: public
+#: name -> where it is defined (imported on first use)
+EXPORTS = {
+    "TEMPLATES": "neural_ode.reporting.page.render",
+    "embedded": "neural_ode.reporting.page.render",
+    "html_table": "neural_ode.reporting.page.render",
+    "markdown_table": "neural_ode.reporting.page.render",
+    "md_text": "neural_ode.reporting.page.render",
+    "render_pair": "neural_ode.reporting.page.render",
+    "DPI": "neural_ode.reporting.figures.style",
+    "figure_theme": "neural_ode.reporting.figures.style",
+    "measured": "neural_ode.reporting.columns",
+    "HALF_BAND": "neural_ode.reporting.claims.lines",
+    "method_family": "neural_ode.reporting.claims.lines",
+    "outputs_lines": "neural_ode.reporting.claims.outputs",
+    "HOLDS": "neural_ode.reporting.claims.verdicts",
+    "DOES_NOT_HOLD": "neural_ode.reporting.claims.verdicts",
+    "NOT_ENOUGH_EVIDENCE": "neural_ode.reporting.claims.verdicts",
+    "NOT_MEASURED": "neural_ode.reporting.claims.verdicts",
+    "NOT_SIGNIFICANTLY_DIFFERENT": "neural_ode.reporting.claims.verdicts",
+}
+__getattr__, __dir__ = lazy_exports(__name__, EXPORTS)

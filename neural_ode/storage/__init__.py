@@ -10,3 +10,16 @@ This package sits low: it imports only the ground floor (:mod:`neural_ode.valida
 :mod:`neural_ode.workloads.trusted`; the typed check of a ``results.jsonl`` line is
 :mod:`neural_ode.results.records`.
 """
+
+from __future__ import annotations
+
+from neural_ode.exports import lazy_exports
+
+#: the writers every application uses: public name -> where it is defined
+EXPORTS = {
+    "write_file": "neural_ode.storage.writer",
+    "write_table": "neural_ode.storage.writer",
+    "write_figure": "neural_ode.storage.writer",
+}
+__all__ = sorted(EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, EXPORTS)

@@ -15,6 +15,7 @@ gets the initial state as its first output.
 
 from __future__ import annotations
 
+from neural_ode.exports import lazy_exports
 from neural_ode.workloads.base import Problem as Problem
 from neural_ode.workloads.base import Workload
 from neural_ode.workloads.cnf import CNFWorkload
@@ -47,3 +48,15 @@ def workload_of(name: str) -> Workload:
     from neural_ode.workloads.user import FactoryWorkload
 
     return FactoryWorkload.resolve(name)
+
+
+#: what the applications (:mod:`neural_ode.apps`) take from the workloads beside the registry: the
+#: spiral demo's data and field, and the disk cache (public name -> where it is defined)
+EXPORTS = {
+    "DEMO_POINTS": "neural_ode.workloads.spiral",
+    "TRUE_Y0": "neural_ode.workloads.spiral",
+    "SpiralField": "neural_ode.workloads.spiral",
+    "demo_data": "neural_ode.workloads.spiral",
+    "disk_cached": "neural_ode.workloads.cache",
+}
+__getattr__, __dir__ = lazy_exports(__name__, EXPORTS)

@@ -2,7 +2,7 @@
 
 The conv workload's block (:class:`neural_ode.workloads.conv.ODEBlockField`) is measured there
 with random parameters on random feature maps. Here it is the body of the paper's MNIST
-classifier (stem -> ODE block -> head, :mod:`neural_ode.training.models`) fitted once to
+classifier (stem -> ODE block -> head, :mod:`neural_ode.apps.training.models`) fitted once to
 scikit-learn's 8x8 handwritten digits, which ship with scikit-learn (no download): the state is
 the stem's 4x4 feature maps (``width`` channels) of test digits, the loss the head's
 cross-entropy against their labels, summed over the output times (one output: the classifier's

@@ -61,7 +61,7 @@ def true_spiral(times: torch.Tensor, y0: torch.Tensor | None = None) -> torch.Te
 
 
 @functools.cache
-def _demo_data() -> tuple[torch.Tensor, torch.Tensor]:
+def demo_data() -> tuple[torch.Tensor, torch.Tensor]:
     """The demo's data: times (demo units) and the true spiral there, float64, ``(points, 2)``;
     the solve (about 0.7 s) is cached on disk."""
     t = torch.linspace(0.0, DEMO_T1, DEMO_POINTS, dtype=torch.float64)
@@ -99,7 +99,7 @@ def _fit(width: int, layers: int) -> dict:
     generator = torch.Generator().manual_seed(0)
     with fitting():
         field = SpiralField(width, layers, scale=1.0).double()
-        t, y = _demo_data()
+        t, y = demo_data()
         dt = float(t[1] - t[0])
         optimiser = torch.optim.RMSprop(field.parameters(), lr=1e-3)
         for _ in range(FIT_ITERATIONS):
@@ -138,7 +138,7 @@ class SpiralWorkload(Workload):
         field.net.load_state_dict(fit_state(config.width, config.layers))
         field = field.to(dtype=dtype, device=device)
         generator = torch.Generator().manual_seed(config.seed)
-        t_data, y = _demo_data()
+        t_data, y = demo_data()
         starts = torch.randint(0, DEMO_POINTS // 2, (config.batch,), generator=generator)
         y0 = y[starts]
         problem = Problem(field=field, y0=y0.to(dtype=dtype, device=device))

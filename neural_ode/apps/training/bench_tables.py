@@ -1,6 +1,6 @@
 """The training benchmark's tables from its records (``bench.jsonl``): per-iteration frames, time to target, answers.
 
-Nothing is re-run: every function reads the records :mod:`neural_ode.training.bench_runner` kept.
+Nothing is re-run: every function reads the records :mod:`neural_ode.apps.training.bench_runner` kept.
 
 Time to a target loss: the first iteration at which the training loss, averaged over the last
 :data:`SMOOTH` iterations (a batch's loss alone is noisy), is at or below the target, and the

@@ -41,9 +41,9 @@ def solver_dependence(epochs: int = 8, width: int = 32, seed: int = 0, train_ste
     """Train one ODE-Net per step count of ``train_steps`` and evaluate each at every solver."""
     import torch
 
-    from neural_ode.data.images import load_data
-    from neural_ode.training.run_config import TrainConfig
-    from neural_ode.training.train import evaluate, train
+    from neural_ode.apps.training.run_config import TrainConfig
+    from neural_ode.apps.training.train import evaluate, train
+    from neural_ode.data import load_data
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

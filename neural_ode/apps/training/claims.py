@@ -10,16 +10,16 @@ import math
 
 import pandas as pd
 
-from neural_ode.reporting.claims.verdicts import (
+from neural_ode.apps.training.results import TrainingResults
+from neural_ode.apps.training.stats import difference_se
+from neural_ode.apps.training.table1 import table1_frame
+from neural_ode.reporting import (
     DOES_NOT_HOLD,
     HOLDS,
     NOT_ENOUGH_EVIDENCE,
     NOT_MEASURED,
     NOT_SIGNIFICANTLY_DIFFERENT,
 )
-from neural_ode.training.results import TrainingResults
-from neural_ode.training.stats import difference_se
-from neural_ode.training.table1 import table1_frame
 
 #: test errors "match" when they differ by at most this many standard errors of the difference
 MATCH_STANDARD_ERRORS = 2.0

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 import torchdiffeq
 
-from neural_ode.data.images import Dataset
-from neural_ode.measuring.timing import synchronizer
-from neural_ode.training.train import EVAL_BATCH, TrainResult
+from neural_ode import synchronizer
+from neural_ode.apps.training.train import EVAL_BATCH, TrainResult
+from neural_ode.data import Dataset
 
 #: tolerances (rtol = atol) of the Figure 3a sweep
 SWEEP_TOLERANCES = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)

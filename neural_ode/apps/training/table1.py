@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from neural_ode.training.results import TrainingResults
-from neural_ode.training.run_config import TrainConfig
-from neural_ode.training.stats import binomial_se
+from neural_ode.apps.training.results import TrainingResults
+from neural_ode.apps.training.run_config import TrainConfig
+from neural_ode.apps.training.stats import binomial_se
 from neural_ode.units import MB, MISSING
 
 

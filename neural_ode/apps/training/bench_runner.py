@@ -9,7 +9,7 @@ skips the complete ones, and a reader (:func:`read_records`) keeps only the reco
 each ``run`` record names, so a run cut off halfway (or appended twice) never counts twice.
 
 On a Dask cluster (``--dask``), each run is one task: a worker trains it in a fresh
-``python -m neural_ode.training.bench_runner`` process (:func:`main`: its config on stdin, its
+``python -m neural_ode.apps.training.bench_runner`` process (:func:`main`: its config on stdin, its
 records on stdout), and the client appends them as the tasks finish (:func:`append_records`).
 """
 
@@ -21,11 +21,11 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from neural_ode.apps.training.bench import BenchConfig, train_run
+from neural_ode.apps.training.bench_tasks import TASKS
 from neural_ode.config import ConfigError
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
-from neural_ode.training.bench import BenchConfig, train_run
-from neural_ode.training.bench_tasks import TASKS
 
 #: the records file in a results folder
 RECORDS = "bench.jsonl"
@@ -173,7 +173,7 @@ def run_bench(
 
 
 def main() -> int:
-    """``python -m neural_ode.training.bench_runner``: one run's config on stdin, its records on stdout."""
+    """``python -m neural_ode.apps.training.bench_runner``: one run's config on stdin, its records on stdout."""
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # library output must not mix with the records

@@ -15,7 +15,7 @@ gradient the training gradient is compared with.
   absolute distance). Reference: float64 dopri8 at rtol = atol = 1e-12 landing on the output
   times (the project's reference solver, :mod:`neural_ode.measuring.reference`), direct backpropagation.
 - ``digits``: the paper's ODE-Net classifier (stem -> ODE block over [0, 1] -> head,
-  :mod:`neural_ode.training.models`) on scikit-learn's 8x8 digits, cross-entropy on shuffled
+  :mod:`neural_ode.apps.training.models`) on scikit-learn's 8x8 digits, cross-entropy on shuffled
   batches; validation: loss and accuracy on the 360 held-out digits. Reference: a float64
   rk4 grid of 32 steps (ReLU kinks: see :data:`DIGITS_REFERENCE_GRID` and :mod:`neural_ode.measuring.reference`),
   backpropagated through checkpointed segments.
@@ -35,20 +35,20 @@ import torchdiffeq
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from neural_ode.data.images import load_digits
-from neural_ode.measuring.counting import CountingField
-from neural_ode.measuring.options import solver_options
-from neural_ode.measuring.reference import (
+from neural_ode.apps.training.models import build_model
+from neural_ode.data import load_digits
+from neural_ode.measuring import (
     CHECK_TOL,
     GRID_SEGMENT,
     GRID_SOLVER,
     REFERENCE_SOLVER,
     REFERENCE_TOL,
+    CountingField,
     flat_gradient,
+    solver_options,
 )
 from neural_ode.methods import METHODS
-from neural_ode.training.models import build_model
-from neural_ode.workloads.spiral import DEMO_POINTS, TRUE_Y0, SpiralField, _demo_data
+from neural_ode.workloads import DEMO_POINTS, TRUE_Y0, SpiralField, demo_data
 
 #: points per training segment of the spiral (the demo's batch_time)
 SPIRAL_SEGMENT = 10
@@ -144,7 +144,7 @@ class SpiralTask(TrainingTask):
         return _SolvedField(SpiralField(config.width, 1, scale=1.0), config)
 
     def batches(self, config) -> Iterator:
-        t, y = _demo_data()
+        t, y = demo_data()
         t, y = t.float(), y.float()
         generator = torch.Generator().manual_seed(config.seed)
         times = t[:SPIRAL_SEGMENT] - t[0]
@@ -161,7 +161,7 @@ class SpiralTask(TrainingTask):
         return model.counter.nfe
 
     def validate(self, model) -> dict:
-        t, y = _demo_data()
+        t, y = demo_data()
         with torch.no_grad():
             predicted = model(torch.tensor([TRUE_Y0]), t.float())[:, 0]
         return {"val_loss": float((predicted - y.float()).abs().mean())}

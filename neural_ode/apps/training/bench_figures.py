@@ -1,4 +1,4 @@
-"""The training benchmark's figures, from the frames of :mod:`neural_ode.training.bench_tables`; nothing is re-run.
+"""The training benchmark's figures, from the frames of :mod:`neural_ode.apps.training.bench_tables`; nothing is re-run.
 
 One colour per gradient method, solid for the looser tolerance (or coarser grid), dashed for the
 tighter; lines are medians over seeds, bands their minimum to maximum; every legend sits below
@@ -16,10 +16,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from neural_ode.measuring.reference import RESOLUTION_FACTOR
-from neural_ode.reporting.figures.style import DPI, figure_theme
-from neural_ode.storage.writer import write_figure
-from neural_ode.training.bench_tables import SMOOTH
+from neural_ode.apps.training.bench_tables import SMOOTH
+from neural_ode.measuring import RESOLUTION_FACTOR
+from neural_ode.reporting import DPI, figure_theme
+from neural_ode.storage import write_figure
 
 #: points of the common time axis the seeds' losses are interpolated onto
 TIME_POINTS = 200

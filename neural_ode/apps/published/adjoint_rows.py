@@ -1,4 +1,4 @@
-"""The texts of the adjoint rows counted in their published settings (:mod:`neural_ode.published.settings`):
+"""The texts of the adjoint rows counted in their published settings (:mod:`neural_ode.apps.published.settings`):
 what we found, the mechanism, and a verdict that names the setting.
 
 Verdict levels for a saving against its published size (:func:`saving_verdict`): a ratio within
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from neural_ode.published.counted import PassCounts
-from neural_ode.published.settings import DIGITS, RELATIONS, SeminormCount
+from neural_ode.apps.published.counted import PassCounts
+from neural_ode.apps.published.settings import DIGITS, RELATIONS, SeminormCount
 
 #: the seminorm's published median backward-evaluation ratio (40 % fewer) and the verdict levels
 PUBLISHED_RATIO = 0.6

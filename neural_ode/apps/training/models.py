@@ -25,9 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from neural_ode.fields.odenet import PAPER_STEM_MIN_SIDE, ODEBlockField, feature_side, group_norm, head, stem  # noqa: F401
-from neural_ode.measuring.counting import CountingField
-from neural_ode.measuring.options import solver_options
+from neural_ode.fields import PAPER_STEM_MIN_SIDE, ODEBlockField, feature_side, group_norm, head, stem  # noqa: F401
+from neural_ode.measuring import CountingField, solver_options
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
 

@@ -34,13 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neural_ode.data.images import Dataset, load_data
-from neural_ode.measuring.counting import Deadline
-from neural_ode.measuring.failures import NonFiniteError, classify
-from neural_ode.measuring.memory import cpu_peak_bytes, cuda_peak_bytes, saved_bytes
-from neural_ode.measuring.provenance import provenance
-from neural_ode.training.models import build_model, count_parameters
-from neural_ode.training.run_config import TrainConfig
+from neural_ode.apps.training.models import build_model, count_parameters
+from neural_ode.apps.training.run_config import TrainConfig
+from neural_ode.data import Dataset, load_data
+from neural_ode.errors import NonFiniteError, classify
+from neural_ode.measuring import Deadline, cpu_peak_bytes, cuda_peak_bytes, saved_bytes
+from neural_ode.measuring import record_provenance as provenance
 
 #: test images per evaluation batch
 EVAL_BATCH = 500

@@ -1,6 +1,6 @@
 """Counts of one gradient pass in a published setting: evaluations and steps, forward and backward.
 
-The published rows (:mod:`neural_ode.published.table`) are judged in the setting each source used,
+The published rows (:mod:`neural_ode.apps.published.table`) are judged in the setting each source used,
 beside ours. Some of those settings are not cells of a sweep: the seminorm at atol = rtol/1000, or
 a seminorm that also leaves out the time adjoint. :func:`count_pass` runs one forward and backward
 pass of a cell's problem (built exactly as a sweep builds it: :func:`neural_ode.measuring.cell.build_pass`)
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 import torch
 
+from neural_ode import build_pass
 from neural_ode.config import CellConfig
-from neural_ode.measuring.cell import build_pass
-from neural_ode.measuring.counting import StepCountingField
-from neural_ode.methods.torchdiffeq_methods import AdjointMethod
+from neural_ode.measuring import StepCountingField
+from neural_ode.methods import AdjointMethod
 
 
 def _rms(tensor: torch.Tensor) -> torch.Tensor:

@@ -1,14 +1,14 @@
 """The Section 3 report: the Table 1 analog, the paper's claims checked, loss curves, Figure 3.
 
-:func:`render_training_report` reads a results folder (:mod:`neural_ode.training.results`) and
+:func:`render_training_report` reads a results folder (:mod:`neural_ode.apps.training.results`) and
 writes, beside the result tables:
 
 - ``table1.csv`` (numbers) and ``table1.md`` (formatted): per run, test error, parameters,
   measured peak memory and saved-for-backward bytes (MB = 10^6 bytes), time per epoch, NFE,
   beside the paper's;
 - ``claims.csv``: each claim of the paper's Table 1 and Figure 3 (and the reproduction's), what
-  was measured here and whether it holds, by a stated criterion (:mod:`neural_ode.training.claims`);
-- ``loss_curves.png`` and ``figure3.png`` (:mod:`neural_ode.training.curves`);
+  was measured here and whether it holds, by a stated criterion (:mod:`neural_ode.apps.training.claims`);
+- ``loss_curves.png`` and ``figure3.png`` (:mod:`neural_ode.apps.training.curves`);
 - ``report.md`` and a self-contained ``report.html``, rendered through the project's one report
   layer (:mod:`neural_ode.reporting.page.render`, templates ``training.md.j2`` / ``training.html.j2``).
 """
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from neural_ode.reporting.page.render import markdown_table, render_pair
-from neural_ode.storage.writer import write_file, write_table
-from neural_ode.training.claims import claims_frame
-from neural_ode.training.curves import plot_figure3, plot_loss_curves
-from neural_ode.training.results import TABLES, TrainingResults, load_results
-from neural_ode.training.table1 import table1_display, table1_frame
+from neural_ode.apps.training.claims import claims_frame
+from neural_ode.apps.training.curves import plot_figure3, plot_loss_curves
+from neural_ode.apps.training.results import TABLES, TrainingResults, load_results
+from neural_ode.apps.training.table1 import table1_display, table1_frame
+from neural_ode.reporting import markdown_table, render_pair
+from neural_ode.storage import write_file, write_table
 
 #: the run columns shown in the report's last table
 RUN_COLUMNS = ("run", "label", "status", "error", "failed_epoch", "epochs_completed", "params", "wall_s")

@@ -1,7 +1,7 @@
 """The adjoint's published claims measured in their own settings, counted on the spot.
 
 * :func:`seminorm_counts`: backward evaluations of torchdiffeq's adjoint with its full norm, its
-  seminorm and the seminorm without the time adjoint (:mod:`neural_ode.published.counted`), at
+  seminorm and the seminorm without the time adjoint (:mod:`neural_ode.apps.published.counted`), at
   rtol = atol and at atol = rtol/1000, on the trained cnf and latent stages (the validation preset's
   sizes) and on an untrained MLP with many parameters (2-256-256-2, 66,818 parameters). Why both
   tolerance relations: the parameter adjoint starts at zero, so its error tolerance is set by atol;
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from neural_ode.apps.published.counted import NORMS, PassCounts, count_pass
 from neural_ode.config import CellConfig
-from neural_ode.published.counted import NORMS, PassCounts, count_pass
 
 #: the fields the seminorm is counted on: (label, cell settings); cnf and latent at the validation
 #: preset's sizes, each at its trained stages

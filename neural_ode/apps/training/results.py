@@ -3,8 +3,8 @@
 A results folder holds four CSV tables, one row per:
 
 - ``runs.csv``: run (config, status, error, parameters, wall time, provenance);
-- ``epochs.csv``: epoch of a run (:class:`neural_ode.training.train.EpochRecord`);
-- ``iterations.csv``: training iteration (:class:`neural_ode.training.train.IterationRecord`);
+- ``epochs.csv``: epoch of a run (:class:`neural_ode.apps.training.train.EpochRecord`);
+- ``iterations.csv``: training iteration (:class:`neural_ode.apps.training.train.IterationRecord`);
 - ``tolerance.csv``: tolerance of a trained ODE-Net's test-set sweep (Figure 3a).
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from neural_ode.storage.writer import write_table
-from neural_ode.training.tolerance import ToleranceRecord
-from neural_ode.training.train import EpochRecord, IterationRecord, TrainResult
+from neural_ode.apps.training.tolerance import ToleranceRecord
+from neural_ode.apps.training.train import EpochRecord, IterationRecord, TrainResult
+from neural_ode.storage import write_table
 
 TABLES = ("runs", "epochs", "iterations", "tolerance")
 _COLUMNS = {

@@ -1,6 +1,6 @@
 """Figures of the Section 3 report (curves): loss curves and the paper's Figure 3, from result tables.
 
-Every function takes the tables of :mod:`neural_ode.training.results` and writes one PNG;
+Every function takes the tables of :mod:`neural_ode.apps.training.results` and writes one PNG;
 nothing is re-run.
 """
 
@@ -14,9 +14,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from neural_ode.reporting.figures.style import DPI, figure_theme
-from neural_ode.storage.writer import write_figure
-from neural_ode.training.results import TrainingResults
+from neural_ode.apps.training.results import TrainingResults
+from neural_ode.reporting import DPI, figure_theme
+from neural_ode.storage import write_figure
 
 
 def run_labels(runs: pd.DataFrame) -> dict[str, str]:

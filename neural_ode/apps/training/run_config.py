@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from neural_ode.apps.training.models import MODELS
 from neural_ode.config import DEVICES, ConfigError, check_choice, check_method_solver, check_positive
-from neural_ode.data.images import DataError, check_data_spec
+from neural_ode.data import DataError, check_data_spec
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
-from neural_ode.training.models import MODELS
 
 #: default tolerance of ODE blocks in training (torchdiffeq's odenet_mnist example uses 1e-3)
 DEFAULT_TRAIN_TOL = 1e-3
@@ -23,7 +23,7 @@ class TrainConfig:
     """What to train, on what, and how.
 
     Attributes:
-        model: a key of :data:`neural_ode.training.models.MODELS`.
+        model: a key of :data:`neural_ode.apps.training.models.MODELS`.
         data: ``digits`` or ``mnist:PATH`` (see :mod:`neural_ode.data.images`).
         method, solver: gradient method and solver of the ODE block (ODE models only; None
             takes the model's default: rknet direct/rk4, odenet adjoint/dopri5).

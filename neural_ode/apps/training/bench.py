@@ -1,6 +1,6 @@
 """The training benchmark: one training run per gradient method x solver x tolerance x seed, measured as it goes.
 
-A run (:class:`BenchConfig`) trains a task's model (:mod:`neural_ode.training.bench_tasks`) from
+A run (:class:`BenchConfig`) trains a task's model (:mod:`neural_ode.apps.training.bench_tasks`) from
 the seed's initialisation, with Adam at the task's learning rate, on the seed's batch order, for a
 fixed number of iterations (and optionally a budget of training seconds), on one torch thread. It
 writes one JSON record per line:
@@ -19,7 +19,7 @@ writes one JSON record per line:
 
 Every record carries the run's ``key`` (its config) and ``attempt`` (a fresh id per execution), so
 a reader keeps only the records of the attempt its ``run`` record names: a run killed halfway is
-not complete and leaves nothing a reader uses (see :mod:`neural_ode.training.bench_runner`).
+not complete and leaves nothing a reader uses (see :mod:`neural_ode.apps.training.bench_runner`).
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ from dataclasses import dataclass
 
 import torch
 
+from neural_ode.apps.training.bench_tasks import TASKS
 from neural_ode.config import ConfigError, check_choice, check_method_solver, check_positive
-from neural_ode.measuring.failures import NonFiniteError, classify
-from neural_ode.measuring.provenance import provenance
-from neural_ode.measuring.reference import flat_gradient, relative_error
+from neural_ode.errors import NonFiniteError, classify
+from neural_ode.measuring import flat_gradient, relative_error
+from neural_ode.measuring import record_provenance as provenance
 from neural_ode.methods import METHODS
 from neural_ode.solvers import SOLVERS
-from neural_ode.training.bench_tasks import TASKS
-from neural_ode.workloads.cache import disk_cached
+from neural_ode.workloads import disk_cached
 
 #: record kinds, in the order a run writes them
 KINDS = ("iteration", "check", "run")
@@ -54,7 +54,7 @@ class BenchConfig:
     """One training run of the benchmark.
 
     Attributes:
-        task: a key of :data:`neural_ode.training.bench_tasks.TASKS`.
+        task: a key of :data:`neural_ode.apps.training.bench_tasks.TASKS`.
         method, solver: gradient method (:data:`neural_ode.methods.METHODS`) and solver.
         rtol: rtol = atol of an adaptive solver (None for a fixed grid).
         steps: grid steps of a fixed-grid solve (None for an adaptive solver).

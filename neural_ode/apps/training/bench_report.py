@@ -1,6 +1,6 @@
 """The training benchmark's report: ``summary.csv``, figures, ``report.md`` and a self-contained ``report.html``.
 
-Read from ``bench.jsonl`` alone (:func:`neural_ode.training.bench_runner.read_records`); the page
+Read from ``bench.jsonl`` alone (:func:`neural_ode.apps.training.bench_runner.read_records`); the page
 is rendered with the project's report layer (:mod:`neural_ode.reporting.page.render`: its table
 formatting and escaping, its ``base.html.j2``), the two templates here.
 """
@@ -13,12 +13,12 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from neural_ode.reporting.page.render import TEMPLATES, embedded, html_table, markdown_table, md_text
-from neural_ode.storage.writer import write_file, write_table
-from neural_ode.training.bench_figures import plot_gradient_error, plot_loss, plot_nfe
-from neural_ode.training.bench_runner import RECORDS, read_records
-from neural_ode.training.bench_tables import SMOOTH, answers, frames, summary_table, time_to_target
-from neural_ode.training.bench_tasks import TASKS
+from neural_ode.apps.training.bench_figures import plot_gradient_error, plot_loss, plot_nfe
+from neural_ode.apps.training.bench_runner import RECORDS, read_records
+from neural_ode.apps.training.bench_tables import SMOOTH, answers, frames, summary_table, time_to_target
+from neural_ode.apps.training.bench_tasks import TASKS
+from neural_ode.reporting import TEMPLATES, embedded, html_table, markdown_table, md_text
+from neural_ode.storage import write_file, write_table
 
 _MD = """# {{ title }}
 

@@ -7,7 +7,7 @@ setting ("partly reproduced at atol = rtol/1000, not at rtol = atol"), so a "not
 as "not reproduced in this setting", never as a refutation. Rows measured from a results frame (a
 sweep's ``results.jsonl``, e.g. the ``validation`` preset) use only cells that differ in nothing but
 what the row compares (:func:`neural_ode.axes.line_keys`); the rows whose setting is no sweep cell are
-counted here (:mod:`neural_ode.published.joint`, :mod:`neural_ode.published.settings`).
+counted here (:mod:`neural_ode.apps.published.joint`, :mod:`neural_ode.apps.published.settings`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from neural_ode.apps.published import joint
+from neural_ode.apps.published.adjoint_rows import half_texts, seminorm_texts
 from neural_ode.axes import identity
-from neural_ode.published import joint
-from neural_ode.published.adjoint_rows import half_texts, seminorm_texts
-from neural_ode.reporting.claims.lines import HALF_BAND, method_family
-from neural_ode.reporting.columns import measured
+from neural_ode.reporting import HALF_BAND, measured, method_family
 
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURED = "reproduced", "not reproduced here", "not measured"
 PARTLY = "partly reproduced"
@@ -127,8 +126,8 @@ def _seminorm_swept(frame: pd.DataFrame) -> str | None:
 
 def _seminorm(frame: pd.DataFrame) -> tuple[str, str, str, str]:
     """Counted at rtol = atol and atol = rtol/1000, with and without the time adjoint
-    (:mod:`neural_ode.published.settings`), and the sweep's rtol = atol cells beside."""
-    from neural_ode.published import settings
+    (:mod:`neural_ode.apps.published.settings`), and the sweep's rtol = atol cells beside."""
+    from neural_ode.apps.published import settings
 
     ours, on, mechanism, verdict = seminorm_texts(settings.seminorm_counts())
     swept = _seminorm_swept(frame)
@@ -138,7 +137,7 @@ def _seminorm(frame: pd.DataFrame) -> tuple[str, str, str, str]:
 def _half(frame: pd.DataFrame) -> tuple[str, str, str, str]:
     """Backward/forward NFE counted on the trained digits ODE-Net at one output time, steps apart; the sweep's
     other one-output adjoint cells beside (many output times are the restart row's)."""
-    from neural_ode.published import settings
+    from neural_ode.apps.published import settings
 
     ours, on, mechanism, verdict = half_texts(settings.half_counts(), HALF_BAND)
     rows = measured(frame, "nfe_forward", "nfe_backward")
@@ -176,7 +175,7 @@ def _restart(frame: pd.DataFrame) -> tuple[str, str, str, str]:
 
 
 def _outputs(frame: pd.DataFrame) -> tuple[str, str, str, str]:
-    from neural_ode.reporting.claims.outputs import outputs_lines
+    from neural_ode.reporting import outputs_lines
 
     lines = [(line, cells) for line, cells in outputs_lines(frame, "saved_bytes")
              if method_family(line["method"]) == "adjoint"]  # fmt: skip
@@ -255,7 +254,7 @@ def _scimlsensitivity(frame: pd.DataFrame) -> tuple[str, str, str, str]:
 
 
 def _ott(_frame: pd.DataFrame) -> tuple[str, str, str, str]:
-    from neural_ode.published import solver_dependence as sd
+    from neural_ode.apps.published import solver_dependence as sd
 
     models = sd.solver_dependence()
     if not models:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from neural_ode.data.images import Dataset, load_data
-from neural_ode.training.report import render_training_report
-from neural_ode.training.results import save_results
-from neural_ode.training.run_config import TrainConfig
-from neural_ode.training.tolerance import tolerance_sweep
-from neural_ode.training.train import EpochRecord, TrainResult, train
+from neural_ode.apps.training.report import render_training_report
+from neural_ode.apps.training.results import save_results
+from neural_ode.apps.training.run_config import TrainConfig
+from neural_ode.apps.training.tolerance import tolerance_sweep
+from neural_ode.apps.training.train import EpochRecord, TrainResult, train
+from neural_ode.data import Dataset, load_data
 
 
 def run_all(
@@ -28,7 +28,7 @@ def run_all(
     """Train each config, save the result tables after each run, then render the report.
 
     A run that diverges or fails is recorded with its status and the next one starts (see
-    :func:`neural_ode.training.train.train`). Runs whose ODE block has an adaptive solver get
+    :func:`neural_ode.apps.training.train.train`). Runs whose ODE block has an adaptive solver get
     the tolerance sweep of Figure 3a after training (``sweep``). Data is loaded once per spec
     unless ``data`` is given.
 
