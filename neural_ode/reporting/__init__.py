@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from neural_ode.exports import lazy_exports
+from neural_ode.reporting.bounds import first_problems, first_rows
 from neural_ode.reporting.claims.paper import claims_table
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.figures.draw import draw_all
@@ -42,7 +43,7 @@ from neural_ode.reporting.tables.cells import (
     status_table,
     write_fits,
 )
-from neural_ode.reporting.tables.choices import fronts_table, write_choices
+from neural_ode.reporting.tables.choices import choices_table, fronts_table, problem_keys, write_choices
 from neural_ode.reporting.tables.decisions import decision_sentences
 from neural_ode.reporting.tables.gradients import wrong_gradient_section
 from neural_ode.reporting.tables.headline import headline
@@ -89,28 +90,35 @@ def render_report(
     everything = steps("preparing", prepare, frame)
     data, chosen = select_commit(everything, commit)
     data = data.reset_index(drop=True)
+    # the CSVs hold every problem; the page's per-problem sections the first MAX_PROBLEMS (bounds.py)
+    shown = first_problems(data)
+    view = shown.frame.reset_index(drop=True) if shown.left_out else data
     changes = steps("history", history_changes, everything)
     fits = steps("fitting growth", write_fits, data, out_dir / "fits.csv")
-    pairs = steps("head to head", head_to_head, data)
+    pairs = steps("head to head", head_to_head, view)
     choices = steps("choices", write_choices, data, out_dir / "choices.csv")
     context = {
         "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cells": len(data),
         "ok": int(data["ok"].sum()),
         "failed": int((~data["ok"]).sum()),
-        "decisions": steps("decisions", decision_sentences, data),
-        "choices": choices_display(choices),
-        "fronts": fronts_display(steps("fronts", fronts_table, data)),
-        "method_pairs": steps("method pairs", pairs_table, data),
-        "advice": steps("advice", advice, data, pairs),
-        "advice_metric": advice_metric(data),
+        "problems_total": shown.total,
+        "problems_shown": shown.shown,
+        "problems_left_out": shown.left_out,
+        "problem_order": ", ".join(problem_keys(data)),
+        "decisions": steps("decisions", decision_sentences, view),
+        "choices": choices_display(choices_table(view) if shown.left_out else choices),
+        "fronts": fronts_display(steps("fronts", fronts_table, view)),
+        "method_pairs": steps("method pairs", pairs_table, view),
+        "advice": steps("advice", advice, view, pairs),
+        "advice_metric": advice_metric(view),
         "budgets": list(BUDGETS),
         "memory_unit": MEMORY_UNIT,
         "head_to_head": pairs,
-        "budget_table": steps("budgets", budget_table, data),
-        "claims": steps("claims", claims_table, data),
-        "growth": steps("growth summary", growth_summary, data, fits),
-        "figures": steps("drawing figures", draw_all, data, figures_dir, progress=progress) if figures else [],
+        "budget_table": steps("budgets", budget_table, view),
+        "claims": steps("claims", claims_table, view),
+        "growth": steps("growth summary", growth_summary, view, None if shown.left_out else fits),
+        "figures": steps("drawing figures", draw_all, view, figures_dir, progress=progress) if figures else [],
         "figures_skipped": not figures,
         "commit": chosen,
         "commits": len(commit_order(everything)),
@@ -124,18 +132,24 @@ def render_report(
         "sources": sources_table(everything),
         "all_cells": steps("tables of cells", cells_table, everything),
         "glossary": list(METRICS.values()),
-        **steps("libraries", libraries_section, data),
-        **wrong_gradient_section(data),
+        **steps("libraries", libraries_section, view),
+        **wrong_gradient_section(view),
         "published": published if published is not None else pd.DataFrame(),
         "published_rows": 0 if published is None else len(published),
     }
-    context["headline"] = headline(data, context["figures"])  # after the figures: each answer names one
+    context["headline"] = headline(view, context["figures"])  # after the figures: each answer names one
     context["failed_count"] = len(context["failed_cells"])
+    for name in ROW_CAPPED:  # long tables of rows: the first MAX_TABLE_ROWS, the rest counted
+        context[name], context[f"{name}_left_out"] = first_rows(context[name])
     context["empty"] = {k for k, v in context.items() if isinstance(v, pd.DataFrame) and v.empty}  # sections left out
     steps.close()
     drawn = [f.path for f in (*context["figures"], *context["history_figures"]) if f.path]
     add_owned(out_dir, drawn + [out_dir / n for n in REPORT_FILES])
     return write_report(context, out_dir)
+
+
+#: the context's tables of rows (cells, failed cells, history changes) that the page shows the first rows of
+ROW_CAPPED = ("all_cells", "failed_cells", "history_changes")
 
 
 class _Steps:

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.methods.laws import law_of
+from neural_ode.reporting.claims.line_fits import fit_lines
 from neural_ode.reporting.columns import LINE_KEYS, measured
 
 #: confidence level of the slope's interval
@@ -215,23 +216,41 @@ def growth_table(frame: pd.DataFrame, metric: str, depth: str = "depth") -> pd.D
 
     Columns: the line keys, ``adaptive``, :data:`FIT_COLUMNS`, ``coefficient`` (value at depth 1),
     ``value_at_max`` (the mean measured value at the deepest depth, in the metric's unit) and
-    ``fit`` (the :class:`GrowthFit`). Lines with fewer than two distinct depths are left out.
+    ``fit`` (the :class:`GrowthFit`). Lines with fewer than two distinct depths are left out. Every
+    line is fitted at once (:func:`neural_ode.reporting.claims.line_fits.fit_lines`), in line-key order.
     """
     columns = [*LINE_KEYS, "adaptive", *FIT_COLUMNS, "coefficient", "value_at_max", "fit"]
     rows = measured(frame, depth, metric)
     rows = rows[rows[depth] > 0]
-    out = []
     keys = [*LINE_KEYS, "adaptive"]
-    for values, line in rows.groupby(keys, dropna=False, sort=True):
-        fit = fit_growth(line[depth], line[metric])
-        if fit is None:
-            continue
-        deepest = line[line[depth] == fit.depth_max][metric].mean()
-        row = dict(zip(keys, values, strict=True))
-        row.update(_fit_values(fit))
-        row.update(coefficient=fit.coefficient, value_at_max=float(deepest), fit=fit)
-        out.append(row)
-    return pd.DataFrame(out, columns=columns)
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    number = rows.groupby(keys, dropna=False, sort=True).ngroup()
+    fitted = fit_lines(number.to_numpy(), rows[depth], rows[metric], CONFIDENCE)
+    if fitted.empty:
+        return pd.DataFrame(columns=columns)
+    first = rows.groupby(number.to_numpy(), sort=True).head(1)
+    first = first.set_axis(number.loc[first.index].to_numpy()).loc[fitted.index]
+    fits = [GrowthFit(**{name: kind(value) for (name, kind), value in zip(_FIT_FIELDS, values, strict=True)})
+            for values in fitted[[name for name, _ in _FIT_FIELDS]].itertuples(index=False)]  # fmt: skip
+    table = first[keys].reset_index(drop=True)
+    for key in keys:  # a missing key reads NaN, as groupby gives it (not None)
+        if table[key].dtype == object:
+            table[key] = table[key].where(table[key].notna(), np.nan)
+    for name in FIT_COLUMNS:
+        if name not in ("exponent", "growth", "share"):
+            table[name] = fitted[name].to_numpy()
+    table["share"] = [fit.share for fit in fits]
+    table["exponent"] = [fit.measurable_exponent for fit in fits]
+    table["growth"] = [fit.growth for fit in fits]
+    table["coefficient"] = [fit.coefficient for fit in fits]
+    table["value_at_max"] = fitted["value_at_max"].astype(float).to_numpy()
+    table["fit"] = fits
+    return table[columns]
+
+
+#: the fields of :class:`GrowthFit` and their types, in its order
+_FIT_FIELDS = tuple((name, int if name in ("points", "depths") else float) for name in GrowthFit.__dataclass_fields__)
 
 
 #: columns of :func:`law_table` besides those of :func:`growth_table`
@@ -270,10 +289,8 @@ def law_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
             continue
         table["law"] = name
         table["depth_axis"] = [law.unit(metric, bool(a)) for a in table["adaptive"]]
-        ids = pd.Series(_line_ids(part), index=part.index, dtype=object)
-        cells = dict(tuple(part.groupby(ids, sort=False)))  # each line's cells, grouped once
-        checks = [_law_check(law.grows, fit, cells[line], metric) for line, fit in zip(
-            _line_ids(table), table["fit"], strict=True)]  # fmt: skip
+        worst = _worst_deviation(part, table, metric)
+        checks = [_law_check(law.grows, fit, off, metric) for fit, off in zip(table["fit"], worst, strict=True)]
         table["leaves_law"] = [leaves for leaves, _ in checks]
         table["law_check"] = [text for _, text in checks]
         parts.append(table)
@@ -282,16 +299,28 @@ def law_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True).reindex(columns=columns)
 
 
-def _law_check(grows: bool, fit: GrowthFit, mine: pd.DataFrame, metric: str) -> tuple[bool, str]:
-    """(leaves the law, why) of one fitted line, whose cells are ``mine``."""
+def _worst_deviation(part: pd.DataFrame, table: pd.DataFrame, metric: str) -> list[float]:
+    """Per row of ``table`` (lines fitted from ``part``): the largest relative distance of a cell of its
+    line from the fit, |value - fit(law_depth)| / |value| (NaN where a cell has no law depth)."""
+    ids = pd.Series(_line_ids(part), index=part.index, dtype=object)
+    fits = dict(zip(_line_ids(table), table["fit"], strict=True))
+    intercept = ids.map({line: fit.intercept for line, fit in fits.items()})
+    slope = ids.map({line: fit.slope for line, fit in fits.items()})
+    value = part[metric].astype(float)
+    off = (value - (intercept + slope * part["law_depth"].astype(float))).abs() / np.maximum(value.abs(), 1e-300)
+    worst = off.groupby(ids, sort=False).max()
+    worst[off.isna().groupby(ids, sort=False).any()] = np.nan  # as numpy's max: a NaN cell makes it NaN
+    return [float(worst.get(line, np.nan)) for line in fits]
+
+
+def _law_check(grows: bool, fit: GrowthFit, worst: float, metric: str) -> tuple[bool, str]:
+    """(leaves the law, why) of one fitted line whose cells lie at most ``worst`` (relative) off it."""
     if not grows:
         if fit.growth == "grows":
             return True, f"a flat law, but it grows by {fit.slope * fit.depth_max:.4g} over its depths"
         return False, f"flat as its law says (growth under {MEASURABLE_GROWTH:.0%})"
-    depth, value = mine["law_depth"].to_numpy(float), mine[metric].to_numpy(float)
     if fit.depths < 3:
         return False, f"{fit.depths} depths: the law is fitted, not checked"
-    worst = float(np.max(np.abs(value - fit.predict(depth)) / np.maximum(np.abs(value), 1e-300)))
     if worst > LAW_TOLERANCE:
         return True, f"a cell lies {worst:.0%} off the law's straight line"
     return False, f"every cell within {worst:.1%} of the law's straight line"

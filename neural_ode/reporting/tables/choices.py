@@ -114,6 +114,12 @@ def decided_by_roundoff(target: float, floor) -> bool:
     return bool(np.isfinite(floor) and floor >= ROUNDOFF_SHARE * target)
 
 
+def roundoff_decides(target: float, floors: pd.Series) -> pd.Series:
+    """:func:`decided_by_roundoff` of every floor in ``floors`` at once (False where none was measured)."""
+    floors = pd.to_numeric(floors, errors="coerce").astype(float)
+    return pd.Series(np.isfinite(floors) & (floors >= ROUNDOFF_SHARE * target), index=floors.index, dtype=bool)
+
+
 def _columns(frame: pd.DataFrame) -> list[str]:
     problem = [c for c in PROBLEM_KEYS if c in frame and c != "workload"]
     config = [c for c in CHOICE_COLUMNS if c in frame]
@@ -136,16 +142,21 @@ def choices_table(frame: pd.DataFrame) -> pd.DataFrame:
         rows = candidates(frame, criterion)
         if rows.empty:
             continue
-        for _problem, cells in problems(rows):
-            for target in TARGETS:
-                pick = cheapest(cells, target)
-                if pick is not None:
-                    rounded = decided_by_roundoff(target, pick.get("grad_roundoff_floor"))
-                    out.append({**pick.to_dict(), "target_grad_rel_error": target, "criterion": criterion,
-                                "decided_by_roundoff": rounded})  # fmt: skip
-    table = pd.DataFrame(out, columns=columns)
-    if table.empty:
-        return table
+        # one sort and one grouping per target over every problem at once (not one filter per problem):
+        # the first row of a problem in cost order among those reaching the target is :func:`cheapest`'s pick
+        ordered = rows.sort_values(["value", "grad_rel_error"], kind="stable")
+        keys = problem_keys(ordered)
+        for target in TARGETS:
+            reaching = ordered[ordered["grad_rel_error"].to_numpy() <= target]
+            picks = reaching.groupby(keys, dropna=False, sort=False).head(1) if keys else reaching.head(1)
+            if picks.empty:
+                continue
+            floors = picks["grad_roundoff_floor"] if "grad_roundoff_floor" in picks else pd.Series(np.nan, picks.index)
+            out.append(picks.assign(target_grad_rel_error=target, criterion=criterion,
+                                    decided_by_roundoff=roundoff_decides(target, floors)))  # fmt: skip
+    if not out:
+        return pd.DataFrame(columns=columns)
+    table = pd.concat(out, ignore_index=True).reindex(columns=columns)
     for column in INTEGER_COLUMNS:
         if column in table:
             table[column] = pd.to_numeric(table[column]).round().astype("Int64")
