@@ -30,8 +30,9 @@ MACHINE = dict(machine_id="5f3a9c0e11d2b7a4", cpu_flags="0badc0ffee123456", cpu_
 
 def build(source: Path, records: int, out: Path) -> tuple[Path, Path]:
     """BASE and NEW files of ``records`` records each, copies of ``source``'s ok records with distinct seeds."""
+    from neural_ode.errors import BadRecord
+    from neural_ode.results.checks import check_row
     from neural_ode.results.readers.jsonl import load_rows
-    from neural_ode.results.rows import BadRecord, check_row
 
     rows = []
     for row in load_rows(source):  # the committed records this version still reads

@@ -57,8 +57,10 @@ def problem_number(frame: pd.DataFrame) -> pd.Series:
     return frame.groupby(keys, dropna=False, sort=True).ngroup()
 
 
-def first_problems(frame: pd.DataFrame, limit: int = MAX_PROBLEMS) -> Shown:
-    """The rows of ``frame``'s first ``limit`` problems (one grouping of the whole frame, no re-filtering)."""
+def first_problems(frame: pd.DataFrame, limit: int | None = None) -> Shown:
+    """The rows of ``frame``'s first ``limit`` problems (default :data:`MAX_PROBLEMS`), by one grouping
+    of the whole frame (no re-filtering per problem)."""
+    limit = MAX_PROBLEMS if limit is None else limit
     number = problem_number(frame)
     total = int(number.max()) + 1 if len(number) else 0
     if total <= limit:
@@ -66,8 +68,9 @@ def first_problems(frame: pd.DataFrame, limit: int = MAX_PROBLEMS) -> Shown:
     return Shown(frame[number.to_numpy() < limit], limit, total)
 
 
-def first_rows(table: pd.DataFrame, limit: int = MAX_TABLE_ROWS) -> tuple[pd.DataFrame, int]:
-    """``table``'s first ``limit`` rows and how many rows were left out."""
+def first_rows(table: pd.DataFrame, limit: int | None = None) -> tuple[pd.DataFrame, int]:
+    """``table``'s first ``limit`` rows (default :data:`MAX_TABLE_ROWS`) and how many rows were left out."""
+    limit = MAX_TABLE_ROWS if limit is None else limit
     if table is None or len(table) <= limit:
         return table, 0
     return table.head(limit), len(table) - limit
