@@ -64,7 +64,8 @@ def _per_problem_choices(frame: pd.DataFrame) -> list[tuple]:
                 pick = cheapest(cells, target)
                 if pick is not None:
                     rounded = decided_by_roundoff(target, pick.get("grad_roundoff_floor"))
-                    out.append((criterion, pick["seed"], target, pick["method"], pick["solver"], pick["value"], rounded))
+                    picked = (pick["seed"], target, pick["method"], pick["solver"], pick["value"], rounded)
+                    out.append((criterion, *picked))
     return sorted(out, key=repr)
 
 

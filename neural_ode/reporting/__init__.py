@@ -49,7 +49,7 @@ from neural_ode.reporting.tables.gradients import wrong_gradient_section
 from neural_ode.reporting.tables.headline import headline
 from neural_ode.reporting.tables.history import history_changes, history_figures
 from neural_ode.reporting.tables.libraries import libraries_section
-from neural_ode.reporting.tables.matching import pairs_table
+from neural_ode.reporting.tables.matching import matched_tables, pairs_table
 from neural_ode.reporting.tables.recommend import BUDGETS, advice, advice_metric, budget_table, head_to_head
 from neural_ode.results.schema import METRICS
 from neural_ode.storage.owned import REPORT_FILES, add_owned, check_owned, stale_figures
@@ -86,7 +86,7 @@ def render_report(
     figures_dir.mkdir(parents=True, exist_ok=True)
     for stale in stale_figures(out_dir):
         stale.unlink(missing_ok=True)
-    steps = _Steps(progress, total=16 if figures else 14)
+    steps = _Steps(progress, total=17 if figures else 15)
     everything = steps("preparing", prepare, frame)
     data, chosen = select_commit(everything, commit)
     data = data.reset_index(drop=True)
@@ -96,6 +96,7 @@ def render_report(
     changes = steps("history", history_changes, everything)
     fits = steps("fitting growth", write_fits, data, out_dir / "fits.csv")
     pairs = steps("head to head", head_to_head, view)
+    matched = steps("matching", matched_tables, view)  # equal accuracy and settings: once, read twice
     choices = steps("choices", write_choices, data, out_dir / "choices.csv")
     context = {
         "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -109,8 +110,8 @@ def render_report(
         "decisions": steps("decisions", decision_sentences, view),
         "choices": choices_display(choices_table(view) if shown.left_out else choices),
         "fronts": fronts_display(steps("fronts", fronts_table, view)),
-        "method_pairs": steps("method pairs", pairs_table, view),
-        "advice": steps("advice", advice, view, pairs),
+        "method_pairs": steps("method pairs", pairs_table, view, matched),
+        "advice": steps("advice", advice, view, pairs, matched),
         "advice_metric": advice_metric(view),
         "budgets": list(BUDGETS),
         "memory_unit": MEMORY_UNIT,

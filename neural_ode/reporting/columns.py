@@ -241,7 +241,10 @@ def _distinct(frame: pd.DataFrame, key: str) -> int:
     """How many different values of ``key`` a label would show in ``frame``: flags as they read
     (a fixed grid reads "landed" whatever its ``land`` says), other columns as stored."""
     if key in BOOLEAN_COLUMNS:
-        return frame.apply(lambda row: axis_label(row, [key]), axis=1).nunique() if len(frame) else 0
+        # a label reads the flag, the method and solver (lands anyway?) and the workload: label each
+        # distinct combination once, not every row
+        read = frame[[c for c in (key, "method", "solver", "workload") if c in frame]].drop_duplicates()
+        return read.apply(lambda row: axis_label(row, [key]), axis=1).nunique() if len(read) else 0
     return frame[key].dropna().nunique()
 
 

@@ -120,15 +120,18 @@ def not_falling(frame: pd.DataFrame) -> pd.Series:
     keys = [k for k in identity() if k in rows and k not in LADDER_VARIES]
     if rows.empty:
         return flags
-    for _, ladder in rows.groupby([rows[k].astype(str) for k in keys], sort=False, dropna=False):
-        if ladder["rtol"].nunique() < 2:
-            continue
-        ordered = ladder.sort_values("rtol")
-        tightest = ordered[ordered["rtol"] == ordered["rtol"].iloc[0]]["grad_rel_error"].astype(float).min()
-        loosest = ordered[ordered["rtol"] == ordered["rtol"].iloc[-1]]["grad_rel_error"].astype(float).max()
-        if tightest >= loosest:
-            above = ladder["grad_rel_error"].astype(float) > WRONG_FLOOR
-            flags[above[above].index] = True
+    # every ladder at once (grouped sums, no loop over ladders): its tightest and loosest rtol, the
+    # smallest error at the tightest and the largest at the loosest
+    ladder = rows.groupby([rows[k].astype(str) for k in keys], sort=False, dropna=False).ngroup().to_numpy()
+    rtol = pd.to_numeric(rows["rtol"], errors="coerce").astype(float).to_numpy()
+    grad = pd.to_numeric(rows["grad_rel_error"], errors="coerce").astype(float).to_numpy()
+    by = pd.DataFrame({"ladder": ladder, "rtol": rtol, "grad": grad}).groupby("ladder")
+    tight, loose = by["rtol"].transform("min").to_numpy(), by["rtol"].transform("max").to_numpy()
+    tightest = pd.Series(np.where(rtol == tight, grad, np.inf)).groupby(ladder).min()
+    loosest = pd.Series(np.where(rtol == loose, grad, -np.inf)).groupby(ladder).max()
+    falling_not = (by["rtol"].nunique() >= 2) & (tightest >= loosest)
+    flagged = falling_not.reindex(ladder).to_numpy() & (grad > WRONG_FLOOR)
+    flags[rows.index[flagged]] = True
     return flags
 
 

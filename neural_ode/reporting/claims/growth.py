@@ -211,6 +211,15 @@ def _fit_values(fit: GrowthFit) -> dict:
     return dict(values, exponent=fit.measurable_exponent, growth=fit.growth)
 
 
+#: a column of line numbers (:func:`line_numbers`) that :func:`fits_table` adds once for every fit of a frame
+LINE = "_line"
+
+
+def line_numbers(frame: pd.DataFrame) -> pd.Series:
+    """Per row: its line's number (0, 1, ... in the order of the line keys and ``adaptive``; NaN keys last)."""
+    return frame.groupby([*LINE_KEYS, "adaptive"], dropna=False, sort=True).ngroup()
+
+
 def growth_table(frame: pd.DataFrame, metric: str, depth: str = "depth") -> pd.DataFrame:
     """One row per line of ``frame`` (a prepared frame) with the affine growth of ``metric`` in ``depth``.
 
@@ -220,19 +229,25 @@ def growth_table(frame: pd.DataFrame, metric: str, depth: str = "depth") -> pd.D
     line is fitted at once (:func:`neural_ode.reporting.claims.line_fits.fit_lines`), in line-key order.
     """
     columns = [*LINE_KEYS, "adaptive", *FIT_COLUMNS, "coefficient", "value_at_max", "fit"]
+    return _numbered_growth(frame, metric, depth).reindex(columns=columns)
+
+
+def _numbered_growth(frame: pd.DataFrame, metric: str, depth: str) -> pd.DataFrame:
+    """:func:`growth_table` with each row's line number (:data:`LINE`) beside it."""
+    columns = [*LINE_KEYS, "adaptive", *FIT_COLUMNS, "coefficient", "value_at_max", "fit", LINE]
     rows = measured(frame, depth, metric)
     rows = rows[rows[depth] > 0]
     keys = [*LINE_KEYS, "adaptive"]
     if rows.empty:
         return pd.DataFrame(columns=columns)
-    number = rows.groupby(keys, dropna=False, sort=True).ngroup()
+    number = rows[LINE] if LINE in rows else line_numbers(rows)
     fitted = fit_lines(number.to_numpy(), rows[depth], rows[metric], CONFIDENCE)
     if fitted.empty:
         return pd.DataFrame(columns=columns)
     first = rows.groupby(number.to_numpy(), sort=True).head(1)
     first = first.set_axis(number.loc[first.index].to_numpy()).loc[fitted.index]
-    fits = [GrowthFit(**{name: kind(value) for (name, kind), value in zip(_FIT_FIELDS, values, strict=True)})
-            for values in fitted[[name for name, _ in _FIT_FIELDS]].itertuples(index=False)]  # fmt: skip
+    fields = fitted[[name for name, _ in _FIT_FIELDS]].astype(dict(_FIT_FIELDS))
+    fits = [GrowthFit(*values) for values in fields.itertuples(index=False, name=None)]
     table = first[keys].reset_index(drop=True)
     for key in keys:  # a missing key reads NaN, as groupby gives it (not None)
         if table[key].dtype == object:
@@ -240,13 +255,30 @@ def growth_table(frame: pd.DataFrame, metric: str, depth: str = "depth") -> pd.D
     for name in FIT_COLUMNS:
         if name not in ("exponent", "growth", "share"):
             table[name] = fitted[name].to_numpy()
-    table["share"] = [fit.share for fit in fits]
-    table["exponent"] = [fit.measurable_exponent for fit in fits]
-    table["growth"] = [fit.growth for fit in fits]
-    table["coefficient"] = [fit.coefficient for fit in fits]
+    table = table.assign(**_derived(fitted))
     table["value_at_max"] = fitted["value_at_max"].astype(float).to_numpy()
     table["fit"] = fits
+    table[LINE] = fitted.index.to_numpy()
     return table[columns]
+
+
+def _derived(fitted: pd.DataFrame) -> dict[str, np.ndarray]:
+    """:class:`GrowthFit`'s ``share``, ``measurable_exponent`` (as ``exponent``), ``growth`` and
+    ``coefficient`` of every fitted line at once (the same arithmetic as the properties)."""
+    intercept, slope, deepest = (fitted[c].to_numpy(float) for c in ("intercept", "slope", "depth_max"))
+    low, high = fitted["slope_low"].to_numpy(float), fitted["slope_high"].to_numpy(float)
+    total = intercept + slope * deepest
+    scale = np.maximum(np.maximum(np.abs(intercept), np.abs(total)), 1e-300)
+    flat = (high * deepest <= MEASURABLE_GROWTH * scale) & (low * deepest >= -MEASURABLE_GROWTH * scale)
+    grows = (low > 0) & ~flat
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(total > 0, slope * deepest / np.where(total > 0, total, 1.0), np.nan)
+    return {
+        "share": share,
+        "exponent": np.where(grows, fitted["exponent"].to_numpy(float), np.nan),
+        "growth": np.where(grows, "grows", "flat").astype(object),
+        "coefficient": intercept + slope,
+    }
 
 
 #: the fields of :class:`GrowthFit` and their types, in its order
@@ -255,12 +287,6 @@ _FIT_FIELDS = tuple((name, int if name in ("points", "depths") else float) for n
 
 #: columns of :func:`law_table` besides those of :func:`growth_table`
 LAW_COLUMNS = ("law", "depth_axis", "leaves_law", "law_check")
-
-
-def _line_ids(table: pd.DataFrame) -> list[tuple]:
-    """One hashable key per row: its line keys and ``adaptive``, as text."""
-    keys = [*LINE_KEYS, "adaptive"]
-    return list(zip(*(table[k].astype(str) for k in keys), strict=True)) if len(table) else []
 
 
 def law_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -272,19 +298,28 @@ def law_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     :data:`LAW_TOLERANCE` off the law's straight line) and ``law_check`` (why, in words). Lines of
     methods that are not registered (other readers) are left out.
     """
-    columns = [*LINE_KEYS, "adaptive", *FIT_COLUMNS, "coefficient", "value_at_max", "fit", *LAW_COLUMNS]
+    return _numbered_laws(frame, metric).reindex(columns=[*LINE_KEYS, "adaptive", *FIT_COLUMNS, "coefficient",
+                                                           "value_at_max", "fit", *LAW_COLUMNS])  # fmt: skip
+
+
+def _numbered_laws(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """:func:`law_table` with each row's line number (:data:`LINE`) beside it."""
+    columns = [*LINE_KEYS, "adaptive", *FIT_COLUMNS, "coefficient", "value_at_max", "fit", *LAW_COLUMNS, LINE]
     rows = measured(frame, metric)
-    laws = rows["method"].map(law_of)
+    if LINE not in rows:
+        rows = rows.assign(**{LINE: line_numbers(rows)})
+    names = {m: (law.name if (law := law_of(m)) is not None else None) for m in rows["method"].unique()}
+    laws = rows["method"].map(names)  # each method's law looked up once
     rows, laws = rows[laws.notna()], laws[laws.notna()]
     if rows.empty:
         return pd.DataFrame(columns=columns)
     parts = []
-    for name in sorted({law.name for law in laws}):
-        part = rows[laws.map(lambda law: law.name) == name]
+    for name in sorted(set(laws)):
+        part = rows[laws == name]
         law = law_of(part["method"].iloc[0])
         depth = law.depth(metric, part["steps"], part["nfe_forward"], part["adaptive"])
         part = part.assign(law_depth=depth)
-        table = growth_table(part, metric, depth="law_depth")
+        table = _numbered_growth(part, metric, depth="law_depth")
         if table.empty:
             continue
         table["law"] = name
@@ -300,17 +335,17 @@ def law_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def _worst_deviation(part: pd.DataFrame, table: pd.DataFrame, metric: str) -> list[float]:
-    """Per row of ``table`` (lines fitted from ``part``): the largest relative distance of a cell of its
-    line from the fit, |value - fit(law_depth)| / |value| (NaN where a cell has no law depth)."""
-    ids = pd.Series(_line_ids(part), index=part.index, dtype=object)
-    fits = dict(zip(_line_ids(table), table["fit"], strict=True))
-    intercept = ids.map({line: fit.intercept for line, fit in fits.items()})
-    slope = ids.map({line: fit.slope for line, fit in fits.items()})
+    """Per row of ``table`` (lines fitted from ``part``, both numbered by :data:`LINE`): the largest
+    relative distance of a cell of its line from the fit, |value - fit(law_depth)| / |value| (NaN
+    where a cell has no law depth)."""
+    line = part[LINE]
+    intercept = line.map(pd.Series([fit.intercept for fit in table["fit"]], index=table[LINE].to_numpy()))
+    slope = line.map(pd.Series([fit.slope for fit in table["fit"]], index=table[LINE].to_numpy()))
     value = part[metric].astype(float)
     off = (value - (intercept + slope * part["law_depth"].astype(float))).abs() / np.maximum(value.abs(), 1e-300)
-    worst = off.groupby(ids, sort=False).max()
-    worst[off.isna().groupby(ids, sort=False).any()] = np.nan  # as numpy's max: a NaN cell makes it NaN
-    return [float(worst.get(line, np.nan)) for line in fits]
+    worst = off.groupby(line).max()
+    worst[off.isna().groupby(line).any()] = np.nan  # as numpy's max: a NaN cell makes it NaN
+    return [float(v) for v in worst.reindex(table[LINE].to_numpy())]
 
 
 def _law_check(grows: bool, fit: GrowthFit, worst: float, metric: str) -> tuple[bool, str]:
@@ -344,17 +379,20 @@ def fits_table(frame: pd.DataFrame, metrics) -> pd.DataFrame:
     columns = [*head, "depth_axis", "intercept", "slope", "slope_low", "slope_high", "r2"]
     columns += ["depth_min", "depth_max", "points", "share", "growth", "law", "leaves_law", "law_check"]
     parts = []
+    frame = frame.assign(**{LINE: line_numbers(frame)})  # every metric's lines numbered once
+    # only the columns a fit reads: each filter below copies what it is given
+    read = [*LINE_KEYS, "adaptive", "ok", "depth", "steps", "nfe_forward", "method", LINE, *metrics]
+    frame = frame[[c for c in dict.fromkeys(read) if c in frame]]
     for metric in metrics:
         if metric not in frame or not frame[metric].notna().any():
             continue
-        table = growth_table(frame, metric)
+        table = _numbered_growth(frame, metric, "depth")
         table = table.assign(metric=metric, depth_axis=np.where(table["adaptive"], "forward NFE", "steps"))
         if metric in MEMORY_METRICS:
-            laws = law_table(frame, metric).assign(metric=metric)
+            laws = _numbered_laws(frame, metric).assign(metric=metric)
             # a law fitted in steps or forward NFE is the same fit as the plain row: keep the law's row only
             same = laws[laws["depth_axis"].to_numpy() == np.where(laws["adaptive"], "forward NFE", "steps")]
-            seen = set(_line_ids(same))
-            table = table[[key not in seen for key in _line_ids(table)]]
+            table = table[~table[LINE].isin(same[LINE])]
             parts.append(laws)
         parts.append(table)
     parts = [part for part in parts if len(part)]

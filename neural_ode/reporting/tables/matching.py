@@ -285,17 +285,23 @@ def _span(ratios: pd.Series) -> str:
     return f"{median:.2g}× ({low:.2g}–{high:.2g}×)"
 
 
-def pairs_table(frame: pd.DataFrame) -> pd.DataFrame:
+def matched_tables(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(:func:`equal_accuracy_table`, :func:`equal_settings_table`) of ``frame``: made once per report, read
+    by :func:`pairs_table` and by the advice (:func:`neural_ode.reporting.tables.recommend.advice`)."""
+    return equal_accuracy_table(frame), equal_settings_table(frame)
+
+
+def pairs_table(frame: pd.DataFrame, matched: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Every pair of methods: cost ratios B/A at equal accuracy and at equal settings, time and memory.
 
     Each ratio reads ``median (min–max)`` over the matched errors of every problem (equal
     accuracy) or over identical cells (equal settings); below 1 means method B is cheaper. How many
     of the equal-settings time ratios the 95 % intervals resolve (paired in rounds: the ratio's
     interval excludes 1; else the two totals' intervals apart) is counted beside them: a ratio whose
-    interval contains 1, or from overlapping intervals, is no difference.
+    interval contains 1, or from overlapping intervals, is no difference. ``matched``: the frame's
+    :func:`matched_tables` where the caller has them already.
     """
-    accuracy = equal_accuracy_table(frame)
-    settings = equal_settings_table(frame)
+    accuracy, settings = matched if matched is not None else matched_tables(frame)
     methods = method_order(frame.loc[frame["ok"], "method"].dropna())
     out = []
     for a, b in itertools.combinations(methods, 2):
@@ -328,6 +334,7 @@ __all__ = [
     "contest",
     "cost_at",
     "landing",
+    "matched_tables",
     "equal_accuracy_table",
     "equal_settings_table",
     "matched_errors",

@@ -166,9 +166,10 @@ def _memory_advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, 
     return [("Memory", text)]
 
 
-def _cost_advice(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """Time and memory of every method against direct, at equal accuracy and at equal settings."""
-    accuracy, settings = equal_accuracy_table(frame), equal_settings_table(frame)
+def _cost_advice(frame: pd.DataFrame, matched: tuple | None = None) -> list[tuple[str, str]]:
+    """Time and memory of every method against direct, at equal accuracy and at equal settings
+    (``matched``: the frame's equal-accuracy and equal-settings tables, made here when None)."""
+    accuracy, settings = matched if matched is not None else (equal_accuracy_table(frame), equal_settings_table(frame))
     # a matched error that float32 rounding decides is no evidence about the methods: left out
     accuracy = accuracy[~accuracy["decided_by_roundoff"].fillna(False).astype(bool)]
     out = []
@@ -259,15 +260,16 @@ def _pick_advice(frame: pd.DataFrame) -> tuple[str, str]:
     )
 
 
-def advice(frame: pd.DataFrame, pairs: pd.DataFrame) -> list[tuple[str, str]]:
+def advice(frame: pd.DataFrame, pairs: pd.DataFrame, matched: tuple | None = None) -> list[tuple[str, str]]:
     """Plain sentences for a newcomer, as (topic, sentence): memory, time, accuracy, noise, the pick.
 
     Each comparison says whether it is at equal accuracy (:mod:`neural_ode.reporting.tables.matching`)
-    or at equal settings (identical cells, ``pairs`` from :func:`head_to_head`).
+    or at equal settings (identical cells, ``pairs`` from :func:`head_to_head`). ``matched``: the frame's
+    :func:`neural_ode.reporting.tables.matching.matched_tables`, where the caller has them already.
     """
     if pairs.empty:
         return _not_comparable()
-    sentences = _memory_advice(frame, pairs) + _cost_advice(frame)
+    sentences = _memory_advice(frame, pairs) + _cost_advice(frame, matched)
     sentences += _accuracy_advice(frame) + _other_advice(frame)
     return [*sentences, _pick_advice(frame)]
 
