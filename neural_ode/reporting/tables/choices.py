@@ -144,6 +144,7 @@ def choices_table(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         # one sort and one grouping per target over every problem at once (not one filter per problem):
         # the first row of a problem in cost order among those reaching the target is :func:`cheapest`'s pick
+        rows = rows[[c for c in rows if c in columns]]  # only the columns kept: each filter below copies them
         ordered = rows.sort_values(["value", "grad_rel_error"], kind="stable")
         keys = problem_keys(ordered)
         for target in TARGETS:
