@@ -232,8 +232,9 @@ def growth_table(frame: pd.DataFrame, metric: str, depth: str = "depth") -> pd.D
     return _numbered_growth(frame, metric, depth).reindex(columns=columns)
 
 
-def _numbered_growth(frame: pd.DataFrame, metric: str, depth: str) -> pd.DataFrame:
-    """:func:`growth_table` with each row's line number (:data:`LINE`) beside it."""
+def _numbered_growth(frame: pd.DataFrame, metric: str, depth: str, objects: bool = True) -> pd.DataFrame:
+    """:func:`growth_table` with each row's line number (:data:`LINE`) beside it; without ``objects``
+    its ``fit`` column is None (fits.csv has no use for a :class:`GrowthFit` per line)."""
     columns = [*LINE_KEYS, "adaptive", *FIT_COLUMNS, "coefficient", "value_at_max", "fit", LINE]
     rows = measured(frame, depth, metric)
     rows = rows[rows[depth] > 0]
@@ -246,12 +247,17 @@ def _numbered_growth(frame: pd.DataFrame, metric: str, depth: str) -> pd.DataFra
         return pd.DataFrame(columns=columns)
     first = rows.groupby(number.to_numpy(), sort=True).head(1)
     first = first.set_axis(number.loc[first.index].to_numpy()).loc[fitted.index]
-    fields = fitted[[name for name, _ in _FIT_FIELDS]].astype(dict(_FIT_FIELDS))
-    fits = [GrowthFit(*values) for values in fields.itertuples(index=False, name=None)]
+    if objects:
+        fields = fitted[[name for name, _ in _FIT_FIELDS]].astype(dict(_FIT_FIELDS))
+        fits = [GrowthFit(*values) for values in fields.itertuples(index=False, name=None)]
+    else:
+        fits = None
     table = first[keys].reset_index(drop=True)
     for key in keys:  # a missing key reads NaN, as groupby gives it (not None)
         if table[key].dtype == object:
-            table[key] = table[key].where(table[key].notna(), np.nan)
+            values = table[key].to_numpy(dtype=object, copy=True)
+            values[values == None] = np.nan  # noqa: E711 (elementwise, as numpy compares object arrays)
+            table[key] = values
     for name in FIT_COLUMNS:
         if name not in ("exponent", "growth", "share"):
             table[name] = fitted[name].to_numpy()
@@ -302,8 +308,9 @@ def law_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
                                                            "value_at_max", "fit", *LAW_COLUMNS])  # fmt: skip
 
 
-def _numbered_laws(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """:func:`law_table` with each row's line number (:data:`LINE`) beside it."""
+def _numbered_laws(frame: pd.DataFrame, metric: str, objects: bool = True) -> pd.DataFrame:
+    """:func:`law_table` with each row's line number (:data:`LINE`) beside it (``objects``: as
+    :func:`_numbered_growth`)."""
     columns = [*LINE_KEYS, "adaptive", *FIT_COLUMNS, "coefficient", "value_at_max", "fit", *LAW_COLUMNS, LINE]
     rows = measured(frame, metric)
     if LINE not in rows:
@@ -314,18 +321,19 @@ def _numbered_laws(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=columns)
     parts = []
-    for name in sorted(set(laws)):
+    for name in sorted(laws.unique()):
         part = rows[laws == name]
         law = law_of(part["method"].iloc[0])
         depth = law.depth(metric, part["steps"], part["nfe_forward"], part["adaptive"])
         part = part.assign(law_depth=depth)
-        table = _numbered_growth(part, metric, depth="law_depth")
+        table = _numbered_growth(part, metric, "law_depth", objects)
         if table.empty:
             continue
         table["law"] = name
         table["depth_axis"] = [law.unit(metric, bool(a)) for a in table["adaptive"]]
         worst = _worst_deviation(part, table, metric)
-        checks = [_law_check(law.grows, fit, off, metric) for fit, off in zip(table["fit"], worst, strict=True)]
+        lines = zip(*(table[c].tolist() for c in ("growth", "slope", "depth_max", "depths")), worst, strict=True)
+        checks = [_law_check(law.grows, *line) for line in lines]
         table["leaves_law"] = [leaves for leaves, _ in checks]
         table["law_check"] = [text for _, text in checks]
         parts.append(table)
@@ -339,8 +347,8 @@ def _worst_deviation(part: pd.DataFrame, table: pd.DataFrame, metric: str) -> li
     relative distance of a cell of its line from the fit, |value - fit(law_depth)| / |value| (NaN
     where a cell has no law depth)."""
     line = part[LINE]
-    intercept = line.map(pd.Series([fit.intercept for fit in table["fit"]], index=table[LINE].to_numpy()))
-    slope = line.map(pd.Series([fit.slope for fit in table["fit"]], index=table[LINE].to_numpy()))
+    intercept = line.map(pd.Series(table["intercept"].to_numpy(float), index=table[LINE].to_numpy()))
+    slope = line.map(pd.Series(table["slope"].to_numpy(float), index=table[LINE].to_numpy()))
     value = part[metric].astype(float)
     off = (value - (intercept + slope * part["law_depth"].astype(float))).abs() / np.maximum(value.abs(), 1e-300)
     worst = off.groupby(line).max()
@@ -348,14 +356,15 @@ def _worst_deviation(part: pd.DataFrame, table: pd.DataFrame, metric: str) -> li
     return [float(v) for v in worst.reindex(table[LINE].to_numpy())]
 
 
-def _law_check(grows: bool, fit: GrowthFit, worst: float, metric: str) -> tuple[bool, str]:
-    """(leaves the law, why) of one fitted line whose cells lie at most ``worst`` (relative) off it."""
+def _law_check(grows: bool, growth: str, slope: float, depth_max: float, depths: int, worst: float) -> tuple[bool, str]:
+    """(leaves the law, why) of one fitted line (its ``growth``, ``slope``, ``depth_max`` and ``depths``
+    as :class:`GrowthFit` has them) whose cells lie at most ``worst`` (relative) off it."""
     if not grows:
-        if fit.growth == "grows":
-            return True, f"a flat law, but it grows by {fit.slope * fit.depth_max:.4g} over its depths"
+        if growth == "grows":
+            return True, f"a flat law, but it grows by {slope * depth_max:.4g} over its depths"
         return False, f"flat as its law says (growth under {MEASURABLE_GROWTH:.0%})"
-    if fit.depths < 3:
-        return False, f"{fit.depths} depths: the law is fitted, not checked"
+    if depths < 3:
+        return False, f"{depths} depths: the law is fitted, not checked"
     if worst > LAW_TOLERANCE:
         return True, f"a cell lies {worst:.0%} off the law's straight line"
     return False, f"every cell within {worst:.1%} of the law's straight line"
@@ -386,10 +395,10 @@ def fits_table(frame: pd.DataFrame, metrics) -> pd.DataFrame:
     for metric in metrics:
         if metric not in frame or not frame[metric].notna().any():
             continue
-        table = _numbered_growth(frame, metric, "depth")
+        table = _numbered_growth(frame, metric, "depth", objects=False)
         table = table.assign(metric=metric, depth_axis=np.where(table["adaptive"], "forward NFE", "steps"))
         if metric in MEMORY_METRICS:
-            laws = _numbered_laws(frame, metric).assign(metric=metric)
+            laws = _numbered_laws(frame, metric, objects=False).assign(metric=metric)
             # a law fitted in steps or forward NFE is the same fit as the plain row: keep the law's row only
             same = laws[laws["depth_axis"].to_numpy() == np.where(laws["adaptive"], "forward NFE", "steps")]
             table = table[~table[LINE].isin(same[LINE])]
