@@ -15,7 +15,7 @@ machine) and peak RSS (GNU ``/usr/bin/time -f %M`` of the command: its largest p
 ``OUT/scale.csv`` and ``OUT/scale.md`` (default ``reports/scale/``); the generated inputs and
 reports go under a temporary folder, removed at the end.
 
-    PYTHONPATH=. python scripts/scale_check.py                      # everything (alone: ~10 min)
+    PYTHONPATH=. python scripts/scale_check.py                      # everything (alone: ~6-8 min)
     PYTHONPATH=. python scripts/scale_check.py --sizes 1000 --figures-at 1000 --out /tmp/scale   # a try
 
 Targets (issue 33, 2 cores, alone): 100,000 records ``report --no-figures`` under 60 s and 2 GB;
@@ -86,6 +86,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "scale")
     args = parser.parse_args(argv)
 
+    from neural_ode.reporting.bounds import MAX_PROBLEMS, MAX_TABLE_ROWS
+
     rows = [json.loads(line) for line in SOURCE.read_text(encoding="utf-8").splitlines() if line.strip()]
     cli = [sys.executable, "-m", "neural_ode.cli"]
     results = []
@@ -117,8 +119,10 @@ def main(argv=None) -> int:
         "# report and compare against the number of records\n\n"
         f"`scripts/scale_check.py` on {machine}; inputs: copies of `reports/paper/results.jsonl` with distinct "
         "seeds (every record a distinct cell; 8 % of the paper's rows are refused by today's checks and dropped "
-        "with a warning). CPU: user + system seconds of the command's process tree; peak RSS: its largest "
-        "process.\n\n" + table.to_markdown(index=False) + "\n",
+        "with a warning; every seed is a problem of its own, so a file of N records holds about N / 14 problems). "
+        f"A report page covers the first {MAX_PROBLEMS} problems and the first {MAX_TABLE_ROWS} rows of its long "
+        "tables (`neural_ode/reporting/bounds.py`); its CSVs hold every row. CPU: user + system seconds of the "
+        "command's process tree; peak RSS: its largest process.\n\n" + table.to_markdown(index=False) + "\n",
         encoding="utf-8",
     )
     print(f"wrote {args.out / 'scale.md'} and {args.out / 'scale.csv'}")
