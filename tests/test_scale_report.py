@@ -15,8 +15,8 @@ import pytest
 
 from neural_ode.reporting import bounds
 from neural_ode.reporting.bounds import first_problems, first_rows
-from neural_ode.reporting.claims.growth import CONFIDENCE, fit_growth
-from neural_ode.reporting.claims.line_fits import LINE_FIT_COLUMNS, fit_lines
+from neural_ode.reporting.claims.growth import CONFIDENCE, MEASURABLE_GROWTH, fit_growth
+from neural_ode.reporting.claims.line_fits import LINE_FIT_COLUMNS, derived_columns, fit_lines
 from neural_ode.reporting.columns import prepare
 from neural_ode.reporting.tables.choices import (
     CRITERIA,
@@ -100,9 +100,21 @@ def test_grouped_line_fits_equal_one_fit_per_line():
                 expected = value[(line == number) & (depth == one.depth_max)].mean()
             else:
                 expected = getattr(one, name)
-            assert math.isclose(row[name], expected, rel_tol=1e-9, abs_tol=1e-9) or (
-                math.isnan(row[name]) and math.isnan(expected)
-            ), (number, name, row[name], expected)
+            assert _close(row[name], expected), (number, name, row[name], expected)
+    derived = derived_columns(fitted, MEASURABLE_GROWTH)
+    grows = []
+    for position, number in enumerate(fitted.index):
+        one = fit_growth(depth[line == number], value[line == number])
+        assert derived["growth"][position] == one.growth
+        grows.append(one.growth)
+        for name, expected in (("share", one.share), ("exponent", one.measurable_exponent),
+                               ("coefficient", one.coefficient)):  # fmt: skip
+            assert _close(derived[name][position], expected), (number, name)
+    assert set(grows) == {"grows", "flat"}  # both readings are checked
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) or (math.isnan(a) and math.isnan(b))
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from neural_ode.methods.laws import law_of
-from neural_ode.reporting.claims.line_fits import fit_lines
+from neural_ode.reporting.claims.line_fits import derived_columns, fit_lines
 from neural_ode.reporting.columns import LINE_KEYS, measured
 
 #: confidence level of the slope's interval
@@ -261,30 +261,11 @@ def _numbered_growth(frame: pd.DataFrame, metric: str, depth: str, objects: bool
     for name in FIT_COLUMNS:
         if name not in ("exponent", "growth", "share"):
             table[name] = fitted[name].to_numpy()
-    table = table.assign(**_derived(fitted))
+    table = table.assign(**derived_columns(fitted, MEASURABLE_GROWTH))
     table["value_at_max"] = fitted["value_at_max"].astype(float).to_numpy()
     table["fit"] = fits
     table[LINE] = fitted.index.to_numpy()
     return table[columns]
-
-
-def _derived(fitted: pd.DataFrame) -> dict[str, np.ndarray]:
-    """:class:`GrowthFit`'s ``share``, ``measurable_exponent`` (as ``exponent``), ``growth`` and
-    ``coefficient`` of every fitted line at once (the same arithmetic as the properties)."""
-    intercept, slope, deepest = (fitted[c].to_numpy(float) for c in ("intercept", "slope", "depth_max"))
-    low, high = fitted["slope_low"].to_numpy(float), fitted["slope_high"].to_numpy(float)
-    total = intercept + slope * deepest
-    scale = np.maximum(np.maximum(np.abs(intercept), np.abs(total)), 1e-300)
-    flat = (high * deepest <= MEASURABLE_GROWTH * scale) & (low * deepest >= -MEASURABLE_GROWTH * scale)
-    grows = (low > 0) & ~flat
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(total > 0, slope * deepest / np.where(total > 0, total, 1.0), np.nan)
-    return {
-        "share": share,
-        "exponent": np.where(grows, fitted["exponent"].to_numpy(float), np.nan),
-        "growth": np.where(grows, "grows", "flat").astype(object),
-        "coefficient": intercept + slope,
-    }
 
 
 #: the fields of :class:`GrowthFit` and their types, in its order
