@@ -136,3 +136,19 @@ def test_a_capped_report_says_what_it_leaves_out_and_its_csvs_keep_every_row(tmp
     assert len(choices) == len(choices_table(prepare(frame)))  # every problem's picks, not the 2 shown
     keys = ["workload", "horizon", "batch", "width", "dim", "outputs"]
     assert choices.groupby(keys, dropna=False).ngroups == 6
+
+
+def test_intervals_from_samples_equal_one_median_interval_per_row():
+    from neural_ode.measuring.intervals import median_interval
+
+    rng = np.random.default_rng(1)
+    samples = [list(rng.uniform(1.0, 2.0, n)) for n in (5, 6, 10, 10, 20, 7)]  # 5: too few for an interval
+    frame = pd.DataFrame({"workload": "mlp", "method": "direct", "solver": "rk4", "status": "ok",
+                          "time_forward_samples_s": samples, "time_backward_samples_s": samples})  # fmt: skip
+    prepared = prepare(frame)
+    for row, values in zip(prepared.to_dict("records"), samples, strict=True):
+        low, high = median_interval(values)
+        for phase in ("forward", "backward"):
+            got = (row[f"time_{phase}_ci_low_s"], row[f"time_{phase}_ci_high_s"])
+            assert _close(got[0], low) and _close(got[1], high), (len(values), got, (low, high))
+    assert np.isnan(prepared["time_forward_ci_low_s"].iloc[0])  # 5 samples reach no 95 % interval
