@@ -117,6 +117,8 @@ def fast_cells(figures: bool = False):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runner, "run_cell", fake_cell)
+        patch.setattr(runner, "start_worker_server", lambda: None)  # no cell: no cells' server
+        patch.setattr("neural_ode.sweeping.worker.begin_worker_server", lambda: None)
         patch.setattr("neural_ode.sweeping.factory_check.check_factory", lambda config: None)
         if not figures:
             patch.setattr(draw, "FIGURES", ())
@@ -137,13 +139,16 @@ def family_of(pid: int) -> set:
 
 
 def kill_at(process: subprocess.Popen, marker: Path, timeout: float = 120) -> set:
-    """SIGKILL ``process`` as soon as ``marker`` exists; returns every descendant it had meanwhile."""
-    family, deadline = set(), time.monotonic() + timeout
+    """SIGKILL ``process`` as soon as ``marker`` exists; returns every descendant it had meanwhile
+    (looked up once a second, and when the marker appears: a lookup reads every process's status)."""
+    family, deadline, looked = set(), time.monotonic() + timeout, 0.0
     while not marker.exists():
-        family |= family_of(process.pid)
+        if time.monotonic() - looked > 1.0:
+            family |= family_of(process.pid)
+            looked = time.monotonic()
         assert process.poll() is None, f"the command ended ({process.returncode}) before the phase"
         assert time.monotonic() < deadline, "the phase was never reached"
-        time.sleep(0.05)
+        time.sleep(0.02)
     family |= family_of(process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -218,13 +223,15 @@ def test_a_sigkill_in_any_phase_leaves_a_folder_that_resumes_and_reports(
     for flag in tmp_path.glob("hold-*"):
         flag.unlink()
     assert_none_alive(family)
+    drawn = sorted(path.name for path in out.glob("figures/*.png"))
+    assert bool(drawn) == (phase == "render"), drawn  # the figures drawn before the kill are on disk
     # a cell's own folder usually goes with it; one killed by the kernel's parent-death signal has no
     # chance to remove it, and the next run in the folder clears it (checked after the resume below)
 
     monkeypatch.chdir(code)
     monkeypatch.syspath_prepend(str(code))
     monkeypatch.setenv("NEURAL_ODE_BENCH_CACHE", str(tmp_path / "cache"))
-    with fast_cells(figures=phase == "render"):
+    with fast_cells():
         if phase == "plan":  # killed before the folder was made: nothing recorded, nothing to resume
             assert not (out / "sweep.json").exists()
             status, err = cli(capsys, "run", "--resume", "--out", out)
@@ -237,11 +244,11 @@ def test_a_sigkill_in_any_phase_leaves_a_folder_that_resumes_and_reports(
         rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
         assert len(rows) == 1  # one record of the one cell: none lost, none twice
         assert not list((out / ".cells-tmp").glob("neural-ode-cell-*"))  # nothing of the killed sweep's cells left
+    with fast_cells(figures=phase == "render"):  # after a kill in rendering: every figure drawn again
         status, err = cli(capsys, "report", out, "--out", out)
     assert status == 0, err
     assert (out / "report.html").is_file()
-    if phase == "render":  # the figures drawn before the kill were drawn again, none refused
-        assert list((out / "figures").glob("*.png"))
+    assert set(drawn) <= {path.name for path in out.glob("figures/*.png")}  # drawn again, none refused
 
 
 def test_resume_without_a_recorded_sweep_is_refused_before_anything_is_written(tmp_path, capsys):
@@ -276,7 +283,9 @@ def test_a_cell_started_as_the_sweep_gives_up_ends_without_a_traceback(tmp_path)
         "from neural_ode.sweeping.worker import run_child, measure_into; "
         f"run_child(measure_into, {{}}, {{}}, {str(gone / 'record.json')!r}, {str(gone / 'output.txt')!r})"
     )
-    done = subprocess.run([sys.executable, "-c", code], env=env(tmp_path, tmp_path), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env(tmp_path, tmp_path), capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and done.stderr == "", done.stderr
 
 
@@ -405,6 +414,7 @@ def test_a_factory_that_leaves_a_process_is_refused_naming_it(then, says, tmp_pa
     (tmp_path / "forking_factory.py").write_text(FORKING_FACTORY.replace("{then}", then))
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("neural_ode.sweeping.worker.begin_worker_server", lambda: None)  # refused before any cell
     code, err = cli(capsys, "run", "--workload", "forking_factory:make", *AXES, "--out", tmp_path / "o")
     forget_factories()
     # within the check's bound: the child holding the check's pipe was killed, not waited for
