@@ -6,8 +6,10 @@ a cached reference is never older than the user's code it depends on, a module i
 computed name included.
 
 A phase is reached deterministically: a user factory that holds (sleeps while a flag file exists)
-in the phase asked for, or a driver script that replaces the results writer or adds a figure that
-holds; the test kills the command as soon as the held code has touched its marker file. The cells
+in the phase asked for, or a results writer or a figure that holds; the test kills the command as
+soon as the held code has touched its marker file. The command runs in a child forked from the
+test's process (:func:`fork_command`: its imports done, no interpreter to start), with a cells'
+server of its own. The cells
 are the smallest there are (euler, 2 steps, batch 2, width 4); one finished sweep of them (module
 scope, its reference in its cache) is copied for each phase that starts from a recorded sweep, so a
 phase runs no reference pass unless it is the one killed, and no cell that it does not need.
@@ -70,38 +72,58 @@ def make(config):
     return Problem(field=field, y0=torch.ones(config.batch, 2, dtype=dtype))
 '''
 
-#: a driver of the command line that holds while the results are written or a figure is drawn. It
-#: spares what the phase killed does not need: the factory check (a Python with torch) but where the
-#: check is the phase; the cells' server but where cells run (the phases that run cells check that it
-#: dies with the command), and there the profiler's imports (no cell gets to profile before the kill)
-DRIVER = '''
-import pathlib, sys, time
-
-def hold(marker):
-    pathlib.Path(marker).touch()
+def hold(marker: Path):
+    """Touch ``marker``, then hold until killed."""
+    marker.touch()
     time.sleep(600)
 
-if __name__ == "__main__":
-    phase, marker = sys.argv[1], sys.argv[2]
-    import neural_ode.sweeping.factory_check as factory_check
-    import neural_ode.sweeping.worker as worker
-    if phase == "results":
-        import neural_ode.results.frame as frame
-        frame.write_csv = lambda *a, **k: hold(marker)
-    elif phase == "render":
+
+def fork_command(phase: str, marker: Path, args: list, code: Path, environ: dict, log: Path) -> int:
+    """The command line ``args`` in a child forked from this test's process (its imports done: no
+    interpreter, torch or pandas to start again), its output to ``log``, holding in ``phase``.
+
+    It starts its own cells' server, as a command does (not this process's). It spares what the
+    phase killed does not need: the factory check (a Python with torch) but where the check is the
+    phase; the cells' server but where cells run (there, without the profiler's imports: no cell
+    gets to profile before the kill). "results" and "render" hold in the results writer and in a
+    figure drawn after the report's own."""
+    pid = os.fork()
+    if pid:
+        return pid
+    status = 70
+    try:
+        import multiprocessing.forkserver as forkserver
+
         import neural_ode.reporting.figures.draw as draw
-        def holding_figure(frame, directory, style):
-            hold(marker)
-        draw.FIGURES = (*draw.FIGURES, holding_figure)
-    if phase != "plan":
-        factory_check.check_factory = lambda config: None
-    if phase in ("plan", "results", "render"):
-        worker.begin_worker_server = lambda: None
-    else:
-        worker.PRELOAD = tuple(name for name in worker.PRELOAD if name != "torch._dynamo")
-    from neural_ode.cli import main
-    sys.exit(main(sys.argv[3:]))
-'''
+        import neural_ode.results.frame as frame
+        import neural_ode.sweeping.factory_check as factory_check
+        import neural_ode.sweeping.worker as worker
+
+        out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.chdir(code)
+        os.environ.clear()
+        os.environ.update(environ)
+        sys.path.insert(0, str(code))
+        server = forkserver.ForkServer()  # a server of its own, started by the command as a command does
+        forkserver._forkserver = server
+        for name in ("ensure_running", "get_inherited_fds", "connect_to_new_process", "set_forkserver_preload"):
+            setattr(forkserver, name, getattr(server, name))
+        worker._warm_up = None
+        if phase == "results":
+            frame.write_csv = lambda *a, **k: hold(marker)
+        elif phase == "render":
+            draw.FIGURES = (*draw.FIGURES, lambda frame, directory, style: hold(marker))
+        if phase != "plan":
+            factory_check.check_factory = lambda config: None
+        if phase in ("plan", "results", "render"):
+            worker.begin_worker_server = lambda: None
+        else:
+            worker.PRELOAD = tuple(name for name in worker.PRELOAD if name != "torch._dynamo")
+        status = main([str(a) for a in args])
+    finally:
+        os._exit(status)
 
 
 def fake_cell(config: CellConfig, **_) -> CellRecord:
@@ -127,6 +149,7 @@ def fast_cells(figures: bool = False):
 
 
 def env(tmp_path: Path, code: Path) -> dict[str, str]:
+    """The command's environment: this checkout and the user's code on the path, its own cache."""
     path = os.pathsep.join(filter(None, [str(ROOT), str(code), os.environ.get("PYTHONPATH")]))
     return dict(os.environ, PYTHONPATH=path, NEURAL_ODE_BENCH_CACHE=str(tmp_path / "cache"), HOLD_DIR=str(tmp_path))
 
@@ -138,20 +161,24 @@ def family_of(pid: int) -> set:
         return set()
 
 
-def kill_at(process: subprocess.Popen, marker: Path, timeout: float = 120) -> set:
-    """SIGKILL ``process`` as soon as ``marker`` exists; returns every descendant it had meanwhile
-    (looked up once a second, and when the marker appears: a lookup reads every process's status)."""
+def kill_at(pid: int, marker: Path, log: Path, timeout: float = 120) -> set:
+    """SIGKILL the child ``pid`` as soon as ``marker`` exists; returns every descendant it had
+    meanwhile (looked up once a second, and when the marker appears: a lookup reads every process)."""
     family, deadline, looked = set(), time.monotonic() + timeout, 0.0
-    while not marker.exists():
-        if time.monotonic() - looked > 1.0:
-            family |= family_of(process.pid)
-            looked = time.monotonic()
-        assert process.poll() is None, f"the command ended ({process.returncode}) before the phase"
-        assert time.monotonic() < deadline, "the phase was never reached"
-        time.sleep(0.02)
-    family |= family_of(process.pid)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    try:
+        while not marker.exists():
+            if time.monotonic() - looked > 1.0:
+                family |= family_of(pid)
+                looked = time.monotonic()
+            ended, status = os.waitpid(pid, os.WNOHANG)
+            assert not ended, f"the command ended ({status}) before the phase: {log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "the phase was never reached"
+            time.sleep(0.02)
+        family |= family_of(pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
     return family
 
 
@@ -186,7 +213,6 @@ def finished(tmp_path_factory) -> Path:
     code = base / "code"
     code.mkdir()
     (code / "holding.py").write_text(HOLDING)
-    (code / "drive.py").write_text(DRIVER)
     with pytest.MonkeyPatch.context() as patch, fast_cells():
         patch.chdir(code)
         patch.syspath_prepend(str(code))
@@ -216,10 +242,9 @@ def test_a_sigkill_in_any_phase_leaves_a_folder_that_resumes_and_reports(
         (tmp_path / f"hold-{phase}").touch()
     else:
         marker = tmp_path / "held"
-    command = [sys.executable, str(code / "drive.py"), phase, str(marker), "run", "--workload", WORKLOAD]
-    command += ["--resume"] if out.exists() else AXES
-    sweep = subprocess.Popen([*command, "--out", str(out)], cwd=code, env=env(tmp_path, code), stderr=subprocess.PIPE)
-    family = kill_at(sweep, marker)
+    args = ["run", "--workload", WORKLOAD, *(["--resume"] if out.exists() else AXES), "--out", out]
+    log = tmp_path / "command.log"
+    family = kill_at(fork_command(phase, marker, args, code, env(tmp_path, code), log), marker, log)
     for flag in tmp_path.glob("hold-*"):
         flag.unlink()
     assert_none_alive(family)
