@@ -76,11 +76,66 @@ def kill_descendants(pid: int | None = None) -> list[str]:
     return named
 
 
-def left_behind(processes: list[str]) -> str:
-    """The message naming processes a user's code left running: ``left 2 processes running ...``."""
+def own_group() -> None:
+    """Make this process the leader of a process group of its own: every process it forks is in
+    the group (unless it leaves it with ``setsid``), so :func:`kill_group` finds what it left
+    behind even after this process has ended and its orphans were re-parented elsewhere."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:  # already a group or session leader
+        pass
+
+
+def kill_group(group: int) -> list[str]:
+    """SIGKILL every process still in the process group ``group`` (the pid of a process that
+    called :func:`own_group`, which may have ended) and wait until they are gone; returns each
+    as ``pid 123 (python -c ...)``, empty when there was none. Zombies are not named."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil is a dependency
+        return []
+    if group <= 1 or group == os.getpgrp():  # never this process's own group
+        return []
+    members = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == group and process.status() != psutil.STATUS_ZOMBIE:
+                members.append((process, " ".join(process.cmdline())[:80] or process.name()))
+        except (OSError, psutil.Error):
+            continue
+    if not members:
+        return []
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except OSError:  # gone meanwhile
+        pass
+    for process, _ in members:  # children of init now, not ours to reap: wait until each is dead
+        _until(lambda process=process: _gone(process, psutil))
+    return [f"pid {process.pid} ({command})" for process, command in members]
+
+
+def _gone(process, psutil) -> bool:
+    try:
+        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def _until(done, timeout: float = 5.0) -> None:
+    """Wait until ``done()`` is true, at most ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def left_behind(processes: list[str], after: str = "it returned") -> str:
+    """The message naming processes a user's code left running: ``left 2 processes running ...``
+    (``after``: when they were found)."""
     count = len(processes)
     shown = ", ".join(processes[:3]) + (f" and {count - 3} more" if count > 3 else "")
     return (
-        f"the user's code left {count} process{'es' if count > 1 else ''} running after it returned ({shown}); "
+        f"the user's code left {count} process{'es' if count > 1 else ''} running after {after} ({shown}); "
         "killed (a factory or field must not leave processes behind: they would share the cell's CPU)"
     )

@@ -74,7 +74,10 @@ def _compare(capsys, base: Path, new: Path, *options) -> tuple[int, str]:
 
 
 SETS = st.lists(_figures(), min_size=len(CELLS), max_size=len(CELLS))
-SETTINGS = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+#: a few examples each, the same ones every run (derandomize): the draws are large (every metric of 4 records)
+SETTINGS = settings(
+    max_examples=5, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @SETTINGS
@@ -144,7 +147,7 @@ def test_timings_moved_under_another_load_are_never_a_regression(figures, factor
 
 
 @pytest.mark.slow
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=2, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(figures=SETS)
 def test_report_renders_every_allowed_record(figures, capsys):
     # no --no-figures flag yet: the real report on a tiny set (4 cells), few examples

@@ -52,8 +52,11 @@ def fake_report(frame, out_dir, **_) -> Path:
 
 @contextlib.contextmanager
 def fast():
+    """Cells and reports stubbed, and no cells' server started (it imports torch's profiler: seconds)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runner, "run_cell", fake_cell)
+        patch.setattr(runner, "start_worker_server", lambda: None)
+        patch.setattr("neural_ode.sweeping.worker.begin_worker_server", lambda: None)
         patch.setattr(neural_ode.reporting, "render_report", fake_report)
         yield patch
     forget_factories()
@@ -245,6 +248,7 @@ def test_a_factory_that_exits_sleeps_or_is_degenerate_is_one_line_exit_2(name, t
     (tmp_path / f"user_{name}.py").write_text(source)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    monkeypatch.setattr("neural_ode.sweeping.worker.begin_worker_server", lambda: None)  # refused before any cell
     args = ["run", "--workload", f"user_{name}:make", *TINY[2:-2], "--timeout", "2", "--out", tmp_path / "o"]
     code, err = cli(capsys, *args)
     assert code == 2, err
@@ -281,7 +285,7 @@ HOSTILE = st.one_of(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.dictionaries(st.sampled_from(FIELDS), HOSTILE, min_size=1, max_size=3), drop=st.booleans())
 def test_fuzzed_records_through_resume_report_and_compare_end_in_0_or_2(changes, drop, capsys):
     with tempfile.TemporaryDirectory() as tmp, fast():
@@ -312,9 +316,9 @@ def test_a_real_report_of_extreme_allowed_values_renders(tmp_path, capsys):
     from neural_ode.results.schema import METRICS
 
     rows = []
-    for steps, value in [(2, 1e15), (4, 0), (8, 1e15), (16, 1e-300), (32, 1e15)]:
+    for steps, value in [(2, 1e15), (4, 0), (8, 1e-300), (16, 1e15)]:
         for method in ("direct", "adjoint"):
-            horizon = 1e15 if steps == 32 else 1.0
+            horizon = 1e15 if steps == 16 else 1.0
             config = CellConfig(
                 workload="mlp", method=method, solver="euler", steps=steps, batch=2, width=4, horizon=horizon
             )

@@ -149,7 +149,9 @@ def _settings(config) -> tuple:
 
 
 def cache_key(config) -> str:
-    """The key of ``config``'s reference in the disk cache (one per problem)."""
+    """The key of ``config``'s reference in the disk cache (one per problem). For a user's factory it
+    covers the modules its build imported only in a process that has built it (see
+    :meth:`neural_ode.workloads.user.FactoryWorkload.parameters_key`): look a value up after the build."""
     return _key(*_settings(config))
 
 
@@ -230,10 +232,10 @@ def _path(key: str) -> Path:
 
 def _reference(settings: tuple, check=None) -> Reference:
     """The reference of ``settings`` (see :func:`_settings`): from the disk cache, else computed and stored."""
-    key = _key(*settings)
-    path = _path(key)
     with torch.no_grad():
         shapes = _expected_shapes(*_problem(*settings))
+    key = _key(*settings)  # after the build: a user factory's key covers what building it imported
+    path = _path(key)
     cached = _load(path, key, shapes)
     if cached is not None:
         return cached

@@ -85,11 +85,13 @@ def check_factory(config) -> dict:
 def _check_in_child(parent: int | None = None) -> None:
     """In the check's child process: build the problem of the config on stdin; print the verdict (the
     error, empty when none, and the problem's :func:`~neural_ode.workloads.user.problem_sizes`) as one
-    JSON line.
+    JSON line, the last of its output.
 
-    It dies with the command (``parent``) whatever ends it, and a process the factory leaves
-    running is killed and named in the verdict (it would hold the check's pipe, and run beside
-    every cell)."""
+    It dies with the command (``parent``) whatever ends it. The user's code runs in a process it
+    forks (:func:`_build_in_grandchild`), of which it is the reaper (``PR_SET_CHILD_SUBREAPER``):
+    whatever that process leaves running, even one forked just before it ended with ``os._exit``
+    or a double fork's daemon, is re-parented here, killed and named in the verdict (it would hold
+    the check's pipe, and run beside every cell)."""
     import json
 
     from neural_ode.config import CellConfig
@@ -100,6 +102,41 @@ def _check_in_child(parent: int | None = None) -> None:
     config = CellConfig(**json.loads(sys.stdin.read()))
     sys.stdout.write("neural-ode-bench-ready\n")  # the user's code runs from here: the bound starts
     sys.stdout.flush()
+    here, (read_end, write_end) = os.getpid(), os.pipe()
+    builder = os.fork()
+    if builder == 0:
+        try:
+            os.close(read_end)
+            _build_in_grandchild(config, here, write_end)
+        finally:
+            os._exit(70)  # never back into the reaper's code below
+    os.close(write_end)
+    status = os.waitpid(builder, 0)[1]
+    leftovers = kill_descendants()
+    verdict = _read_verdict(read_end)  # written before the builder ended, if it got that far
+    if verdict is None:  # it ended before its verdict: os._exit, a crash, a signal
+        code = os.waitstatus_to_exitcode(status)
+        ended = f"exit status {code}" if code >= 0 else f"signal {-code}"
+        verdict = {
+            "error": f"workload {config.workload!r}: the factory (or its module's import) ended the process with "
+            f"{ended} before returning a Problem; expected {EXPECTED}"
+            + (f"; {left_behind(leftovers, after='it ended')}" if leftovers else "")
+        }
+    elif leftovers and not verdict["error"]:
+        verdict = {"error": f"workload {config.workload!r}: {left_behind(leftovers)}"}
+    _write_all(1, ("neural-ode-bench-check:" + json.dumps(verdict) + "\n").encode())
+    os._exit(0)
+
+
+def _build_in_grandchild(config, parent: int, out: int) -> None:
+    """The process the user's code runs in: import the factory, build the problem, write the
+    verdict to ``out`` (a pipe to the reaper) and end at once (nothing the user's module
+    registered, atexit or threads, runs)."""
+    import json
+
+    from neural_ode.family import die_with_parent
+
+    die_with_parent(parent)
     try:
         workload = FactoryWorkload.resolve(config.workload)
         problem = workload.build(config)
@@ -107,10 +144,37 @@ def _check_in_child(parent: int | None = None) -> None:
             raise ConfigError(f"workload {config.workload!r}: the problem has no trainable parameters to differentiate")
         verdict = {"error": "", "sizes": problem_sizes(problem)}
     except ConfigError as exc:
-        verdict = {"error": str(exc)}
-    leftovers = kill_descendants()
-    if leftovers and not verdict["error"]:
-        verdict = {"error": f"workload {config.workload!r}: {left_behind(leftovers)}"}
-    sys.stdout.write("neural-ode-bench-check:" + json.dumps(verdict) + "\n")
-    sys.stdout.flush()
-    os._exit(0)  # nothing the user's module registered (atexit, threads) runs after the verdict
+        verdict = {"error": str(exc)[:MESSAGE_CHARS]}
+    except BaseException as exc:  # noqa: BLE001 - raised by the user's code outside the factory call (its Problem's)
+        verdict = {"error": f"workload {config.workload!r}: building the problem raised {type(exc).__name__}"}
+    _write_all(out, json.dumps(verdict).encode())  # < the pipe's 64 KiB: written whole before the reaper reads
+    os._exit(0)
+
+
+#: characters of an error message kept in the verdict
+MESSAGE_CHARS = 4000
+
+
+def _read_verdict(fd: int) -> dict | None:
+    """The verdict the builder wrote to the pipe ``fd``, None when it wrote none. Read without
+    waiting: a process the builder forked may still hold the pipe's other end."""
+    import json
+
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while chunk := os.read(fd, 65536):
+            data += chunk
+    except BlockingIOError:
+        pass
+    os.close(fd)
+    try:
+        verdict = json.loads(data)
+    except ValueError:
+        return None
+    return verdict if isinstance(verdict, dict) and isinstance(verdict.get("error"), str) else None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from neural_ode.axes import AXES, problem_keys
 from neural_ode.config import CellConfig
+from neural_ode.family import kill_group
 from neural_ode.results.record import CellRecord
 from neural_ode.storage.paths import replace_atomically
 from neural_ode.sweeping.process import DEFAULT_SETTINGS, ProcessSettings
@@ -132,6 +133,7 @@ def _run_group_process(payload: dict, kill_after_s: float, tmp_dir, settings) ->
             if process.is_alive():
                 process.kill()
                 process.join()
+            kill_group(process.pid)  # what the user's field forked before the process ended
         if timed_out:
             return None, f"killed after {kill_after_s:g} s"
         try:

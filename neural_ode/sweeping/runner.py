@@ -50,7 +50,7 @@ from functools import partial
 from pathlib import Path
 
 from neural_ode.config import CellConfig
-from neural_ode.family import kill_descendants
+from neural_ode.family import kill_descendants, kill_group, left_behind
 from neural_ode.results.record import CellRecord
 from neural_ode.results.records import ResultsLog
 from neural_ode.sweeping.groups import measure_untimed_into, problem_groups, time_group_records
@@ -124,6 +124,7 @@ def run_cell(
                 kill_descendants(process.pid)  # what the user's code forked dies with its cell
                 process.kill()
                 process.join()
+            left = kill_group(process.pid)  # forked by a cell process that then ended (os._exit, a crash)
         output = Path(log_path).read_text(errors="replace") if os.path.exists(log_path) else ""
         record = _read_record(record_path)
     if timed_out:
@@ -132,6 +133,8 @@ def run_cell(
     if process.exitcode == 0 and record is not None:
         return record
     reason = describe_exit(process.exitcode) if process.exitcode != 0 else "the cell process wrote no record"
+    if left:
+        reason += "; " + left_behind(left, after="the cell process ended")
     return _failed(config, "crashed", _with_tail(reason, output), started, measured_at, commit)
 
 

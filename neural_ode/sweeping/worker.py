@@ -131,15 +131,18 @@ def run_child(
     itself), so a ``KeyboardInterrupt`` in a cell is the user's code's own, recorded as an error. A
     sweep that gave up on the cell before it started (its temporary folder gone) ends it silently.
     A process the user's code left running when ``target`` returns is killed and named in the
-    record (:func:`name_leftovers`).
+    record (:func:`name_leftovers`); this process leads a process group of its own, so that what
+    the user's code forked before the process ended otherwise (``os._exit``, a crash) is found in
+    that group and killed by the sweep (:func:`neural_ode.family.kill_group`).
     """
     import signal
 
-    from neural_ode.family import adopt_orphans, kill_descendants, left_behind
+    from neural_ode.family import adopt_orphans, kill_descendants, left_behind, own_group
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sweep_pid is not None:
         die_with(sweep_pid, cleanup=os.path.dirname(record_path))
+    own_group()  # what the user's code forks stays findable after this process is gone
     adopt_orphans()  # a process the user's code leaves behind stays ours to find and kill
     try:
         log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

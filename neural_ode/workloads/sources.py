@@ -11,7 +11,10 @@ imported or run: a name that is no file there (an installed library, a builtin, 
 run time) is not followed.
 
 An import inside a function, or one under ``if``/``try``, is followed too (every ``import`` node of
-the file); an import by a computed name (``importlib.import_module(name)``) cannot be seen.
+the file); an import by a computed name (``importlib.import_module(name)``) cannot be seen in the
+text: a process that has imported the factory and built its problem passes the names of the modules
+it loaded meanwhile (``loaded``), whose files are hashed too (:func:`loaded_files`), so a helper
+found only by running the code is in the key of everything cached after the build.
 """
 
 from __future__ import annotations
@@ -131,12 +134,33 @@ def source_files(module: str, roots: list[Path] | None = None) -> list[Path]:
     return sorted(seen)
 
 
-def sources_digest(module: str) -> str:
-    """A hash of every file importing ``module`` runs (names and bytes) and of the libraries'
-    versions: a new value whenever any of them changes."""
+def loaded_files(names: list[str]) -> list[Path]:
+    """The files of the modules ``names`` (looked up in ``sys.modules``, never imported) that are
+    neither the standard library's nor an installed library's nor this tool's own, resolved; a
+    module with no file (a builtin, a namespace package) has none."""
+    installed, files = _installed(), []
+    for name in names:
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None)
+        if name.partition(".")[0] in SKIPPED or not isinstance(file, str):
+            continue
+        try:
+            path = Path(file).resolve()
+        except (OSError, RuntimeError):
+            continue
+        if path.is_file() and not any(folder in path.parents for folder in installed):
+            files.append(path)
+    return files
+
+
+def sources_digest(module: str, loaded: list[str] = ()) -> str:
+    """A hash of every file importing ``module`` runs (names and bytes), of the files of the
+    modules ``loaded`` (see :func:`loaded_files`) and of the libraries' versions: a new value
+    whenever any of them changes."""
     digest = hashlib.sha256(library_versions().encode())
     roots = user_roots()
-    for file in source_files(module, roots):
+    files = {path.resolve() for path in source_files(module, roots)} | set(loaded_files(list(loaded)))
+    for file in sorted(files):
         try:
             data = file.read_bytes()
         except OSError:

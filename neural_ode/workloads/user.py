@@ -62,6 +62,11 @@ class FactoryWorkload(Workload):
         self.name = spec
         self._factory = factory
         self.description = f"user's model: {spec}"
+        #: names in ``sys.modules`` before the factory's module was imported (None: not imported here)
+        self._before: frozenset[str] | None = None
+        #: modules this process loaded while importing the module and building problems (any name:
+        #: ``importlib.import_module(computed)`` included)
+        self.loaded: set[str] = set()
 
     @staticmethod
     @functools.cache
@@ -77,18 +82,31 @@ class FactoryWorkload(Workload):
     def factory(self):
         """The user's function, imported on first use (a ConfigError naming what was expected otherwise)."""
         if self._factory is None:
+            before = frozenset(sys.modules)
             self._factory = _import_factory(self.name)
+            self._before = before
+            self._note_loaded()
         return self._factory
+
+    def _note_loaded(self) -> None:
+        if self._before is not None:
+            self.loaded.update(name for name in list(sys.modules) if name not in self._before)
 
     def parameters_key(self, width: int, layers: int, stage: int = 0) -> str:
         """A hash of every source file importing the factory's module runs (its own, the helper
         modules it imports from the user's folders, their packages' ``__init__.py``) and of the
-        libraries' versions, found without importing anything (:mod:`neural_ode.workloads.sources`):
-        an edit of any of them gets a new reference."""
+        libraries' versions, found without importing anything (:mod:`neural_ode.workloads.sources`),
+        and, in a process that has built the problem, of the file of every module loaded since the
+        factory's import outside the standard library and site-packages (an import by a computed
+        name, ``importlib.import_module(name)``, too): an edit of any of them gets a new reference.
+
+        Only a process that has built the problem loads a cached value by this key (the reference
+        and the round-off floor are looked up after the build); the command line's own process,
+        which never imports the user's code, uses it to plan the reference pass only."""
         from neural_ode.workloads.sources import sources_digest
 
         _on_path()
-        return "src" + sources_digest(self.name.partition(":")[0])[:16]
+        return "src" + sources_digest(self.name.partition(":")[0], loaded=sorted(self.loaded))[:16]
 
     def build(self, config, dtype: torch.dtype | None = None, device: str | None = None) -> Problem:
         """Call the factory (with the config's dtype/device replaced when overridden) and check what it returns."""
@@ -104,10 +122,12 @@ class FactoryWorkload(Workload):
         try:
             problem = factory(config)
         except (Exception, SystemExit, KeyboardInterrupt) as exc:  # SystemExit: the factory called sys.exit
+            self._note_loaded()
             raise _error(
                 f"workload {self.name!r}: the factory raised {_first_line(exc)}; "
                 "expected it to return a neural_ode.workloads.Problem for the cell config"
             ) from exc
+        self._note_loaded()  # what the factory imported when called: part of the reference's key
         check_problem(self.name, problem)
         return problem
 
