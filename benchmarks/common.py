@@ -1,6 +1,6 @@
 """The grid both benchmark suites measure, sized by ``NEURAL_ODE_BENCH_PROFILE``.
 
-``smoke`` is one cell per solver kind and method, on a tiny MLP (batch 2, width 4, dim 2), for the
+``smoke`` is one cell per solver kind and method, on a tiny MLP (batch 8, width 16, dim 4), for the
 tests that check the suites run (a README line runs it on a fresh clone in a test).
 ``quick`` (the default) is a development subset: every gradient method, Euler and RK4 at 10 and
 40 steps, dopri5 at two tolerances. ``full`` widens each axis (more solvers, deeper grids,
@@ -75,9 +75,10 @@ PROFILES: dict[str, Profile] = {
         adaptive_solvers=("dopri5",),
         horizons=(1.0,),
         tols=(1e-3,),
-        # the smallest problem that still runs every method's code path: the README's ASV line and
-        # the suite tests measure every cell (a float64 reference each) and a fresh interpreter per cell
-        sizes=(("batch", 2), ("width", 4), ("dim", 2)),
+        # a tiny problem that still runs every method's code path and where direct backprop saves over
+        # 5x the adjoint's bytes (7x here; tests/test_pytest_benchmarks.py): the README's ASV line and the
+        # suite tests measure every cell (a float64 reference each) and a fresh interpreter per cell
+        sizes=(("batch", 8), ("width", 16), ("dim", 4)),
     ),
     "quick": Profile(
         workloads=("mlp",),
@@ -203,7 +204,7 @@ def parse_cell_param(text: str) -> CellConfig:
 
 
 def _sized_param(names: list[str], values: tuple, prof: Profile) -> str:
-    """:func:`cell_param` with the profile's sizes appended (``... device=cpu batch=2 width=4 dim=2``)."""
+    """:func:`cell_param` with the profile's sizes appended (``... device=cpu batch=8 width=16 dim=4``)."""
     sizes = dict(prof.sizes)
     return cell_param([*names, *sizes], (*values, *sizes.values()))
 
