@@ -1,6 +1,7 @@
 """The grid both benchmark suites measure, sized by ``NEURAL_ODE_BENCH_PROFILE``.
 
-``smoke`` is one cell per solver kind and method, for the tests that check the suites run.
+``smoke`` is one cell per solver kind and method, on a tiny MLP (batch 8, width 16, dim 4), for the
+tests that check the suites run (a README line runs it on a fresh clone in a test).
 ``quick`` (the default) is a development subset: every gradient method, Euler and RK4 at 10 and
 40 steps, dopri5 at two tolerances. ``full`` widens each axis (more solvers, deeper grids,
 tighter tolerances); on two CPU cores one commit's ASV run of it takes minutes. Every profile
@@ -37,19 +38,24 @@ THREADS_VARIABLE = "NEURAL_ODE_BENCH_THREADS"
 
 FIXED_PARAM_NAMES = ["workload", "method", "solver", "steps", "device"]
 ADAPTIVE_PARAM_NAMES = ["workload", "method", "solver", "horizon", "tol", "device"]
+#: config fields a ``cell`` parameter may name whose values are integers
+INT_FIELDS = ("steps", "batch", "width", "dim", "layers", "outputs")
 #: the one ASV parameter of every suite: a cell, as ``name=value`` words
 CELL_PARAM_NAMES = ["cell"]
 
 
 @dataclass(frozen=True)
 class Profile:
-    """The axes of a benchmark grid (sizes are each workload's defaults).
+    """The axes of a benchmark grid (sizes are each workload's defaults unless ``sizes`` names others).
 
     Attributes:
         workloads: keys of ``WORKLOADS``.
         fixed_solvers, steps: fixed-grid solvers and their numbers of steps (over [0, 1]).
         adaptive_solvers, horizons, tols: adaptive solvers, integration horizons and
             tolerances (rtol = atol).
+        sizes: ``(field, value)`` pairs of integer config fields (``batch``, ``width``, ``dim``) set
+            on every cell; each cell's ``cell`` parameter then names them, so results read back
+            to the cell that ran.
     """
 
     workloads: tuple[str, ...]
@@ -58,6 +64,7 @@ class Profile:
     adaptive_solvers: tuple[str, ...]
     horizons: tuple[float, ...]
     tols: tuple[float, ...]
+    sizes: tuple[tuple[str, int], ...] = ()
 
 
 PROFILES: dict[str, Profile] = {
@@ -68,6 +75,10 @@ PROFILES: dict[str, Profile] = {
         adaptive_solvers=("dopri5",),
         horizons=(1.0,),
         tols=(1e-3,),
+        # a tiny problem that still runs every method's code path and where direct backprop saves over
+        # 5x the adjoint's bytes (7x here; tests/test_pytest_benchmarks.py): the README's ASV line and the
+        # suite tests measure every cell (a float64 reference each) and a fresh interpreter per cell
+        sizes=(("batch", 8), ("width", 16), ("dim", 4)),
     ),
     "quick": Profile(
         workloads=("mlp",),
@@ -183,7 +194,7 @@ def parse_cell_param(text: str) -> CellConfig:
         name, _, value = word.partition("=")
         if name == "tol":
             fields["rtol"] = fields["atol"] = float(value)
-        elif name in ("steps",):
+        elif name in INT_FIELDS:
             fields[name] = int(value)
         elif name == "horizon":
             fields[name] = float(value)
@@ -192,15 +203,24 @@ def parse_cell_param(text: str) -> CellConfig:
     return CellConfig(**fields)
 
 
+def _sized_param(names: list[str], values: tuple, prof: Profile) -> str:
+    """:func:`cell_param` with the profile's sizes appended (``... device=cpu batch=8 width=16 dim=4``)."""
+    sizes = dict(prof.sizes)
+    return cell_param([*names, *sizes], (*values, *sizes.values()))
+
+
 def fixed_cells(prof: Profile | None = None) -> list[str]:
     """ASV ``params`` values of the fixed-grid suites: every runnable cell (supported pairs, devices here)."""
-    return [cell_param(FIXED_PARAM_NAMES, p) for p in itertools.product(*fixed_params(prof)) if supported(p[1], p[2])]
+    prof = prof or profile()
+    combos = itertools.product(*fixed_params(prof))
+    return [_sized_param(FIXED_PARAM_NAMES, p, prof) for p in combos if supported(p[1], p[2])]
 
 
 def adaptive_cells(prof: Profile | None = None) -> list[str]:
     """ASV ``params`` values of the adaptive-solver suites: every runnable cell."""
+    prof = prof or profile()
     combos = itertools.product(*adaptive_params(prof))
-    return [cell_param(ADAPTIVE_PARAM_NAMES, p) for p in combos if supported(p[1], p[2])]
+    return [_sized_param(ADAPTIVE_PARAM_NAMES, p, prof) for p in combos if supported(p[1], p[2])]
 
 
 def supported(method: str, solver: str) -> bool:
@@ -214,17 +234,23 @@ def _require_supported(method: str, solver: str) -> None:
         raise NotImplementedError(f"method {method!r} does not support solver {solver!r}")
 
 
-def fixed_cell(workload: str, method: str, solver: str, steps: int, device: str) -> CellConfig:
-    """The cell of one fixed-grid parameter tuple (sizes: the workload's defaults)."""
+def fixed_cell(
+    workload: str, method: str, solver: str, steps: int, device: str, prof: Profile | None = None
+) -> CellConfig:
+    """The cell of one fixed-grid parameter tuple (sizes: the profile's, else the workload's defaults)."""
     _require_supported(method, solver)
-    return CellConfig(workload=workload, method=method, solver=solver, steps=steps, device=device)
+    sizes = dict((prof or profile()).sizes)
+    return CellConfig(workload=workload, method=method, solver=solver, steps=steps, device=device, **sizes)
 
 
-def adaptive_cell(workload: str, method: str, solver: str, horizon: float, tol: float, device: str) -> CellConfig:
-    """The cell of one adaptive parameter tuple; ``tol`` is both rtol and atol."""
+def adaptive_cell(
+    workload: str, method: str, solver: str, horizon: float, tol: float, device: str, prof: Profile | None = None
+) -> CellConfig:
+    """The cell of one adaptive parameter tuple; ``tol`` is both rtol and atol (sizes as :func:`fixed_cell`)."""
     _require_supported(method, solver)
+    sizes = dict((prof or profile()).sizes)
     return CellConfig(
-        workload=workload, method=method, solver=solver, horizon=horizon, rtol=tol, atol=tol, device=device
+        workload=workload, method=method, solver=solver, horizon=horizon, rtol=tol, atol=tol, device=device, **sizes
     )
 
 
@@ -240,9 +266,12 @@ def available(config: CellConfig) -> bool:
 
 def grid(prof: Profile | None = None) -> list[tuple[str, tuple, CellConfig]]:
     """Every cell of the profile: ``(kind, params, config)`` with kind ``fixed`` or ``adaptive``."""
+    prof = prof or profile()
     fixed = [p for p in itertools.product(*fixed_params(prof)) if supported(p[1], p[2])]
     adaptive = [p for p in itertools.product(*adaptive_params(prof)) if supported(p[1], p[2])]
-    return [("fixed", p, fixed_cell(*p)) for p in fixed] + [("adaptive", p, adaptive_cell(*p)) for p in adaptive]
+    return [("fixed", p, fixed_cell(*p, prof=prof)) for p in fixed] + [
+        ("adaptive", p, adaptive_cell(*p, prof=prof)) for p in adaptive
+    ]
 
 
 def exact_figures(config: CellConfig, rss: str = "skip") -> dict:

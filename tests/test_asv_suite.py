@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks import common
 from neural_ode import METHODS
 from neural_ode.methods import available_methods
 from neural_ode.results.readers import asv as reader
@@ -179,7 +180,10 @@ def test_reader_maps_asv_results_back_to_cells(asv_results):
     # Euler, 10 steps: 10 evaluations forward; backward 0 for direct, 10 for the adjoints
     assert fixed["nfe_forward"].tolist() == [10] * len(fixed)  # every method that takes euler
     assert fixed.loc["direct", "nfe_backward"] == 0 and fixed.loc["adjoint", "nfe_backward"] == 10
-    assert (fixed["steps"] == 10).all() and (fixed["batch"] == 256).all()
+    assert (fixed["steps"] == 10).all()
+    # the smoke cells' sizes, named in each cell parameter, read back
+    for field, value in common.PROFILES["smoke"].sizes:
+        assert (frame[field] == value).all(), field
     assert (fixed["time_total_s"] > 0).all()
     # adaptive cells: tol mapped to rtol and atol, the figures of AdaptiveFigures read
     assert (adaptive["rtol"] == 1e-3).all() and (adaptive["atol"] == 1e-3).all()

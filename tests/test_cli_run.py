@@ -101,7 +101,7 @@ def test_a_tiny_sweep_writes_every_file_with_the_solver_counts_and_records_the_f
     assert re.search(r"adjoint\s+12\s+12\s", captured.out)
 
 
-def test_a_killed_sweep_resumes_without_losing_or_duplicating_a_cell(tmp_path):
+def test_a_killed_sweep_resumes_without_losing_or_duplicating_a_cell(tmp_path, capsys):
     out = tmp_path / "out"
     methods = [name for name, method in METHODS.items() if method.supports("euler")]  # not adjoint-seminorm
     # two horizons, two problems: the cells of one problem are timed together and recorded together
@@ -130,26 +130,26 @@ def test_a_killed_sweep_resumes_without_losing_or_duplicating_a_cell(tmp_path):
     with open(results, "a") as handle:  # what a kill in the middle of a write leaves
         handle.write('{"workload": "mlp", "method": "adj')
 
-    resumed = subprocess.run(
-        cli(*args, "--resume"), check=False, env=cli_env(), capture_output=True, text=True, timeout=300
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert "truncated or corrupt and was dropped" in resumed.stderr
+    # the resumes run in this process (the kill above is what needs its own)
+    capsys.readouterr()
+    status = main([*args, "--resume"])
+    resumed = capsys.readouterr()
+    assert status == 0, resumed.err
+    assert "truncated or corrupt and was dropped" in resumed.err
     after = results.read_text()
     assert after.startswith(before.rsplit("\n", 1)[0] + "\n")  # what was recorded stays as it was
     rows = read_jsonl(results)
     assert sorted(row["method"] for row in rows) == sorted(methods * 2)
     assert all(row["status"] == "ok" and row["nfe_forward"] == 2 for row in rows)
     assert len(pd.read_csv(out / "results.csv")) == 2 * len(methods)
-    assert f"{done_before} cells were already recorded" in resumed.stderr
+    assert f"{done_before} cells were already recorded" in resumed.err
 
     # resuming a finished sweep measures nothing and adds nothing
-    again = subprocess.run(
-        cli(*args, "--resume"), check=False, env=cli_env(), capture_output=True, text=True, timeout=300
-    )
-    assert again.returncode == 0, again.stderr
+    status = main([*args, "--resume"])
+    again = capsys.readouterr()
+    assert status == 0, again.err
     assert results.read_text() == after
-    assert again.stdout.strip().splitlines()[-1] == str(out / "report.html")
+    assert again.out.strip().splitlines()[-1] == str(out / "report.html")
 
 
 BAD_INPUT = [

@@ -45,18 +45,20 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=30)
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    """A scheduler and two one-thread workers; yields (address, [worker processes])."""
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A scheduler and two one-thread workers, started once for this module (each start imports torch
+    in three processes); yields (address, [worker processes]). The worker-killing test runs last."""
     if DASK is None:
         pytest.skip("the dask command line is not installed")
     from distributed import Client
 
+    logs = tmp_path_factory.mktemp("dask-logs")
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    scheduler = _start(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], tmp_path / "s.log")
+    scheduler = _start(["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], logs / "s.log")
     workers = [
-        _start(["worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"], tmp_path / f"w{i}.log")
+        _start(["worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"], logs / f"w{i}.log")
         for i in (1, 2)
     ]
     try:
@@ -81,48 +83,18 @@ def _records(out: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_every_cell_is_recorded_once_even_when_a_worker_dies(cluster, tmp_path):
-    from neural_ode.sweeping.dask_runner import run_sweep_dask
+def test_an_unreachable_scheduler_is_refused_before_the_output_folder_exists(tmp_path, monkeypatch, capsys):
+    from neural_ode.cli import main
+    from neural_ode.sweeping import dask_runner
 
-    address, workers = cluster
-    out = tmp_path / "out"
-    cells = _cells()
-    failure: list[BaseException] = []
-
-    def sweep():
-        try:
-            run_sweep_dask(cells, out, address, progress=False)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            failure.append(exc)
-
-    thread = threading.Thread(target=sweep)
-    thread.start()
-    deadline = time.monotonic() + 300
-    while not _records(out) and time.monotonic() < deadline:  # kill a worker once the sweep is under way
-        time.sleep(0.2)
-    assert _records(out), "no cell was recorded within 300 s"
-    _stop(workers[0])
-    thread.join(timeout=600)
-    assert not thread.is_alive() and not failure, failure
-    records = _records(out)
-    keys = [CellConfig(**{k: r[k] for k in CellConfig.__dataclass_fields__}).key for r in records]
-    assert sorted(keys) == sorted(cell.key for cell in cells)  # every cell once, none lost, none twice
-    assert all(r["status"] == "ok" for r in records), [(r["status"], r["error"]) for r in records]
-    assert all(r["hostname"] == socket.gethostname() for r in records)
-
-
-def test_an_unreachable_scheduler_is_refused_before_the_output_folder_exists(tmp_path):
+    monkeypatch.setattr(dask_runner, "CONNECT_TIMEOUT_S", 2)
     out = tmp_path / "never"
-    done = subprocess.run(
-        [sys.executable, "-c", "import sys; from neural_ode.sweeping import dask_runner as d; "
-         "d.CONNECT_TIMEOUT_S = 2; from neural_ode.cli import main; sys.exit(main(sys.argv[1:]))",
-         "run", "--workload", "mlp", "--method", "direct", "--solver", "rk4", "--steps", "2",
-         "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--out", str(out)],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 2, done.stderr
-    assert "--scheduler" in done.stderr and "cannot reach the Dask scheduler" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    code = main(["run", "--workload", "mlp", "--method", "direct", "--solver", "rk4", "--steps", "2",
+                 "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--out", str(out)])  # fmt: skip
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    assert "--scheduler" in stderr and "cannot reach the Dask scheduler" in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
     assert not out.exists()
 
 
@@ -159,3 +131,34 @@ def test_the_cluster_preloads_computes_references_first_and_records_what_a_local
         assert pair["dask"]["status"] == pair["local"]["status"] == "ok", key
         for figure in EXACT:
             assert pair["dask"][figure] == pair["local"][figure], (key, figure)
+
+
+# last in this module: it kills one of the shared cluster's workers
+def test_every_cell_is_recorded_once_even_when_a_worker_dies(cluster, tmp_path):
+    from neural_ode.sweeping.dask_runner import run_sweep_dask
+
+    address, workers = cluster
+    out = tmp_path / "out"
+    cells = _cells()
+    failure: list[BaseException] = []
+
+    def sweep():
+        try:
+            run_sweep_dask(cells, out, address, progress=False)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failure.append(exc)
+
+    thread = threading.Thread(target=sweep)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while not _records(out) and time.monotonic() < deadline:  # kill a worker once the sweep is under way
+        time.sleep(0.2)
+    assert _records(out), "no cell was recorded within 300 s"
+    _stop(workers[0])
+    thread.join(timeout=600)
+    assert not thread.is_alive() and not failure, failure
+    records = _records(out)
+    keys = [CellConfig(**{k: r[k] for k in CellConfig.__dataclass_fields__}).key for r in records]
+    assert sorted(keys) == sorted(cell.key for cell in cells)  # every cell once, none lost, none twice
+    assert all(r["status"] == "ok" for r in records), [(r["status"], r["error"]) for r in records]
+    assert all(r["hostname"] == socket.gethostname() for r in records)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import common
 from neural_ode import SOLVERS
 from neural_ode.methods import available_methods
 from neural_ode.results.readers import pytest_benchmark as reader
@@ -18,6 +19,8 @@ from neural_ode.results.readers import read_results
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "benchmarks/test_bench_gradients.py"
 STEPS = 10
+#: the smoke profile's sizes, which its cells carry
+SMOKE_SIZES = dict(common.PROFILES["smoke"].sizes)
 #: the cheapest cells of the grid: Euler, 10 steps, direct and adjoint, on the CPU
 NODES = [
     f"{SUITE}::test_{phase}[mlp-euler-steps{STEPS}-{method}-cpu]"
@@ -99,7 +102,7 @@ def test_reader_turns_the_json_into_one_row_per_cell(benchmark_json):
     for _, row in frame.iterrows():
         assert row["nfe_forward"] == STEPS
         assert row["nfe_backward"] == (0 if row["method"] == "direct" else STEPS)
-        assert row["batch"] == 256 and row["solver"] == "euler" and row["steps"] == STEPS
+        assert row["batch"] == SMOKE_SIZES["batch"] and row["solver"] == "euler" and row["steps"] == STEPS
         assert row["time_total_s"] == stats[(row["method"], "step")]["median"]
         assert row["time_total_min_s"] == stats[(row["method"], "step")]["min"]
         assert row["time_forward_s"] == stats[(row["method"], "forward")]["median"]

@@ -148,10 +148,16 @@ def test_a_factory_is_recorded_with_the_sizes_it_builds_and_its_headline_agrees_
     assert report.index("**Which method?** " + method) < report.index("## What to run")
 
 
-@pytest.mark.slow
-def test_a_factory_building_another_batch_than_given_is_refused(tmp_path):
-    done = _mlp3_run(tmp_path, "--batch", "16")
-    assert done.returncode == 2
-    (line,) = done.stderr.strip().splitlines()
+def test_a_factory_building_another_batch_than_given_is_refused(tmp_path, capsys, monkeypatch):
+    # in this process, as the broken factories above: the refusal comes before any cell process
+    (tmp_path / "mlp3.py").write_text(MLP3)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    monkeypatch.setenv("NEURAL_ODE_BENCH_CACHE", str(tmp_path / "cache"))
+    args = ["run", "--workload", "mlp3:make", "--method", "direct,adjoint", "--solver", "dopri5", "--tol", "1e-3,1e-6"]
+    status = main([*args, "--repeats", "1", "--warmup", "0", "--out", str(tmp_path / "out"), "--batch", "16"])
+    err = capsys.readouterr().err
+    assert status == 2
+    (line,) = err.strip().splitlines()
     assert "the factory builds batch 32 (y0 of shape (32, 8)) but --batch 16 was given" in line
     assert not (tmp_path / "out").exists()
