@@ -18,24 +18,6 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 from neural_ode.family import die_with_parent
-from neural_ode.sweeping.lock import LOCK_NAME
-
-
-def held_locks() -> list[int]:
-    """The descriptors of this process that are open on a folder lock file (:data:`LOCK_NAME`), found
-    through ``/proc/self/fd``; empty where there is no ``/proc``."""
-    held = []
-    try:
-        fds = os.listdir("/proc/self/fd")
-    except OSError:
-        return held
-    for name in fds:
-        try:
-            if os.path.basename(os.readlink(f"/proc/self/fd/{name}")) == LOCK_NAME:
-                held.append(int(name))
-        except OSError:
-            continue
-    return held
 
 
 def figure_pool(workers: int) -> ProcessPoolExecutor:
